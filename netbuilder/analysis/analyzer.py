@@ -1,0 +1,239 @@
+"""Validation and shape inference: one walk of the graph in dependency order.
+
+Every node gets its output types, parameter count, multiply-adds and plain-words diagnostics. Results are cached per
+node keyed by (type, params, input types), so after a one-node edit only that node and what it changes downstream is
+worked out again; the rest are dictionary hits.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from netbuilder.document.model import Network, Node
+from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError, get_spec
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A problem with a place: which network, node and parameter, what is wrong and what to do."""
+
+    message: str
+    network: str = ""
+    node_id: str | None = None
+    node_name: str | None = None
+    param: str | None = None
+    suggestion: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = self.node_name or self.network or "document"
+        if self.param:
+            where += f".{self.param}"
+        text = f"{where}: {self.message}"
+        return f"{text} {self.suggestion}" if self.suggestion else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class NodeInfo:
+    outputs: dict[str, TensorType] = field(default_factory=dict)
+    params: int = 0
+    macs: int = 0
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    blocked: bool = False  # waiting on a problem upstream
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocked and not any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def output(self) -> TensorType | None:
+        return next(iter(self.outputs.values()), None)
+
+
+@dataclass
+class Analysis:
+    network: str
+    nodes: dict[str, NodeInfo]
+    diagnostics: list[Diagnostic]
+    order: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def total_params(self) -> int:
+        return sum(info.params for info in self.nodes.values())
+
+    @property
+    def total_macs(self) -> int:
+        return sum(info.macs for info in self.nodes.values())
+
+    def wire_type(self, src: str, src_port: str) -> TensorType | None:
+        info = self.nodes.get(src)
+        return info.outputs.get(src_port) if info else None
+
+
+class Analyzer:
+    """Analyses one network, remembering per-node results between calls."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self._cache: dict[str, tuple[Any, NodeInfo]] = {}
+
+    def analyze(self) -> Analysis:
+        net = self.network
+        infos: dict[str, NodeInfo] = {}
+        diagnostics: list[Diagnostic] = []
+        try:
+            order = list(nx.topological_sort(net.graph))
+        except nx.NetworkXUnfeasible:
+            cycle_nodes = {u for u, _, _ in nx.find_cycle(net.graph)} if net.graph else set()
+            for node_id in cycle_nodes:
+                node = net.node(node_id)
+                diagnostics.append(Diagnostic("This layer is part of a loop; networks must flow one way.",
+                                              net.name, node_id, node.name,
+                                              suggestion="Remove one of the wires in the loop."))
+            acyclic = net.graph.copy()
+            acyclic.remove_nodes_from(cycle_nodes)
+            order = list(nx.topological_sort(acyclic))
+            for node_id in cycle_nodes:
+                infos[node_id] = NodeInfo(blocked=True)
+
+        live = set(infos) | set(order)
+        for node_id in list(self._cache):
+            if node_id not in live:
+                del self._cache[node_id]
+
+        for node_id in order:
+            info = self._analyze_node(net.node(node_id), infos)
+            infos[node_id] = info
+            diagnostics.extend(info.diagnostics)
+
+        diagnostics.extend(self._network_checks(infos))
+        return Analysis(net.name, infos, diagnostics, order)
+
+    def _analyze_node(self, node: Node, infos: dict[str, NodeInfo]) -> NodeInfo:
+        net = self.network
+        try:
+            spec = get_spec(node.type)
+        except UnknownLayerError as error:
+            return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
+        ports = spec.input_ports(node.params)
+        wires = {w.dst_port: w for w in net.wires_into(node.id)}
+        inputs: list[TensorType | None] = []
+        problems: list[Diagnostic] = []
+        blocked = False
+        for port in ports:
+            wire = wires.get(port.name)
+            if wire is None:
+                if not port.optional:
+                    label = f"Input {port.name!r}" if len(ports) > 1 else "The input"
+                    problems.append(Diagnostic(f"{label} is not connected.", net.name, node.id, node.name,
+                                               suggestion="Drag a wire into it from a layer above."))
+                inputs.append(None)
+                continue
+            src_info = infos.get(wire.src)
+            src_type = src_info.outputs.get(wire.src_port) if src_info else None
+            if src_type is None:
+                blocked = True
+            inputs.append(src_type)
+        extra = [w for w in net.wires_into(node.id) if w.dst_port not in {p.name for p in ports}]
+        for wire in extra:
+            problems.append(Diagnostic(f"A wire goes into {wire.dst_port!r}, which this layer does not have.",
+                                       net.name, node.id, node.name, suggestion="Delete that wire."))
+        if problems or blocked:
+            return NodeInfo(diagnostics=problems, blocked=blocked and not problems)
+
+        key = (node.type, node.name, tuple(node.params.items()), tuple(inputs))
+        cached = self._cache.get(node.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        info = self._infer(node, spec, tuple(inputs))
+        self._cache[node.id] = (key, info)
+        return info
+
+    def _infer(self, node: Node, spec: Any, inputs: tuple[TensorType | None, ...]) -> NodeInfo:
+        net = self.network
+        try:
+            params = spec.coerce_params(node.params)
+            ctx = LayerContext(params, inputs, node.name)
+            outputs = spec.infer(ctx)
+            ports = spec.output_ports(params)
+            out_map = {port.name: t for port, t in zip(ports, outputs, strict=False)}
+            if spec.id == "Output":
+                out_map = {"out": outputs[0]}
+            count = int(spec.count_params(ctx))
+            macs = int(spec.macs(ctx))
+        except ShapeError as error:
+            return NodeInfo(diagnostics=[Diagnostic(error.message, net.name, node.id, node.name, error.param,
+                                                    error.suggestion)])
+        except ParamError as error:
+            return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
+        except Exception as error:  # a rule that crashed: report it in words, never a traceback
+            return NodeInfo(diagnostics=[Diagnostic(
+                f"Could not work out this layer's output for inputs {', '.join(map(str, inputs))} "
+                f"({type(error).__name__}).", net.name, node.id, node.name,
+                suggestion="Check its parameters against the incoming shape.")])
+        for t in out_map.values():
+            bad = [d for d in t.shape if isinstance(d, int) and d < 1]
+            if bad:
+                return NodeInfo(diagnostics=[Diagnostic(
+                    f"The output would be {t}, which has an empty dimension.", net.name, node.id, node.name,
+                    suggestion="Use a smaller kernel or stride, more padding, or a larger input.")])
+        return NodeInfo(outputs=out_map, params=count, macs=macs)
+
+    def _network_checks(self, infos: dict[str, NodeInfo]) -> list[Diagnostic]:
+        net = self.network
+        problems: list[Diagnostic] = []
+        if len(net) == 0:
+            return [Diagnostic("The network is empty; drag an Input, some layers and an Output onto the canvas.",
+                               net.name, severity="warning")]
+        inputs, outputs = net.inputs(), net.outputs()
+        if not inputs:
+            problems.append(Diagnostic("The network has no Input node.", net.name,
+                                       suggestion="Add an Input and set its shape to one sample of your data."))
+        if not outputs:
+            problems.append(Diagnostic("The network has no Output node.", net.name,
+                                       suggestion="Add an Output after the last layer so training knows what "
+                                                  "to predict."))
+            return problems
+        used: set[str] = set()
+        for out in outputs:
+            used |= nx.ancestors(net.graph, out.id) | {out.id}
+        for node in net.nodes:
+            if node.id not in used:
+                problems.append(Diagnostic("Not connected to any Output, so it is left out of the model.",
+                                           net.name, node.id, node.name, severity="warning",
+                                           suggestion="Wire it towards an Output or delete it."))
+        return problems
+
+
+_analyzers: weakref.WeakKeyDictionary[Network, Analyzer] = weakref.WeakKeyDictionary()
+
+
+def analyzer_for(network: Network) -> Analyzer:
+    analyzer = _analyzers.get(network)
+    if analyzer is None:
+        analyzer = _analyzers[network] = Analyzer(network)
+    return analyzer
+
+
+def analyze(network: Network) -> Analysis:
+    """Analyse a network, reusing earlier per-node results where nothing they depend on changed."""
+    return analyzer_for(network).analyze()

@@ -1,0 +1,150 @@
+"""Network -> torch.nn.Module, by generating Python code with torch.fx.
+
+The compiled module's ``forward`` is ordinary generated code (``linear1 = self.linear1(x)`` ...), so a compiled
+network runs exactly as fast as the same network written by hand: nothing interprets the graph per call.
+Submodules are named after the nodes, so weights, checkpoints and error messages speak the user's names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import operator
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from netbuilder.analysis import Analysis, Diagnostic, analyze
+from netbuilder.document.model import Network
+from netbuilder.specs import LayerContext, TensorType, get_spec
+
+
+class CompileError(ValueError):
+    """The network cannot be compiled; ``diagnostics`` say where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic], network: str = ""):
+        self.diagnostics = diagnostics
+        head = f"Network {network!r} has {len(diagnostics)} problem(s)" if network else "The network has problems"
+        lines = "\n".join(f"  - {d}" for d in diagnostics[:10])
+        more = f"\n  … and {len(diagnostics) - 10} more" if len(diagnostics) > 10 else ""
+        super().__init__(f"{head}:\n{lines}{more}")
+
+
+@dataclass
+class CompiledInfo:
+    """What the rest of the program needs to know about a compiled network's signature."""
+
+    network: str
+    input_names: list[str]
+    input_types: list[TensorType]
+    output_names: list[str]
+    output_roles: list[str]
+    output_types: list[TensorType]
+    node_ids: dict[str, str] = field(default_factory=dict)  # submodule name -> node id
+
+    @property
+    def single_output(self) -> bool:
+        return len(self.output_names) == 1
+
+
+def _class_name(network_name: str) -> str:
+    words = re.split(r"[^A-Za-z0-9]+", network_name)
+    name = "".join(w[:1].upper() + w[1:] for w in words if w) or "Network"
+    return name if name[0].isalpha() else f"Net{name}"
+
+
+def compile_network(network: Network, analysis: Analysis | None = None, seed: int | None = None) -> fx.GraphModule:
+    """Build the module for ``network``. Raises CompileError (with per-node diagnostics) when it is invalid.
+
+    The result returns one tensor for one Output node, else a tuple in Output order; its ``netbuilder``
+    attribute is a `CompiledInfo`. Nodes marked not trainable get ``requires_grad=False``.
+    """
+    analysis = analysis or analyze(network)
+    if analysis.errors:
+        raise CompileError(analysis.errors, network.name)
+
+    outputs = network.outputs()
+    used: set[str] = set()
+    for out in outputs:
+        used |= nx.ancestors(network.graph, out.id) | {out.id}
+
+    root = nn.Module()
+    graph = fx.Graph()
+    values: dict[tuple[str, str], fx.Node] = {}
+    info = CompiledInfo(network.name, [], [], [], [], [])
+    out_values: list[fx.Node] = []
+
+    rng = torch.random.fork_rng() if seed is not None else contextlib.nullcontext()
+    with rng:
+        if seed is not None:
+            torch.manual_seed(seed)
+        for node_id in analysis.order:
+            if node_id not in used:
+                continue
+            node = network.node(node_id)
+            spec = get_spec(node.type)
+            node_info = analysis.nodes[node_id]
+            if node.type == "Input":
+                placeholder = graph.placeholder(node.name)
+                values[(node_id, "out")] = placeholder
+                info.input_names.append(node.name)
+                info.input_types.append(node_info.outputs["out"])
+                continue
+            wires = {w.dst_port: w for w in network.wires_into(node_id)}
+            ports = spec.input_ports(node.params)
+            args = [values[(wires[p.name].src, wires[p.name].src_port)] if p.name in wires else None for p in ports]
+            if node.type == "Output":
+                out_values.append(args[0])
+                info.output_names.append(node.name)
+                info.output_roles.append(node.params["role"])
+                info.output_types.append(node_info.outputs["out"])
+                continue
+            input_types = tuple(analysis.wire_type(wires[p.name].src, wires[p.name].src_port) if p.name in wires
+                                else None for p in ports)
+            module = spec.build(LayerContext(dict(node.params), input_types, node.name))
+            if not node.trainable:
+                for parameter in module.parameters():
+                    parameter.requires_grad_(False)
+            root.add_module(node.name, module)
+            info.node_ids[node.name] = node_id
+            call = graph.call_module(node.name, tuple(args))
+            out_ports = spec.output_ports(node.params)
+            if len(out_ports) == 1:
+                values[(node_id, out_ports[0].name)] = call
+            else:
+                for index, port in enumerate(out_ports):
+                    values[(node_id, port.name)] = graph.call_function(operator.getitem, (call, index))
+
+    graph.output(out_values[0] if len(out_values) == 1 else tuple(out_values))
+    module = fx.GraphModule(root, graph, class_name=_class_name(network.name))
+    module.netbuilder = info
+    return module
+
+
+def compiled_info(module: nn.Module) -> CompiledInfo:
+    info = getattr(module, "netbuilder", None)
+    if not isinstance(info, CompiledInfo):
+        raise TypeError("This module was not made by netbuilder.compile_network.")
+    return info
+
+
+def example_inputs(module: nn.Module, batch: int = 2, seq_len: int = 8, vocab: int | None = None) -> tuple[Any, ...]:
+    """Random inputs of the right shapes and dtypes for a compiled network (N=batch, T=seq_len)."""
+    info = compiled_info(module)
+    tensors = []
+    for t in info.input_types:
+        shape = [batch if d == "N" else seq_len if isinstance(d, str) else d for d in t.shape]
+        if t.dtype == "int64":
+            tensors.append(torch.randint(0, vocab or _vocab_size(module), shape))
+        else:
+            tensors.append(torch.randn(shape))
+    return tuple(tensors)
+
+
+def _vocab_size(module: nn.Module) -> int:
+    sizes = [m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)]
+    return min(sizes) if sizes else 2

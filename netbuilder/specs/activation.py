@@ -1,0 +1,116 @@
+"""Element-wise and normalising activations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn as nn
+
+from netbuilder.specs import register
+from netbuilder.specs.base import LayerContext, LayerSpec, Param, ParamKind, TensorType, make, normalize_axis, prod
+
+
+def _same(ctx: LayerContext) -> tuple[TensorType, ...]:
+    if ctx.x.dtype != "float32":
+        raise ctx.fail("Activations need float values, but this input carries integer token ids.",
+                       suggestion="Put an Embedding before it.")
+    return (ctx.x,)
+
+
+def _elementwise_macs(ctx: LayerContext) -> int:
+    size = prod(ctx.x.features)
+    return size if isinstance(size, int) else 0
+
+
+def _activation(
+    type_id: str,
+    title: str,
+    doc: str,
+    module: type[nn.Module],
+    params: tuple[Param, ...] = (),
+    kwargs: dict[str, str] | None = None,
+    count_params: Any = None,
+    keywords: tuple[str, ...] = (),
+    infer: Any = _same,
+) -> LayerSpec:
+    names = kwargs or {}
+
+    def build(ctx: LayerContext) -> nn.Module:
+        return make(module, **{torch_name: ctx[name] for name, torch_name in names.items()})
+
+    return LayerSpec(
+        id=type_id,
+        category="Activation",
+        title=title,
+        doc=doc,
+        params=params,
+        infer=infer,
+        build=build,
+        macs=_elementwise_macs,
+        count_params=count_params or (lambda ctx: 0),
+        label=(lambda p: ", ".join(f"{k}={p[k]:g}" if isinstance(p[k], float) else f"{k}={p[k]}" for k in names))
+        if names else None,
+        keywords=keywords,
+    )
+
+
+def _softmax_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    _same(ctx)
+    index = normalize_axis(ctx["axis"], ctx.x.rank)
+    if index == 0:
+        raise ctx.fail("Softmax over the batch axis mixes samples.", param="axis",
+                       suggestion="Use axis -1 (the last axis).")
+    return (ctx.x,)
+
+
+def _prelu_params(ctx: LayerContext) -> int:
+    if ctx["per_channel"]:
+        channels = ctx.x.shape[1] if ctx.x.rank > 1 else 1
+        return channels if isinstance(channels, int) else 1
+    return 1
+
+
+def _build_prelu(ctx: LayerContext) -> nn.Module:
+    channels = ctx.x.shape[1] if ctx["per_channel"] and ctx.x.rank > 1 else 1
+    return make(nn.PReLU, num_parameters=channels, init=ctx["init"])
+
+
+AXIS = Param("axis", ParamKind.INT, -1, "The axis whose values are normalised to sum to 1 (-1 = last).")
+
+register(
+    _activation("ReLU", "ReLU", "max(0, x). The default non-linearity for hidden layers: cheap and trains well.",
+                nn.ReLU, keywords=("rectified",)),
+    _activation("LeakyReLU", "Leaky ReLU",
+                "Like ReLU but lets a small slope through for negative inputs, so units never die.",
+                nn.LeakyReLU,
+                params=(Param("negative_slope", ParamKind.FLOAT, 0.01, "Slope for x < 0.", minimum=0.0,
+                              maximum=1.0),),
+                kwargs={"negative_slope": "negative_slope"}),
+    LayerSpec(
+        id="PReLU", category="Activation", title="PReLU",
+        doc="Leaky ReLU whose negative slope is learned, either one for all or one per channel (axis 1).",
+        params=(Param("per_channel", ParamKind.BOOL, False, "Learn one slope per channel (axis 1)."),
+                Param("init", ParamKind.FLOAT, 0.25, "Initial slope.", minimum=0.0, maximum=1.0)),
+        infer=_same, build=_build_prelu, count_params=_prelu_params, macs=_elementwise_macs,
+    ),
+    _activation("ELU", "ELU", "Exponential linear unit: smooth for x < 0, which centres activations near zero.",
+                nn.ELU, params=(Param("alpha", ParamKind.FLOAT, 1.0, "Saturation value for x < 0.", minimum=0.0),),
+                kwargs={"alpha": "alpha"}),
+    _activation("GELU", "GELU", "Gaussian error linear unit, the activation used in Transformers (BERT, GPT).",
+                nn.GELU),
+    _activation("SiLU", "SiLU / Swish", "x * sigmoid(x). Smooth, used in modern CNNs (EfficientNet).", nn.SiLU,
+                keywords=("swish",)),
+    _activation("Sigmoid", "Sigmoid", "Squashes to (0, 1). For binary probabilities and gates.", nn.Sigmoid,
+                keywords=("logistic",)),
+    _activation("Tanh", "Tanh", "Squashes to (-1, 1). Common in RNNs and GAN generator outputs.", nn.Tanh),
+    _activation("Softmax", "Softmax", "Turns scores into probabilities that sum to 1 along an axis. For training "
+                "with cross-entropy, output the logits instead: the loss applies softmax itself.", nn.Softmax,
+                params=(AXIS,), kwargs={"axis": "dim"}, infer=_softmax_infer),
+    _activation("LogSoftmax", "Log-softmax", "Log of softmax, numerically stable. Pair it with the NLL loss.",
+                nn.LogSoftmax, params=(AXIS,), kwargs={"axis": "dim"}, infer=_softmax_infer),
+    _activation("Softplus", "Softplus", "log(1 + exp(x)): a smooth ReLU that is always positive (e.g. for "
+                "standard deviations).", nn.Softplus,
+                params=(Param("beta", ParamKind.FLOAT, 1.0, "Sharpness.", minimum=0.01),),
+                kwargs={"beta": "beta"}),
+)
+
