@@ -8,7 +8,7 @@ worked out again; the rest are dictionary hits.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -121,12 +121,28 @@ class Analyzer:
                 del self._cache[node_id]
 
         for node_id in order:
-            info = self._analyze_node(net.node(node_id), infos)
-            infos[node_id] = info
-            diagnostics.extend(info.diagnostics)
+            infos[node_id] = self._analyze_node(net.node(node_id), infos)
 
-        diagnostics.extend(self._network_checks(infos))
+        used = self._used_nodes()
+        for node_id, info in infos.items():
+            if used is not None and node_id not in used and info.diagnostics:
+                # Left out of the model: its problems are worth a look but must not block compiling.
+                info = infos[node_id] = NodeInfo(info.outputs, info.params, info.macs,
+                                                 [replace(d, severity="warning") for d in info.diagnostics],
+                                                 info.blocked)
+            diagnostics.extend(info.diagnostics)
+        diagnostics.extend(self._network_checks(used))
         return Analysis(net.name, infos, diagnostics, order)
+
+    def _used_nodes(self) -> set[str] | None:
+        """Nodes that feed some Output (None when there is no Output, so nothing counts as unused)."""
+        outputs = self.network.outputs()
+        if not outputs:
+            return None
+        used: set[str] = set()
+        for out in outputs:
+            used |= nx.ancestors(self.network.graph, out.id) | {out.id}
+        return used
 
     def _analyze_node(self, node: Node, infos: dict[str, NodeInfo]) -> NodeInfo:
         net = self.network
@@ -198,7 +214,7 @@ class Analyzer:
                     suggestion="Use a smaller kernel or stride, more padding, or a larger input.")])
         return NodeInfo(outputs=out_map, params=count, macs=macs)
 
-    def _network_checks(self, infos: dict[str, NodeInfo]) -> list[Diagnostic]:
+    def _network_checks(self, used: set[str] | None) -> list[Diagnostic]:
         net = self.network
         problems: list[Diagnostic] = []
         if len(net) == 0:
@@ -213,9 +229,7 @@ class Analyzer:
                                        suggestion="Add an Output after the last layer so training knows what "
                                                   "to predict."))
             return problems
-        used: set[str] = set()
-        for out in outputs:
-            used |= nx.ancestors(net.graph, out.id) | {out.id}
+        assert used is not None
         for node in net.nodes:
             if node.id not in used:
                 problems.append(Diagnostic("Not connected to any Output, so it is left out of the model.",

@@ -194,13 +194,13 @@ class Network:
             raise DocumentError(f"{dst.name} has no input {wire.dst_port!r}.")
         if wire.src == wire.dst:
             raise DocumentError("A layer cannot feed itself.")
+        if nx.has_path(self.graph, wire.dst, wire.src):
+            raise DocumentError(f"Wiring {src.name} into {dst.name} would make a loop; networks must flow one way.")
         occupied = self.wire_into_port(wire.dst, wire.dst_port)
         if occupied is not None:
             source = self.node(occupied.src).name
             raise DocumentError(f"Input {wire.dst_port!r} of {dst.name} is already fed by {source}; remove that "
                                 "wire first.")
-        if nx.has_path(self.graph, wire.dst, wire.src):
-            raise DocumentError(f"Wiring {src.name} into {dst.name} would make a loop; networks must flow one way.")
 
     def topological_order(self) -> list[str]:
         return list(nx.topological_sort(self.graph))

@@ -2,30 +2,99 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import torch.nn as nn
 
-from netbuilder.specs import register
+from netbuilder.specs import modules, register
 from netbuilder.specs.base import (
     BATCH,
+    SEQ,
+    Dim,
     LayerContext,
     LayerSpec,
     Param,
     ParamKind,
+    Port,
     TensorType,
     is_known,
     make,
+    normalize_axis,
     prod,
+    scale_dim,
+    shapes_text,
+    sym,
 )
 
+# ---------------------------------------------------------------------------------------------------------------
+# Checks shared by the shape rules of every spec module.
 
-def _need_float(ctx: LayerContext, what: str) -> None:
-    if ctx.x.dtype != "float32":
+
+def need_float(ctx: LayerContext, what: str, tensor: TensorType | None = None) -> None:
+    """Refuse integer token ids where a layer computes with float values."""
+    if (tensor or ctx.x).dtype != "float32":
         raise ctx.fail(f"{what} needs float values, but this input carries integer token ids.",
                        suggestion="Put an Embedding before it.")
 
 
+def need_rank(ctx: LayerContext, what: str, ranks: Sequence[int], layout: str, suggestion: str | None = None,
+              tensor: TensorType | None = None) -> None:
+    """Refuse an input whose rank is not one of ``ranks``; ``layout`` names the expected shape, e.g. N×C×H×W."""
+    x = tensor or ctx.x
+    if x.rank not in ranks:
+        wanted = " or ".join(str(r) for r in ranks)
+        raise ctx.fail(f"{what} needs {layout} (rank {wanted}), but its input is {shapes_text(x.shape)} "
+                       f"(rank {x.rank}).", suggestion=suggestion)
+
+
+def need_known(ctx: LayerContext, dim: Dim, what: str, suggestion: str | None = None) -> int:
+    """Return ``dim`` if it is a fixed size; otherwise fail, saying which size had to be fixed."""
+    if not is_known(dim):
+        raise ctx.fail(f"{what} must be a fixed size, but it is the variable {dim}.",
+                       suggestion=suggestion or "Fix the size at the Input, or reduce the variable axis first.")
+    return dim  # type: ignore[return-value]
+
+
+def add_dims(*dims: Dim) -> Dim:
+    """The sum of sizes, e.g. ``T+8`` when one is symbolic."""
+    total = sum(d for d in dims if isinstance(d, int))
+    symbols = [sym(str(d)) for d in dims if not isinstance(d, int)]
+    if not symbols:
+        return total
+    text = "+".join(symbols)
+    return f"{text}{total:+d}" if total else text
+
+
+def elements(shape: Sequence[Dim]) -> int:
+    """Values per sample (without the batch), or 0 when a size is variable; for MAC estimates."""
+    size = prod(shape[1:]) if len(shape) > 1 else 1
+    return size if isinstance(size, int) else 0
+
+
+def port_count(value: Any, low: int, high: int) -> int:
+    """A port count from an unvalidated param value (port rules see params before coercion)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = low
+    return min(max(number, low), high)
+
+
+def spatial_names(rank: int) -> tuple[str, ...]:
+    """Readable names of the axes after N×C: length; height, width; depth, height, width."""
+    return {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
+        rank, tuple(f"axis {i + 2}" for i in range(rank)))
+
+
+def times(values: Sequence[Any]) -> str:
+    """``(3, 3)`` as ``3x3``, for labels."""
+    return "x".join(str(v) for v in values)
+
+
 def _linear_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
-    _need_float(ctx, "Linear")
+    need_float(ctx, "Linear")
     if ctx.x.rank < 2:
         raise ctx.fail("Linear needs at least a batch and a feature axis.")
     last = ctx.x.shape[-1]
@@ -102,4 +171,406 @@ FLATTEN = LayerSpec(
     example_inputs=((BATCH, 2, 3, 4),),
 )
 
-register(LINEAR, IDENTITY, FLATTEN)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shape layers
+
+
+def _reshape_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    target: tuple[int, ...] = ctx["shape"]
+    if any(d == 0 for d in target):
+        raise ctx.fail("Reshape sizes must be at least 1 (or -1 for the one size to compute).", param="shape")
+    if target.count(-1) > 1:
+        raise ctx.fail("Only one size of the Reshape target can be -1.", param="shape")
+    features = ctx.x.features
+    known = math.prod(d for d in features if isinstance(d, int))
+    symbols = [d for d in features if not isinstance(d, int)]
+    fixed = math.prod(d for d in target if d != -1)
+    wanted = shapes_text(target)
+    fill: Dim
+    if not symbols:
+        if -1 in target:
+            if known % fixed:
+                raise ctx.fail(f"Reshape cannot fit {shapes_text(features)} ({known} values per sample) into "
+                               f"{wanted}: {known} is not divisible by {fixed}.", param="shape")
+            fill = known // fixed
+        elif fixed != known:
+            raise ctx.fail(f"Reshape cannot turn {shapes_text(features)} ({known} values per sample) into {wanted} "
+                           f"({fixed} values); the counts must match.", param="shape",
+                           suggestion="Use -1 for one size to have it computed.")
+        else:
+            fill = -1
+    else:
+        if -1 not in target:
+            raise ctx.fail(f"The input {shapes_text(features)} has a variable length, so the Reshape target needs "
+                           "one -1 to absorb it.", param="shape")
+        if known % fixed:
+            raise ctx.fail(f"Reshape can put the variable length of {shapes_text(features)} into the -1 entry only "
+                           f"if the fixed sizes divide evenly, but {known} values per step do not fill {fixed}.",
+                           param="shape")
+        rest = known // fixed
+        fill = prod([*symbols, rest]) if rest != 1 else prod(symbols)
+    return (ctx.x.with_shape((BATCH, *(fill if d == -1 else d for d in target))),)
+
+
+RESHAPE = LayerSpec(
+    id="Reshape",
+    category="Dense & Shape",
+    title="Reshape",
+    doc=(
+        "Gives every sample a new shape with the same number of values, e.g. N×64 to N×4×4×4 to feed dense "
+        "features into convolutions, or N×T×8 to N×T×2×4 to split heads. One size may be -1: it is computed from "
+        "the others. The batch axis is never touched."
+    ),
+    params=(
+        Param("shape", ParamKind.INTS, (-1,), "The new shape of one sample, without the batch; one entry may be -1.",
+              minimum=-1),
+    ),
+    infer=_reshape_infer,
+    build=lambda ctx: make(modules.Reshape, tuple(ctx["shape"])),
+    label=lambda p: shapes_text(p["shape"]),
+    example_params={"shape": (4, -1)},
+    example_inputs=((BATCH, 2, 8),),
+    keywords=("view", "unflatten", "resize shape"),
+)
+
+
+def _permute_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    order: tuple[int, ...] = ctx["order"]
+    count = ctx.x.rank - 1
+    if sorted(order) != list(range(1, count + 1)):
+        raise ctx.fail(f"Permute order {', '.join(map(str, order))} must list each of the axes 1..{count} exactly "
+                       f"once (the input {shapes_text(ctx.x.shape)} has {count} axes after the batch).",
+                       param="order", suggestion=f"For example {', '.join(map(str, range(count, 0, -1)))}.")
+    return (ctx.x.with_shape((ctx.x.shape[0], *(ctx.x.shape[i] for i in order))),)
+
+
+PERMUTE = LayerSpec(
+    id="Permute",
+    category="Dense & Shape",
+    title="Permute",
+    doc=(
+        "Reorders the axes after the batch. Order lists the input axes by number (1 is the first axis after the "
+        "batch), e.g. 2, 1 turns a sequence N×T×F into N×F×T for a Conv1d, and 2, 3, 1 turns N×C×H×W into "
+        "N×H×W×C."
+    ),
+    params=(
+        Param("order", ParamKind.INTS, (2, 1), "The input axes in their new order; 1 is the first axis after the "
+              "batch.", minimum=1, maximum=8),
+    ),
+    infer=_permute_infer,
+    build=lambda ctx: make(modules.Permute, tuple(ctx["order"])),
+    label=lambda p: ", ".join(map(str, p["order"])),
+    example_params={"order": (2, 1)},
+    example_inputs=((BATCH, SEQ, 6),),
+    keywords=("transpose", "swap axes"),
+)
+
+
+def _squeeze_dims(ctx: LayerContext) -> tuple[int, ...]:
+    shape = ctx.x.shape
+    axis = ctx["axis"]
+    if axis is None:
+        dims = tuple(i for i in range(1, len(shape)) if shape[i] == 1)
+        if not dims:
+            raise ctx.fail(f"Squeeze found no axis of size 1 in {shapes_text(shape)}.", param="axis")
+        return dims
+    index = normalize_axis(axis, len(shape))
+    if index == 0:
+        raise ctx.fail("Squeeze cannot remove the batch axis.", param="axis",
+                       suggestion="Pick an axis of size 1 after the batch.")
+    if shape[index] != 1:
+        raise ctx.fail(f"Squeeze can only remove an axis of size 1, but axis {index} of {shapes_text(shape)} has "
+                       f"size {shape[index]}.", param="axis")
+    return (index,)
+
+
+def _squeeze_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    dims = _squeeze_dims(ctx)
+    return (ctx.x.with_shape(tuple(d for i, d in enumerate(ctx.x.shape) if i not in dims)),)
+
+
+SQUEEZE = LayerSpec(
+    id="Squeeze",
+    category="Dense & Shape",
+    title="Squeeze",
+    doc=(
+        "Removes an axis of size 1, e.g. N×1×28 to N×28 after a single-channel convolution, or N×C×1×1 to N×C after "
+        "pooling. With axis auto it removes every axis of size 1 after the batch."
+    ),
+    params=(
+        Param("axis", ParamKind.INT, None, "The axis to remove (1 is the first after the batch, -1 the last); "
+              "auto removes every axis of size 1.", allow_none=True),
+    ),
+    infer=_squeeze_infer,
+    build=lambda ctx: make(modules.Squeeze, _squeeze_dims(ctx)),
+    label=lambda p: "all 1s" if p["axis"] is None else f"axis {p['axis']}",
+    example_params={"axis": 2},
+    example_inputs=((BATCH, 4, 1),),
+    keywords=("drop axis",),
+)
+
+
+def _unsqueeze_axis(ctx: LayerContext) -> int:
+    index = normalize_axis(ctx["axis"], ctx.x.rank + 1)
+    if index == 0:
+        raise ctx.fail("Unsqueeze cannot insert an axis before the batch.", param="axis",
+                       suggestion="Use axis 1 to add a channel axis.")
+    return index
+
+
+def _unsqueeze_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    index = _unsqueeze_axis(ctx)
+    shape = list(ctx.x.shape)
+    shape.insert(index, 1)
+    return (ctx.x.with_shape(shape),)
+
+
+UNSQUEEZE = LayerSpec(
+    id="Unsqueeze",
+    category="Dense & Shape",
+    title="Unsqueeze",
+    doc=(
+        "Inserts a new axis of size 1, e.g. N×28×28 to N×1×28×28 to give grey images a channel axis for Conv2d, "
+        "or N×F to N×F×1. Axis is the position of the new axis in the output."
+    ),
+    params=(
+        Param("axis", ParamKind.INT, 1, "Where the new axis goes in the output (1 = right after the batch, -1 = "
+              "last)."),
+    ),
+    infer=_unsqueeze_infer,
+    build=lambda ctx: make(modules.Unsqueeze, _unsqueeze_axis(ctx)),
+    label=lambda p: f"axis {p['axis']}",
+    example_params={"axis": 1},
+    example_inputs=((BATCH, 4, 5),),
+    keywords=("expand dims", "add axis", "channel"),
+)
+
+UPSAMPLE_MODES = {3: ("nearest", "linear"), 4: ("nearest", "bilinear")}
+
+
+def _upsample_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    need_float(ctx, "Upsample")
+    need_rank(ctx, "Upsample", (3, 4), "a sequence N×C×L or an image N×C×H×W")
+    mode = ctx["mode"]
+    allowed = UPSAMPLE_MODES[ctx.x.rank]
+    if mode not in allowed:
+        kind = "a sequence N×C×L" if ctx.x.rank == 3 else "an image N×C×H×W"
+        raise ctx.fail(f"Mode {mode} does not fit {kind}; it takes {' or '.join(allowed)}.", param="mode",
+                       suggestion=f"Use {allowed[1]} for smooth interpolation.")
+    factor = ctx["scale_factor"]
+    return (ctx.x.with_shape((*ctx.x.shape[:2], *(scale_dim(d, factor) for d in ctx.x.shape[2:]))),)
+
+
+def _upsample_macs(ctx: LayerContext) -> int:
+    out = _upsample_infer(ctx)[0]
+    return 0 if ctx["mode"] == "nearest" else elements(out.shape)
+
+
+UPSAMPLE = LayerSpec(
+    id="Upsample",
+    category="Dense & Shape",
+    title="Upsample",
+    doc=(
+        "Makes a sequence N×C×L or an image N×C×H×W larger by a whole factor along each spatial axis, by repeating "
+        "values (nearest) or interpolating (linear for sequences, bilinear for images). Has no weights; follow it "
+        "with a convolution in decoders and generators to avoid the checkerboard artefacts of transposed "
+        "convolutions."
+    ),
+    params=(
+        Param("scale_factor", ParamKind.INT, 2, "How many times larger each spatial axis gets.", minimum=1,
+              maximum=16),
+        Param("mode", ParamKind.CHOICE, "nearest", "nearest repeats values; linear (sequences) and bilinear "
+              "(images) interpolate.", choices=("nearest", "linear", "bilinear")),
+    ),
+    infer=_upsample_infer,
+    build=lambda ctx: make(nn.Upsample, scale_factor=float(ctx["scale_factor"]), mode=ctx["mode"]),
+    macs=_upsample_macs,
+    label=lambda p: f"×{p['scale_factor']} {p['mode']}",
+    example_params={"scale_factor": 2, "mode": "bilinear"},
+    example_inputs=((BATCH, 2, 4, 4),),
+    keywords=("resize", "interpolate", "upscale", "zoom"),
+)
+
+
+def _pixel_shuffle_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    need_float(ctx, "PixelShuffle")
+    need_rank(ctx, "PixelShuffle", (4,), "an image N×C×H×W")
+    factor = ctx["upscale_factor"]
+    channels = need_known(ctx, ctx.x.shape[1], "The channel count")
+    block = factor * factor
+    if channels % block:
+        raise ctx.fail(f"PixelShuffle by {factor} needs channels divisible by {block} ({factor}×{factor}), but the "
+                       f"input has {channels} channels.", param="upscale_factor",
+                       suggestion=f"Make the previous convolution output a multiple of {block} channels.")
+    n, _, h, w = ctx.x.shape
+    return (ctx.x.with_shape((n, channels // block, scale_dim(h, factor), scale_dim(w, factor))),)
+
+
+PIXEL_SHUFFLE = LayerSpec(
+    id="PixelShuffle",
+    category="Dense & Shape",
+    title="Pixel shuffle",
+    doc=(
+        "Sub-pixel upsampling: moves groups of r×r channels into r×r blocks of pixels, so N×C·r²×H×W becomes "
+        "N×C×H·r×W·r. Used after a convolution in super-resolution networks and generators as a learned, "
+        "artefact-free alternative to transposed convolution."
+    ),
+    params=(Param("upscale_factor", ParamKind.INT, 2, "r: how many times larger height and width get.", minimum=1,
+                  maximum=8),),
+    infer=_pixel_shuffle_infer,
+    build=lambda ctx: make(nn.PixelShuffle, ctx["upscale_factor"]),
+    label=lambda p: f"×{p['upscale_factor']}",
+    example_params={"upscale_factor": 2},
+    example_inputs=((BATCH, 8, 3, 3),),
+    keywords=("subpixel", "depth to space", "upscale"),
+)
+
+PAD_MODULES = {
+    ("zero", 3): nn.ZeroPad1d, ("zero", 4): nn.ZeroPad2d,
+    ("reflection", 3): nn.ReflectionPad1d, ("reflection", 4): nn.ReflectionPad2d,
+    ("replication", 3): nn.ReplicationPad1d, ("replication", 4): nn.ReplicationPad2d,
+}
+
+
+def _pad_amounts(ctx: LayerContext) -> tuple[int, ...]:
+    """The padding per side in the user's axis order: (start, end) or (top, bottom, left, right)."""
+    amount: tuple[int, ...] = ctx["amount"]
+    if ctx.x.rank == 3:
+        if len(amount) == 1:
+            return amount * 2
+        if len(amount) == 2:
+            return amount
+        raise ctx.fail(f"Pad on a sequence takes 1 number (both ends) or 2 (start, end); got {len(amount)}.",
+                       param="amount")
+    if len(amount) == 1:
+        return amount * 4
+    if len(amount) == 2:
+        return (amount[0], amount[0], amount[1], amount[1])
+    if len(amount) == 4:
+        return amount
+    raise ctx.fail(f"Pad on an image takes 1 number (all sides), 2 (vertical, horizontal) or 4 (top, bottom, left, "
+                   f"right); got {len(amount)}.", param="amount")
+
+
+def _pad_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    need_float(ctx, "Pad")
+    need_rank(ctx, "Pad", (3, 4), "a sequence N×C×L or an image N×C×H×W")
+    sides = _pad_amounts(ctx)
+    names = spatial_names(ctx.x.rank - 2)
+    shape = list(ctx.x.shape)
+    for i, name in enumerate(names):
+        before, after = sides[2 * i], sides[2 * i + 1]
+        dim = shape[2 + i]
+        if ctx["mode"] == "reflection" and isinstance(dim, int) and max(before, after) >= dim:
+            raise ctx.fail(f"Reflection padding of {max(before, after)} needs an input {name} above it, but the "
+                           f"{name} is {dim}.", param="amount", suggestion="Use replication or zero padding.")
+        shape[2 + i] = add_dims(dim, before + after)
+    return (ctx.x.with_shape(shape),)
+
+
+def _build_pad(ctx: LayerContext) -> nn.Module:
+    sides = _pad_amounts(ctx)
+    torch_order = sides if ctx.x.rank == 3 else (sides[2], sides[3], sides[0], sides[1])  # left, right, top, bottom
+    return make(PAD_MODULES[ctx["mode"], ctx.x.rank], tuple(torch_order))
+
+
+PAD = LayerSpec(
+    id="Pad",
+    category="Dense & Shape",
+    title="Pad",
+    doc=(
+        "Adds a border to a sequence N×C×L or an image N×C×H×W: zeros, a mirror image of the edge (reflection) or "
+        "copies of the edge value (replication). Use it before a convolution to control the output size, or "
+        "reflection padding in image generators to avoid dark borders."
+    ),
+    params=(
+        Param("amount", ParamKind.INTS, (1,), "Values added per side. Sequences: 1 number, or start, end. Images: 1 "
+              "number, vertical, horizontal, or top, bottom, left, right.", minimum=0, maximum=1024),
+        Param("mode", ParamKind.CHOICE, "zero", "What fills the border.", choices=("zero", "reflection",
+                                                                                   "replication")),
+    ),
+    infer=_pad_infer,
+    build=_build_pad,
+    label=lambda p: f"{', '.join(map(str, p['amount']))}, {p['mode']}",
+    example_params={"amount": (1, 2), "mode": "reflection"},
+    example_inputs=((BATCH, 2, 5, 5),),
+    keywords=("padding", "border", "zero pad", "reflect"),
+)
+
+
+def _select_step_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    need_rank(ctx, "SelectStep", (3, 4, 5), "a sequence N×T×F",
+              suggestion="Its input must have a step axis right after the batch.")
+    return (ctx.x.with_shape((ctx.x.shape[0], *ctx.x.shape[2:])),)
+
+
+SELECT_STEP = LayerSpec(
+    id="SelectStep",
+    category="Dense & Shape",
+    title="Select step",
+    doc=(
+        "Keeps one step of a sequence N×T×F, giving N×F: the last step (the summary an RNN has built after reading "
+        "everything) or the first (the class token of a Transformer). Use it to go from a sequence layer to a "
+        "dense classifier."
+    ),
+    params=(Param("which", ParamKind.CHOICE, "last", "The step to keep.", choices=("last", "first")),),
+    infer=_select_step_infer,
+    build=lambda ctx: make(modules.SelectStep, ctx["which"]),
+    label=lambda p: p["which"],
+    example_params={"which": "last"},
+    example_inputs=((BATCH, SEQ, 6),),
+    keywords=("last step", "first token", "cls", "time step"),
+)
+
+
+def _split_axis(ctx: LayerContext) -> int:
+    index = normalize_axis(ctx["axis"], ctx.x.rank)
+    if index == 0:
+        raise ctx.fail("Split along the batch axis would separate samples.", param="axis",
+                       suggestion="Use axis -1 (features) or 1 (channels).")
+    return index
+
+
+def _split_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    index = _split_axis(ctx)
+    chunks = ctx["chunks"]
+    size = need_known(ctx, ctx.x.shape[index], f"The size of axis {index} that Split cuts")
+    if size % chunks:
+        raise ctx.fail(f"Split cannot cut axis {index} of size {size} into {chunks} equal parts.", param="chunks",
+                       suggestion=f"Pick a number of parts that divides {size}.")
+    shape = list(ctx.x.shape)
+    shape[index] = size // chunks
+    return tuple(ctx.x.with_shape(shape) for _ in range(chunks))
+
+
+def _split_outputs(params: dict[str, Any]) -> tuple[Port, ...]:
+    count = port_count(params.get("chunks"), 2, 8)
+    return tuple(Port(f"out{i}", f"Part {i} of {count}.") for i in range(1, count + 1))
+
+
+SPLIT = LayerSpec(
+    id="Split",
+    category="Dense & Shape",
+    title="Split (chunk)",
+    doc=(
+        "Cuts a tensor into equal parts along one axis, one output port per part, e.g. N×64 into two N×32 halves "
+        "for the mean and log-variance of a VAE, or the channels of an image into groups. The axis size must "
+        "divide by the number of parts."
+    ),
+    params=(
+        Param("chunks", ParamKind.INT, 2, "Number of equal parts (and output ports).", minimum=2, maximum=8),
+        Param("axis", ParamKind.INT, -1, "The axis to cut (-1 = last, 1 = first after the batch)."),
+    ),
+    outputs=_split_outputs,
+    infer=_split_infer,
+    build=lambda ctx: make(modules.Split, ctx["chunks"], _split_axis(ctx)),
+    label=lambda p: f"{p['chunks']} parts, axis {p['axis']}",
+    example_params={"chunks": 3, "axis": 1},
+    example_inputs=((BATCH, 6, 4),),
+    keywords=("chunk", "slice", "separate"),
+)
+
+register(LINEAR, IDENTITY, FLATTEN, RESHAPE, PERMUTE, SQUEEZE, UNSQUEEZE, UPSAMPLE, PIXEL_SHUFFLE, PAD, SELECT_STEP,
+         SPLIT)

@@ -1,1 +1,193 @@
-"""(filled in by the catalog work)"""
+"""Layers that join several wires into one: element-wise sums and products, averages, concatenation, stacking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netbuilder.specs import modules, register
+from netbuilder.specs.base import (
+    BATCH,
+    Dim,
+    LayerContext,
+    LayerSpec,
+    Param,
+    ParamKind,
+    Port,
+    TensorType,
+    make,
+    normalize_axis,
+    shapes_text,
+)
+from netbuilder.specs.dense import add_dims, elements, need_float, port_count
+
+MAX_INPUTS = 8
+INPUTS = Param("inputs", ParamKind.INT, 2, "Number of input ports.", minimum=2, maximum=MAX_INPUTS)
+MERGE_HINT = "Bring them to the same size first (a Linear or Conv layer), or use Concat to join different sizes."
+
+
+def _input_ports(params: dict[str, Any]) -> tuple[Port, ...]:
+    count = port_count(params.get("inputs"), 2, MAX_INPUTS)
+    return tuple(Port(f"in{i}", f"Input {i}.") for i in range(1, count + 1))
+
+
+def _wired(ctx: LayerContext, what: str) -> list[TensorType]:
+    """The input types, all float and all wired."""
+    types = []
+    for i, t in enumerate(ctx.inputs, start=1):
+        if t is None:
+            raise ctx.fail(f"{what} input in{i} is not connected.", suggestion="Wire it, or lower the input count.")
+        need_float(ctx, what, t)
+        types.append(t)
+    return types
+
+
+def _same_rank(ctx: LayerContext, what: str, types: list[TensorType]) -> None:
+    first = types[0]
+    for i, t in enumerate(types[1:], start=2):
+        if t.rank != first.rank:
+            raise ctx.fail(f"{what} needs inputs of the same rank, but in1 is {shapes_text(first.shape)} and in{i} "
+                           f"is {shapes_text(t.shape)}.", suggestion="Reshape, Unsqueeze or Flatten one of them.")
+
+
+def _broadcast_infer(what: str):
+    def infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+        types = _wired(ctx, what)
+        _same_rank(ctx, what, types)
+        shape: list[Dim] = []
+        for axis in range(types[0].rank):
+            dims = [t.shape[axis] for t in types]
+            sizes = list(dict.fromkeys(d for d in dims if d != 1))
+            if len(sizes) > 1:
+                a, b = sizes[0], sizes[1]
+                ia, ib = dims.index(a) + 1, dims.index(b) + 1
+                raise ctx.fail(f"{what} cannot combine in{ia} ({shapes_text(types[ia - 1].shape)}) with in{ib} "
+                               f"({shapes_text(types[ib - 1].shape)}): axis {axis} is {a} in one and {b} in the other; "
+                               "sizes must be equal, or 1 to broadcast.", suggestion=MERGE_HINT)
+            shape.append(sizes[0] if sizes else 1)
+        return (TensorType(tuple(shape)),)
+
+    return infer
+
+
+def _broadcast_macs(what: str):
+    infer = _broadcast_infer(what)
+
+    def macs(ctx: LayerContext) -> int:
+        return elements(infer(ctx)[0].shape) * (len(ctx.inputs) - 1)
+
+    return macs
+
+
+def _elementwise(type_id: str, title: str, doc: str, module: type, keywords: tuple[str, ...]) -> LayerSpec:
+    return LayerSpec(
+        id=type_id,
+        category="Merge",
+        title=title,
+        doc=doc + " Inputs must have the same shape, except that a size of 1 broadcasts (e.g. N×C×1×1 with "
+        "N×C×H×W).",
+        params=(INPUTS,),
+        inputs=_input_ports,
+        infer=_broadcast_infer(type_id),
+        build=lambda ctx: make(module),
+        macs=_broadcast_macs(type_id),
+        label=lambda p: "" if p["inputs"] == 2 else f"{p['inputs']} inputs",
+        example_params={"inputs": 2},
+        example_inputs=((BATCH, 3, 4), (BATCH, 3, 4)),
+        keywords=keywords,
+    )
+
+
+def _concat_axis(ctx: LayerContext, rank: int) -> int:
+    index = normalize_axis(ctx["axis"], rank)
+    if index == 0:
+        raise ctx.fail("Joining along the batch axis would mix samples.", param="axis",
+                       suggestion="Use axis 1 (channels or features) or -1 (last axis).")
+    return index
+
+
+def _concat_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    types = _wired(ctx, "Concat")
+    _same_rank(ctx, "Concat", types)
+    index = _concat_axis(ctx, types[0].rank)
+    first = types[0]
+    for i, t in enumerate(types[1:], start=2):
+        for axis in range(first.rank):
+            if axis != index and t.shape[axis] != first.shape[axis]:
+                raise ctx.fail(f"Concat along axis {index} needs every other axis to match, but axis {axis} is "
+                               f"{first.shape[axis]} in in1 ({shapes_text(first.shape)}) and {t.shape[axis]} in in{i} "
+                               f"({shapes_text(t.shape)}).", param="axis",
+                               suggestion="Pick the axis where the sizes differ, or resize one input.")
+    shape = list(first.shape)
+    shape[index] = add_dims(*(t.shape[index] for t in types))
+    return (TensorType(tuple(shape)),)
+
+
+CONCAT = LayerSpec(
+    id="Concat",
+    category="Merge",
+    title="Concatenate",
+    doc=(
+        "Joins its inputs end to end along one axis, e.g. N×16 and N×8 into N×24, or the channels of two feature "
+        "maps (axis 1) in U-Net skip connections and Inception blocks. Every other axis must match."
+    ),
+    params=(INPUTS, Param("axis", ParamKind.INT, 1, "The axis to join along (1 = channels or features, -1 = last).")),
+    inputs=_input_ports,
+    infer=_concat_infer,
+    build=lambda ctx: make(modules.Concat, _concat_axis(ctx, ctx.x.rank)),
+    label=lambda p: f"axis {p['axis']}" + ("" if p["inputs"] == 2 else f", {p['inputs']} inputs"),
+    example_params={"inputs": 3, "axis": 1},
+    example_inputs=((BATCH, 2, 4), (BATCH, 3, 4), (BATCH, 1, 4)),
+    keywords=("concatenate", "cat", "join", "skip connection"),
+)
+
+
+def _stack_axis(ctx: LayerContext) -> int:
+    index = normalize_axis(ctx["axis"], ctx.x.rank + 1)
+    if index == 0:
+        raise ctx.fail("Stack cannot put the new axis before the batch.", param="axis",
+                       suggestion="Use axis 1 to stack right after the batch.")
+    return index
+
+
+def _stack_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    types = _wired(ctx, "Stack")
+    first = types[0]
+    for i, t in enumerate(types[1:], start=2):
+        if t.shape != first.shape:
+            raise ctx.fail(f"Stack needs inputs of identical shape, but in1 is {shapes_text(first.shape)} and in{i} "
+                           f"is {shapes_text(t.shape)}.", suggestion=MERGE_HINT)
+    shape = list(first.shape)
+    shape.insert(_stack_axis(ctx), len(types))
+    return (TensorType(tuple(shape)),)
+
+
+STACK = LayerSpec(
+    id="Stack",
+    category="Merge",
+    title="Stack",
+    doc=(
+        "Puts equally shaped inputs side by side along a new axis, e.g. three N×8 feature vectors into a sequence "
+        "N×3×8 for an attention or recurrent layer."
+    ),
+    params=(INPUTS, Param("axis", ParamKind.INT, 1, "Where the new axis goes in the output (1 = right after the "
+                          "batch).")),
+    inputs=_input_ports,
+    infer=_stack_infer,
+    build=lambda ctx: make(modules.Stack, _stack_axis(ctx)),
+    label=lambda p: f"axis {p['axis']}" + ("" if p["inputs"] == 2 else f", {p['inputs']} inputs"),
+    example_params={"inputs": 2, "axis": 1},
+    example_inputs=((BATCH, 5), (BATCH, 5)),
+    keywords=("sequence", "join", "new axis"),
+)
+
+register(
+    _elementwise("Add", "Add", "Sums its inputs element by element: residual (skip) connections, merging "
+                 "branches.", modules.Add, ("sum", "plus", "residual", "skip connection")),
+    _elementwise("Multiply", "Multiply", "Multiplies its inputs element by element: gates and attention-style "
+                 "weighting (e.g. a sigmoid branch times a feature branch).", modules.Multiply,
+                 ("product", "gate", "times")),
+    _elementwise("Mean", "Average", "Averages its inputs element by element, e.g. to ensemble several heads.",
+                 modules.Mean, ("average", "ensemble")),
+    CONCAT,
+    STACK,
+)

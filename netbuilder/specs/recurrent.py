@@ -1,1 +1,121 @@
-"""(filled in by the catalog work)"""
+"""Recurrent layers over batch-first sequences N×T×F: Elman RNN, LSTM and GRU."""
+
+from __future__ import annotations
+
+from netbuilder.specs import modules, register
+from netbuilder.specs.base import BATCH, SEQ, LayerContext, LayerSpec, Param, ParamKind, TensorType, make
+from netbuilder.specs.dense import need_float, need_known, need_rank
+
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _features(ctx: LayerContext, cell: str) -> int:
+    need_float(ctx, cell)
+    need_rank(ctx, cell, (3,), "a sequence N×T×F",
+              suggestion="For a single vector N×F, Unsqueeze axis 1 to make a one-step sequence.")
+    return need_known(ctx, ctx.x.shape[2], "The feature count (last axis)")
+
+
+def _infer(cell: str):
+    def infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+        _features(ctx, cell)
+        width = ctx["hidden_size"] * (2 if ctx["bidirectional"] else 1)
+        n, t = ctx.x.shape[0], ctx.x.shape[1]
+        return (ctx.x.with_shape((n, t, width) if ctx["returns"] == "sequence" else (n, width)),)
+
+    return infer
+
+
+def _per_step(cell: str, ctx: LayerContext) -> tuple[int, int]:
+    """(parameters, multiply-adds per time step) of the whole stack."""
+    gates, hidden = GATES[cell], ctx["hidden_size"]
+    dirs = 2 if ctx["bidirectional"] else 1
+    size = ctx.x.shape[2]
+    params = macs = 0
+    for _ in range(ctx["num_layers"]):
+        weights = gates * hidden * (size + hidden)
+        params += dirs * (weights + 2 * gates * hidden)
+        macs += dirs * weights
+        size = hidden * dirs
+    return params, macs
+
+
+def _count(cell: str):
+    return lambda ctx: _per_step(cell, ctx)[0]
+
+
+def _macs(cell: str):
+    def macs(ctx: LayerContext) -> int:
+        steps = ctx.x.shape[1]
+        return _per_step(cell, ctx)[1] * steps if isinstance(steps, int) else 0
+
+    return macs
+
+
+def _build(cell: str):
+    def build(ctx: LayerContext):
+        layers = ctx["num_layers"]
+        extra = {"nonlinearity": ctx["nonlinearity"]} if cell == "RNN" else {}
+        return make(modules.Recurrent, cell, ctx.x.shape[2], ctx["hidden_size"], num_layers=layers,
+                    bidirectional=ctx["bidirectional"], dropout=ctx["dropout"] if layers > 1 else 0.0,
+                    returns=ctx["returns"], **extra)
+
+    return build
+
+
+def _label(p: dict) -> str:
+    parts = [str(p["hidden_size"]), p["returns"]]
+    if p["num_layers"] > 1:
+        parts.append(f"{p['num_layers']} layers")
+    if p["bidirectional"]:
+        parts.append("bi")
+    return ", ".join(parts)
+
+
+def _recurrent(cell: str, title: str, doc: str, keywords: tuple[str, ...], example: dict) -> LayerSpec:
+    extra = (Param("nonlinearity", ParamKind.CHOICE, "tanh", "The activation of the recurrence.",
+                   choices=("tanh", "relu")),) if cell == "RNN" else ()
+    return LayerSpec(
+        id=cell,
+        category="Recurrent",
+        title=title,
+        doc=doc + " Takes a batch-first sequence N×T×F (input size inferred) and returns every step (N×T×H) or only "
+        "the final hidden state (N×H); bidirectional doubles H.",
+        params=(
+            Param("hidden_size", ParamKind.INT, 64, "Size of the hidden state (features per step of the output).",
+                  minimum=1, maximum=65536),
+            Param("num_layers", ParamKind.INT, 1, "Recurrent layers stacked on top of each other.", minimum=1,
+                  maximum=16),
+            Param("bidirectional", ParamKind.BOOL, False, "Also read the sequence backwards and concatenate both "
+                  "directions (output size 2·hidden)."),
+            Param("dropout", ParamKind.FLOAT, 0.0, "Dropout between stacked layers during training; ignored with "
+                  "one layer.", minimum=0.0, maximum=0.9),
+            Param("returns", ParamKind.CHOICE, "sequence", "sequence: the output at every step, N×T×H, for "
+                  "stacking or tagging; last: the final hidden state, N×H (for bidirectional, the forward "
+                  "direction's last step joined with the backward direction's first), for classifying the whole "
+                  "sequence.", choices=("sequence", "last")),
+            *extra,
+        ),
+        infer=_infer(cell),
+        build=_build(cell),
+        count_params=_count(cell),
+        macs=_macs(cell),
+        label=_label,
+        example_params=example,
+        example_inputs=((BATCH, SEQ, 4),),
+        keywords=keywords,
+    )
+
+
+register(
+    _recurrent("RNN", "RNN", "The simple (Elman) recurrent layer: h_t = tanh(W·x_t + U·h_(t-1) + b). Cheap, but "
+               "forgets quickly; prefer LSTM or GRU for long sequences.", ("recurrent", "elman", "sequence"),
+               {"hidden_size": 6, "returns": "sequence", "nonlinearity": "relu"}),
+    _recurrent("LSTM", "LSTM", "Long short-term memory: a recurrent layer whose input, forget and output gates let it "
+               "keep information over long sequences. A solid default for text, time series and signals.",
+               ("recurrent", "long short-term memory", "sequence", "time series"),
+               {"hidden_size": 6, "num_layers": 2, "bidirectional": True, "dropout": 0.1, "returns": "last"}),
+    _recurrent("GRU", "GRU", "Gated recurrent unit: like an LSTM with two gates and no separate cell state; fewer "
+               "weights and often just as good.", ("recurrent", "gated", "sequence", "time series"),
+               {"hidden_size": 6, "bidirectional": True, "returns": "sequence"}),
+)

@@ -1,0 +1,3 @@
+from netbuilder.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,289 @@
+"""The ``netbuilder`` command: opens the app with no arguments (or a file), and offers the core as commands.
+
+Exit codes: 0 success, 1 the network/data has problems (diagnostics printed), 2 bad usage or unreadable input.
+Errors are one or a few plain lines on stderr; ``--debug`` shows the traceback for bug reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from netbuilder import __version__
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """A problem to report in one line, with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def _human(number: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(number) >= scale:
+            return f"{number / scale:.1f}{unit}"
+    return str(int(number))
+
+
+def _load(path: str) -> Any:
+    from netbuilder.io import LoadError, load_document
+
+    try:
+        return load_document(path)
+    except LoadError as error:
+        raise CliError(str(error)) from None
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file.") from None
+    except IsADirectoryError:
+        raise CliError(f"{path} is a folder; give a .nbg file.") from None
+    except OSError as error:
+        raise CliError(f"{path}: cannot read ({error.strerror}).") from None
+
+
+def _diagnostics(doc: Any) -> list[Any]:
+    from netbuilder.analysis import analyze
+
+    return [d for net in doc for d in analyze(net).diagnostics]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    doc = _load(args.file)
+    problems = _diagnostics(doc)
+    errors = [d for d in problems if d.severity == "error"]
+    if args.json:
+        print(json.dumps({"file": args.file, "valid": not errors, "diagnostics": [d.to_dict() for d in problems]},
+                         indent=2))
+    else:
+        for d in problems:
+            print(f"{d.severity}: {d.network}/{d}")
+        count = len(errors)
+        print(f"{args.file}: " + ("valid" if not errors else f"{count} error{'s' if count != 1 else ''}")
+              + (f", {len(problems) - count} warning(s)" if len(problems) > count else ""))
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from netbuilder.analysis import analyze
+
+    doc = _load(args.file)
+    report: dict[str, Any] = {"file": args.file, "networks": []}
+    for net in doc:
+        result = analyze(net)
+        rows = []
+        for node_id in result.order:
+            node, info = net.node(node_id), result.nodes[node_id]
+            rows.append({"name": node.name, "type": node.type,
+                         "output_shape": [list(t.shape) for t in info.outputs.values()][0] if info.outputs else None,
+                         "params": info.params, "macs": info.macs,
+                         "trainable": node.trainable})
+        report["networks"].append({"name": net.name, "nodes": rows, "total_params": result.total_params,
+                                   "total_macs": result.total_macs, "valid": result.ok,
+                                   "diagnostics": [d.to_dict() for d in result.diagnostics]})
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for net_report in report["networks"]:
+            print(f"Network {net_report['name']}")
+            print(f"  {'name':<20} {'type':<24} {'output shape':<20} {'params':>10} {'mult-adds':>12}")
+            for row in net_report["nodes"]:
+                shape = "×".join(map(str, row["output_shape"])) if row["output_shape"] else "?"
+                print(f"  {row['name']:<20} {row['type']:<24} {shape:<20} {row['params']:>10,} {row['macs']:>12,}")
+            print(f"  total: {net_report['total_params']:,} parameters ({_human(net_report['total_params'])}), "
+                  f"{net_report['total_macs']:,} multiply-adds per sample")
+            for d in net_report["diagnostics"]:
+                print(f"  {d['severity']}: {d.get('node_name') or net_report['name']}: {d['message']}")
+    return EXIT_OK if all(n["valid"] for n in report["networks"]) else EXIT_INVALID
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from netbuilder.templates import list_templates
+
+    templates = list_templates()
+    if args.json:
+        print(json.dumps([{"id": t.id, "title": t.title, "description": t.description} for t in templates],
+                         indent=2))
+    else:
+        width = max(len(t.id) for t in templates)
+        for t in templates:
+            print(f"{t.id:<{width}}  {t.title} — {t.description}")
+    return EXIT_OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from netbuilder.io import SaveError, save_document
+    from netbuilder.templates import TemplateError, load_template
+
+    try:
+        doc = load_template(args.template)
+    except TemplateError as error:
+        raise CliError(str(error)) from None
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise CliError(f"{out} exists; use --force to replace it.")
+    try:
+        save_document(doc, out)
+    except SaveError as error:
+        raise CliError(str(error)) from None
+    print(f"Wrote {out} from template {args.template!r}.")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from netbuilder.export import ExportError, export_onnx, export_pytorch_code
+
+    doc = _load(args.file)
+    if not args.onnx and not args.pytorch:
+        raise CliError("Say what to export: --onnx OUT.onnx and/or --pytorch OUT.py.")
+    try:
+        net = doc.network(args.network) if args.network else None
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    targets = [net] if net is not None else list(doc)
+    if len(targets) > 1 and (args.onnx or args.pytorch):
+        names = ", ".join(n.name for n in targets)
+        print(f"The document has several networks ({names}); exporting each to its own file.", file=sys.stderr)
+    results: list[dict[str, Any]] = []
+    for target in targets:
+        suffix = f"-{target.name}" if len(targets) > 1 else ""
+        try:
+            if args.onnx:
+                path = Path(args.onnx)
+                path = path.with_name(path.stem + suffix + path.suffix)
+                report = export_onnx(target, path)
+                results.append({"network": target.name, "onnx": str(path), "exporter": report.exporter,
+                                "opset": report.opset, "max_abs_diff": report.max_abs_diff, "ok": report.ok,
+                                "parity_batch": report.parity_batch})
+                if not args.json:
+                    verdict = "matches" if report.ok else "DIFFERS FROM"
+                    print(f"{target.name}: wrote {path} ({report.exporter} exporter, opset {report.opset}); "
+                          f"onnx.checker passed; onnxruntime {verdict} torch: max |diff| = "
+                          f"{report.max_abs_diff:.2e} at batch {report.parity_batch}")
+            if args.pytorch:
+                path = Path(args.pytorch)
+                path = path.with_name(path.stem + suffix + path.suffix)
+                export_pytorch_code(target, path)
+                results.append({"network": target.name, "pytorch": str(path)})
+                if not args.json:
+                    print(f"{target.name}: wrote {path}")
+        except ExportError as error:
+            raise CliError(str(error), EXIT_INVALID) from None
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return EXIT_OK if all(r.get("ok", True) for r in results) else EXIT_INVALID
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    doc = _load(args.file)
+    out = Path(args.output)
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise CliError("The output must end in .png or .svg.")
+    try:
+        from netbuilder_ui.canvas import render_network
+    except ImportError as error:
+        raise CliError(f"Rendering needs the desktop part of NetBuilder (PySide6): {error}.") from None
+    names = [args.network] if args.network else list(doc.networks)
+    for name in names:
+        if name not in doc.networks:
+            raise CliError(f"There is no network named {name!r}; the file has {', '.join(doc.networks)}.")
+        path = out if len(names) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix}")
+        render_network(doc, name, path)
+        print(f"Wrote {path}")
+    return EXIT_OK
+
+
+def open_app(files: list[str]) -> int:
+    try:
+        from netbuilder_ui.app import run_app
+    except ImportError as error:
+        raise CliError(f"The desktop app needs PySide6 and pyqtgraph: {error}. "
+                       "Install with: pip install -e .") from None
+    return run_app(files)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netbuilder", description="Design, train and export neural networks. With no command (or a .nbg "
+        "file) it opens the app.")
+    parser.add_argument("--version", action="version", version=f"NetBuilder {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (for bug reports)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check a .nbg file; exit 1 with diagnostics when invalid")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("summary", help="per node: output shape, parameters, multiply-adds; totals")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("templates", help="list the example networks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("new", help="write a new .nbg file from a template")
+    p.add_argument("--template", "-t", required=True, metavar="ID")
+    p.add_argument("--output", "-o", required=True, metavar="FILE")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_new)
+
+    p = sub.add_parser("export", help="export to ONNX (checked, with an onnxruntime parity run) or PyTorch code")
+    p.add_argument("file")
+    p.add_argument("--onnx", metavar="OUT.onnx")
+    p.add_argument("--pytorch", metavar="OUT.py")
+    p.add_argument("--network", help="which network of the document (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("render", help="draw a network as a PNG or SVG diagram (no window)")
+    p.add_argument("file")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.png|OUT.svg")
+    p.add_argument("--network", help="which network (default: all, one file each)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("open", help="open files in the app")
+    p.add_argument("files", nargs="*")
+    p.set_defaults(func=lambda a: open_app(a.files))
+
+    try:
+        from netbuilder.cli_train import add_commands
+    except ImportError:  # training commands ship with the training engine
+        pass
+    else:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()  # type: ignore[union-attr]
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        argv = ["open", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as error:
+        print(f"netbuilder: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        print("netbuilder: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as error:  # never a raw traceback for the user
+        if args.debug:
+            raise
+        print(f"netbuilder: unexpected {type(error).__name__}: {error}. Run again with --debug for details.",
+              file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,768 @@
+"""``.nbg`` files: a document as versioned, human-readable JSON.
+
+A file looks like this (format version 2)::
+
+    {
+      "format": "netbuilder",
+      "format_version": 2,
+      "info": {"title": "...", "description": "..."},
+      "networks": [
+        {
+          "name": "model",
+          "nodes": [
+            {"id": "n1", "type": "Input", "version": 1, "name": "x", "params": {"shape": [64], ...},
+             "position": [0.0, 0.0]},
+            {"id": "n2", ..., "options": {"trainable": false}}      <- only options that differ from defaults
+          ],
+          "wires": [{"from": ["n1", "out"], "to": ["n2", "in"]}]
+        }
+      ],
+      "settings": {...}
+    }
+
+Keys are written in a fixed order, nodes and wires in document order, one JSON object per node, so that two saves
+of the same document are byte-identical and a version-control diff shows only what changed.
+
+Loading goes in stages, so that each stage only deals with one kind of problem and every message says where:
+
+1. parse: bytes -> JSON (syntax errors with line and column; binary files and other programs' JSON refused);
+2. migrate the file format: older format versions are rewritten to the current one, on the JSON tree;
+3. plain records: check types and required fields of every network, node and wire;
+4. migrate layer params: a node saved with an older version of its layer spec goes through ``spec.migrations``;
+5. build: a `Document` whose nodes and wires go in through the primitive edits, params coerced by the spec.
+
+Problems are collected across the whole file and reported together in one `LoadError`, so the user can fix them
+at once. Loading never executes anything from the file: it is JSON only, no pickle, no eval.
+
+Format version 1 (NetBuilder before per-node training options) differed in three ways: the title and description
+were top-level keys, node params were stored under ``"config"``, and wires were strings ``"n1:out -> n2:in"`` in a
+``"links"`` list.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from netbuilder.document.model import Document, DocumentError, DocumentInfo, Network, Node, Wire, check_node_options
+from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
+from netbuilder.specs import LayerSpec, ParamError, UnknownLayerError, get_spec
+
+FORMAT_NAME = "netbuilder"
+FORMAT_VERSION = 2
+FILE_SUFFIX = ".nbg"
+MAX_LISTED_PROBLEMS = 20
+MAX_DEPTH = 64  # documents nest about 6 levels; settings a few more
+
+_OPTION_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Node) if f.name in ("trainable", "lr_mult",
+                                                                                          "l1", "l2")}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """One thing wrong with a file, and where: e.g. ``network 'model', node n3 (linear1), param 'units'``."""
+
+    message: str
+    location: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class LoadError(Exception):
+    """A file cannot be opened. ``location`` names the file (and the place in it, for a single problem);
+    ``problems`` lists every problem found, so the user can fix them all in one go."""
+
+    def __init__(self, message: str, location: str = "", problems: Sequence[LoadProblem] = ()):
+        self.message = message
+        self.location = location
+        self.problems = list(problems)
+        super().__init__(message, location)
+
+    def __str__(self) -> str:
+        if len(self.problems) > 1:
+            head = f"{self.location or 'The file'} cannot be opened: {self.message}"
+            lines = [f"  - {p}" for p in self.problems[:MAX_LISTED_PROBLEMS]]
+            if len(self.problems) > MAX_LISTED_PROBLEMS:
+                lines.append(f"  … and {len(self.problems) - MAX_LISTED_PROBLEMS} more")
+            return "\n".join([head, *lines])
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class _Problems:
+    """Collects problems during one load; raises them together at the end."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[LoadProblem] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(LoadProblem(message, where))
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        if len(self.items) == 1:
+            only = self.items[0]
+            location = ", ".join(part for part in (self.source, only.location) if part)
+            raise LoadError(only.message, location, self.items)
+        raise LoadError(f"{len(self.items)} problems were found.", self.source, self.items)
+
+
+def _at(*parts: str) -> str:
+    return ", ".join(p for p in parts if p)
+
+
+def _network_where(index: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    return f"network {name!r}" if isinstance(name, str) and name else f"network #{index + 1}"
+
+
+def _node_where(index: int, raw: Any) -> str:
+    node_id = raw.get("id") if isinstance(raw, dict) else None
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if isinstance(node_id, str) and node_id:
+        return f"node {node_id} ({name})" if isinstance(name, str) and name else f"node {node_id}"
+    return f"node #{index + 1}" + (f" ({name})" if isinstance(name, str) and name else "")
+
+
+def _kind(value: Any) -> str:
+    """The JSON name of a value's type, for messages like 'must be a list, not a number'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Saving
+
+
+def document_to_dict(doc: Document) -> dict[str, Any]:
+    """The document as plain JSON values in file layout (format version `FORMAT_VERSION`).
+
+    Raises `SaveError` when a setting holds something JSON cannot store (an object, NaN), naming the setting.
+    """
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "info": {"title": doc.info.title, "description": doc.info.description},
+        "networks": [_network_to_dict(net) for net in doc],
+        "settings": {str(k): _json_value(v, f"setting {k!r}") for k, v in doc.settings.items()},
+    }
+
+
+def _network_to_dict(net: Network) -> dict[str, Any]:
+    nodes = []
+    for node in net.nodes:
+        try:
+            spec = get_spec(node.type)
+        except UnknownLayerError:
+            raise SaveError(f"Cannot save node {node.name} of network {net.name!r}: its layer type "
+                            f"{node.type!r} is unknown.") from None
+        entry: dict[str, Any] = {
+            "id": node.id,
+            "type": node.type,
+            "version": spec.version,
+            "name": node.name,
+            "params": {name: _json_value(value, f"parameter {name!r} of {node.name}")
+                       for name, value in node.params.items()},
+            "position": [float(node.position[0]), float(node.position[1])],
+        }
+        options = {key: value for key, value in node.options().items() if value != _OPTION_DEFAULTS[key]}
+        if options:
+            entry["options"] = {key: bool(value) if key == "trainable" else float(value)
+                                for key, value in options.items()}
+        nodes.append(entry)
+    wires = [{"from": [w.src, w.src_port], "to": [w.dst, w.dst_port]} for w in net.wires]
+    return {"name": net.name, "nodes": nodes, "wires": wires}
+
+
+def _json_value(value: Any, what: str) -> Any:
+    """Plain JSON values: tuples become lists; anything JSON cannot hold raises SaveError naming ``what``."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SaveError(f"Cannot save {what}: {value} is not a finite number.")
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(v, what) for v in value]
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SaveError(f"Cannot save {what}: its key {key!r} is not text.")
+            result[key] = _json_value(item, what)
+        return result
+    raise SaveError(f"Cannot save {what}: a {type(value).__name__} value cannot be stored in a .nbg file.")
+
+
+def dumps_document(doc: Document) -> str:
+    """The file text of a document: stable key order, indent 2, short lists of numbers on one line."""
+    return _dumps(document_to_dict(doc), 0) + "\n"
+
+
+def save_document(doc: Document, path: str | os.PathLike[str]) -> None:
+    """Write the document to ``path`` atomically: a failed save leaves the old file as it was.
+
+    Raises `SaveError` with the path and a plain reason (folder missing, read-only, disk full, ...). Marking the
+    document as saved is the caller's job (`Document.save` does it).
+    """
+    write_atomic(path, dumps_document(doc).encode("utf-8"), what="document")
+
+
+def _dumps(value: Any, level: int) -> str:
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        pad = "  " * (level + 1)
+        items = [f"{pad}{_scalar(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        if not any(isinstance(v, dict | list) for v in value):
+            inline = "[" + ", ".join(_scalar(v) for v in value) + "]"
+            if len(inline) <= 80:
+                return inline
+        pad = "  " * (level + 1)
+        return "[\n" + ",\n".join(pad + _dumps(v, level + 1) for v in value) + "\n" + "  " * level + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate can only be written escaped
+            return json.dumps(value, ensure_ascii=True)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading, stage 1: parse
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+def load_document(path: str | os.PathLike[str]) -> Document:
+    """Open a ``.nbg`` file. Raises `LoadError` listing every problem, each with its place in the file.
+
+    The returned document has a clean, empty undo history.
+    """
+    file = Path(path)
+    source = file.name or str(file)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise LoadError("The file does not exist.", str(file)) from None
+    except IsADirectoryError:
+        raise LoadError("This is a folder, not a NetBuilder file.", str(file)) from None
+    except OSError as error:
+        raise LoadError(f"The file cannot be read: {describe_os_error(error)}.", str(file)) from None
+    return document_from_dict(parse_bytes(data, source), source)
+
+
+def parse_bytes(data: bytes, source: str = "<memory>") -> Any:
+    """Stage 1: the JSON tree of a file's bytes, or a LoadError saying plainly why it is not one."""
+    if not data.strip():
+        raise LoadError("The file is empty.", source)
+    if b"\x00" in data[:8192]:
+        raise LoadError("This is a binary file, not a NetBuilder document (.nbg files are JSON text).", source)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise LoadError(f"This is not a NetBuilder document: it is not UTF-8 text (bad byte at offset "
+                        f"{error.start}).", source) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise LoadError(f"This is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.",
+                        source) from None
+    except _NonFinite as error:
+        raise LoadError(f"The file uses {error}, which is not a number JSON allows.", source) from None
+    except ValueError as error:  # e.g. an integer with thousands of digits
+        raise LoadError(f"This is not valid JSON: {error}.", source) from None
+    except RecursionError:
+        raise LoadError("The file nests too deeply to be a NetBuilder document.", source) from None
+
+
+def document_from_dict(data: Any, source: str = "<memory>") -> Document:
+    """Stages 2-5: build a document from a parsed file. ``source`` names the file in error messages.
+
+    The input is not modified. Raises `LoadError` listing every problem found.
+    """
+    version = _check_header(data, source)
+    if _too_deep(data):
+        raise LoadError(f"The file nests values more than {MAX_DEPTH} levels deep; it is not a NetBuilder "
+                        "document or it is damaged.", source)
+    problems = _Problems(source)
+    tree = copy.deepcopy(data)
+    for step in range(version, FORMAT_VERSION):
+        tree = FORMAT_MIGRATIONS[step](tree, problems)
+    record = _read_document(tree, problems)
+    for network in record.networks:
+        for node in network.nodes:
+            _migrate_node(node, problems)
+    doc = _build(record, problems)
+    problems.raise_if_any()
+    return doc
+
+
+def _too_deep(data: Any) -> bool:
+    """True when lists/objects nest deeper than MAX_DEPTH (checked without recursion, so it cannot overflow)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, depth + 1) for v in value)
+    return False
+
+
+def _check_header(data: Any, source: str) -> int:
+    """Refuse other programs' JSON and newer formats with one clear message; return the format version."""
+    if not isinstance(data, dict):
+        raise LoadError(f"This is JSON, but not a NetBuilder document (its top level is {_kind(data)}, not an "
+                        "object).", source)
+    fmt = data.get("format")
+    if fmt != FORMAT_NAME:
+        if isinstance(fmt, str):
+            raise LoadError(f"This is a {_short(fmt)} file, not a NetBuilder document.", source)
+        raise LoadError('This is JSON from another program, not a NetBuilder document (it has no "format": '
+                        '"netbuilder" entry).', source)
+    version = data.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise LoadError(f"format_version must be a whole number, not {_short(version)}; the file is damaged.",
+                        source)
+    if version > FORMAT_VERSION:
+        raise LoadError(f"This file was made by a newer NetBuilder (file format version {version}; this version "
+                        f"reads up to {FORMAT_VERSION}). Update NetBuilder to open it.", source)
+    if version < 1:
+        raise LoadError(f"Unknown file format version {version}; the file is damaged.", source)
+    return version
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 2: file-format migrations, on the JSON tree. Each tolerates a damaged tree: what it cannot rewrite it
+# leaves as it is, for the record stage to report.
+
+
+def _v1_to_v2(tree: dict[str, Any], problems: _Problems) -> dict[str, Any]:
+    """Version 1 -> 2: info object, params instead of config, wire objects instead of link strings."""
+    result: dict[str, Any] = {"format": FORMAT_NAME, "format_version": 2}
+    info = {key: tree[key] for key in ("title", "description") if key in tree}
+    result["info"] = info
+    networks = tree.get("networks")
+    if isinstance(networks, list):
+        result["networks"] = [_v1_network(i, net, problems) for i, net in enumerate(networks)]
+    elif "networks" in tree:
+        result["networks"] = networks
+    if "settings" in tree:
+        result["settings"] = tree["settings"]
+    return result
+
+
+def _v1_network(index: int, net: Any, problems: _Problems) -> Any:
+    if not isinstance(net, dict):
+        return net
+    where = _network_where(index, net)
+    result = {key: value for key, value in net.items() if key not in ("nodes", "links")}
+    nodes = net.get("nodes")
+    if isinstance(nodes, list):
+        result["nodes"] = [_v1_node(node) for node in nodes]
+    elif "nodes" in net:
+        result["nodes"] = nodes
+    links = net.get("links", [])
+    if not isinstance(links, list):
+        problems.add(_at(where, "field 'links'"), f"must be a list, not {_kind(links)}.")
+        links = []
+    wires = []
+    for number, link in enumerate(links, 1):
+        parsed = _parse_link(link)
+        if parsed is None:
+            problems.add(_at(where, f"link #{number} ({_short(link)})"),
+                         'A link must look like "n1:out -> n2:in".')
+            continue
+        (src, src_port), (dst, dst_port) = parsed
+        wires.append({"from": [src, src_port], "to": [dst, dst_port]})
+    result["wires"] = wires
+    return result
+
+
+def _v1_node(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    return {("params" if key == "config" else key): value for key, value in node.items()}
+
+
+def _parse_link(link: Any) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    if not isinstance(link, str) or link.count("->") != 1:
+        return None
+    ends = []
+    for end in link.split("->"):
+        node, sep, port = end.strip().rpartition(":")
+        if not sep or not node.strip() or not port.strip():
+            return None
+        ends.append((node.strip(), port.strip()))
+    return ends[0], ends[1]
+
+
+FORMAT_MIGRATIONS: dict[int, Callable[[dict[str, Any], _Problems], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 3: plain records
+
+
+@dataclass
+class _NodeRecord:
+    id: str
+    type: str
+    version: int | None
+    name: str | None
+    params: dict[str, Any]
+    position: tuple[float, float]
+    options: dict[str, Any]
+    where: str
+    spec: LayerSpec | None = None
+    ok: bool = True
+
+
+@dataclass
+class _WireRecord:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+    where: str
+
+
+@dataclass
+class _NetworkRecord:
+    name: str
+    where: str
+    nodes: list[_NodeRecord] = field(default_factory=list)
+    wires: list[_WireRecord] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # ids of nodes already reported as unusable
+
+
+@dataclass
+class _DocumentRecord:
+    title: str = ""
+    description: str = ""
+    networks: list[_NetworkRecord] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord:
+    record = _DocumentRecord()
+    info = tree.get("info", {})
+    if isinstance(info, dict):
+        for key in ("title", "description"):
+            value = info.get(key, "")
+            if isinstance(value, str):
+                setattr(record, key, value)
+            else:
+                problems.add(f"info, field {key!r}", f"must be text, not {_kind(value)}.")
+    else:
+        problems.add("field 'info'", f"must be an object with a title and a description, not {_kind(info)}.")
+
+    settings = tree.get("settings", {})
+    if isinstance(settings, dict):
+        record.settings = settings
+    else:
+        problems.add("field 'settings'", f"must be an object, not {_kind(settings)}.")
+
+    if "networks" not in tree:
+        problems.add("", "The file has no 'networks' list.")
+        return record
+    networks = tree["networks"]
+    if not isinstance(networks, list):
+        problems.add("field 'networks'", f"must be a list, not {_kind(networks)}.")
+        return record
+    names: set[str] = set()
+    for index, raw in enumerate(networks):
+        net = _read_network(index, raw, problems)
+        if net is None:
+            continue
+        if net.name in names:
+            problems.add(net.where, "Another network already has this name.")
+            continue
+        names.add(net.name)
+        record.networks.append(net)
+    return record
+
+
+def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord | None:
+    where = _network_where(index, raw)
+    if not isinstance(raw, dict):
+        problems.add(where, f"must be an object, not {_kind(raw)}.")
+        return None
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.add(_at(where, "field 'name'"), "A network needs a name (non-empty text)."
+                     if "name" in raw else "The network has no name.")
+        return None
+    net = _NetworkRecord(name, where)
+    nodes = raw.get("nodes")
+    if not isinstance(nodes, list):
+        problems.add(_at(where, "field 'nodes'"), "The network has no 'nodes' list." if nodes is None
+                     else f"must be a list, not {_kind(nodes)}.")
+        nodes = []
+    ids: set[str] = set()
+    for node_index, raw_node in enumerate(nodes):
+        node = _read_node(node_index, raw_node, where, problems)
+        if node is None:
+            if isinstance(raw_node, dict) and isinstance(raw_node.get("id"), str):
+                net.dropped.add(raw_node["id"])
+            continue
+        if node.id in ids:
+            problems.add(node.where, f"Another node already has the id {node.id!r}.")
+            continue
+        ids.add(node.id)
+        net.nodes.append(node)
+    wires = raw.get("wires", [])
+    if not isinstance(wires, list):
+        problems.add(_at(where, "field 'wires'"), f"must be a list, not {_kind(wires)}.")
+        wires = []
+    for wire_index, raw_wire in enumerate(wires):
+        wire = _read_wire(wire_index, raw_wire, where, problems)
+        if wire is not None:
+            net.wires.append(wire)
+    return net
+
+
+def _read_node(index: int, raw: Any, net_where: str, problems: _Problems) -> _NodeRecord | None:
+    where = _at(net_where, _node_where(index, raw))
+    if not isinstance(raw, dict):
+        problems.add(where, f"must be an object, not {_kind(raw)}.")
+        return None
+    ok = True
+
+    def bad(field_name: str, message: str) -> None:
+        nonlocal ok
+        ok = False
+        problems.add(_at(where, f"field {field_name!r}"), message)
+
+    node_id = raw.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        bad("id", "The node has no id." if "id" not in raw else f"must be non-empty text, not {_short(node_id)}.")
+    type_id = raw.get("type")
+    if not isinstance(type_id, str) or not type_id:
+        bad("type", "The node has no layer type." if "type" not in raw
+            else f"must be a layer type name, not {_short(type_id)}.")
+    version = raw.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        bad("version", f"must be a whole number of at least 1, not {_short(version)}.")
+    name = raw.get("name")
+    if name is not None and not isinstance(name, str):
+        bad("name", f"must be text, not {_kind(name)}.")
+    params = raw.get("params", {})
+    if not isinstance(params, dict):
+        bad("params", f"must be an object of parameter values, not {_kind(params)}.")
+    position = _read_position(raw.get("position", [0.0, 0.0]))
+    if position is None:
+        bad("position", f"must be two finite numbers [x, y], not {_short(raw.get('position'))}.")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        bad("options", f"must be an object, not {_kind(options)}.")
+    else:
+        try:
+            options = check_node_options(options)
+        except ParamError as error:
+            bad("options", str(error))
+    if not ok:
+        return None
+    assert position is not None
+    return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, where)
+
+
+def _read_position(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    result = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            return None
+        try:
+            number = float(item)
+        except OverflowError:
+            return None
+        if not math.isfinite(number):
+            return None
+        result.append(number)
+    return result[0], result[1]
+
+
+def _read_wire(index: int, raw: Any, net_where: str, problems: _Problems) -> _WireRecord | None:
+    where = _at(net_where, f"wire #{index + 1}")
+    if not isinstance(raw, dict):
+        problems.add(where, f"must be an object with 'from' and 'to', not {_kind(raw)}.")
+        return None
+    ends = []
+    for key in ("from", "to"):
+        end = raw.get(key)
+        if (not isinstance(end, list) or len(end) != 2
+                or not all(isinstance(part, str) and part for part in end)):
+            problems.add(_at(where, f"field {key!r}"), f"The wire has no {key!r} end." if key not in raw
+                         else f"must be [node id, port name], not {_short(end)}.")
+            return None
+        ends.append(end)
+    (src, src_port), (dst, dst_port) = ends
+    return _WireRecord(src, src_port, dst, dst_port, f"{where} ({src}:{src_port} -> {dst}:{dst_port})")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 4: per-layer param migrations
+
+
+def _migrate_node(node: _NodeRecord, problems: _Problems) -> None:
+    try:
+        spec = get_spec(node.type)
+    except UnknownLayerError:
+        node.ok = False
+        problems.add(node.where, f"Unknown layer type {node.type!r}. The file may come from a newer NetBuilder; "
+                     "update NetBuilder or remove this node from the file.")
+        return
+    node.spec = spec
+    version = spec.version if node.version is None else node.version
+    if version > spec.version:
+        node.ok = False
+        problems.add(node.where, f"This {spec.title} layer was saved by a newer NetBuilder (layer version "
+                     f"{version}; this version knows up to {spec.version}). Update NetBuilder to open it.")
+        return
+    params = node.params
+    while version < spec.version:
+        step = spec.migrations.get(version)
+        if step is None:
+            node.ok = False
+            problems.add(node.where, f"This {spec.title} layer was saved as version {version}, and this "
+                         f"NetBuilder cannot convert that version to {spec.version}.")
+            return
+        try:
+            params = step(copy.deepcopy(params))
+        except Exception as error:  # a migration of damaged params must not crash the load
+            node.ok = False
+            problems.add(node.where, f"Its parameters could not be converted from {spec.title} version "
+                         f"{version}: {error}")
+            return
+        if not isinstance(params, dict):
+            node.ok = False
+            problems.add(node.where, f"Converting {spec.title} version {version} gave no parameters.")
+            return
+        version += 1
+    node.params = params
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stage 5: build
+
+
+def _build(record: _DocumentRecord, problems: _Problems) -> Document:
+    doc = Document(network_names=())
+    doc.info = DocumentInfo(record.title, record.description)
+    doc.settings = record.settings
+    for net_record in record.networks:
+        net = Network(net_record.name, doc)
+        doc.networks[net.name] = net
+        for node in net_record.nodes:
+            if not (node.ok and _build_node(net, node, problems)):
+                net_record.dropped.add(node.id)
+        for wire in net_record.wires:
+            if wire.src in net_record.dropped or wire.dst in net_record.dropped:
+                continue  # the node was reported already; a second message about its wires adds nothing
+            _build_wire(net, wire, problems)
+    doc.undo_stack.clear()
+    return doc
+
+
+def _build_node(net: Network, record: _NodeRecord, problems: _Problems) -> bool:
+    spec = record.spec
+    assert spec is not None
+    ok = True
+    known = {p.name for p in spec.params}
+    for name in record.params:
+        if name not in known:
+            ok = False
+            problems.add(_at(record.where, f"param {name!r}"), f"{spec.title} has no parameter {name!r}.")
+    params: dict[str, Any] = {}
+    for param in spec.params:
+        value = record.params.get(param.name, param.default)
+        try:
+            params[param.name] = param.coerce(value)
+        except ParamError as error:
+            ok = False
+            problems.add(_at(record.where, f"param {param.name!r}"), str(error))
+        except Exception:  # an absurd value (e.g. a number too large for a float) is still just a bad value
+            ok = False
+            problems.add(_at(record.where, f"param {param.name!r}"), f"{_short(value)} is not a usable value.")
+    if not ok:
+        return False
+    try:
+        params = spec.coerce_params(params)
+    except (ParamError, ValueError, TypeError) as error:
+        problems.add(record.where, str(error))
+        return False
+    if record.name is None:
+        name = net.unique_name(spec.id)
+    else:
+        name = record.name
+        try:
+            net.check_name(name)
+        except DocumentError as error:
+            problems.add(_at(record.where, "field 'name'"), str(error))
+            return False
+    net._insert_node(Node(record.id, spec.id, name, params, record.position, **record.options))
+    return True
+
+
+def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> None:
+    for end in (record.src, record.dst):
+        if end not in net:
+            problems.add(record.where, f"There is no node {end!r} in this network.")
+            return
+    wire = Wire(record.src, record.src_port, record.dst, record.dst_port)
+    try:
+        net.check_wire(wire)
+    except DocumentError as error:
+        problems.add(record.where, str(error))
+        return
+    except Exception as error:  # a layer's port rule failing on these params: report, don't crash
+        problems.add(record.where, f"The wire cannot be checked: {error}")
+        return
+    net._insert_wire(wire)

@@ -1,0 +1,1 @@
+"""NetBuilder's bundled resources (templates, sample data), installed as the package ``netbuilder_resources``."""

@@ -1,0 +1,264 @@
+"""Regenerate the template .nbg files from code: ``python resources/templates/build_templates.py``.
+
+Templates are data (the app and the CLI read the .nbg files); this script is how they are made, so that a change to
+a template is a reviewed change to code and the files stay canonical. Each template is sized for a bundled data set
+and carries its data and training settings, so it trains without edits.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+from netbuilder.document import Document, Network  # noqa: E402
+from netbuilder.io import save_document  # noqa: E402
+
+TEXT_VOCAB = 53  # characters in the bundled "text" corpus
+
+X_STEP, Y_STEP = 210.0, 130.0
+
+
+class Placer:
+    """Adds nodes left to right on a grid so templates open tidy."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        self.column = 0
+
+    def add(self, type_id: str, name: str | None = None, row: float = 0.0, column: int | None = None,
+            **params: Any) -> str:
+        col = self.column if column is None else column
+        node = self.net.add(type_id, name=name, position=(col * X_STEP, row * Y_STEP), **params)
+        if column is None:
+            self.column += 1
+        return node
+
+    def chain(self, first: str, *layers: tuple[str, dict[str, Any]], row: float = 0.0) -> str:
+        """Add layers after ``first``, wired in a row; returns the last node."""
+        previous = first
+        for type_id, params in layers:
+            params = dict(params)
+            name = params.pop("name", None)
+            node = self.add(type_id, name=name, row=row, **params)
+            self.net.connect(previous, node)
+            previous = node
+        return previous
+
+
+def settings(doc: Document, data: str, recipe: str, epochs: int, batch_size: int = 64, lr: float = 1e-3,
+             optimizer: str = "adam", **extra: Any) -> None:
+    doc.settings["data"] = {"source": data, "val_fraction": 0.2, "seed": 0}
+    doc.settings["training"] = {"recipe": recipe, "epochs": epochs, "batch_size": batch_size,
+                                "optimizer": optimizer, "lr": lr, "seed": 0, **extra}
+
+
+def new(title: str, description: str, networks: tuple[str, ...] = ("model",)) -> Document:
+    doc = Document(networks)
+    doc.info.title = title
+    doc.info.description = description
+    return doc
+
+
+def mlp() -> Document:
+    doc = new("MLP classifier", "A multilayer perceptron that classifies the 64 pixel values of the 8x8 digits.")
+    p = Placer(doc.network())
+    x = p.add("Input", "pixels", shape=(64,))
+    p.chain(x, ("Linear", {"units": 128, "name": "hidden1"}), ("ReLU", {}), ("Dropout", {"p": 0.1}),
+            ("Linear", {"units": 64, "name": "hidden2"}), ("ReLU", {}), ("Linear", {"units": 10, "name": "classes"}),
+            ("Output", {"role": "logits", "name": "digit"}))
+    settings(doc, "digits", "classification", epochs=20)
+    return doc
+
+
+def lenet() -> Document:
+    doc = new("LeNet-style CNN", "Two convolution + pooling stages and a dense head for the 1x8x8 digit images.")
+    p = Placer(doc.network())
+    x = p.add("Input", "image", shape=(1, 8, 8))
+    p.chain(x, ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "name": "conv1"}),
+            ("ReLU", {}), ("MaxPool2d", {"kernel_size": (2, 2), "name": "pool1"}),
+            ("Conv2d", {"filters": 32, "kernel_size": (3, 3), "padding": "same", "name": "conv2"}),
+            ("ReLU", {}), ("MaxPool2d", {"kernel_size": (2, 2), "name": "pool2"}), ("Flatten", {}),
+            ("Linear", {"units": 64, "name": "fc1"}), ("ReLU", {}), ("Linear", {"units": 10, "name": "fc2"}),
+            ("Output", {"role": "logits", "name": "digit"}))
+    settings(doc, "digits-images", "classification", epochs=15)
+    return doc
+
+
+def resnet_small() -> Document:
+    doc = new("Small ResNet", "A stem and two residual blocks (conv-BN-ReLU-conv-BN + skip) with global average "
+              "pooling, for the 1x8x8 digit images.")
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "image", shape=(1, 8, 8))
+    h = p.chain(x, ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                               "name": "stem"}),
+                ("BatchNorm2d", {"name": "stem_bn"}), ("ReLU", {"name": "stem_relu"}))
+    for block in (1, 2):
+        start = p.column
+        body = p.chain(h, ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                                      "name": f"block{block}_conv1"}),
+                       ("BatchNorm2d", {"name": f"block{block}_bn1"}), ("ReLU", {"name": f"block{block}_relu1"}),
+                       ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                                   "name": f"block{block}_conv2"}),
+                       ("BatchNorm2d", {"name": f"block{block}_bn2"}), row=1)
+        add = p.add("Add", f"block{block}_add", inputs=2)
+        net.connect(body, add, "out", "in1")
+        net.connect(h, add, "out", "in2")
+        h = p.chain(add, ("ReLU", {"name": f"block{block}_out"}))
+        del start
+    p.chain(h, ("GlobalAvgPool", {"name": "pool"}), ("Linear", {"units": 10, "name": "classes"}),
+            ("Output", {"role": "logits", "name": "digit"}))
+    settings(doc, "digits-images", "classification", epochs=12)
+    return doc
+
+
+def lstm_classifier() -> Document:
+    doc = new("LSTM sequence classifier", "Reads each 8x8 digit image as a sequence of 8 rows of 8 pixels with an "
+              "LSTM and classifies its last state.")
+    p = Placer(doc.network())
+    x = p.add("Input", "image", shape=(1, 8, 8))
+    p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}),
+            ("LSTM", {"hidden_size": 64, "returns": "last", "name": "lstm"}),
+            ("Linear", {"units": 10, "name": "classes"}), ("Output", {"role": "logits", "name": "digit"}))
+    settings(doc, "digits-images", "sequence_classification", epochs=20, lr=3e-3)
+    return doc
+
+
+def char_gru() -> Document:
+    doc = new("Character GRU language model", "Predicts the next character of the bundled tales with an "
+              "embedding, a GRU and a per-step classifier; samples text as it learns.")
+    p = Placer(doc.network())
+    x = p.add("Input", "chars", shape=("T",), dtype="int64")
+    p.chain(x, ("Embedding", {"vocab_size": TEXT_VOCAB, "dim": 32, "name": "embed"}),
+            ("GRU", {"hidden_size": 128, "returns": "sequence", "name": "gru"}),
+            ("Linear", {"units": TEXT_VOCAB, "name": "next_char"}),
+            ("Output", {"role": "token_logits", "name": "logits"}))
+    settings(doc, "text", "language_model", epochs=3, batch_size=64, lr=3e-3)
+    return doc
+
+
+def transformer_classifier() -> Document:
+    doc = new("Transformer classifier", "Treats the 8 rows of a digit image as tokens: a linear projection, "
+              "positional encoding, two self-attention encoder layers and mean pooling.")
+    p = Placer(doc.network())
+    x = p.add("Input", "image", shape=(1, 8, 8))
+    p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}), ("Linear", {"units": 32, "name": "project"}),
+            ("PositionalEncoding", {"kind": "learned", "max_len": 16, "name": "position"}),
+            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder1"}),
+            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder2"}),
+            ("Permute", {"order": (2, 1), "name": "channels_first"}), ("GlobalAvgPool", {"name": "mean_pool"}),
+            ("Linear", {"units": 10, "name": "classes"}), ("Output", {"role": "logits", "name": "digit"}))
+    settings(doc, "digits-images", "sequence_classification", epochs=20, lr=2e-3)
+    return doc
+
+
+def autoencoder() -> Document:
+    doc = new("Autoencoder", "Compresses the 64 digit pixels to an 8-number code and reconstructs them.")
+    p = Placer(doc.network())
+    x = p.add("Input", "pixels", shape=(64,))
+    p.chain(x, ("Linear", {"units": 32, "name": "enc1"}), ("ReLU", {}), ("Linear", {"units": 8, "name": "bottleneck"}),
+            ("ReLU", {}), ("Linear", {"units": 32, "name": "dec1"}), ("ReLU", {}),
+            ("Linear", {"units": 64, "name": "dec2"}), ("Output", {"role": "reconstruction", "name": "recon"}))
+    settings(doc, "digits", "autoencoder", epochs=30)
+    return doc
+
+
+def vae() -> Document:
+    doc = new("Variational autoencoder", "Encodes digits to a mean and log-variance, samples a latent code with "
+              "the reparameterisation trick (its KL term joins the loss) and decodes it.")
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "pixels", shape=(64,))
+    h = p.chain(x, ("Linear", {"units": 64, "name": "enc"}), ("ReLU", {"name": "enc_relu"}))
+    column = p.column
+    mean = p.add("Linear", "mean", row=-0.6, column=column, units=8)
+    log_var = p.add("Linear", "log_var", row=0.6, column=column, units=8)
+    net.connect(h, mean)
+    net.connect(h, log_var)
+    p.column = column + 1
+    z = p.add("Reparameterize", "z")
+    net.connect(mean, z, "out", "mean")
+    net.connect(log_var, z, "out", "log_var")
+    p.chain(z, ("Linear", {"units": 64, "name": "dec"}), ("ReLU", {"name": "dec_relu"}),
+            ("Linear", {"units": 64, "name": "dec_out"}), ("Output", {"role": "reconstruction", "name": "recon"}))
+    settings(doc, "digits", "vae", epochs=30, beta=1.0)
+    return doc
+
+
+def dcgan() -> Document:
+    doc = new("DCGAN", "A generator that turns 16 random numbers into 8x8 digit images, and a discriminator that "
+              "tells them from real ones; trained against each other.", ("generator", "discriminator"))
+    g = Placer(doc.network("generator"))
+    z = g.add("Input", "latent", shape=(16,))
+    g.chain(z, ("Linear", {"units": 128, "name": "project"}), ("Reshape", {"shape": (32, 2, 2), "name": "to_map"}),
+            ("BatchNorm2d", {"name": "bn0"}), ("ReLU", {"name": "relu0"}),
+            ("ConvTranspose2d", {"filters": 16, "kernel_size": (4, 4), "stride": (2, 2), "padding": (1, 1),
+                                 "name": "up1"}),
+            ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu1"}),
+            ("ConvTranspose2d", {"filters": 1, "kernel_size": (4, 4), "stride": (2, 2), "padding": (1, 1),
+                                 "name": "up2"}),
+            ("Tanh", {"name": "pixels"}), ("Output", {"role": "generated", "name": "fake"}))
+    d = Placer(doc.network("discriminator"))
+    x = d.add("Input", "image", shape=(1, 8, 8))
+    d.chain(x, ("Conv2d", {"filters": 16, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
+                           "padding_size": (1, 1), "name": "down1"}),
+            ("LeakyReLU", {"negative_slope": 0.2, "name": "act1"}),
+            ("Conv2d", {"filters": 32, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
+                        "padding_size": (1, 1), "name": "down2"}),
+            ("LeakyReLU", {"negative_slope": 0.2, "name": "act2"}), ("Flatten", {}),
+            ("Linear", {"units": 1, "name": "realness"}), ("Output", {"role": "score", "name": "score"}))
+    settings(doc, "digits-images", "gan", epochs=20, lr=2e-4, latent_size=16)
+    return doc
+
+
+def transfer_digits() -> Document:
+    doc = lenet()
+    doc.info.title = "Transfer learning on digits"
+    doc.info.description = ("The LeNet CNN, pre-trained on digits 0-4, reused for digits 5-9: the convolutions "
+                            "are frozen and only the dense head is fine-tuned.")
+    net = doc.network()
+    for name in ("conv1", "conv2"):
+        net.set_options(name, trainable=False)
+    net.set_options("fc1", lr_mult=0.5)
+    doc.settings["data"] = {"source": "digits-images", "val_fraction": 0.2, "seed": 0, "classes": [5, 6, 7, 8, 9]}
+    doc.settings["training"].update({
+        "epochs": 10,
+        "transfer": {"pretrain": {"classes": [0, 1, 2, 3, 4], "epochs": 10}, "nodes": ["conv1", "conv2"]},
+    })
+    return doc
+
+
+TEMPLATES: dict[str, Callable[[], Document]] = {
+    "mlp": mlp,
+    "lenet": lenet,
+    "resnet-small": resnet_small,
+    "lstm-classifier": lstm_classifier,
+    "char-gru": char_gru,
+    "transformer-classifier": transformer_classifier,
+    "autoencoder": autoencoder,
+    "vae": vae,
+    "dcgan": dcgan,
+    "transfer-digits": transfer_digits,
+}
+
+
+def main() -> None:
+    from netbuilder.analysis import analyze
+
+    for template_id, build in TEMPLATES.items():
+        doc = build()
+        for net in doc:
+            result = analyze(net)
+            if result.diagnostics:
+                raise SystemExit(f"{template_id}/{net.name}: " + "; ".join(map(str, result.diagnostics)))
+        save_document(doc, HERE / f"{template_id}.nbg")
+        print(f"wrote {template_id}.nbg")
+
+
+if __name__ == "__main__":
+    main()

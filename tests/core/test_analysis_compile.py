@@ -1,0 +1,151 @@
+"""Validation, shape inference and compilation of networks built with the scripting API."""
+
+import torch
+import torch.nn as nn
+
+from netbuilder.analysis import analyze, analyzer_for
+from netbuilder.compile import CompileError, compile_network, example_inputs
+from netbuilder.document import Document, Wire
+
+
+def chain(*layers: tuple[str, dict]) -> tuple[Document, list[str]]:
+    doc = Document()
+    net = doc.network()
+    ids = [net.add(kind, **params) for kind, params in layers]
+    net.chain(*ids)
+    return doc, ids
+
+
+def test_shapes_params_and_macs_of_an_mlp() -> None:
+    doc, ids = chain(("Input", {"shape": (64,)}), ("Linear", {"units": 128}), ("ReLU", {}),
+                     ("Linear", {"units": 10}), ("Output", {}))
+    result = analyze(doc.network())
+    assert result.ok
+    assert [str(result.nodes[i].output) for i in ids] == ["N×64", "N×128", "N×128", "N×10", "N×10"]
+    assert result.total_params == 64 * 128 + 128 + 128 * 10 + 10
+    assert result.total_macs == 64 * 128 + 128 + 128 * 10
+
+
+def test_impossible_shape_names_node_dimension_and_fix() -> None:
+    doc, ids = chain(("Input", {"shape": (1, 8, 8)}), ("Conv2d", {"filters": 4, "kernel_size": (3, 3)}),
+                     ("MaxPool2d", {"kernel_size": (2, 2)}), ("Conv2d", {"filters": 4, "kernel_size": (5, 5)}),
+                     ("Flatten", {}), ("Linear", {"units": 3}), ("Output", {}))
+    result = analyze(doc.network())
+    assert not result.ok
+    [problem] = result.errors
+    assert problem.node_id == ids[3] and problem.node_name == "conv2d2"
+    assert "5" in problem.message and "3" in problem.message
+    assert problem.suggestion
+    # Everything downstream waits on the problem instead of repeating it.
+    assert result.nodes[ids[4]].blocked and not result.nodes[ids[4]].diagnostics
+
+
+def test_unconnected_inputs_missing_output_and_dead_nodes_are_reported() -> None:
+    doc = Document()
+    net = doc.network()
+    x = net.add("Input", shape=(4,))
+    lin = net.add("Linear", units=2)
+    problems = analyze(net)
+    messages = [str(d) for d in problems.diagnostics]
+    assert any("linear1: The input is not connected" in m for m in messages)
+    assert any("no Output" in m for m in messages)
+    out = net.add("Output")
+    net.connect(lin, out)
+    net.add("ReLU")
+    result = analyze(net)
+    assert [d.node_name for d in result.errors] == ["linear1"]
+    # A stray layer is left out of the model, so its own problems do not block compiling.
+    assert sorted(d.node_name for d in result.warnings) == ["input1", "relu1", "relu1"]
+    net.connect(x, lin)
+    assert analyze(net).ok  # warnings only
+
+
+def test_a_loop_in_a_file_is_reported_not_crashed() -> None:
+    doc, ids = chain(("Input", {"shape": (4,)}), ("Linear", {"units": 4}), ("Add", {"inputs": 2}),
+                     ("Output", {}))
+    net = doc.network()
+    net._insert_wire(Wire(ids[2], "out", ids[1], "in") if False else Wire(ids[2], "out", ids[2], "in2"))
+    result = analyze(net)
+    assert any("loop" in d.message for d in result.errors)
+
+
+def test_integer_ids_into_linear_suggest_an_embedding() -> None:
+    doc, _ = chain(("Input", {"shape": ("T",), "dtype": "int64"}), ("Linear", {"units": 4}), ("Output", {}))
+    [problem] = analyze(doc.network()).errors
+    assert "Embedding" in (problem.suggestion or "")
+
+
+def test_reanalysis_after_one_edit_reuses_the_rest() -> None:
+    layers = [("Input", {"shape": (16,)})] + [("Linear", {"units": 16}), ("ReLU", {})] * 50 + [("Output", {})]
+    doc, ids = chain(*layers)
+    net = doc.network()
+    analyzer = analyzer_for(net)
+    analyze(net)
+    calls = 0
+    original = analyzer._infer
+
+    def counting(*args):
+        nonlocal calls
+        calls += 1
+        return original(*args)
+
+    analyzer._infer = counting
+    net.set_param(ids[-3], "units", 8)  # near the end: only it and what follows change
+    result = analyze(net)
+    assert result.ok and str(result.nodes[ids[-2]].output) == "N×8"
+    assert calls == 3
+
+
+def test_compiled_module_equals_the_same_network_by_hand() -> None:
+    doc, ids = chain(("Input", {"shape": (1, 8, 8)}), ("Conv2d", {"filters": 6, "kernel_size": (3, 3)}),
+                     ("ReLU", {}), ("Flatten", {}), ("Linear", {"units": 10}), ("Output", {}))
+    model = compile_network(doc.network(), seed=0)
+    by_hand = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 10))
+    by_hand.load_state_dict({k.replace("conv2d1", "0").replace("linear1", "3"): v
+                             for k, v in model.state_dict().items()})
+    x = torch.randn(5, 1, 8, 8)
+    assert torch.equal(model(x), by_hand(x))
+    assert sum(p.numel() for p in model.parameters()) == analyze(doc.network()).total_params
+    assert "self.conv2d1(" in model.code  # generated code, no interpreter
+
+
+def test_several_inputs_and_outputs_and_frozen_nodes() -> None:
+    doc = Document()
+    net = doc.network()
+    a = net.add("Input", "image", shape=(8,))
+    b = net.add("Input", "extra", shape=(3,))
+    cat = net.add("Concat", inputs=2)
+    net.connect(a, cat)
+    net.connect(b, cat)
+    head = net.add("Linear", "head", units=4)
+    aux = net.add("Linear", "aux", units=1)
+    net.connect(cat, head)
+    net.connect(cat, aux)
+    net.connect(head, net.add("Output", "logits", role="logits"))
+    net.connect(aux, net.add("Output", "value", role="regression"))
+    net.set_options(head, trainable=False, lr_mult=0.1)
+    model = compile_network(net)
+    info = model.netbuilder
+    assert info.input_names == ["image", "extra"] and info.output_names == ["logits", "value"]
+    assert info.output_roles == ["logits", "regression"]
+    logits, value = model(*example_inputs(model, batch=3))
+    assert logits.shape == (3, 4) and value.shape == (3, 1)
+    assert not any(p.requires_grad for p in model.head.parameters())
+    assert all(p.requires_grad for p in model.aux.parameters())
+
+
+def test_compile_refuses_invalid_networks_with_diagnostics() -> None:
+    doc, _ = chain(("Input", {"shape": (4,)}), ("Linear", {"units": 2}))
+    try:
+        compile_network(doc.network())
+    except CompileError as error:
+        assert "no Output" in str(error) and error.diagnostics
+    else:
+        raise AssertionError("compile accepted a network without an Output")
+
+
+def test_compile_with_seed_is_reproducible() -> None:
+    doc, _ = chain(("Input", {"shape": (4,)}), ("Linear", {"units": 3}), ("Output", {}))
+    a = compile_network(doc.network(), seed=1).state_dict()
+    b = compile_network(doc.network(), seed=1).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
