@@ -10,7 +10,7 @@ def resource_dir(*parts: str) -> Path:
     try:
         import netbuilder_resources
 
-        base = Path(netbuilder_resources.__file__).resolve().parent
-    except ImportError:
+        base = Path(next(iter(netbuilder_resources.__path__))).resolve()
+    except (ImportError, StopIteration):
         base = Path(__file__).resolve().parent.parent / "resources"
     return base.joinpath(*parts)

@@ -88,3 +88,12 @@ def test_mlp_template_computes_what_the_handwritten_mlp_computes() -> None:
     by_hand.load_state_dict(dict(zip(by_hand.state_dict(), values, strict=True)))
     x = torch.randn(7, 64)
     assert torch.equal(model(x), by_hand(x))
+
+
+@pytest.mark.parametrize("template_id", TEMPLATE_ORDER)
+def test_template_exports_to_onnx_matching_onnxruntime(template_id: str, tmp_path) -> None:
+    from netbuilder.export import export_onnx
+
+    for net in load_template(template_id):
+        report = export_onnx(net, tmp_path / f"{net.name}.onnx")
+        assert report.ok and report.max_abs_diff <= 1e-4, (net.name, report.max_abs_diff)
