@@ -1,5 +1,11 @@
 """Compile a network to a torch.nn.Module (generated code, no per-call interpretation)."""
 
-from netbuilder.compile.compiler import CompiledInfo, CompileError, compile_network, compiled_info, example_inputs
+from netbuilder.compile.compiler import (
+    CompiledInfo,
+    CompileError,
+    compile_network,
+    compiled_info,
+    example_inputs,
+)
 
 __all__ = ["CompileError", "CompiledInfo", "compile_network", "compiled_info", "example_inputs"]

@@ -50,7 +50,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from netbuilder.document.model import Document, DocumentError, DocumentInfo, Network, Node, Wire, check_node_options
+from netbuilder.document.model import (
+    Document,
+    DocumentError,
+    DocumentInfo,
+    Network,
+    Node,
+    Wire,
+    check_node_options,
+)
 from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
 from netbuilder.specs import LayerSpec, ParamError, UnknownLayerError, get_spec
 
@@ -172,7 +180,7 @@ def document_to_dict(doc: Document) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "info": {"title": doc.info.title, "description": doc.info.description},
         "networks": [_network_to_dict(net) for net in doc],
-        "settings": {str(k): _json_value(v, f"setting {k!r}") for k, v in doc.settings.items()},
+        "settings": _json_value(doc.settings, "the document settings", depth=2),
     }
 
 
@@ -189,7 +197,7 @@ def _network_to_dict(net: Network) -> dict[str, Any]:
             "type": node.type,
             "version": spec.version,
             "name": node.name,
-            "params": {name: _json_value(value, f"parameter {name!r} of {node.name}")
+            "params": {name: _json_value(value, f"parameter {name!r} of {node.name}", depth=7)
                        for name, value in node.params.items()},
             "position": [float(node.position[0]), float(node.position[1])],
         }
@@ -202,8 +210,11 @@ def _network_to_dict(net: Network) -> dict[str, Any]:
     return {"name": net.name, "nodes": nodes, "wires": wires}
 
 
-def _json_value(value: Any, what: str) -> Any:
-    """Plain JSON values: tuples become lists; anything JSON cannot hold raises SaveError naming ``what``."""
+def _json_value(value: Any, what: str, depth: int = 4) -> Any:
+    """Plain JSON values: tuples become lists; anything JSON cannot hold (or that the loader would refuse as
+    nested too deeply) raises SaveError naming ``what``. ``depth`` is the nesting level in the file."""
+    if depth > MAX_DEPTH:
+        raise SaveError(f"Cannot save {what}: it nests values more than {MAX_DEPTH} levels deep.")
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -211,19 +222,21 @@ def _json_value(value: Any, what: str) -> Any:
             raise SaveError(f"Cannot save {what}: {value} is not a finite number.")
         return value
     if isinstance(value, list | tuple):
-        return [_json_value(v, what) for v in value]
+        return [_json_value(v, what, depth + 1) for v in value]
     if isinstance(value, dict):
         result = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SaveError(f"Cannot save {what}: its key {key!r} is not text.")
-            result[key] = _json_value(item, what)
+            result[key] = _json_value(item, f"setting {key!r}" if what == "the document settings" else what,
+                                      depth + 1)
         return result
     raise SaveError(f"Cannot save {what}: a {type(value).__name__} value cannot be stored in a .nbg file.")
 
 
 def dumps_document(doc: Document) -> str:
-    """The file text of a document: stable key order, indent 2, short lists of numbers on one line."""
+    """The file text of a document: stable key order, indent 2, short lists of numbers and each wire on one
+    line, so that a diff of two versions shows one changed line per changed value."""
     return _dumps(document_to_dict(doc), 0) + "\n"
 
 
@@ -240,6 +253,10 @@ def _dumps(value: Any, level: int) -> str:
     if isinstance(value, dict):
         if not value:
             return "{}"
+        if all(isinstance(v, list) and not any(isinstance(i, dict | list) for i in v) for v in value.values()):
+            inline = "{" + ", ".join(f"{_scalar(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items()) + "}"
+            if len(inline) <= 100:  # e.g. a wire: {"from": ["n1", "out"], "to": ["n2", "in"]}, one per line
+                return inline
         pad = "  " * (level + 1)
         items = [f"{pad}{_scalar(str(k))}: {_dumps(v, level + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
@@ -700,8 +717,9 @@ def _build(record: _DocumentRecord, problems: _Problems) -> Document:
     for net_record in record.networks:
         net = Network(net_record.name, doc)
         doc.networks[net.name] = net
+        named = {node.name for node in net_record.nodes if node.name}
         for node in net_record.nodes:
-            if not (node.ok and _build_node(net, node, problems)):
+            if not (node.ok and _build_node(net, node, named, problems)):
                 net_record.dropped.add(node.id)
         for wire in net_record.wires:
             if wire.src in net_record.dropped or wire.dst in net_record.dropped:
@@ -711,7 +729,8 @@ def _build(record: _DocumentRecord, problems: _Problems) -> Document:
     return doc
 
 
-def _build_node(net: Network, record: _NodeRecord, problems: _Problems) -> bool:
+def _build_node(net: Network, record: _NodeRecord, named: set[str], problems: _Problems) -> bool:
+    """Insert one node; ``named`` holds the names the file gives, which a generated name must not take."""
     spec = record.spec
     assert spec is not None
     ok = True
@@ -739,7 +758,12 @@ def _build_node(net: Network, record: _NodeRecord, problems: _Problems) -> bool:
         problems.add(record.where, str(error))
         return False
     if record.name is None:
-        name = net.unique_name(spec.id)
+        name = net.unique_name(spec.id)  # e.g. linear1; skip names that later nodes of the file use
+        stem, number = name.rstrip("0123456789"), int(name[len(name.rstrip("0123456789")):] or 1)
+        taken = named | {n.name for n in net.nodes}
+        while name in taken:
+            number += 1
+            name = f"{stem}{number}"
     else:
         name = record.name
         try:

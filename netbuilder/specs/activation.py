@@ -7,7 +7,16 @@ from typing import Any
 import torch.nn as nn
 
 from netbuilder.specs import register
-from netbuilder.specs.base import LayerContext, LayerSpec, Param, ParamKind, TensorType, make, normalize_axis, prod
+from netbuilder.specs.base import (
+    LayerContext,
+    LayerSpec,
+    Param,
+    ParamKind,
+    TensorType,
+    make,
+    normalize_axis,
+    prod,
+)
 
 
 def _same(ctx: LayerContext) -> tuple[TensorType, ...]:

@@ -90,9 +90,9 @@ class Param:
 
     def coerce(self, value: Any) -> Any:
         """Return the value in canonical form, or raise ParamError naming the problem in plain words."""
-        if value is None:
+        if value is None or (self.allow_none and isinstance(value, str) and value.strip().lower() in ("", "auto")):
             if self.allow_none:
-                return None
+                return None  # "auto" is how format() shows None, so what the inspector shows reads back
             raise ParamError(f"{self.title} needs a value.")
         kind = self.kind
         if kind is ParamKind.BOOL:
@@ -321,7 +321,7 @@ def is_known(dim: Dim) -> bool:
 
 def sym(expr: str) -> str:
     """Wrap a compound symbolic expression in parentheses so it composes."""
-    return expr if expr.isidentifier() or expr.startswith("(") else f"({expr})"
+    return expr if expr.isidentifier() or expr.isdigit() or expr.startswith("(") else f"({expr})"
 
 
 def conv_out(dim: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Dim:

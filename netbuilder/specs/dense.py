@@ -210,7 +210,7 @@ def _reshape_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
                            f"if the fixed sizes divide evenly, but {known} values per step do not fill {fixed}.",
                            param="shape")
         rest = known // fixed
-        fill = prod([*symbols, rest]) if rest != 1 else prod(symbols)
+        fill = "*".join([*(sym(str(d)) for d in symbols), *([str(rest)] if rest != 1 else [])])
     return (ctx.x.with_shape((BATCH, *(fill if d == -1 else d for d in target))),)
 
 

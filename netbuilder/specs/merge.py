@@ -30,13 +30,17 @@ def _input_ports(params: dict[str, Any]) -> tuple[Port, ...]:
     return tuple(Port(f"in{i}", f"Input {i}.") for i in range(1, count + 1))
 
 
-def _wired(ctx: LayerContext, what: str) -> list[TensorType]:
-    """The input types, all float and all wired."""
+def _wired(ctx: LayerContext, what: str, floats: bool = True) -> list[TensorType]:
+    """The input types, all wired; all float for arithmetic, or else all of one dtype (token ids may be joined)."""
     types = []
     for i, t in enumerate(ctx.inputs, start=1):
         if t is None:
             raise ctx.fail(f"{what} input in{i} is not connected.", suggestion="Wire it, or lower the input count.")
-        need_float(ctx, what, t)
+        if floats:
+            need_float(ctx, what, t)
+        elif t.dtype != ctx.inputs[0].dtype:  # type: ignore[union-attr]
+            raise ctx.fail(f"{what} cannot join float values with integer token ids (in1 is {ctx.x.dtype}, in{i} is "
+                           f"{t.dtype}).", suggestion="Put an Embedding on the token ids first.")
         types.append(t)
     return types
 
@@ -106,7 +110,7 @@ def _concat_axis(ctx: LayerContext, rank: int) -> int:
 
 
 def _concat_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
-    types = _wired(ctx, "Concat")
+    types = _wired(ctx, "Concat", floats=False)
     _same_rank(ctx, "Concat", types)
     index = _concat_axis(ctx, types[0].rank)
     first = types[0]
@@ -119,7 +123,7 @@ def _concat_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
                                suggestion="Pick the axis where the sizes differ, or resize one input.")
     shape = list(first.shape)
     shape[index] = add_dims(*(t.shape[index] for t in types))
-    return (TensorType(tuple(shape)),)
+    return (first.with_shape(shape),)
 
 
 CONCAT = LayerSpec(
@@ -150,7 +154,7 @@ def _stack_axis(ctx: LayerContext) -> int:
 
 
 def _stack_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
-    types = _wired(ctx, "Stack")
+    types = _wired(ctx, "Stack", floats=False)
     first = types[0]
     for i, t in enumerate(types[1:], start=2):
         if t.shape != first.shape:
@@ -158,7 +162,7 @@ def _stack_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
                            f"is {shapes_text(t.shape)}.", suggestion=MERGE_HINT)
     shape = list(first.shape)
     shape.insert(_stack_axis(ctx), len(types))
-    return (TensorType(tuple(shape)),)
+    return (first.with_shape(shape),)
 
 
 STACK = LayerSpec(

@@ -15,7 +15,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 RECIPES = ("auto", "classification", "regression", "sequence_classification", "forecasting", "autoencoder", "vae",
            "gan", "language_model")
@@ -67,11 +67,8 @@ def _integer(section: str, name: str, value: Any, low: int | None = None, high: 
         raise ConfigError(f"{section}{name} must be a whole number; got {value!r}.")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            pass
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        value = int(value.strip())
     if not isinstance(value, int):
         raise ConfigError(f"{section}{name} must be a whole number; got {value!r}.")
     if low is not None and value < low:
@@ -107,6 +104,17 @@ def _names(section: str, name: str, value: Any) -> list[str]:
     raise ConfigError(f"{section}{name} must be a list of names; got {value!r}.")
 
 
+def _class_ids(section: str, value: Any) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{section}classes must be a list of class ids such as [5, 6, 7]; got {value!r}.")
+    ids = [_integer(section, "classes", v, 0, 1_000_000) for v in value]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{section}classes lists a class twice.")
+    return ids
+
+
 def _mapping(section: str, name: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -140,36 +148,61 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    """Where the data comes from (``settings["data"]``): a bundled id or a file path, loader options, and how to
-    split, normalise and augment it. ``seed`` None splits with the training seed."""
+    """Where the data comes from (``settings["data"]``): a bundled id or a file path, its format ("" = from the
+    name), loader options, and how to split, normalise and augment it. ``seed`` None splits with the training seed.
+
+    Also reads the data package's own layout, ``{"id" | "path": ..., "format": ..., <loader options>}``: keys that
+    are not split settings become loader options, and the loader rejects the ones it does not know.
+    """
 
     source: str = ""
+    format: str = ""
     options: dict[str, Any] = field(default_factory=dict)  # passed to netbuilder.data.load_data
     val_fraction: float = 0.15
     test_fraction: float = 0.0
     normalize: bool = True
     augment: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    classes: list[int] = field(default_factory=list)  # keep only these class ids, renumbered 0, 1, ... in this order
+
+    SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("val_fraction", "test_fraction", "normalize", "augment", "seed",
+                                             "classes")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DataConfig:
         s = "data."
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"data must be a mapping such as {{'source': 'digits'}}; got {data!r}.")
         data = dict(data or {})
-        if "id" in data and "source" not in data:  # {"id": "digits"} reads naturally for bundled data
-            data["source"] = data.pop("id")
-        _known_keys(s, data, cls)
         out = cls()
-        out.source = _text(s, "source", data.get("source", out.source))
-        out.options = _mapping(s, "options", data.get("options"))
-        out.val_fraction = _number(s, "val_fraction", data.get("val_fraction", out.val_fraction), 0.0, 0.95)
-        out.test_fraction = _number(s, "test_fraction", data.get("test_fraction", out.test_fraction), 0.0, 0.95)
+        sources = [key for key in ("source", "id", "path") if data.get(key)]
+        if len(sources) > 1:
+            raise ConfigError(f"data names its source twice ({', '.join(sources)}); keep one.")
+        out.source = _text(s, "source", data.pop(sources[0]) if sources else "")
+        for key in ("source", "id", "path"):
+            data.pop(key, None)
+        out.format = _text(s, "format", data.pop("format", ""))
+        out.options = _mapping(s, "options", data.pop("options", None))
+        for key in list(data):
+            if key not in cls.SPLIT_KEYS:
+                out.options[key] = data.pop(key)
+        out.val_fraction = _number(s, "val_fraction", data.get("val_fraction", out.val_fraction), 0.0, 0.99)
+        out.test_fraction = _number(s, "test_fraction", data.get("test_fraction", out.test_fraction), 0.0, 0.99)
         if out.val_fraction + out.test_fraction >= 1.0:
             raise ConfigError("data.val_fraction plus data.test_fraction must leave samples to train on (sum < 1).")
         out.normalize = _flag(s, "normalize", data.get("normalize", out.normalize))
         out.augment = _mapping(s, "augment", data.get("augment"))
         seed = data.get("seed")
         out.seed = None if seed is None else _integer(s, "seed", seed, 0, 2**63 - 1)
+        out.classes = _class_ids(s, data.get("classes"))
         return out
+
+    def load_source(self) -> str | dict[str, Any]:
+        """What `netbuilder.data.load_data` takes: the source itself, or a settings dict when a format is set."""
+        if self.format:
+            key = "id" if self.format == "bundled" else "path"
+            return {key: self.source, "format": self.format}
+        return self.source
 
 
 @dataclass
@@ -292,19 +325,48 @@ class LMConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """A pre-training stage run before the main one, whose weights the main run then starts from: the same
+    network, every layer trainable, on other classes of the same data (``classes`` empty = all of them), split
+    its own way (``val_fraction``, no test part)."""
+
+    classes: list[int] = field(default_factory=list)
+    epochs: int = 10
+    val_fraction: float = 0.15
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PretrainConfig | None:
+        if data is None:
+            return None
+        s = "transfer.pretrain."
+        if not isinstance(data, dict):
+            raise ConfigError(f"{s.rstrip('.')} must be a mapping such as {{'classes': [0, 1], 'epochs': 10}}.")
+        _known_keys(s, data, cls)
+        return cls(classes=_class_ids(s, data.get("classes")),
+                   epochs=_integer(s, "epochs", data.get("epochs", 10), 1, 1_000_000),
+                   val_fraction=_number(s, "val_fraction", data.get("val_fraction", 0.15), 0.0, 0.95))
+
+
+@dataclass
 class TransferConfig:
-    """Initialise nodes from an earlier run folder or a ``.safetensors`` file, matched by node name and shape.
-    ``nodes`` empty = every node whose name and shapes match."""
+    """Initialise nodes from an earlier run folder or a ``.safetensors`` file (``source``), or from a pre-training
+    stage (``pretrain``), matched by node name and shape. ``nodes`` empty = every node whose name and shapes
+    match."""
 
     source: str = ""
     nodes: list[str] = field(default_factory=list)
+    pretrain: PretrainConfig | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TransferConfig:
         s = "transfer."
         data = dict(data or {})
         _known_keys(s, data, cls)
-        return cls(source=_text(s, "source", data.get("source", "")), nodes=_names(s, "nodes", data.get("nodes")))
+        out = cls(source=_text(s, "source", data.get("source", "")), nodes=_names(s, "nodes", data.get("nodes")),
+                  pretrain=PretrainConfig.from_dict(data.get("pretrain")))
+        if out.source and out.pretrain is not None:
+            raise ConfigError("transfer has both a source and a pretrain stage; keep one.")
+        return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -345,6 +407,7 @@ class TrainConfig:
     log_every: int = 10  # a BatchEnd event at most every this many batches ...
     log_interval: float = 0.05  # ... and at most this often (seconds)
     keep_checkpoints: int = 3  # epoch checkpoints kept besides "best" (0 = keep all)
+    checkpoint_interval: float = 2.0  # seconds between epoch checkpoints (0 = every epoch; the last is always kept)
     name: str = ""  # run folder suffix ("" = the document's title or "run")
     vae: VAEConfig = field(default_factory=VAEConfig)
     gan: GANConfig = field(default_factory=GANConfig)
@@ -423,6 +486,8 @@ class TrainConfig:
         out.log_every = _integer(s, "log_every", raw.get("log_every", out.log_every), 1, 1_000_000)
         out.log_interval = _number(s, "log_interval", raw.get("log_interval", out.log_interval), 0.0, 3600.0)
         out.keep_checkpoints = _integer(s, "keep_checkpoints", raw.get("keep_checkpoints", 3), 0, 1_000_000)
+        out.checkpoint_interval = _number(s, "checkpoint_interval", raw.get("checkpoint_interval", 2.0), 0.0,
+                                          86_400.0)
         out.name = _text(s, "name", raw.get("name", ""))
         out.vae = VAEConfig.from_dict(raw.get("vae"))
         out.gan = GANConfig.from_dict(raw.get("gan"))

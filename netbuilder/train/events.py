@@ -116,6 +116,16 @@ class WeightsLoaded(Event):
 
 
 @dataclass
+class Stage(Event):
+    """A run in several stages (pre-training, then training) says which one begins; the events of each stage
+    follow its Stage event, starting with its own RunStarted."""
+
+    kind: ClassVar[str] = "stage"
+    name: str
+    description: str = ""
+
+
+@dataclass
 class Warning(Event):  # noqa: A001 - the name users of the event stream expect
     kind: ClassVar[str] = "warning"
     message: str
@@ -148,5 +158,5 @@ class Error(Event):
         return f"{self.message} {self.suggestion}".strip()
 
 
-TrainEvent = RunStarted | BatchEnd | ValidationEnd | EpochEnd | Samples | Checkpoint | WeightsLoaded | Warning | \
-    Done | Error
+TrainEvent = RunStarted | BatchEnd | ValidationEnd | EpochEnd | Samples | Checkpoint | WeightsLoaded | Stage | \
+    Warning | Done | Error

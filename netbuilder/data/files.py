@@ -1,0 +1,69 @@
+"""Reading the user's files: shared helpers that turn every I/O and decoding failure into a DataError.
+
+Each format has its own module (tables: CSV; arrays: .npy/.npz; idx: MNIST-style IDX; text: plain text for
+character models; images: image folders). They all read through here so that a missing file, a damaged gzip
+stream or text in the wrong encoding is reported the same way: which file, where, and what to do.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+from netbuilder.data.base import DataError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or DataError if it is not a readable file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise DataError(f"File not found: {p}.")
+    if p.is_dir():
+        raise DataError(f"{p} is a folder, but a file was expected here.")
+    return p
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's content, transparently un-gzipped when it starts with the gzip magic bytes."""
+    p = existing_file(path)
+    try:
+        data = p.read_bytes()
+    except OSError as error:
+        raise DataError(f"Cannot read {p}: {error.strerror or error}.") from None
+    if data[:2] == GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
+    return data
+
+
+def decode_text(data: bytes, path: str | Path, encoding: str = "utf-8") -> str:
+    """Decode ``data`` with newlines normalised to \\n; a decoding error names the line and the byte."""
+    name = Path(path).name
+    try:
+        text = data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+    except LookupError:
+        raise DataError(f"Unknown text encoding {encoding!r}; use e.g. utf-8, latin-1 or cp1252.") from None
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        byte = data[error.start:error.start + 1].hex()
+        raise DataError(f"{name} is not valid {encoding} text: byte 0x{byte} on line {line} cannot be decoded. "
+                        "Save the file as UTF-8, or give its encoding (e.g. encoding='latin-1').") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    return decode_text(read_bytes(path), path, encoding)
+
+
+def stem(path: str | Path) -> str:
+    """The file name without compression and format extensions, for titles and ids."""
+    name = Path(path).name
+    for suffix in (".gz", ".csv", ".tsv", ".txt", ".npy", ".npz"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name or Path(path).name

@@ -1,0 +1,263 @@
+"""ONNX export, checked: the file is validated by the ONNX checker and run with onnxruntime against PyTorch.
+
+The export runs on a CPU copy of the module in eval mode, so the caller's module (training mode, device,
+gradients) is never touched. The batch axis is dynamic, and so is every sequence axis ``T`` of an Input; parity is
+checked with a different batch size (and sequence length) than the export used, which proves the axes really are
+dynamic. ``torch.onnx.export(dynamo=True)`` is tried first; if it fails, the TorchScript exporter is the fallback,
+and the report says which one made the file. Nothing is written to ``path`` unless the export succeeded and the
+file passed the checker.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from netbuilder.compile import CompiledInfo
+from netbuilder.document.model import Network
+from netbuilder.export.base import ExportError, first_line, quiet, random_inputs, resolve, vocab_size
+from netbuilder.io.atomic import SaveError, write_atomic
+
+EXPORT_BATCH = 2  # torch.export treats sizes 0 and 1 as constants, so trace with 2...
+EXPORT_SEQ_LEN = 8
+PARITY_BATCH = 5  # ...and check with other sizes, so a batch or length baked into the graph shows up
+PARITY_SEQ_LEN = 11
+TOLERANCE = 1e-4
+
+Dim = int | str
+
+
+@dataclass
+class OnnxReport:
+    """What an export produced and how well it matches PyTorch. ``ok``: checker passed and max_abs_diff within
+    tolerance (each where requested)."""
+
+    path: Path
+    exporter: str  # "dynamo" or "torchscript"
+    opset: int
+    input_names: list[str]
+    input_shapes: list[tuple[Dim, ...]]  # as the ONNX file declares them: sizes, or axis names such as "N"
+    output_names: list[str]
+    output_shapes: list[tuple[Dim, ...]]
+    size_bytes: int
+    max_abs_diff: float | None  # None when parity was not checked
+    parity_batch: int | None
+    ok: bool
+    checked: bool = False  # passed onnx.checker (full check)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for the user."""
+        signature = ", ".join(f"{n} {_dims(s)}" for n, s in zip(self.input_names, self.input_shapes, strict=True))
+        results = ", ".join(f"{n} {_dims(s)}" for n, s in zip(self.output_names, self.output_shapes, strict=True))
+        lines = [f"Wrote {self.path} ({self.size_bytes / 1024:.1f} KiB, opset {self.opset}, {self.exporter} "
+                 "exporter).", f"Inputs: {signature}. Outputs: {results}."]
+        if self.max_abs_diff is not None:
+            verdict = "matches" if self.max_abs_diff <= TOLERANCE else "DOES NOT match"
+            lines.append(f"onnxruntime {verdict} PyTorch at batch {self.parity_batch}: largest difference "
+                         f"{self.max_abs_diff:.2e}.")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+def export_onnx(
+    network_or_module: Network | nn.Module,
+    path: str | os.PathLike[str],
+    opset: int | None = None,
+    check: bool = True,
+    parity: bool = True,
+) -> OnnxReport:
+    """Export a network (compiled here) or a compiled module to an ONNX file and verify it.
+
+    Input names are the Input nodes' names, output names the Output nodes'. ``opset`` None lets the exporter pick
+    its default. Raises `ExportError` with a plain message when the network has problems, neither exporter can
+    convert it, the checker rejects the result, onnxruntime cannot run it, or the file cannot be written.
+    """
+    module, info = resolve(network_or_module)
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise ExportError(f"Cannot write {target}: the folder {target.parent} does not exist.")
+    if target.is_dir():
+        raise ExportError(f"Cannot write {target}: it is a folder.")
+    model = _cpu_eval_copy(module)
+    vocab = vocab_size(model)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="netbuilder-onnx-") as scratch:
+        file = Path(scratch) / "model.onnx"
+        args = random_inputs(info, EXPORT_BATCH, EXPORT_SEQ_LEN, vocab)
+        exporter = _export(model, args, file, info, opset, notes)
+        proto = _load(file)
+        checked = False
+        if check:
+            _check(file)
+            checked = True
+        diff: float | None = None
+        if parity:
+            diff = _parity(model, file, info, vocab, notes)
+        data = file.read_bytes()
+    try:
+        write_atomic(target, data, what="ONNX file")
+    except SaveError as error:
+        raise ExportError(str(error)) from None
+    ok = diff is None or diff <= TOLERANCE
+    return OnnxReport(
+        path=target,
+        exporter=exporter,
+        opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
+        input_names=[v.name for v in proto.graph.input],
+        input_shapes=[_shape(v) for v in proto.graph.input],
+        output_names=[v.name for v in proto.graph.output],
+        output_shapes=[_shape(v) for v in proto.graph.output],
+        size_bytes=len(data),
+        max_abs_diff=diff,
+        parity_batch=PARITY_BATCH if parity else None,
+        ok=ok,
+        checked=checked,
+        notes=notes,
+    )
+
+
+def _cpu_eval_copy(module: nn.Module) -> nn.Module:
+    """A private CPU copy in eval mode: exporting must not change the caller's module in any way."""
+    try:
+        model = copy.deepcopy(module)
+    except Exception as error:
+        raise ExportError(f"Cannot export: the module cannot be copied for export ({first_line(error)}).") from None
+    return model.to("cpu").eval()
+
+
+def _export(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path, info: CompiledInfo, opset: int | None,
+            notes: list[str]) -> str:
+    """Try the dynamo exporter, then TorchScript; return the name of the one that worked."""
+    try:
+        _export_dynamo(model, args, file, info, opset)
+        return "dynamo"
+    except Exception as error:
+        first = first_line(error)
+        details = getattr(error, "nb_log", "")
+    notes.append(f"The dynamo exporter failed ({first}); the TorchScript exporter was used instead.")
+    file.unlink(missing_ok=True)
+    try:
+        _export_torchscript(model, args, file, info, opset)
+    except Exception as error:
+        raise ExportError(
+            f"Network {info.network!r} could not be exported to ONNX.\n"
+            f"  dynamo exporter: {first}\n  TorchScript exporter: {first_line(error)}",
+            details="\n".join(filter(None, [details, getattr(error, "nb_log", "")])),
+        ) from None
+    return "torchscript"
+
+
+def _export_dynamo(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path, info: CompiledInfo,
+                   opset: int | None) -> None:
+    """torch.export-based exporter; batch and sequence axes are torch.export.Dim objects."""
+    batch = torch.export.Dim("N")
+    seq = torch.export.Dim("T")
+    dynamic_shapes = []
+    for tensor_type in info.input_types:
+        axes = {0: batch}
+        axes.update({i: seq for i, d in enumerate(tensor_type.shape) if i > 0 and d == "T"})
+        dynamic_shapes.append(axes)
+    with quiet() as log:
+        try:
+            torch.onnx.export(model, args, str(file), dynamo=True, external_data=False,
+                              dynamic_shapes=tuple(dynamic_shapes), input_names=list(info.input_names),
+                              output_names=list(info.output_names), opset_version=opset, optimize=True)
+        except Exception as error:
+            error.nb_log = log.getvalue()  # type: ignore[attr-defined]
+            raise
+    if not file.is_file():
+        raise RuntimeError("the exporter wrote no file")
+
+
+def _export_torchscript(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path, info: CompiledInfo,
+                        opset: int | None) -> None:
+    """The older tracing exporter; batch and sequence axes are named through dynamic_axes."""
+    dynamic_axes: dict[str, dict[int, str]] = {}
+    for name, tensor_type in zip(info.input_names, info.input_types, strict=True):
+        dynamic_axes[name] = {0: "N", **{i: "T" for i, d in enumerate(tensor_type.shape) if i > 0 and d == "T"}}
+    for name in info.output_names:
+        dynamic_axes[name] = {0: "N"}
+    with quiet() as log:
+        try:
+            torch.onnx.export(model, args, str(file), dynamo=False, input_names=list(info.input_names),
+                              output_names=list(info.output_names), dynamic_axes=dynamic_axes,
+                              opset_version=opset)
+        except Exception as error:
+            error.nb_log = log.getvalue()  # type: ignore[attr-defined]
+            raise
+    if not file.is_file():
+        raise RuntimeError("the exporter wrote no file")
+
+
+def _load(file: Path) -> Any:
+    import onnx
+
+    try:
+        return onnx.load(str(file), load_external_data=False)
+    except Exception as error:
+        raise ExportError(f"The exporter wrote a file that ONNX cannot read: {first_line(error)}") from None
+
+
+def _check(file: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(file), full_check=True)
+    except Exception as error:
+        raise ExportError(f"The exported model failed the ONNX checker: {first_line(error)}") from None
+
+
+def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, notes: list[str]) -> float:
+    """Run onnxruntime and PyTorch on the same fresh inputs; return the largest absolute difference."""
+    import onnxruntime as ort
+
+    inputs = random_inputs(info, PARITY_BATCH, PARITY_SEQ_LEN, vocab, seed=1)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: keep onnxruntime's warnings off the console
+    try:
+        session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        feed = {name: tensor.numpy() for name, tensor in zip(info.input_names, inputs, strict=True)}
+        results = session.run(list(info.output_names), feed)
+    except Exception as error:
+        raise ExportError(f"onnxruntime cannot run the exported model with batch {PARITY_BATCH}: "
+                          f"{first_line(error)}") from None
+    with torch.no_grad():
+        expected = model(*inputs)
+    if isinstance(expected, torch.Tensor):
+        expected = (expected,)
+    worst = 0.0
+    for name, ours, theirs in zip(info.output_names, expected, results, strict=True):
+        reference = ours.detach().cpu().numpy()
+        if reference.shape != theirs.shape:
+            notes.append(f"Output {name} has shape {theirs.shape} in onnxruntime but {reference.shape} in PyTorch.")
+            return math.inf
+        if reference.size:
+            difference = float(np.max(np.abs(reference.astype(np.float64) - theirs.astype(np.float64))))
+            worst = max(worst, difference if math.isfinite(difference) else math.inf)
+    if worst > TOLERANCE:
+        notes.append(f"onnxruntime differs from PyTorch by up to {worst:.3g} (tolerance {TOLERANCE:g}).")
+    return worst
+
+
+def _shape(value: Any) -> tuple[Dim, ...]:
+    dims: list[Dim] = []
+    for dim in value.type.tensor_type.shape.dim:
+        if dim.HasField("dim_value"):
+            dims.append(int(dim.dim_value))
+        else:
+            dims.append(dim.dim_param or "?")
+    return tuple(dims)
+
+
+def _dims(shape: tuple[Dim, ...]) -> str:
+    return "×".join(str(d) for d in shape)

@@ -1,0 +1,296 @@
+"""Using a finished run: evaluate it on held-out data, or predict from new inputs.
+
+Both rebuild the network from the document, load the run's weights (final by default) and reuse what the run
+recorded: the data settings and split seed (so "test" is the same test split the run never trained on) and the
+normaliser fitted on the training split (so new inputs are scaled exactly like the training data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from netbuilder.compile import CompileError, compile_network, compiled_info
+from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
+from netbuilder.document.model import Document
+from netbuilder.train.config import TrainConfig, TransferConfig
+from netbuilder.train.loop import resolve_device
+from netbuilder.train.recipes import (
+    Context,
+    TrainError,
+    build_recipe,
+    choose_recipe,
+    pick_network,
+    sample_text,
+)
+from netbuilder.train.runs import Run, load_run, read_normalizer
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _load_state(run: Run, which: str) -> dict[str, dict[str, torch.Tensor]]:
+    return run.weights(which)
+
+
+def _load_into(module: nn.Module, state: dict[str, torch.Tensor], network: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as error:
+        lines = str(error).strip().splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise TrainError(f"The run's weights do not fit network {network!r}: {detail}",
+                         "Use the document this run was trained from (its copy is graph.nbg in the run "
+                         "folder).") from None
+
+
+def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = None, split: str = "auto",
+             weights: str = "final", device: str = "auto") -> dict[str, Any]:
+    """Metrics of a trained run on held-out data.
+
+    ``data`` None re-creates the run's own split (same source, options and seed) and evaluates on its test part
+    (``split="auto"``: test if the run kept one, else validation). ``data`` may also be a bundled id, a path or a
+    Dataset: then all of it is evaluated, scaled with the run's normaliser. Returns ``{"<split>_loss": ...,
+    "<split>_accuracy": ..., "split": ..., "samples": ...}`` and, for classification, ``"confusion"``.
+    """
+    run = load_run(run_dir)
+    config = dataclasses.replace(run.config, transfer=TransferConfig(), device=device)
+    prepared, name = _evaluation_data(run, config, data, split)
+    torch_device = resolve_device(config.device)
+    recipe_name = run.record.get("recipe") or choose_recipe(document, config, prepared.info)
+    if recipe_name == "gan":
+        raise TrainError("A GAN has no held-out metric to evaluate.", "Use predict to draw samples from the "
+                                                                      "generator instead.")
+    chosen = getattr(prepared, name)
+    if chosen is None or len(chosen) == 0:
+        raise TrainError(f"The run's data has no {name} split to evaluate on.",
+                         "Pass other data, or choose split val or train.")
+    recipe = build_recipe(recipe_name, Context(document, config, prepared, torch_device))
+    for network, state in _load_state(run, weights).items():
+        if network in recipe.modules:
+            _load_into(recipe.modules[network], state, network)
+    if isinstance(chosen, ArraySplit) and torch_device.type != "cpu":
+        chosen = ArraySplit(chosen.x.to(torch_device), chosen.y.to(torch_device) if chosen.y is not None else None)
+    result = recipe.evaluate(chosen, prefix=f"{name}_")
+    out: dict[str, Any] = dict(result.metrics)
+    out["split"] = name
+    out["samples"] = len(chosen)
+    if result.confusion is not None:
+        out["confusion"] = result.confusion
+        out["class_names"] = result.class_names
+    return out
+
+
+def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tuple[PreparedData, str]:
+    from netbuilder.data import load_data
+
+    if data is None:
+        options = config.data
+        if not options.source:
+            raise TrainError("The run does not record where its data came from.", "Pass the data to evaluate on.")
+        dataset = load_data(options.load_source(), **options.options)
+        seed = config.seed if options.seed is None else options.seed
+        prepared = dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction,
+                                   seed=seed, normalize=options.normalize)
+        if split == "auto":
+            split = "test" if prepared.test is not None else "val" if prepared.val is not None else "train"
+        if split not in ("train", "val", "test"):
+            raise TrainError(f"Unknown split {split!r}.", "Use auto, train, val or test.")
+        return prepared, split
+    dataset = load_data(data) if isinstance(data, str | Path) else data
+    prepared = dataset.prepare(val_fraction=0.0, test_fraction=0.0, seed=0, normalize=False)
+    train = prepared.train
+    normalizer = read_normalizer(run.path)
+    if normalizer is not None and isinstance(train, ArraySplit) and train.x.is_floating_point():
+        mean, std = normalizer
+        train = ArraySplit((train.x - mean) / std, train.y)
+    return PreparedData(prepared.info, train, None, None, None, prepared.options), "train" if split == "auto" \
+        else split
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Prediction
+
+
+@dataclass
+class Prediction:
+    """What a trained network makes of some inputs."""
+
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # Output name -> N×… tensor
+    labels: list[str] | None = None  # classification: the predicted class of each sample
+    probabilities: torch.Tensor | None = None  # classification: N×C
+    text: str | None = None  # language models: the prompt and its continuation
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.text is not None:
+            data["text"] = self.text
+        if self.labels is not None:
+            data["labels"] = self.labels
+        if self.probabilities is not None:
+            data["probabilities"] = [[round(float(p), 6) for p in row] for row in self.probabilities.tolist()]
+        data["outputs"] = {name: value.tolist() for name, value in self.outputs.items()}
+        return data
+
+
+def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, weights: str = "final",
+            device: str = "auto", temperature: float | None = None, length: int | None = None) -> Prediction:
+    """Run a trained network on new inputs.
+
+    ``inputs``: a tensor or array; a ``.npy`` or ``.csv`` file (one sample per row, or arrays of the Input's
+    shape); an image file (resized to the Input's size); for a language model, a text prompt to continue; for a
+    GAN, a number of samples to generate. Float inputs are scaled with the run's normaliser.
+    """
+    run = load_run(run_dir)
+    config = run.config
+    torch_device = resolve_device(device)
+    info = DataInfo(**_info_fields(run.record.get("data") or {}))
+    recipe = run.record.get("recipe") or ""
+    state = _load_state(run, weights)
+    if recipe == "gan" or {"generator", "discriminator"} <= set(document.networks):
+        return _predict_gan(document, state, inputs, torch_device, config)
+    network = pick_network(document, config)
+    module = _compiled(network, state, torch_device)
+    cinfo = compiled_info(module)
+    if len(cinfo.input_names) != 1:
+        raise TrainError("predict feeds networks with exactly one Input.")
+    itype = cinfo.input_types[0]
+    if recipe == "language_model" or (itype.dtype == "int64" and "token_logits" in cinfo.output_roles):
+        if not isinstance(inputs, str):
+            raise TrainError("A language model continues a text prompt.", "Give the prompt as text.")
+        features = itype.features
+        fixed = bool(features) and isinstance(features[0], int)
+        window = int(features[0]) if fixed else int(info.sample_shape[0]) if info.sample_shape else 64
+        index = cinfo.output_roles.index("token_logits") if "token_logits" in cinfo.output_roles else 0
+        text = sample_text(module, info.vocab, inputs, length if length is not None else config.lm.sample_length,
+                           temperature if temperature is not None else config.lm.temperature, config.seed, window,
+                           fixed, index)
+        return Prediction(text=text)
+    x = _read_inputs(inputs, itype.features, itype.dtype)
+    normalizer = read_normalizer(run.path)
+    if normalizer is not None and x.is_floating_point():
+        mean, std = normalizer
+        x = (x - mean) / std
+    with torch.inference_mode():
+        out = module(x.to(torch_device))
+    outs = (out,) if cinfo.single_output else tuple(out)
+    result = Prediction({name: value.detach().cpu() for name, value in zip(cinfo.output_names, outs, strict=True)})
+    for value, role in zip(outs, cinfo.output_roles, strict=True):
+        if role in ("logits", "probabilities") and value.dim() == 2:
+            if value.shape[1] == 1:
+                p1 = torch.sigmoid(value.float()) if role == "logits" else value.float()
+                probs = torch.cat([1 - p1, p1], dim=1).cpu()
+            else:
+                probs = (torch.softmax(value.float(), dim=1) if role == "logits" else value.float()).cpu()
+            names = info.class_names or [str(i) for i in range(probs.shape[1])]
+            result.probabilities = probs
+            result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
+            break
+    return result
+
+
+def _info_fields(data: dict[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(DataInfo)}
+    fields = {k: v for k, v in data.items() if k in known}
+    for key in ("sample_shape", "target_shape"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    fields.setdefault("id", "data")
+    fields.setdefault("title", "")
+    fields.setdefault("task", "classification")
+    fields.setdefault("sample_shape", ())
+    return fields
+
+
+def _compiled(network: Any, state: dict[str, dict[str, torch.Tensor]], device: torch.device) -> nn.Module:
+    try:
+        module = compile_network(network)
+    except CompileError as error:
+        raise TrainError(str(error), "Fix the network, then predict again.") from None
+    weights = state.get(network.name) or (next(iter(state.values())) if len(state) == 1 else None)
+    if weights is None:
+        raise TrainError(f"The run has no weights for network {network.name!r}.")
+    _load_into(module, weights, network.name)
+    return module.to(device).eval()
+
+
+def _predict_gan(document: Document, state: dict[str, dict[str, torch.Tensor]], inputs: Any,
+                 device: torch.device, config: TrainConfig) -> Prediction:
+    generator = _compiled(document.networks["generator"], {"generator": state.get("generator", {})}, device)
+    latent = compiled_info(generator).input_types[0].features
+    if isinstance(inputs, int) or (isinstance(inputs, str) and inputs.strip().isdigit()):
+        count = int(inputs)
+        rng = torch.Generator().manual_seed(config.seed)
+        z = torch.randn((count, *[int(d) for d in latent]), generator=rng)
+    else:
+        z = _read_inputs(inputs, latent, "float32")
+    with torch.inference_mode():
+        fake = generator(z.to(device))
+    return Prediction({compiled_info(generator).output_names[0]: fake.cpu()})
+
+
+def _read_inputs(inputs: Any, features: tuple[Any, ...], dtype: str) -> torch.Tensor:
+    """Inputs as an N×<features> tensor of the Input's dtype."""
+    if isinstance(inputs, torch.Tensor):
+        x = inputs.detach().cpu()
+    elif isinstance(inputs, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(inputs))
+    elif isinstance(inputs, str | Path):
+        x = _read_file(Path(inputs), features)
+    else:
+        raise TrainError(f"Cannot predict from a {type(inputs).__name__}.",
+                         "Give a .npy or .csv file, an image, or an array.")
+    x = x.to(torch.long if dtype == "int64" else torch.float32)
+    fixed = [d for d in features if isinstance(d, int)]
+    if len(fixed) == len(features):
+        per_sample = int(np.prod(fixed)) if fixed else 1
+        if tuple(x.shape) == tuple(features):
+            x = x.unsqueeze(0)
+        elif x.numel() % per_sample == 0 and tuple(x.shape[1:]) != tuple(features):
+            x = x.reshape(-1, *features)
+        if tuple(x.shape[1:]) != tuple(features):
+            wanted = "×".join(map(str, features))
+            raise TrainError(f"The inputs have shape {'×'.join(map(str, x.shape))}, but the network's Input takes "
+                             f"samples of {wanted}.", f"Give N×{wanted} values (one sample per row for tables).")
+    elif x.dim() == len(features):
+        x = x.unsqueeze(0)
+    return x
+
+
+def _read_file(path: Path, features: tuple[Any, ...]) -> torch.Tensor:
+    if not path.exists():
+        raise TrainError(f"The input file {path} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            return torch.from_numpy(np.ascontiguousarray(np.load(path, allow_pickle=False)))
+        except (ValueError, OSError) as error:
+            raise DataError(f"{path.name} cannot be read as a NumPy array: {error}.") from None
+    if suffix in (".csv", ".tsv", ".txt"):
+        delimiter = "\t" if suffix == ".tsv" else ","
+        try:
+            table = np.genfromtxt(path, delimiter=delimiter, dtype=np.float64)
+        except ValueError as error:
+            raise DataError(f"{path.name} is not a table of numbers: {error}.") from None
+        table = np.atleast_2d(table)
+        if table.size and np.isnan(table[0]).all():  # a header row
+            table = table[1:]
+        if np.isnan(table).any():
+            row, col = map(int, np.argwhere(np.isnan(table))[0])
+            raise DataError(f"{path.name}: row {row + 1}, column {col + 1} is empty or not a number.")
+        return torch.from_numpy(table.astype(np.float32))
+    if suffix in IMAGE_SUFFIXES:
+        if len(features) != 3 or not all(isinstance(d, int) for d in features):
+            raise TrainError(f"{path.name} is an image, but the network's Input takes "
+                             f"{'×'.join(map(str, features))}, not C×H×W.")
+        from netbuilder.data.images import read_image
+
+        channels, height, width = (int(d) for d in features)
+        return read_image(str(path), (height, width), channels == 1).unsqueeze(0).float() / 255.0
+    raise TrainError(f"Cannot read inputs from {path.name}.", "Use a .npy or .csv file, or an image.")

@@ -1,0 +1,258 @@
+"""Loss functions per Output node, and metrics accumulated on the device.
+
+Each Output node gets one loss, chosen from its role and the task unless the config names one; several outputs
+train on the weighted sum. Metrics are accumulated as device tensors (a confusion matrix, sums of errors) and read
+back once per evaluation, never once per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from netbuilder.compile import CompiledInfo
+from netbuilder.document.model import Network
+from netbuilder.train.config import LossConfig, TrainConfig
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+CLASS_LOSSES = ("cross_entropy", "nll")
+
+
+class LossError(ValueError):
+    """An output and its targets cannot be compared; the message names the Output node."""
+
+
+def default_loss(role: str, task: str, units: int | None, fed_by: str | None) -> str:
+    """The loss an Output of ``role`` trains with for ``task`` when the config does not name one."""
+    if role in ("features", "generated"):
+        return "none"
+    if role == "reconstruction":
+        return "mse"
+    if role == "token_logits":
+        return "cross_entropy"
+    if role == "score":
+        return "bce_logits"
+    if role == "regression" or task in ("regression", "forecasting"):
+        return "mse"
+    if role == "probabilities":
+        if units == 1:
+            return "bce"
+        return "nll"
+    return "bce_logits" if units == 1 else "cross_entropy"
+
+
+@dataclass
+class OutputLoss:
+    """How one Output node is trained."""
+
+    output: str  # Output node name
+    index: int  # position in the module's outputs
+    role: str
+    loss: str
+    weight: float
+    fn: LossFn | None  # None for "none"
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        assert self.fn is not None
+        return self.fn(output, target)
+
+
+def resolve_losses(info: CompiledInfo, network: Network, config: TrainConfig, task: str,
+                   device: torch.device) -> list[OutputLoss]:
+    """One `OutputLoss` per Output node of the compiled network, config first, then defaults."""
+    by_name = {c.output: c for c in config.losses}
+    unknown = sorted(set(by_name) - set(info.output_names) - {""})
+    if unknown:
+        raise LossError(f"The loss settings name {', '.join(map(repr, unknown))}, but the network's outputs are "
+                        f"{', '.join(info.output_names)}. Use an Output node's name.")
+    result = []
+    for index, (name, role, otype) in enumerate(zip(info.output_names, info.output_roles, info.output_types,
+                                                    strict=True)):
+        chosen = by_name.get(name) or by_name.get("") or LossConfig(output=name)
+        units = otype.shape[-1] if isinstance(otype.shape[-1], int) else None
+        fed_by = _feeding_type(network, name)
+        loss = chosen.loss
+        if loss == "auto":
+            loss = default_loss(role, task, units, fed_by)
+        log_first = loss == "nll" and role == "probabilities" and fed_by != "LogSoftmax"
+        fn = None if loss == "none" else make_loss(loss, chosen, device, log_first)
+        result.append(OutputLoss(name, index, role, loss, chosen.weight, fn))
+    return result
+
+
+def _feeding_type(network: Network, output_name: str) -> str | None:
+    node = network.find(output_name)
+    wires = network.wires_into(node.id)
+    return network.node(wires[0].src).type if wires else None
+
+
+def make_loss(name: str, options: LossConfig, device: torch.device, log_first: bool = False) -> LossFn:
+    """The loss function ``fn(output, target) -> scalar`` for a loss name."""
+    if name == "mse":
+        return lambda out, y: F.mse_loss(out, _like(y, out))
+    if name == "l1":
+        return lambda out, y: F.l1_loss(out, _like(y, out))
+    if name == "huber":
+        delta = options.huber_delta
+        return lambda out, y: F.huber_loss(out, _like(y, out), delta=delta)
+    if name in CLASS_LOSSES:
+        weight = None
+        if options.class_weights:
+            weight = torch.tensor(options.class_weights, dtype=torch.float32, device=device)
+        smoothing = options.label_smoothing
+        if name == "cross_entropy":
+            def cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                if weight is None and out.dim() == 2 and y.dim() == 1 and y.dtype == torch.long:
+                    return F.cross_entropy(out, y, label_smoothing=smoothing)  # the common case, no reshaping
+                logits, target = _class_layout(out, y)
+                return F.cross_entropy(logits, target, weight=_cast(weight, logits), label_smoothing=smoothing)
+            return cross_entropy
+
+        def nll(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            logp, target = _class_layout(out, y)
+            if log_first:
+                logp = logp.float().clamp_min(1e-12).log()
+            return F.nll_loss(logp, target, weight=_cast(weight, logp))
+        return nll
+    if name == "bce":
+        return lambda out, y: F.binary_cross_entropy(out.float().clamp(0.0, 1.0), _binary(y, out).float())
+    if name == "bce_logits":
+        return lambda out, y: F.binary_cross_entropy_with_logits(out, _binary(y, out))
+    if name == "kl":
+        return lambda out, y: F.kl_div(out, _like(y, out), reduction="batchmean")
+    raise LossError(f"Unknown loss {name!r}.")
+
+
+def _cast(weight: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
+    return None if weight is None else weight.to(like.dtype)
+
+
+def _like(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Targets in the output's shape and dtype (N targets for an N×1 output are fine)."""
+    if y.shape != out.shape:
+        if y.numel() != out.numel():
+            raise LossError(f"the output is {_shape(out)} per batch but the targets are {_shape(y)}")
+        y = y.reshape(out.shape)
+    return y.to(out.dtype)
+
+
+def _binary(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Binary targets: a 0/1 per output unit, or class ids turned into one-hot rows for several units."""
+    if not y.is_floating_point() and out.dim() >= 2 and out.shape[-1] > 1 and y.numel() * out.shape[-1] == out.numel():
+        return F.one_hot(y.reshape(out.shape[:-1]), out.shape[-1]).to(out.dtype)
+    return _like(y, out)
+
+
+def _class_layout(out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class scores as rows (…×C flattened to M×C) and targets as M class ids (or M×C probabilities)."""
+    classes = out.shape[-1]
+    if y.is_floating_point() and y.shape == out.shape:  # soft labels
+        return out.reshape(-1, classes), y.reshape(-1, classes)
+    rows = out.numel() // classes
+    if y.numel() != rows:
+        raise LossError(f"the output is {_shape(out)} (class scores on the last axis) but the targets are "
+                        f"{_shape(y)}")
+    return out.reshape(rows, classes), y.reshape(rows).long()
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "×".join(str(d) for d in t.shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Metrics
+
+
+class ClassMetrics:
+    """Accuracy, top-k and macro precision/recall/F1 from a confusion matrix kept on the device."""
+
+    def __init__(self, classes: int, device: torch.device, topk: tuple[int, ...] = (), probabilities: bool = False):
+        self.classes = classes
+        self.threshold = 0.5 if probabilities else 0.0  # for a single output unit: probability or logit
+        self.topk = tuple(k for k in topk if k < classes)
+        self.matrix = torch.zeros(classes * classes, dtype=torch.long, device=device)
+        self.hits = {k: torch.zeros((), dtype=torch.long, device=device) for k in self.topk}
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        if out.shape[-1] == 1 and self.classes == 2:  # one logit or probability for two classes
+            pred = (out.reshape(-1) > self.threshold).long()
+            target = y.reshape(-1).long()
+        else:
+            scores, target = _class_layout(out, y)
+            if target.is_floating_point():
+                target = target.argmax(dim=-1)
+            pred = scores.argmax(dim=-1)
+            for k in self.topk:
+                top = scores.topk(k, dim=-1).indices
+                self.hits[k] += (top == target.unsqueeze(-1)).any(dim=-1).sum()
+        target = target.clamp(0, self.classes - 1)
+        pred = pred.clamp(0, self.classes - 1)
+        self.matrix += torch.bincount(target * self.classes + pred, minlength=self.classes ** 2)
+
+    def compute(self, prefix: str = "val_") -> tuple[dict[str, float], list[list[int]]]:
+        matrix = self.matrix.reshape(self.classes, self.classes).cpu().double()
+        total = matrix.sum().item()
+        correct = matrix.diag()
+        predicted = matrix.sum(dim=0)
+        actual = matrix.sum(dim=1)
+        precision = torch.where(predicted > 0, correct / predicted.clamp_min(1), torch.zeros_like(correct))
+        recall = torch.where(actual > 0, correct / actual.clamp_min(1), torch.zeros_like(correct))
+        f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-12),
+                         torch.zeros_like(correct))
+        present = actual > 0
+        count = max(1, int(present.sum().item()))
+        metrics = {
+            f"{prefix}accuracy": correct.sum().item() / total if total else 0.0,
+            f"{prefix}precision": (precision[present].sum() / count).item(),
+            f"{prefix}recall": (recall[present].sum() / count).item(),
+            f"{prefix}f1": (f1[present].sum() / count).item(),
+        }
+        for k, hits in self.hits.items():
+            metrics[f"{prefix}top{k}"] = hits.item() / total if total else 0.0
+        return metrics, matrix.long().tolist()
+
+
+class RegressionMetrics:
+    """MAE and R² (1 - SSE / SST with a mean per output value), from sums kept on the device."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.count = 0
+        self.abs_err = torch.zeros((), dtype=torch.float64, device=device)
+        self.sq_err = torch.zeros((), dtype=torch.float64, device=device)
+        self.y_sum: torch.Tensor | None = None
+        self.y_sq: torch.Tensor | None = None
+
+    def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        y = _like(y, out).double()
+        out = out.double()
+        rows = y.reshape(y.shape[0], -1)
+        diff = out - y
+        self.abs_err += diff.abs().sum()
+        self.sq_err += diff.pow(2).sum()
+        if self.y_sum is None:
+            self.y_sum = rows.sum(dim=0)
+            self.y_sq = rows.pow(2).sum(dim=0)
+        else:
+            self.y_sum += rows.sum(dim=0)
+            self.y_sq += rows.pow(2).sum(dim=0)
+        self.count += rows.shape[0]
+
+    def compute(self, prefix: str = "val_") -> dict[str, float]:
+        if not self.count or self.y_sum is None or self.y_sq is None:
+            return {}
+        n = self.count
+        values = n * self.y_sum.numel()
+        sst = (self.y_sq - self.y_sum.pow(2) / n).sum().item()
+        sse = self.sq_err.item()
+        r2 = 1.0 - sse / sst if sst > 0 else 0.0
+        return {f"{prefix}mae": self.abs_err.item() / values, f"{prefix}r2": r2}
+
+
+def perplexity(loss: float) -> float:
+    """exp(cross-entropy), capped so that a diverged model reports a large number instead of overflowing."""
+    return math.exp(min(loss, 50.0))

@@ -1,0 +1,136 @@
+"""Start the desktop app: ``run_app(argv)`` (the ``netbuilder`` command with no sub-command calls it).
+
+It sets up High-DPI rendering and the application identity (QSettings and the recovery folder derive from it),
+installs an exception hook so an unexpected error becomes a short message box instead of a dead window, offers
+work left by a crashed session, and opens the file named on the command line or else the MLP example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from netbuilder import __version__
+
+if TYPE_CHECKING:
+    from netbuilder_ui.main_window import MainWindow
+
+APP_NAME = "NetBuilder"
+ORG_NAME = "NetBuilder"
+ORG_DOMAIN = "netbuilder.app"
+FIRST_RUN_TEMPLATE = "mlp"
+
+
+class ErrorHook:
+    """``sys.excepthook`` replacement: show a short message with the traceback under "Show Details…" and keep
+    the app running. Qt slots that raise end up here instead of killing the event loop."""
+
+    def __init__(self, parent: QWidget | None = None):
+        self.parent = parent
+        self._showing = False
+        self.previous = sys.excepthook
+
+    def __call__(self, kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        details = "".join(traceback.format_exception(kind, error, tb))
+        sys.stderr.write(details)
+        if self._showing:  # an error while showing an error: the console has it, do not stack dialogs
+            return
+        self._showing = True
+        try:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else kind.__name__
+            box = QMessageBox(self.parent if self.parent is not None and self.parent.isVisible() else None)
+            box.setIcon(QMessageBox.Icon.Warning)
+            box.setWindowTitle(f"{APP_NAME}: unexpected error")
+            box.setText(f"Something went wrong: {message}")
+            box.setInformativeText("Your document is still open and nothing was saved over. If this keeps "
+                                   "happening, save your work under a new name and restart NetBuilder.")
+            box.setDetailedText(details)
+            box.exec()
+        finally:
+            self._showing = False
+
+
+def _configure_high_dpi() -> None:
+    """Fractional scale factors are passed through, so 150% displays are sharp instead of rounded to 200%."""
+    if QCoreApplication.instance() is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="netbuilder", description="NetBuilder desktop editor.")
+    parser.add_argument("file", nargs="?", help="a .nbg file to open (default: the MLP example)")
+    return parser.parse_args(argv)
+
+
+def create_app(argv: list[str]) -> QApplication:
+    """The QApplication, created once with NetBuilder's identity and look."""
+    _configure_high_dpi()
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(["netbuilder", *argv])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORG_NAME)
+    app.setOrganizationDomain(ORG_DOMAIN)
+    app.setApplicationVersion(__version__)
+    app.setStyle("Fusion")
+    font = QFont(app.font())
+    if font.pointSizeF() > 0 and font.pointSizeF() < 9:
+        font.setPointSizeF(9.5)
+        app.setFont(font)
+    return app
+
+
+def launch(argv: list[str], **window_options: Any) -> MainWindow:
+    """Everything `run_app` does except running the event loop: returns the shown main window.
+    ``window_options`` go to `MainWindow` (tests pass their own settings and recovery folder)."""
+    args = _parse(argv)
+    app = create_app(argv)
+    from netbuilder_ui.icons import app_icon
+    from netbuilder_ui.main_window import MainWindow
+
+    app.setWindowIcon(app_icon())
+    window = MainWindow(**window_options)
+    hook = ErrorHook(window)
+    sys.excepthook = hook
+    window.error_hook = hook  # type: ignore[attr-defined]
+    restored = window.files.offer_recovery()
+    opened = False
+    if args.file and not restored:
+        opened = window.files.open(Path(args.file))
+    if not restored and not opened:
+        window.open_template(FIRST_RUN_TEMPLATE, ask=False)
+    window.show()
+    return window
+
+
+def run_app(argv: list[str]) -> int:
+    """Run the editor until its window closes. ``argv`` holds the arguments only (no program name)."""
+    window = launch(list(argv))
+    app = QApplication.instance()
+    assert app is not None
+    try:
+        return app.exec()
+    finally:
+        hook = getattr(window, "error_hook", None)
+        if hook is not None and sys.excepthook is hook:
+            sys.excepthook = hook.previous
+
+
+def main() -> int:
+    return run_app(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Auto-layout: a layered drawing of the graph, left to right, in the Sugiyama style. Pure model logic, no Qt.
+
+1. Layers: each node goes one column right of its furthest predecessor (networkx topological generations, i.e. the
+   longest path from a source).
+2. Wires that skip columns get invisible waypoints, so they claim room and do not cut through layers.
+3. Order within a column: a few barycentre sweeps to reduce crossings.
+4. Vertical positions: each node sits level with what it is wired to (first the layers feeding it, then those it
+   feeds), solved per column as an isotonic regression, so nodes keep their order and never overlap. A chain stays
+   one straight row; a skip connection's waypoints take a slot beside the layers it jumps over, so its wire
+   passes next to them rather than through them.
+Each weakly connected part is laid out on its own and the parts are stacked top to bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from netbuilder.document import Network
+
+# size_of(node_id) -> (width, height, {input port: y}, {output port: y})
+SizeFn = Callable[[str], tuple[float, float, dict[str, float], dict[str, float]]]
+
+COLUMN_GAP = 100.0  # room for a wire's shape label between columns
+ROW_GAP = 40.0
+PART_GAP = 100.0
+WAYPOINT_HEIGHT = 30.0
+
+
+@dataclass
+class _Slot:
+    key: object  # node id, or ("waypoint", wire index, layer)
+    height: float
+    real: bool
+    in_y: dict[str, float] = field(default_factory=dict)
+    out_y: dict[str, float] = field(default_factory=dict)
+    y: float = 0.0
+    order: float = 0.0
+    preds: list[tuple[_Slot, float, float]] = field(default_factory=list)  # (slot, its port y, my port y)
+    succs: list[tuple[_Slot, float, float]] = field(default_factory=list)
+
+
+def layered_positions(network: Network, size_of: SizeFn, grid: float = 20.0) -> dict[str, tuple[float, float]]:
+    """Top-left positions for every node, starting at (0, 0) and snapped to ``grid``."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(network.graph.nodes)
+    wires = [w for w in network.wires if w.src != w.dst]
+    graph.add_edges_from((w.src, w.dst) for w in wires)
+    while not nx.is_directed_acyclic_graph(graph):  # files made elsewhere may hold a loop; break it to draw it
+        u, v = nx.find_cycle(graph)[0][:2]
+        graph.remove_edge(u, v)
+    order = {node_id: i for i, node_id in enumerate(network.graph.nodes)}
+    parts = sorted(nx.weakly_connected_components(graph), key=lambda part: min(order[n] for n in part))
+    positions: dict[str, tuple[float, float]] = {}
+    top = 0.0
+    for part in parts:
+        placed, height = _layout_part(graph.subgraph(part), [w for w in wires if w.src in part and w.dst in part
+                                                             and graph.has_edge(w.src, w.dst)], size_of, order)
+        for node_id, (x, y) in placed.items():
+            positions[node_id] = (x, y + top)
+        top += height + PART_GAP
+    return {k: (round(x / grid) * grid, round(y / grid) * grid) for k, (x, y) in positions.items()}
+
+
+def _layout_part(graph: nx.DiGraph, wires: list, size_of: SizeFn, order: dict[str, int]
+                 ) -> tuple[dict[str, tuple[float, float]], float]:
+    layer_of: dict[str, int] = {}
+    for index, generation in enumerate(nx.topological_generations(graph)):
+        for node_id in generation:
+            layer_of[node_id] = index
+    count = max(layer_of.values()) + 1
+    layers: list[list[_Slot]] = [[] for _ in range(count)]
+    widths = [0.0] * count
+    slots: dict[str, _Slot] = {}
+    for node_id in sorted(layer_of, key=order.__getitem__):
+        width, height, in_y, out_y = size_of(node_id)
+        slot = _Slot(node_id, height, True, in_y, out_y)
+        slots[node_id] = slot
+        layers[layer_of[node_id]].append(slot)
+        widths[layer_of[node_id]] = max(widths[layer_of[node_id]], width)
+
+    for index, wire in enumerate(wires):
+        src, dst = slots[wire.src], slots[wire.dst]
+        a, b = layer_of[wire.src], layer_of[wire.dst]
+        src_y = src.out_y.get(wire.src_port, src.height / 2)
+        dst_y = dst.in_y.get(wire.dst_port, dst.height / 2)
+        previous, previous_y = src, src_y
+        for layer in range(a + 1, b):
+            waypoint = _Slot(("waypoint", index, layer), WAYPOINT_HEIGHT, False)
+            layers[layer].append(waypoint)
+            half = WAYPOINT_HEIGHT / 2
+            previous.succs.append((waypoint, half, previous_y))
+            waypoint.preds.append((previous, previous_y, half))
+            previous, previous_y = waypoint, half
+        previous.succs.append((dst, dst_y, previous_y))
+        dst.preds.append((previous, previous_y, dst_y))
+
+    for layer in layers:
+        for i, slot in enumerate(layer):
+            slot.order = i
+    # Barycentres count the port too (its y as a fraction of a slot), so wires into in1 and in2 do not cross.
+    for _ in range(4):
+        for layer in layers[1:]:
+            _sort_by(layer, lambda s: [p.order + port / 1000 for p, port, _ in s.preds])
+        for layer in reversed(layers[:-1]):
+            _sort_by(layer, lambda s: [p.order + port / 1000 for p, port, _ in s.succs])
+
+    for layer in layers:  # start stacked, then pull each node level with its neighbours
+        _place(layer, [sum(s.height for s in layer[:i]) + ROW_GAP * i for i in range(len(layer))])
+    for _ in range(3):
+        for layer in layers[1:]:
+            _place(layer, [_wish(s, s.preds) for s in layer])
+        for layer in reversed(layers[:-1]):
+            _place(layer, [_wish(s, s.succs) for s in layer])
+    for layer in layers[1:]:
+        _place(layer, [_wish(s, s.preds) for s in layer])
+
+    top = min(s.y for layer in layers for s in layer if s.real)
+    bottom = max(s.y + s.height for layer in layers for s in layer if s.real)
+    result: dict[str, tuple[float, float]] = {}
+    x = 0.0
+    for index, layer in enumerate(layers):
+        for slot in layer:
+            if slot.real:
+                result[slot.key] = (x, slot.y - top)  # type: ignore[index]
+        x += widths[index] + COLUMN_GAP
+    return result, bottom - top
+
+
+def _sort_by(layer: list[_Slot], neighbours: Callable[[_Slot], list[float]]) -> None:
+    def key(slot: _Slot) -> tuple[float, int]:
+        values = neighbours(slot)
+        return (sum(values) / len(values) if values else slot.order, 0 if slot.real else 1)
+
+    layer.sort(key=key)
+    for i, slot in enumerate(layer):
+        slot.order = i
+
+
+def _wish(slot: _Slot, links: list[tuple[_Slot, float, float]]) -> float:
+    """Where a node would like its top: level, on average, with the ports it is wired to."""
+    if not links:
+        return slot.y
+    return sum(other.y + other_port - my_port for other, other_port, my_port in links) / len(links)
+
+
+def _place(layer: list[_Slot], wishes: list[float]) -> None:
+    """Set y as close to the wishes as possible (least squares) keeping order and gaps: isotonic regression by
+    pool-adjacent-violators on y minus the room the nodes above need."""
+    offsets, total = [], 0.0
+    for slot in layer:
+        offsets.append(total)
+        total += slot.height + ROW_GAP
+    blocks: list[list[float]] = []  # [sum, count]
+    for wish, offset in zip(wishes, offsets, strict=True):
+        blocks.append([wish - offset, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    i = 0
+    for total, count in blocks:
+        for _ in range(int(count)):
+            layer[i].y = total / count + offsets[i]
+            i += 1

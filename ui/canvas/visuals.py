@@ -1,0 +1,429 @@
+"""How a node and a wire look, as plain painting functions shared by the live canvas and the image export.
+
+`node_content` turns the model (a Node) and the analysis (its NodeInfo and diagnostics) into the few strings a node
+shows; comparing two contents tells the scene whether an item must be repainted at all. `NodeVisual` adds the
+geometry (size, port positions) and the elided text, measured once; `paint_node` and `paint_wire` draw them with a
+QPainter onto any device (the view's viewport, a QImage, a QSvgGenerator), so the exported diagram is exactly what
+the canvas shows, minus the editing decorations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from netbuilder_ui.canvas import style
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+    QPixmap,
+    QTransform,
+)
+
+from netbuilder.analysis import Diagnostic, NodeInfo
+from netbuilder.document import Node
+from netbuilder.specs import TensorType, UnknownLayerError, get_spec
+
+PortRef = tuple[str, bool]  # (port name, is_input)
+
+
+def compact_count(count: int) -> str:
+    """1234 -> 1.2k, 2500000 -> 2.5M: parameter counts short enough for a node's corner."""
+    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if count >= limit:
+            value = count / limit
+            text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+            return text.removesuffix(".0") + suffix
+    return str(count)
+
+
+def type_text(types: list[TensorType]) -> str:
+    """The output shape(s) a node shows: one type, ``2× N×64`` for equal outputs, or a list."""
+    if not types:
+        return ""
+    texts = [str(t) for t in types]
+    if len(texts) == 1:
+        return texts[0]
+    if len(set(texts)) == 1:
+        return f"{len(texts)}× {texts[0]}"
+    return ", ".join(texts)
+
+
+@dataclass(frozen=True)
+class NodeContent:
+    """Everything a node shows, as plain values; equal contents draw identically."""
+
+    title: str
+    name: str
+    summary: str
+    category: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    shape: str  # the output type, "" while unknown
+    params: str  # "18.5k params", "" for layers without weights
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def diagnostic_text(diagnostic: Diagnostic) -> str:
+    return f"{diagnostic.message} {diagnostic.suggestion}" if diagnostic.suggestion else diagnostic.message
+
+
+def node_content(node: Node, info: NodeInfo | None, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...] = ()
+                 ) -> NodeContent:
+    """What a node shows, from the model and (when known) its analysis."""
+    errors = tuple(diagnostic_text(d) for d in diagnostics if d.severity == "error")
+    warnings = tuple(diagnostic_text(d) for d in diagnostics if d.severity != "error")
+    try:
+        spec = get_spec(node.type)
+    except UnknownLayerError as error:
+        return NodeContent(node.type, node.name, "", "", (), (), "", "", errors or (str(error),), warnings)
+    inputs = tuple(p.name for p in spec.input_ports(node.params))
+    outputs = tuple(p.name for p in spec.output_ports(node.params))
+    # An Input's summary repeats its shape, which the shape line already shows.
+    summary = "" if spec.id == "Input" else spec.summary(node.params)
+    shape = params = ""
+    if info is not None and info.outputs:
+        shape = type_text(list(info.outputs.values()))
+        if info.params:
+            params = f"{compact_count(info.params)} params"
+    return NodeContent(spec.title, node.name, summary, spec.category, inputs, outputs, shape, params, errors,
+                       warnings)
+
+
+@dataclass(frozen=True)
+class NodeGeometry:
+    """Size and port positions of a node (in its own coordinates: top-left is 0, 0)."""
+
+    width: float
+    height: float
+    inputs: dict[str, float]  # port name -> y
+    outputs: dict[str, float]
+    label_inputs: bool  # several inputs: draw their names
+    label_outputs: bool
+    port_rows: int  # rows taken by named ports, above the text lines
+    text_top: float
+
+    def port_pos(self, name: str, is_input: bool) -> QPointF | None:
+        ys = self.inputs if is_input else self.outputs
+        y = ys.get(name)
+        if y is None:
+            return None
+        return QPointF(0.0 if is_input else self.width, y)
+
+    @property
+    def rect(self) -> QRectF:
+        return QRectF(0, 0, self.width, self.height)
+
+
+@lru_cache(maxsize=512)
+def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool) -> NodeGeometry:
+    m = style.metrics()
+    label_in, label_out = len(inputs) > 1, len(outputs) > 1
+    port_rows = max(len(inputs) if label_in else 0, len(outputs) if label_out else 0)
+    lines = 2 if has_summary else 1
+    first = m.header + m.pad + m.row / 2
+    height = m.header + 2 * m.pad + (port_rows + lines) * m.row
+    ins = {name: first + i * m.row for i, name in enumerate(inputs)}
+    outs = {name: first + i * m.row for i, name in enumerate(outputs)}
+    return NodeGeometry(m.node_width, height, ins, outs, label_in, label_out, port_rows,
+                        m.header + m.pad + port_rows * m.row)
+
+
+def node_size(node: Node) -> tuple[float, float]:
+    """A node's size on the canvas without building its item (auto-layout, placing a dropped layer)."""
+    content = node_content(node, None)
+    geometry = node_geometry(content.inputs, content.outputs, bool(content.summary))
+    return geometry.width, geometry.height
+
+
+@dataclass
+class NodeVisual:
+    """A node's content, geometry, elided strings and colours, measured once per content change."""
+
+    content: NodeContent
+    geometry: NodeGeometry
+    title: str = ""
+    name: str = ""
+    summary: str = ""
+    shape: str = ""
+    params: str = ""
+    port_labels: dict[PortRef, str] = field(default_factory=dict)
+    color: QColor = field(default_factory=QColor)
+    header_path: QPainterPath = field(default_factory=QPainterPath)
+    body_path: QPainterPath = field(default_factory=QPainterPath)
+
+
+def make_visual(content: NodeContent) -> NodeVisual:
+    m = style.metrics()
+    geometry = node_geometry(content.inputs, content.outputs, bool(content.summary))
+    visual = NodeVisual(content, geometry, color=style.category_color(content.category))
+    width = geometry.width - 2 * m.inset
+    small = QFontMetricsF(m.small_font)
+    body = QFontMetricsF(m.body_font)
+    title = QFontMetricsF(m.title_font)
+    name_width = min(small.horizontalAdvance(content.name), width * 0.45)
+    visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
+    visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
+    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width)
+    params_width = small.horizontalAdvance(content.params)
+    visual.params = content.params
+    visual.shape = body.elidedText(content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
+    half = width / 2 - 4
+    if geometry.label_inputs:
+        for name in content.inputs:
+            visual.port_labels[(name, True)] = small.elidedText(name, Qt.TextElideMode.ElideRight, half)
+    if geometry.label_outputs:
+        for name in content.outputs:
+            visual.port_labels[(name, False)] = small.elidedText(name, Qt.TextElideMode.ElideRight, half)
+    rect = geometry.rect
+    visual.body_path.addRoundedRect(rect, m.radius, m.radius)
+    header = QPainterPath()
+    header.addRoundedRect(QRectF(0, 0, rect.width(), m.header + m.radius), m.radius, m.radius)
+    cut = QPainterPath()
+    cut.addRect(QRectF(0, 0, rect.width(), m.header))
+    visual.header_path = header.intersected(cut)
+    return visual
+
+
+def node_bounds(geometry: NodeGeometry, margin: float = 0.0) -> QRectF:
+    """The area a node paints: its box, the ports sticking out on both sides, and a margin for halos."""
+    r = style.metrics().port_radius + 2 + margin
+    return QRectF(-r, -margin - 1, geometry.width + 2 * r, geometry.height + 2 * margin + 3)
+
+
+@lru_cache(maxsize=128)
+def color(value: str) -> QColor:
+    """A shared QColor per hex string (parsing colours in every paint call is measurable with 500 nodes)."""
+    return QColor(value)
+
+
+@lru_cache(maxsize=128)
+def pen(value: str, width: float, cosmetic: bool, dashed: bool = False) -> QPen:
+    result = QPen(color(value), width)
+    result.setCosmetic(cosmetic)
+    result.setCapStyle(Qt.PenCapStyle.RoundCap)
+    if dashed:
+        result.setStyle(Qt.PenStyle.DashLine)
+    return result
+
+
+@lru_cache(maxsize=32)
+def translucent(value: str, alpha: float) -> QColor:
+    result = QColor(value)
+    result.setAlphaF(alpha)
+    return result
+
+
+_SHADOW = QColor(16, 24, 40, 22)
+_LEFT = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_NO_PEN = Qt.PenStyle.NoPen
+_NO_BRUSH = Qt.BrushStyle.NoBrush
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """Editing decorations of a node on the live canvas (the export draws none)."""
+
+    selected: bool = False
+    hovered_port: PortRef | None = None
+    highlighted: frozenset[PortRef] = frozenset()  # ports a dragged wire may connect to
+    connected: frozenset[PortRef] = frozenset()
+    flash: float = 0.0  # 0..1, the "here it is" halo after jumping to a node
+
+
+PLAIN = NodeState()
+
+
+def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, *, detail: bool = True,
+               cosmetic: bool = True, decorations: bool = True) -> None:
+    """Draw a node at the painter's origin. ``detail`` False draws only the coloured box (far zoom)."""
+    m = style.metrics()
+    g = visual.geometry
+    content = visual.content
+    rect = g.rect
+    selected = decorations and state.selected
+    if not detail:
+        painter.setPen(pen(style.ACCENT if selected else style.NODE_BORDER, 1.0, True))
+        painter.setBrush(color(style.NODE_BODY))
+        painter.drawRect(rect)
+        painter.fillRect(QRectF(0, 0, rect.width(), m.header), visual.color)
+        return
+
+    painter.setPen(_NO_PEN)
+    if decorations and (selected or state.flash > 0):
+        alpha = min(0.75, 0.28 + 0.5 * state.flash) if state.flash > 0 else 0.28
+        grow = 3.0 + 5.0 * state.flash
+        painter.setBrush(translucent(style.ACCENT, round(alpha, 2)))
+        painter.drawRoundedRect(rect.adjusted(-grow, -grow, grow, grow), m.radius + grow, m.radius + grow)
+    else:
+        painter.setBrush(_SHADOW)
+        painter.drawRoundedRect(rect.translated(0, 1.5), m.radius, m.radius)
+
+    if selected:
+        border = pen(style.ACCENT, 1.5, cosmetic)
+    elif decorations and content.errors:
+        border = pen(style.ERROR, 1.5, cosmetic)
+    else:
+        border = pen(style.NODE_BORDER, 1.0, cosmetic)
+    painter.setPen(border)
+    painter.setBrush(color(style.NODE_BODY))
+    painter.drawPath(visual.body_path)
+    painter.setPen(_NO_PEN)
+    painter.setBrush(visual.color)
+    painter.drawPath(visual.header_path)
+
+    # Title band: type on the left, the node's name on the right.
+    inset = m.inset
+    header = QRectF(inset, 0, rect.width() - 2 * inset, m.header)
+    painter.setFont(m.title_font)
+    painter.setPen(color(style.TITLE_TEXT))
+    painter.drawText(header, _LEFT, visual.title)
+    painter.setFont(m.small_font)
+    painter.setPen(translucent(style.TITLE_TEXT, 0.78))
+    painter.drawText(header, _RIGHT, visual.name)
+
+    # Named port rows.
+    muted = color(style.TEXT_MUTED)
+    if visual.port_labels:
+        painter.setPen(muted)
+        for (name, is_input), text in visual.port_labels.items():
+            y = (g.inputs if is_input else g.outputs)[name]
+            row = QRectF(inset, y - m.row / 2, rect.width() - 2 * inset, m.row)
+            painter.drawText(row, _LEFT if is_input else _RIGHT, text)
+
+    # Text lines: the parameters that matter, then the output shape and parameter count.
+    y = g.text_top
+    width = rect.width() - 2 * inset
+    painter.setFont(m.body_font)
+    if content.summary:
+        painter.setPen(color(style.TEXT))
+        painter.drawText(QRectF(inset, y, width, m.row), _LEFT, visual.summary)
+        y += m.row
+    line = QRectF(inset, y, width, m.row)
+    painter.setPen(color(style.TEXT if content.shape else style.TEXT_MUTED))
+    painter.drawText(line, _LEFT, visual.shape)
+    if visual.params:
+        painter.setFont(m.small_font)
+        painter.setPen(muted)
+        painter.drawText(line, _RIGHT, visual.params)
+
+    # Ports on the edges.
+    radius = m.port_radius
+    for is_input, ports in ((True, g.inputs), (False, g.outputs)):
+        x = 0.0 if is_input else rect.width()
+        for name, py in ports.items():
+            ref = (name, is_input)
+            centre = QPointF(x, py)
+            r = radius
+            if decorations and ref in state.highlighted:
+                painter.setPen(_NO_PEN)
+                painter.setBrush(translucent(style.COMPATIBLE, 0.25))
+                painter.drawEllipse(centre, r + 4.5, r + 4.5)
+                painter.setPen(pen(style.COMPATIBLE, 1.5, cosmetic))
+                painter.setBrush(color(style.COMPATIBLE if ref == state.hovered_port else style.NODE_BODY))
+                r += 1.0
+            elif decorations and ref == state.hovered_port:
+                painter.setPen(pen(style.ACCENT, 1.5, cosmetic))
+                painter.setBrush(color(style.ACCENT))
+                r += 1.0
+            elif ref in state.connected:
+                painter.setPen(pen(style.WIRE_HOVER, 1.0, cosmetic))
+                painter.setBrush(color(style.WIRE_HOVER))
+            else:
+                painter.setPen(pen(style.WIRE_HOVER, 1.2, cosmetic))
+                painter.setBrush(color(style.NODE_BODY))
+            painter.drawEllipse(centre, r, r)
+
+
+# ---- wires --------------------------------------------------------------------------------------------------------
+
+
+def wire_path(p1: QPointF, p2: QPointF) -> QPainterPath:
+    """A smooth S-curve leaving the output port to the right and entering the input port from the left."""
+    dx = p2.x() - p1.x()
+    reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, min(-dx * 0.5, 200.0) + abs(p2.y() - p1.y()) * 0.2)
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x() + reach, p1.y()), QPointF(p2.x() - reach, p2.y()), p2)
+    return path
+
+
+def wire_label_rect(path: QPainterPath, label: str) -> QRectF:
+    """Where a wire's shape label sits: a pill centred on the middle of the curve."""
+    if not label:
+        return QRectF()
+    fm = QFontMetricsF(style.metrics().label_font)
+    width = fm.horizontalAdvance(label) + 12
+    height = fm.height() + 4
+    mid = path.pointAtPercent(0.5)
+    return QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
+
+
+def wire_hit_shape(path: QPainterPath) -> QPainterPath:
+    stroker = QPainterPathStroker()
+    stroker.setWidth(10)
+    return stroker.createStroke(path)
+
+
+def paint_wire(painter: QPainter, path: QPainterPath, label: str, label_rect: QRectF, *, selected: bool = False,
+               hovered: bool = False, detail: bool = True, cosmetic: bool = True, draft: bool = False,
+               decorations: bool = True, thin: bool = False, stamp_ratio: float | None = None) -> None:
+    """Draw a wire; its shape label only with ``detail`` (it is unreadable when zoomed far out). ``thin`` draws
+    a 1-pixel line, which Qt strokes several times faster: used when zoomed out, with hundreds of wires in view.
+    ``stamp_ratio`` (the screen's pixel ratio) draws the label from a cached pixmap: for the live canvas."""
+    value = (style.ACCENT if (selected or draft) and decorations else
+             style.WIRE_HOVER if hovered and decorations else style.WIRE)
+    width = 1.0 if thin else 1.6
+    if decorations and (selected or hovered or draft):
+        width += 0.6
+    painter.setPen(pen(value, width, cosmetic, draft))
+    painter.setBrush(_NO_BRUSH)
+    painter.drawPath(path)
+    if not (detail and label and not label_rect.isEmpty()):
+        return
+    transform = painter.worldTransform()
+    if stamp_ratio is not None and transform.type().value <= QTransform.TransformationType.TxScale.value:
+        # On screen: stamp a pixmap of the label made once per text, colour and scale (hundreds of wires share
+        # a handful of shapes), at device resolution so it stays crisp.
+        scale = round(transform.m11(), 3)
+        stamp = _label_pixmap(label, value, label_rect.width(), label_rect.height(), scale, stamp_ratio)
+        corner = transform.map(label_rect.topLeft())
+        painter.save()
+        painter.resetTransform()
+        painter.drawPixmap(QPointF(round(corner.x()), round(corner.y())), stamp)
+        painter.restore()
+        return
+    _draw_label(painter, QRectF(label_rect), label, value, cosmetic)
+
+
+def _draw_label(painter: QPainter, rect: QRectF, label: str, value: str, cosmetic: bool) -> None:
+    painter.setPen(pen(value, 1.0, cosmetic))
+    painter.setBrush(color(style.LABEL_BACKGROUND))
+    radius = rect.height() / 2
+    painter.drawRoundedRect(rect, radius, radius)
+    painter.setFont(style.metrics().label_font)
+    painter.setPen(color(style.TEXT))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, label)
+
+
+@lru_cache(maxsize=1024)
+def _label_pixmap(label: str, value: str, width: float, height: float, scale: float, ratio: float) -> QPixmap:
+    size = QSize(math.ceil((width * scale + 2) * ratio), math.ceil((height * scale + 2) * ratio))
+    pixmap = QPixmap(size)
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    painter.translate(0.5, 0.5)
+    painter.scale(scale, scale)
+    _draw_label(painter, QRectF(0, 0, width, height), label, value, True)
+    painter.end()
+    return pixmap

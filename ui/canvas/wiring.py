@@ -1,0 +1,87 @@
+"""Which connections a dragged wire may make, and why a connection is refused. Pure model logic, no Qt.
+
+A refused wire never touches the document: structural problems (loop, occupied input, unknown port) come from
+`Network.check_wire`, and shape problems from analysing a small trial copy (the new wire's target and everything
+upstream of it) with the wire added.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from netbuilder.analysis import Analysis, analyze
+from netbuilder.document import DocumentError, Network, Wire
+
+PortKey = tuple[str, str, bool]  # (node id, port name, is_input)
+
+
+def compatible_ports(network: Network, node_id: str, port: str, from_input: bool,
+                     replacing: Wire | None = None) -> set[PortKey]:
+    """Ports a wire dragged from (node_id, port) may end on without a loop or an occupied input.
+
+    From an output: free inputs of nodes that do not feed this node. From an input: outputs of nodes this node does
+    not feed. ``replacing`` is the wire being re-plugged, whose input counts as free.
+    """
+    graph = network.graph
+    result: set[PortKey] = set()
+    if from_input:
+        excluded = nx.descendants(graph, node_id) | {node_id}
+        for node in network.nodes:
+            if node.id in excluded:
+                continue
+            for p in node.spec.output_ports(node.params) if _known(node.type) else ():
+                result.add((node.id, p.name, False))
+        return result
+    excluded = nx.ancestors(graph, node_id) | {node_id}
+    occupied = {(w.dst, w.dst_port) for w in network.wires}
+    if replacing is not None:
+        occupied.discard((replacing.dst, replacing.dst_port))
+    for node in network.nodes:
+        if node.id in excluded or not _known(node.type):
+            continue
+        for p in node.spec.input_ports(node.params):
+            if (node.id, p.name) not in occupied:
+                result.add((node.id, p.name, True))
+    return result
+
+
+def _known(type_id: str) -> bool:
+    from netbuilder.specs import has_spec
+
+    return has_spec(type_id)
+
+
+def connection_problem(network: Network, wire: Wire, analysis: Analysis | None = None,
+                       replacing: Wire | None = None) -> str | None:
+    """Why ``wire`` cannot be made (a sentence for the user), or None when it can.
+
+    ``analysis`` is the network's current analysis (to tell new shape problems from ones the target already had);
+    ``replacing`` is a wire that goes away in the same gesture (dragging a wire's end to another port).
+    """
+    graph = network.graph
+    if wire.src not in graph or wire.dst not in graph:
+        return "A wire must join two layers of this network."
+    keep = nx.ancestors(graph, wire.src) | nx.ancestors(graph, wire.dst) | {wire.src, wire.dst}
+    trial = Network(f"{network.name} (trial)")
+    for node_id in keep:
+        trial._insert_node(network.node(node_id).clone())
+    for existing in network.wires:
+        if existing.src in keep and existing.dst in keep and existing != replacing:
+            trial._insert_wire(existing)
+    try:
+        trial.check_wire(wire)
+    except DocumentError as error:
+        return str(error)
+    trial._insert_wire(wire)
+    if analysis is None:
+        analysis = analyze(network)
+    # Problems the target already had (e.g. its other input still unwired) are not this wire's fault.
+    before = {d.message for d in analysis.diagnostics if d.node_id == wire.dst}
+    info = analyze(trial).nodes.get(wire.dst)
+    if info is None:
+        return None
+    for diagnostic in info.diagnostics:
+        if diagnostic.severity == "error" and diagnostic.message not in before:
+            text = diagnostic.message
+            return f"{text} {diagnostic.suggestion}" if diagnostic.suggestion else text
+    return None

@@ -1,0 +1,148 @@
+"""The problems list: every diagnostic of the current network, with where it is and what to do about it.
+
+It only reads the cached analysis (`QtDocument.analysis`) and refreshes on the coalesced ``analysisChanged``
+signal, so a burst of edits costs one refresh. Clicking a row asks the window to show that node
+(``nodeActivated``); the window centres the canvas on it.
+"""
+
+from __future__ import annotations
+
+from netbuilder_ui.icons import severity_icon
+from netbuilder_ui.qt_document import QtDocument
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from netbuilder.analysis import Diagnostic
+
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+_SEVERITY_RANK = {"error": 0, "warning": 1}
+
+
+class ProblemsWidget(QWidget):
+    """A sortable list of diagnostics; ``countChanged(errors, warnings)`` lets the window title its dock."""
+
+    nodeActivated = Signal(str, str)  # noqa: N815  network, node id
+    countChanged = Signal(int, int)  # noqa: N815  errors, warnings
+
+    def __init__(self, qt_doc: QtDocument, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("problems")
+        self.qt_doc = qt_doc
+        self.network_name: str | None = None
+        self.diagnostics: list[Diagnostic] = []
+
+        self.tree = QTreeWidget(self)
+        self.tree.setObjectName("problemsList")
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setUniformRowHeights(True)
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setIconSize(QSize(16, 16))
+        self.tree.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.tree.setWordWrap(False)
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.tree.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 170)
+        header.resizeSection(1, 420)
+        self.tree.itemClicked.connect(self._on_item)
+        self.tree.itemActivated.connect(self._on_item)
+
+        self.placeholder = QLabel(self)
+        self.placeholder.setObjectName("placeholder")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.tree)
+        self.stack.addWidget(self.placeholder)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+        qt_doc.analysisChanged.connect(self._on_analysis_changed)
+        qt_doc.documentReplaced.connect(self._on_document_replaced)
+        self.set_network(None)
+
+    def set_network(self, network: str | None) -> None:
+        """List the problems of ``network`` (None: nothing open)."""
+        self.network_name = network
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the list from the current analysis."""
+        doc = self.qt_doc.document
+        name = self.network_name
+        if name is None or name not in doc.networks:
+            self.diagnostics = []
+        else:
+            analysis = self.qt_doc.analysis(name)
+            order = {node_id: i for i, node_id in enumerate(analysis.order)}
+            self.diagnostics = sorted(analysis.diagnostics,
+                                      key=lambda d: (_SEVERITY_RANK.get(d.severity, 2),
+                                                     order.get(d.node_id or "", -1)))
+        self.tree.clear()
+        for diag in self.diagnostics:
+            item = QTreeWidgetItem([diag.node_name or "(network)", diag.message, diag.suggestion or ""])
+            item.setIcon(0, severity_icon(diag.severity))
+            item.setData(0, NODE_ROLE, diag.node_id or "")
+            tip = str(diag)
+            for column in range(3):
+                item.setToolTip(column, tip)
+            self.tree.addTopLevelItem(item)
+        errors = sum(d.severity == "error" for d in self.diagnostics)
+        warnings = len(self.diagnostics) - errors
+        if self.diagnostics:
+            self.stack.setCurrentWidget(self.tree)
+        else:
+            self.placeholder.setText("No problems: the network is valid." if name else "No network is open.")
+            self.stack.setCurrentWidget(self.placeholder)
+        self.countChanged.emit(errors, warnings)
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(layer, problem, suggestion) per row, as displayed."""
+        return [(self.tree.topLevelItem(i).text(0), self.tree.topLevelItem(i).text(1),
+                 self.tree.topLevelItem(i).text(2)) for i in range(self.tree.topLevelItemCount())]
+
+    def activate_row(self, row: int) -> None:
+        """Act as if the user clicked row ``row``."""
+        item = self.tree.topLevelItem(row)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+            self._on_item(item, 0)
+
+    def select_next(self, step: int = 1) -> bool:
+        """Go to the next (or previous, ``step=-1``) problem with a node; False when there is none."""
+        count = self.tree.topLevelItemCount()
+        if not count:
+            return False
+        current = self.tree.indexOfTopLevelItem(self.tree.currentItem()) if self.tree.currentItem() else -1
+        for offset in range(1, count + 1):
+            row = (current + step * offset) % count
+            if self.tree.topLevelItem(row).data(0, NODE_ROLE):
+                self.activate_row(row)
+                return True
+        return False
+
+    def _on_item(self, item: QTreeWidgetItem, _column: int) -> None:
+        node_id = item.data(0, NODE_ROLE)
+        if node_id and self.network_name:
+            self.nodeActivated.emit(self.network_name, node_id)
+
+    def _on_document_replaced(self) -> None:
+        self.set_network(None)
+
+    def _on_analysis_changed(self, network: str) -> None:
+        if network == self.network_name:
+            self.refresh()
