@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from netbuilder.analysis import Analysis, analyze
-from netbuilder.document import Command, Document
+from netbuilder.document import Command, Document, DocumentError, MoveNodes
 from netbuilder.document import events as ev
 
 
@@ -110,6 +110,7 @@ class QtDocument(QObject):
     settingsChanged = Signal(str)
     analysisChanged = Signal(str)  # network whose analysis may have changed (coalesced, see flush)
     documentReplaced = Signal()
+    lockChanged = Signal(str)  # the reason structural edits are refused now ("" when they are allowed again)
 
     def __init__(self, document: Document | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -117,6 +118,7 @@ class QtDocument(QObject):
         self.document: Document = Document()
         self._unsubscribe: Any = None
         self._analyses: dict[str, Analysis] = {}
+        self._lock_reason = ""
         self._pending: set[str] = set()
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
@@ -138,7 +140,21 @@ class QtDocument(QObject):
         self.documentReplaced.emit()
 
     def execute(self, command: Command) -> Command:
+        if self._lock_reason and not isinstance(command, MoveNodes):
+            raise DocumentError(self._lock_reason)
         return self.document.execute(command)
+
+    # ---- locking while training ------------------------------------------------------------------------------
+    def set_locked(self, reason: str) -> None:
+        """Refuse edits that change the network (moving nodes stays allowed) while ``reason`` is non-empty, e.g.
+        "Training is running: stop it to change the network." Every view learns why through lockChanged."""
+        if reason != self._lock_reason:
+            self._lock_reason = reason
+            self.lockChanged.emit(reason)
+
+    @property
+    def lock_reason(self) -> str:
+        return self._lock_reason
 
     def analysis(self, network: str) -> Analysis:
         cached = self._analyses.get(network)
