@@ -6,7 +6,11 @@ from pathlib import Path
 
 
 def resource_dir(*parts: str) -> Path:
-    """A folder under resources/, e.g. ``resource_dir("templates")``."""
+    """A file or folder under resources/, e.g. ``resource_dir("templates")``.
+
+    Installed, resources/ is the package ``netbuilder_resources``; an editable install may expose it as a
+    namespace package (no ``__file__``), so its ``__path__`` is used. From a plain checkout the folder sits next
+    to ``netbuilder/``."""
     try:
         import netbuilder_resources
 
