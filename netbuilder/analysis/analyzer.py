@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from netbuilder.document.model import Network, Node
+from netbuilder.document.model import Network, Node, Wire
 from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError, get_spec
 
 
@@ -89,41 +89,70 @@ class Analysis:
         return info.outputs.get(src_port) if info else None
 
 
+@dataclass
+class _Structure:
+    """What depends only on nodes and wires: dependency order, wiring per node, nodes feeding an Output."""
+
+    version: int
+    order: list[str]
+    cycle_nodes: set[str]
+    wiring: dict[str, dict[str, Wire]]  # node id -> {input port: wire}
+    used: set[str] | None  # None when the network has no Output
+
+
 class Analyzer:
-    """Analyses one network, remembering per-node results between calls."""
+    """Analyses one network, remembering per-node results and the graph structure between calls."""
 
     def __init__(self, network: Network):
         self.network = network
         self._cache: dict[str, tuple[Any, NodeInfo]] = {}
+        self._structure: _Structure | None = None
 
-    def analyze(self) -> Analysis:
+    def _structure_now(self) -> _Structure:
         net = self.network
-        infos: dict[str, NodeInfo] = {}
-        diagnostics: list[Diagnostic] = []
+        if self._structure is not None and self._structure.version == net.structure_version:
+            return self._structure
+        cycle_nodes: set[str] = set()
         try:
             order = list(nx.topological_sort(net.graph))
         except nx.NetworkXUnfeasible:
-            cycle_nodes = {u for u, _, _ in nx.find_cycle(net.graph)} if net.graph else set()
-            for node_id in cycle_nodes:
-                node = net.node(node_id)
-                diagnostics.append(Diagnostic("This layer is part of a loop; networks must flow one way.",
-                                              net.name, node_id, node.name,
-                                              suggestion="Remove one of the wires in the loop."))
+            cycle_nodes = {u for u, _, _ in nx.find_cycle(net.graph)}
             acyclic = net.graph.copy()
             acyclic.remove_nodes_from(cycle_nodes)
             order = list(nx.topological_sort(acyclic))
-            for node_id in cycle_nodes:
-                infos[node_id] = NodeInfo(blocked=True)
-
-        live = set(infos) | set(order)
+        wiring: dict[str, dict[str, Wire]] = {node_id: {} for node_id in net.graph}
+        for _, dst, data in net.graph.edges(data=True):
+            wire = data["wire"]
+            wiring[dst][wire.dst_port] = wire
+        outputs = net.outputs()
+        used: set[str] | None = None
+        if outputs:
+            used = set()
+            for out in outputs:
+                used |= nx.ancestors(net.graph, out.id) | {out.id}
+        self._structure = _Structure(net.structure_version, order, cycle_nodes, wiring, used)
+        live = set(net.graph)
         for node_id in list(self._cache):
             if node_id not in live:
                 del self._cache[node_id]
+        return self._structure
 
-        for node_id in order:
-            infos[node_id] = self._analyze_node(net.node(node_id), infos)
+    def analyze(self) -> Analysis:
+        net = self.network
+        structure = self._structure_now()
+        infos: dict[str, NodeInfo] = {}
+        diagnostics: list[Diagnostic] = []
+        for node_id in structure.cycle_nodes:
+            node = net.node(node_id)
+            infos[node_id] = NodeInfo(blocked=True)
+            diagnostics.append(Diagnostic("This layer is part of a loop; networks must flow one way.",
+                                          net.name, node_id, node.name,
+                                          suggestion="Remove one of the wires in the loop."))
+        nodes = net.graph.nodes
+        for node_id in structure.order:
+            infos[node_id] = self._analyze_node(nodes[node_id]["node"], structure.wiring[node_id], infos)
 
-        used = self._used_nodes()
+        used = structure.used
         for node_id, info in infos.items():
             if used is not None and node_id not in used and info.diagnostics:
                 # Left out of the model: its problems are worth a look but must not block compiling.
@@ -132,26 +161,15 @@ class Analyzer:
                                                  info.blocked)
             diagnostics.extend(info.diagnostics)
         diagnostics.extend(self._network_checks(used))
-        return Analysis(net.name, infos, diagnostics, order)
+        return Analysis(net.name, infos, diagnostics, structure.order)
 
-    def _used_nodes(self) -> set[str] | None:
-        """Nodes that feed some Output (None when there is no Output, so nothing counts as unused)."""
-        outputs = self.network.outputs()
-        if not outputs:
-            return None
-        used: set[str] = set()
-        for out in outputs:
-            used |= nx.ancestors(self.network.graph, out.id) | {out.id}
-        return used
-
-    def _analyze_node(self, node: Node, infos: dict[str, NodeInfo]) -> NodeInfo:
+    def _analyze_node(self, node: Node, wires: dict[str, Wire], infos: dict[str, NodeInfo]) -> NodeInfo:
         net = self.network
         try:
             spec = get_spec(node.type)
         except UnknownLayerError as error:
             return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
         ports = spec.input_ports(node.params)
-        wires = {w.dst_port: w for w in net.wires_into(node.id)}
         inputs: list[TensorType | None] = []
         problems: list[Diagnostic] = []
         blocked = False
@@ -169,9 +187,8 @@ class Analyzer:
             if src_type is None:
                 blocked = True
             inputs.append(src_type)
-        extra = [w for w in net.wires_into(node.id) if w.dst_port not in {p.name for p in ports}]
-        for wire in extra:
-            problems.append(Diagnostic(f"A wire goes into {wire.dst_port!r}, which this layer does not have.",
+        for port_name in wires.keys() - {p.name for p in ports}:
+            problems.append(Diagnostic(f"A wire goes into {port_name!r}, which this layer does not have.",
                                        net.name, node.id, node.name, suggestion="Delete that wire."))
         if problems or blocked:
             return NodeInfo(diagnostics=problems, blocked=blocked and not problems)

@@ -103,6 +103,9 @@ class Network:
         self.document = document
         self.graph = nx.MultiDiGraph()
         self._ids = itertools.count(1)
+        # Bumped by every change of nodes or wires (not params or positions): caches of the graph's structure,
+        # such as the analyzer's dependency order, stay valid while it is unchanged.
+        self.structure_version = 0
 
     # ---- reading -------------------------------------------------------------------------------------------
     def __contains__(self, node_id: object) -> bool:
@@ -220,6 +223,7 @@ class Network:
 
     def _insert_node(self, node: Node) -> None:
         self.graph.add_node(node.id, node=node)
+        self.structure_version += 1
         self._emit(ev.NodeAdded(self.name, node.id))
 
     def _delete_node(self, node_id: str) -> Node:
@@ -227,15 +231,18 @@ class Network:
         for wire in self.wires_into(node_id) + self.wires_out_of(node_id):
             self._delete_wire(wire)
         self.graph.remove_node(node_id)
+        self.structure_version += 1
         self._emit(ev.NodeRemoved(self.name, node_id))
         return node
 
     def _insert_wire(self, wire: Wire) -> None:
         self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
+        self.structure_version += 1
         self._emit(ev.WireAdded(self.name, wire.key))
 
     def _delete_wire(self, wire: Wire) -> None:
         self.graph.remove_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
+        self.structure_version += 1
         self._emit(ev.WireRemoved(self.name, wire.key))
 
     # ---- scripting API: each call is one undoable command ------------------------------------------------------
