@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from netbuilder import __version__
@@ -69,34 +69,33 @@ def _configure_high_dpi() -> None:
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="netbuilder", description="NetBuilder desktop editor.")
-    parser.add_argument("file", nargs="?", help="a .nbg file to open (default: the MLP example)")
+    parser.add_argument("files", nargs="*", metavar="FILE",
+                        help="a .nbg file to open (default: the MLP example)")
     return parser.parse_args(argv)
 
 
-def create_app(argv: list[str]) -> QApplication:
-    """The QApplication, created once with NetBuilder's identity and look."""
+def create_app(argv: list[str]) -> tuple[QApplication, list[str]]:
+    """The QApplication, created once with NetBuilder's identity and look, and the arguments left once Qt took
+    its own (``-platform offscreen``, ``-style ...``)."""
     _configure_high_dpi()
     app = QApplication.instance()
     if app is None:
         app = QApplication(["netbuilder", *argv])
+        argv = app.arguments()[1:]
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setOrganizationDomain(ORG_DOMAIN)
     app.setApplicationVersion(__version__)
-    app.setStyle("Fusion")
-    font = QFont(app.font())
-    if font.pointSizeF() > 0 and font.pointSizeF() < 9:
-        font.setPointSizeF(9.5)
-        app.setFont(font)
-    return app
+    app.setStyle("Fusion")  # the same look on every platform; the window's style sheet refines it
+    return app, list(argv)
 
 
 def launch(argv: list[str], **window_options: Any) -> MainWindow:
     """Everything `run_app` does except running the event loop: returns the shown main window.
     ``window_options`` go to `MainWindow` (tests pass their own settings and recovery folder)."""
+    app, argv = create_app(argv)
     args = _parse(argv)
-    app = create_app(argv)
     from netbuilder_ui.icons import app_icon
     from netbuilder_ui.main_window import MainWindow
 
@@ -107,8 +106,11 @@ def launch(argv: list[str], **window_options: Any) -> MainWindow:
     window.error_hook = hook  # type: ignore[attr-defined]
     restored = window.files.offer_recovery()
     opened = False
-    if args.file and not restored:
-        opened = window.files.open(Path(args.file))
+    if args.files and not restored:
+        opened = window.files.open(Path(args.files[0]))
+        if opened and len(args.files) > 1:
+            window.show_message(f"Opened {Path(args.files[0]).name}; a window shows one document, so "
+                                f"{len(args.files) - 1} more file(s) were not opened.")
     if not restored and not opened:
         window.open_template(FIRST_RUN_TEMPLATE, ask=False)
     window.show()
@@ -129,6 +131,7 @@ def run_app(argv: list[str]) -> int:
 
 
 def main() -> int:
+    """``python -m netbuilder_ui.app [FILE]``."""
     return run_app(sys.argv[1:])
 
 

@@ -1,12 +1,12 @@
 """Files for the desktop app: open, save, recent files, exports, and autosave with crash recovery.
 
-`FileController` owns "which file is this document" and every dialog about it, so the main window only wires menu
-actions to it. Dialogs go through the static ``QFileDialog`` / ``QMessageBox`` functions, which tests replace.
+`FileController` owns "which file is this document" and every dialog about it, so the main window only
+wires menu actions to it. Dialogs go through the static ``QFileDialog`` / ``QMessageBox`` functions, which
+tests replace.
 
-Crash recovery: each running app holds a `QLockFile` in the recovery folder and autosaves its modified document
-next to it. A clean exit deletes both. On the next start, a recovery file whose lock is no longer held by a live
-process (the session crashed or was killed) is offered back to the user.
-"""
+Crash recovery: each running app holds a `QLockFile` in the recovery folder and autosaves its modified
+document next to it. A clean exit deletes both. On the next start, a recovery file whose lock is no longer
+held by a live process (the session crashed or was killed) is offered back to the user."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-# ---- recent files ----------------------------------------------------------------------------------------------
+# ---- recent files ------------------------------------------------------------------------------------------
 
 class RecentFiles:
     """The most recently opened or saved files, newest first, kept in QSettings."""
@@ -57,21 +57,25 @@ class RecentFiles:
         self.limit = limit
 
     def paths(self) -> list[str]:
+        """Absolute paths, newest first."""
         value = self.settings.value(self.KEY, [])
         if isinstance(value, str):  # QSettings returns a one-item list as a plain string
             value = [value] if value else []
         return [str(p) for p in (value or [])]
 
     def add(self, path: str | os.PathLike[str]) -> None:
+        """Put ``path`` first (once), dropping the oldest beyond the limit."""
         text = str(Path(path).resolve())
         paths = [text] + [p for p in self.paths() if p != text]
         self._store(paths[: self.limit])
 
     def remove(self, path: str | os.PathLike[str]) -> None:
+        """Forget ``path`` (e.g. it no longer exists)."""
         text = str(Path(path).resolve())
         self._store([p for p in self.paths() if p != text])
 
     def clear(self) -> None:
+        """File > Open Recent > Clear Recent Files."""
         self._store([])
 
     def _store(self, paths: list[str]) -> None:
@@ -79,7 +83,7 @@ class RecentFiles:
         self.settings.sync()
 
 
-# ---- autosave and recovery ---------------------------------------------------------------------------------------
+# ---- autosave and recovery ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class RecoveryInfo:
@@ -93,6 +97,7 @@ class RecoveryInfo:
 
     @property
     def when(self) -> str:
+        """When it was autosaved, as the recovery dialog shows it."""
         return datetime.fromtimestamp(self.saved_at).strftime("%Y-%m-%d %H:%M")
 
 
@@ -134,6 +139,7 @@ class RecoveryStore:
         write_atomic(self._path(self.session, ".json"), json.dumps(meta).encode(), what="recovery note")
 
     def has_autosave(self) -> bool:
+        """Whether this session has written a recovery file that is still current."""
         return self._path(self.session, ".json").exists()
 
     def clear(self) -> None:
@@ -196,8 +202,8 @@ def ask_restore_dialog(parent: QWidget | None, info: RecoveryInfo) -> bool:
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Restore unsaved work?")
     where = f" ({info.source})" if info.source else ""
-    box.setText(f"NetBuilder did not close properly last time.\n\nRestore the unsaved changes to “{info.title}”"
-                f"{where}, autosaved {info.when}?")
+    box.setText("NetBuilder did not close properly last time.\n\n"
+                f"Restore the unsaved changes to “{info.title}”{where}, autosaved {info.when}?")
     box.setInformativeText("Discard deletes the autosave for good.")
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
@@ -206,7 +212,7 @@ def ask_restore_dialog(parent: QWidget | None, info: RecoveryInfo) -> bool:
     return box.clickedButton() is restore
 
 
-# ---- the controller ---------------------------------------------------------------------------------------------
+# ---- the controller ----------------------------------------------------------------------------------------
 
 class FileController(QObject):
     """Open / save / new / recent / autosave / export for one window and its QtDocument."""
@@ -239,9 +245,10 @@ class FileController(QObject):
         if self.recovery.available:
             self.autosave_timer.start()
 
-    # ---- naming ---------------------------------------------------------------------------------------------
+    # ---- naming --------------------------------------------------------------------------------------------
     def display_name(self) -> str:
-        """The name the title bar and dialogs use: the file name, or the untitled name (e.g. the template id)."""
+        """The name the title bar and dialogs use: the file name, or the untitled name (e.g. the template
+        id)."""
         return self.path.name if self.path else self.untitled_name
 
     def _set_path(self, path: Path | None, untitled_name: str = "Untitled") -> None:
@@ -250,15 +257,17 @@ class FileController(QObject):
         self.titleChanged.emit()
 
     def last_directory(self) -> str:
+        """Where file dialogs start: the folder last used, else Documents."""
         stored = self.settings.value("files/lastDirectory", "")
         if stored and Path(str(stored)).is_dir():
             return str(stored)
-        return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) or str(Path.home())
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return documents or str(Path.home())
 
     def _remember_directory(self, path: Path) -> None:
         self.settings.setValue("files/lastDirectory", str(path.parent))
 
-    # ---- prompts ------------------------------------------------------------------------------------------------
+    # ---- prompts -------------------------------------------------------------------------------------------
     def maybe_save(self, before: str = "closing") -> bool:
         """Ask to save unsaved changes (Save / Discard / Cancel). False means: stop, the user cancelled."""
         if not self.qt_doc.modified:
@@ -275,7 +284,7 @@ class FileController(QObject):
     def _error(self, title: str, text: str) -> None:
         QMessageBox.critical(self.window, title, text)
 
-    # ---- new / open ---------------------------------------------------------------------------------------------
+    # ---- new / open ----------------------------------------------------------------------------------------
     def replace_document(self, doc: Document, path: Path | None = None, untitled_name: str = "Untitled",
                          ask: bool = True) -> bool:
         """Show ``doc`` instead of the current document (after asking to save, unless ``ask`` is False)."""
@@ -316,7 +325,7 @@ class FileController(QObject):
         self.message.emit(f"Opened {file.name}")
         return True
 
-    # ---- save ---------------------------------------------------------------------------------------------------
+    # ---- save ----------------------------------------------------------------------------------------------
     def save(self) -> bool:
         """Save to the current file, or ask for one. On failure the document stays open and modified."""
         if self.path is None:
@@ -324,6 +333,7 @@ class FileController(QObject):
         return self._write(self.path)
 
     def save_as(self) -> bool:
+        """Ask for a file name (.nbg added when missing) and save there; False if cancelled or failed."""
         suggested = self.path or Path(self.last_directory()) / f"{self.untitled_name}{FILE_SUFFIX}"
         chosen, _ = QFileDialog.getSaveFileName(self.window, "Save network as", str(suggested), FILE_FILTER)
         if not chosen:
@@ -340,8 +350,8 @@ class FileController(QObject):
             self._error("Could not save", str(error))
             return False
         except Exception as error:  # noqa: BLE001  e.g. a value that cannot be written; keep the document
-            self._error("Could not save", f"{path}: {type(error).__name__}: {_first_line(error)}. Nothing was "
-                                          "lost: the document is still open. Try Save As.")
+            self._error("Could not save", f"{path}: {type(error).__name__}: {_first_line(error)}. Nothing "
+                                          "was lost: the document is still open. Try Save As.")
             return False
         self.qt_doc.undo_stack.setClean()
         self.recovery.clear()
@@ -352,12 +362,13 @@ class FileController(QObject):
         self.message.emit(f"Saved {path.name}")
         return True
 
-    # ---- autosave and recovery ------------------------------------------------------------------------------
+    # ---- autosave and recovery -----------------------------------------------------------------------------
     def _bump(self, *_: object) -> None:
         self._generation += 1
 
     def autosave_now(self) -> bool:
-        """Write the recovery file if the document changed since the last autosave; True if one was written."""
+        """Write the recovery file if the document changed since the last autosave; True if one was
+        written."""
         if not self.qt_doc.modified:
             if self.recovery.has_autosave():
                 self.recovery.clear()
@@ -367,7 +378,7 @@ class FileController(QObject):
         try:
             self.recovery.write(self.qt_doc.document, str(self.path or ""), self.display_name())
         except (SaveError, OSError, ValueError) as error:
-            if not self._autosave_warned:  # say it once, in the status bar: a modal box every minute would nag
+            if not self._autosave_warned:  # once, in the status bar: a modal box every minute would nag
                 self.message.emit(f"Autosave failed: {_first_line(error)}")
                 self._autosave_warned = True
             return False
@@ -401,7 +412,7 @@ class FileController(QObject):
         self.autosave_timer.stop()
         self.recovery.close()
 
-    # ---- exports ------------------------------------------------------------------------------------------------
+    # ---- exports -------------------------------------------------------------------------------------------
     def _export_target(self, caption: str, suffix: str, filters: str, stem: str) -> tuple[Path, str] | None:
         base = self.path.parent if self.path else Path(self.last_directory())
         chosen, selected = QFileDialog.getSaveFileName(self.window, caption, str(base / f"{stem}{suffix}"),
@@ -470,8 +481,8 @@ class FileController(QObject):
             self._error("Could not export PyTorch code", str(error))
             return False
         QMessageBox.information(self.window, "PyTorch code export",
-                                f"Wrote {path}.\n\nThe module needs only PyTorch; its docstring says how to load "
-                                "weights trained in NetBuilder.")
+                                f"Wrote {path}.\n\nThe module needs only PyTorch; its docstring says how to "
+                                "load weights trained in NetBuilder.")
         self.message.emit(f"Exported {path.name}")
         return True
 

@@ -1,11 +1,10 @@
-"""The template gallery (File > New from Template): each example network with its name, description, figures and
-a picture of it, plus a blank network.
+"""The template gallery (File > New from Template): each example network with its name, description, figures
+and a picture of it, plus a blank network.
 
-Pictures are schematics drawn here: one block per layer in its category colour, wired as on the canvas. Most
-examples are long chains, which the full diagram renderer would shrink to an unreadable strip at thumbnail size;
-the schematic wraps long chains into bands so each picture shows the network's shape at a glance. Templates are
-loaded one per event-loop turn after the dialog opens, so the dialog appears at once.
-"""
+Pictures are schematics drawn here: one block per layer in its category colour, wired as on the canvas.
+Most examples are long chains, which the full diagram renderer would shrink to an unreadable strip at
+thumbnail size; the schematic wraps long chains into bands so each picture shows the network's shape at a
+glance. Templates are loaded one per event-loop turn after the dialog opens, so the dialog appears at once."""
 
 from __future__ import annotations
 
@@ -42,7 +41,6 @@ ID_ROLE = 0x0101
 def blank_document() -> Document:
     """A new network with an Input and an Output, ready for layers to be dragged in between."""
     doc = Document()
-    doc.info.title = "Untitled"
     net = doc.network()
     net.add("Input", name="data", position=(0.0, 0.0))
     net.add("Output", name="output", position=(630.0, 0.0))
@@ -53,9 +51,8 @@ def blank_document() -> Document:
 def schematic(network: Network | None, size: QSize = THUMB, ratio: float = 2.0) -> QPixmap:
     """A small picture of a network: one block per layer in its category colour, wired as on the canvas.
 
-    Columns and rows come from the nodes' canvas positions; columns wrap into bands, read left to right and top
-    to bottom like text. ``None`` draws an empty card.
-    """
+    Columns and rows come from the nodes' canvas positions; columns wrap into bands, read left to right and
+    top to bottom like text. ``None`` draws an empty card."""
     card = QPixmap(size * ratio)
     card.setDevicePixelRatio(ratio)
     card.fill(QColor("#ffffff"))
@@ -202,7 +199,7 @@ class TemplateGalleryDialog(QDialog):
         self._timer.timeout.connect(self._load_next)
         self._timer.start()
 
-    # ---- pictures and figures ---------------------------------------------------------------------------------
+    # ---- pictures and figures ------------------------------------------------------------------------------
     def _load_next(self) -> None:
         if not self._pending:
             self._timer.stop()
@@ -221,7 +218,8 @@ class TemplateGalleryDialog(QDialog):
         item.setIcon(_card_icon(schematic(first)))
         layers = sum(len(net) for net in doc)
         params = sum(analyze(net).total_params for net in doc)
-        nets = f" in {len(doc.networks)} networks ({', '.join(doc.networks)})" if len(doc.networks) > 1 else ""
+        names = ", ".join(doc.networks)
+        nets = f" in {len(doc.networks)} networks ({names})" if len(doc.networks) > 1 else ""
         self.summaries[template_id] = f"{layers} layers{nets} · {human_count(params)} parameters"
         if item is self.list.currentItem():
             self._show_details(item)
@@ -231,12 +229,13 @@ class TemplateGalleryDialog(QDialog):
         while self._pending:
             self._load_next()
 
-    # ---- selection ------------------------------------------------------------------------------------------
+    # ---- selection -----------------------------------------------------------------------------------------
     def ids(self) -> list[str]:
         """BLANK followed by the template ids, in gallery order."""
         return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
 
     def select(self, template_id: str) -> None:
+        """Make ``template_id`` (or BLANK) the current entry."""
         for i in range(self.list.count()):
             if self.list.item(i).data(ID_ROLE) == template_id:
                 self.list.setCurrentRow(i)
@@ -244,6 +243,7 @@ class TemplateGalleryDialog(QDialog):
         raise KeyError(template_id)
 
     def selected_id(self) -> str | None:
+        """The chosen template id, BLANK for a blank network, None when nothing is chosen."""
         item = self.list.currentItem()
         return None if item is None else item.data(ID_ROLE)
 

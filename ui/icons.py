@@ -1,8 +1,8 @@
 """Icons drawn with QPainter: one glyph per layer category, severities, toolbar actions and the app icon.
 
-Everything is vector-drawn at several sizes so icons stay crisp on High-DPI screens, and nothing is downloaded or
-shipped as a bitmap. Category colours come from the canvas style when it defines them, so palette and canvas agree.
-"""
+Everything is vector-drawn at several sizes so icons stay crisp on High-DPI screens, and nothing is
+downloaded or shipped as a bitmap. Category colours come from the canvas style when it defines them, so
+palette and canvas agree."""
 
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ _cache: dict[tuple[str, str], QIcon] = {}
 
 
 def category_color(category: str) -> QColor:
-    """The colour of a layer category, shared with the canvas (``netbuilder_ui.canvas.style.CATEGORY_COLORS``)."""
+    """The colour of a layer category, shared with the canvas
+    (``netbuilder_ui.canvas.style.CATEGORY_COLORS``)."""
     try:
         from netbuilder_ui.canvas.style import CATEGORY_COLORS
     except ImportError:
@@ -76,7 +77,7 @@ def _pen(color: QColor | str, width: float = 1.8) -> QPen:
     return pen
 
 
-# ---- category glyphs ----------------------------------------------------------------------------------------------
+# ---- category glyphs ---------------------------------------------------------------------------------------
 
 def _glyph_io(p: QPainter) -> None:
     p.drawLine(QPointF(5, 12), QPointF(15, 12))
@@ -209,7 +210,7 @@ def category_swatch(category: str) -> QIcon:
     return _icon(("swatch", category + color.name()), draw)
 
 
-# ---- severities -----------------------------------------------------------------------------------------------
+# ---- severities --------------------------------------------------------------------------------------------
 
 def severity_icon(severity: str) -> QIcon:
     """Error (red disc with !), warning (amber triangle with !) or ok (green disc with a tick)."""
@@ -238,7 +239,7 @@ def severity_icon(severity: str) -> QIcon:
     return _icon(("severity", severity), draw)
 
 
-# ---- actions ------------------------------------------------------------------------------------------------------
+# ---- actions -----------------------------------------------------------------------------------------------
 
 def _a_new(p: QPainter) -> None:
     p.drawPolygon(QPolygonF([QPointF(6, 3.5), QPointF(14, 3.5), QPointF(18.5, 8), QPointF(18.5, 20.5),
@@ -324,7 +325,8 @@ def _a_image(p: QPainter) -> None:
 
 
 def _a_export(p: QPainter) -> None:
-    p.drawPolyline(QPolygonF([QPointF(9, 5), QPointF(4, 5), QPointF(4, 20), QPointF(19, 20), QPointF(19, 15)]))
+    p.drawPolyline(QPolygonF([QPointF(9, 5), QPointF(4, 5), QPointF(4, 20), QPointF(19, 20),
+                              QPointF(19, 15)]))
     p.drawLine(QPointF(10, 14), QPointF(20, 4))
     p.drawPolyline(QPolygonF([QPointF(13.5, 4), QPointF(20, 4), QPointF(20, 10.5)]))
 
@@ -360,7 +362,8 @@ def _a_problem(p: QPainter) -> None:
 
 
 _ACTIONS: dict[str, Callable[[QPainter], None]] = {
-    "new": _a_new, "template": _a_template, "open": _a_open, "save": _a_save, "undo": _a_undo, "redo": _a_redo,
+    "new": _a_new, "template": _a_template, "open": _a_open, "save": _a_save, "undo": _a_undo,
+    "redo": _a_redo,
     "zoom-in": _a_zoom_in, "zoom-out": _a_zoom_out, "fit": _a_fit, "layout": _a_layout, "image": _a_image,
     "export": _a_export, "code": _a_code, "keyboard": _a_keyboard, "delete": _a_delete, "problem": _a_problem,
 }

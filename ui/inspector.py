@@ -1,10 +1,10 @@
 """The inspector: editors for the selected node, generated from each parameter's kind.
 
-Every change is one command pushed through `QtDocument.execute` (SetParams, RenameNode, SetNodeOptions), so it is
-undoable and the canvas follows through the document's events. A value that does not pass ``Param.coerce`` never
-reaches the document: the field keeps what the user typed, with the reason in red underneath, and the model keeps
-its last good value. Editors are chosen by ``ParamKind`` only; the model stores no widget names.
-"""
+Every change is one command pushed through `QtDocument.execute` (SetParams, RenameNode, SetNodeOptions), so
+it is undoable and the canvas follows through the document's events. A value that does not pass
+``Param.coerce`` never reaches the document: the field keeps what the user typed, with the reason in red
+underneath, and the model keeps its last good value. Editors are chosen by ``ParamKind`` only; the model
+stores no widget names."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ OPTION_LABELS = {
     "l2": "L2 penalty",
 }
 OPTION_DOCS = {
-    "trainable": "Untick to freeze this layer: its weights are not updated during training (transfer learning).",
+    "trainable": "Untick to freeze this layer: its weights are not updated during training (transfer "
+                 "learning).",
     "lr_mult": "Multiplies the learning rate for this layer's weights; 0.1 fine-tunes gently, 0 freezes.",
     "l1": "Adds this factor times the sum of absolute weights to the loss; pushes weights to exactly zero.",
     "l2": "Adds this factor times the sum of squared weights to the loss (weight decay for this layer).",
@@ -63,7 +64,7 @@ def human_count(number: int | float) -> str:
     return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
-# ---- editor widgets ------------------------------------------------------------------------------------------
+# ---- editor widgets ----------------------------------------------------------------------------------------
 
 class _LineEdit(QLineEdit):
     """Escape puts back the last committed text, so a half-typed bad value is easy to abandon."""
@@ -75,6 +76,7 @@ class _LineEdit(QLineEdit):
         self.shown = ""
 
     def show_text(self, text: str) -> None:
+        """Show a committed value; Escape returns to it."""
         self.shown = text
         self.setText(text)
         self.setCursorPosition(0)
@@ -142,7 +144,8 @@ class _DocLabel(QLabel):
 
 
 class Field(QWidget):
-    """One editor with its inline message underneath: a rejected input (red) or a diagnostic about it (amber)."""
+    """One editor with its inline message underneath: a rejected input (red) or a diagnostic about it
+    (amber)."""
 
     def __init__(self, editor: QWidget, parent: QWidget | None = None):
         super().__init__(parent)
@@ -161,14 +164,17 @@ class Field(QWidget):
         self.diagnostic = ""
 
     def set_input_error(self, text: str) -> None:
+        """Why the typed value was refused ("" clears it); it wins over a diagnostic."""
         self.input_error = text
         self._render()
 
     def set_diagnostic(self, text: str) -> None:
+        """A problem the analysis reports for this parameter ("" clears it)."""
         self.diagnostic = text
         self._render()
 
     def message_text(self) -> str:
+        """The message shown under the field, or ""."""
         return self.message.text() if self.message.isVisibleTo(self) else ""
 
     def _render(self) -> None:
@@ -235,6 +241,7 @@ class ParamEditor:
             self._commit(text)
 
     def set_value(self, value: Any) -> None:
+        """Show the model's value without committing it back."""
         widget = self.widget
         blocked = widget.blockSignals(True)
         try:
@@ -276,7 +283,7 @@ def _param_tooltip(param: Param) -> str:
     return "<br>".join(parts)
 
 
-# ---- the inspector ---------------------------------------------------------------------------------------------
+# ---- the inspector -----------------------------------------------------------------------------------------
 
 class _Stat(QWidget):
     """A caption over a value, as in the header's figures row."""
@@ -327,7 +334,7 @@ class InspectorWidget(QScrollArea):
         qt_doc.networksChanged.connect(self._on_networks_changed)
         self.set_target(None)
 
-    # ---- public ---------------------------------------------------------------------------------------------
+    # ---- public --------------------------------------------------------------------------------------------
     def set_target(self, network: str | None, node_ids: Sequence[str] = ()) -> None:
         """Inspect these nodes of ``network``; no nodes shows the network; None shows nothing."""
         ids = [i for i in node_ids if network and network in self.qt_doc.document.networks
@@ -344,12 +351,14 @@ class InspectorWidget(QScrollArea):
 
     @property
     def network(self) -> Network | None:
+        """The inspected network, if it still exists."""
         if self.network_name is None or self.network_name not in self.qt_doc.document.networks:
             return None
         return self.qt_doc.document.network(self.network_name)
 
     @property
     def node(self) -> Node | None:
+        """The inspected node when exactly one is selected."""
         net = self.network
         if net is None or len(self.node_ids) != 1 or self.node_ids[0] not in net:
             return None
@@ -365,7 +374,7 @@ class InspectorWidget(QScrollArea):
         parts += [f"{s.caption.text()} {s.value.text()}" for s in self._stats.values()]
         return "\n".join(p for p in parts if p)
 
-    # ---- building -------------------------------------------------------------------------------------------
+    # ---- building ------------------------------------------------------------------------------------------
     def _rebuild(self) -> None:
         old = self._content
         if old is not None:
@@ -486,8 +495,8 @@ class InspectorWidget(QScrollArea):
         self.name_edit = _LineEdit()
         self.name_edit.setObjectName("nodeName")
         self.name_edit.show_text(node.name)
-        self.name_edit.setToolTip("The layer's name: used in diagnostics, exported code and ONNX. Letters, digits "
-                                  "and _; unique in the network.")
+        self.name_edit.setToolTip("The layer's name: used in diagnostics, exported code and ONNX. Letters, "
+                                  "digits and _; unique in the network.")
         name_field = Field(self.name_edit)
         self.fields["name"] = name_field
         self.name_edit.textEdited.connect(self._check_name)
@@ -585,7 +594,7 @@ class InspectorWidget(QScrollArea):
         layout.addSpacing(4)
         layout.addWidget(hint)
 
-    # ---- refreshing from the document ---------------------------------------------------------------------------
+    # ---- refreshing from the document ----------------------------------------------------------------------
     def _analysis(self) -> Analysis | None:
         net = self.network
         return self.qt_doc.analysis(net.name) if net is not None else None
@@ -604,15 +613,16 @@ class InspectorWidget(QScrollArea):
             self._set_stat("Parameters", _count_text(info.params) if info and info.outputs else "–")
             self._set_stat("Multiply-adds", _count_text(info.macs) if info and info.outputs else "–")
             has_weights = not (info and info.outputs and info.params == 0)
-            self._set_stat("Trainable", ("yes" if node.trainable else "frozen") if has_weights else "no weights")
+            trainable = ("yes" if node.trainable else "frozen") if has_weights else "no weights"
+            self._set_stat("Trainable", trainable)
             if self._training is not None and self._no_weights is not None:
                 self._training.setVisible(has_weights)
                 self._no_weights.setVisible(not has_weights)
             diagnostics = list(info.diagnostics) if info else []
             diagnostics += [d for d in analysis.diagnostics if d.node_id == node.id and d not in diagnostics]
             if info and info.blocked and not diagnostics:
-                diagnostics = [Diagnostic("Waiting for a problem upstream to be fixed before its shape is known.",
-                                          net.name, node.id, node.name, severity="warning")]
+                waiting = "Waiting for a problem upstream to be fixed before its shape is known."
+                diagnostics = [Diagnostic(waiting, net.name, node.id, node.name, severity="warning")]
             by_param = {d.param: d for d in diagnostics if d.param}
             for name, field in self.fields.items():
                 diag = by_param.get(name)
@@ -720,13 +730,17 @@ class InspectorWidget(QScrollArea):
             self._refresh_analysis()
 
     def _on_document_replaced(self) -> None:
+        # Text typed into the old document's editors must not be committed into the new one.
+        self.editors.clear()
+        self.option_edits.clear()
+        self.name_edit = None
         self.set_target(None)
 
     def _on_networks_changed(self) -> None:
         if self.network_name is not None and self.network_name not in self.qt_doc.document.networks:
             self.set_target(None)
 
-    # ---- committing edits -----------------------------------------------------------------------------------
+    # ---- committing edits ----------------------------------------------------------------------------------
     def _param_committer(self, network: str, node_id: str, param: Param) -> Callable[[Any], None]:
         def commit(raw: Any) -> None:
             self._commit_param(network, node_id, param, raw)
@@ -801,7 +815,8 @@ class InspectorWidget(QScrollArea):
             try:
                 value = float(edit.text().strip())
             except ValueError:
-                raise ParamError(f"{label} must be a number, such as 0.001; got {edit.text().strip()!r}.") from None
+                typed = edit.text().strip()
+                raise ParamError(f"{label} must be a number, such as 0.001; got {typed!r}.") from None
             try:
                 check_node_options({key: value})
             except ParamError as error:

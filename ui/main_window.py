@@ -1,10 +1,10 @@
 """The main window: palette (left), one canvas tab per network (centre), inspector (right), problems (bottom),
 menus, toolbar and status bar.
 
-The window is glue. It owns no graph logic: the document lives in `QtDocument`, edits are commands, each panel
-listens to the document's signals, and file handling lives in `FileController`. Panels are dock widgets with object
-names, so the layout persists, and a later Training dock can be added beside them with ``addDockWidget``.
-"""
+The window is glue. It owns no graph logic: the document lives in `QtDocument`, edits are commands, each
+panel listens to the document's signals, and file handling lives in `FileController`. Panels are dock
+widgets with object names, so the layout persists; a later Training panel is added with
+`MainWindow.add_panel` and gets a View > Panels toggle and its saved place."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ QMainWindow::separator { width: 1px; height: 1px; }
 QDockWidget { font-weight: 600; color: #4a5361; }
 QDockWidget::title { background: #eef0f3; padding: 7px 10px 5px 10px; text-align: left; }
 QDockWidget > QWidget { background: #ffffff; }
-QToolBar { background: #f8f9fa; border: none; border-bottom: 1px solid #dde1e6; spacing: 2px; padding: 3px 6px; }
+QToolBar { background: #f8f9fa; border: none; border-bottom: 1px solid #dde1e6; spacing: 2px;
+    padding: 3px 6px; }
 QToolBar QToolButton { border: 1px solid transparent; border-radius: 5px; padding: 4px; }
 QToolBar QToolButton:hover { background: #e6eaf0; border-color: #d6dbe3; }
 QToolBar QToolButton:pressed, QToolBar QToolButton:checked { background: #dbe5f7; border-color: #bfd0ee; }
@@ -88,10 +89,11 @@ QSpinBox, QComboBox { border: 1px solid #cfd5dd; border-radius: 5px; padding: 4p
     selection-background-color: #2f6fde; }
 QSpinBox:focus, QComboBox:focus, QComboBox:on { border-color: #2f6fde; }
 QSpinBox::up-button, QSpinBox::down-button { width: 0px; border: none; subcontrol-origin: border; }
-QComboBox::drop-down { subcontrol-origin: padding; subcontrol-position: center right; width: 22px; border: none; }
+QComboBox::drop-down { subcontrol-origin: padding; subcontrol-position: center right; width: 22px;
+    border: none; }
 QComboBox::down-arrow { image: url(@CHEVRON@); width: 10px; height: 10px; }
-QComboBox QAbstractItemView { border: 1px solid #cfd5dd; background: #ffffff; selection-background-color: #dbe6fa;
-    selection-color: #1f2630; outline: 0; }
+QComboBox QAbstractItemView { border: 1px solid #cfd5dd; background: #ffffff; outline: 0;
+    selection-background-color: #dbe6fa; selection-color: #1f2630; }
 QLineEdit#paletteSearch { padding: 6px 8px; border-radius: 6px; }
 QTreeWidget#paletteTree { border: none; background: #ffffff; outline: 0; }
 QTreeWidget#paletteTree::item { padding: 4px 2px; border-radius: 4px; color: #28303b; }
@@ -150,7 +152,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(STYLE_SHEET.replace("@CHEVRON@", chevron_file()))
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
-        self.qt_doc = qt_doc or QtDocument(parent=self)
+        self.qt_doc = qt_doc if qt_doc is not None else QtDocument(parent=self)
         self.settings = settings or QSettings()
         self.files = FileController(self.qt_doc, self, self.settings, recovery_dir, autosave_interval_ms,
                                     ask_restore)
@@ -172,15 +174,12 @@ class MainWindow(QMainWindow):
         self.history = QUndoView(self.qt_doc.undo_stack, self)
         self.history.setEmptyLabel("Opened document")
         self.panels_menu: QMenu | None = None
-        area = Qt.DockWidgetArea
-        self.palette_dock = self.add_panel("Layers", "paletteDock", self.palette_panel, area.LeftDockWidgetArea,
-                                           "Alt+1")
-        self.inspector_dock = self.add_panel("Inspector", "inspectorDock", self.inspector, area.RightDockWidgetArea,
-                                             "Alt+2")
-        self.problems_dock = self.add_panel("Problems", "problemsDock", self.problems, area.BottomDockWidgetArea,
-                                            "Alt+3")
-        self.history_dock = self.add_panel("Undo History", "historyDock", self.history, area.RightDockWidgetArea,
-                                           "Alt+4")
+        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                               Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.palette_dock = self.add_panel("Layers", "paletteDock", self.palette_panel, left, "Alt+1")
+        self.inspector_dock = self.add_panel("Inspector", "inspectorDock", self.inspector, right, "Alt+2")
+        self.problems_dock = self.add_panel("Problems", "problemsDock", self.problems, bottom, "Alt+3")
+        self.history_dock = self.add_panel("Undo History", "historyDock", self.history, right, "Alt+4")
         self.tabifyDockWidget(self.inspector_dock, self.history_dock)
         self.inspector_dock.raise_()
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -205,26 +204,27 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._on_document_replaced()
 
-    # ---- construction -------------------------------------------------------------------------------------------
+    # ---- construction --------------------------------------------------------------------------------------
     def add_panel(self, title: str, object_name: str, widget: QWidget, area: Qt.DockWidgetArea,
                   shortcut: str | None = None) -> QDockWidget:
-        """Add a dockable panel (e.g. a later Training panel) with a View > Panels toggle. Its object name keys
-        the saved layout; a panel added after start-up gets its saved place back too."""
+        """Add a dockable panel (e.g. a later Training panel) with a View > Panels toggle. Its object name
+        keys the saved layout; a panel added after start-up gets its saved place back too."""
         dock = QDockWidget(title, self)
         dock.setObjectName(object_name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
                          QDockWidget.DockWidgetFeature.DockWidgetClosable |
                          QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        self.addDockWidget(area, dock)
+        late = self.panels_menu is not None  # after start-up: menus exist and the saved layout was applied
+        if not (late and self.restoreDockWidget(dock)):
+            self.addDockWidget(area, dock)
         toggle = dock.toggleViewAction()
         if shortcut:
             toggle.setShortcut(QKeySequence(shortcut))
         self.addAction(toggle)
         self.acts[f"toggle_{object_name}"] = toggle
-        if self.panels_menu is not None:  # after start-up: menus exist, and the saved layout was applied
+        if self.panels_menu is not None:
             self.panels_menu.addAction(toggle)
-            self.restoreDockWidget(dock)
         return dock
 
     def _build_status_bar(self) -> None:
@@ -248,8 +248,8 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.status_params)
         bar.addPermanentWidget(self.status_macs)
 
-    def _action(self, key: str, text: str, slot: Callable[[], Any], shortcut: Any = None, icon: str | None = None,
-                tip: str = "", checkable: bool = False) -> QAction:
+    def _action(self, key: str, text: str, slot: Callable[[], Any], shortcut: Any = None,
+                icon: str | None = None, tip: str = "", checkable: bool = False) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
@@ -306,7 +306,8 @@ class MainWindow(QMainWindow):
             self.addAction(action)
             self.acts[name] = action
         a("cut", "Cu&t", self._canvas_slot("cut"), key.Cut, None, "Cut the selected layers.")
-        a("copy", "&Copy", self._canvas_slot("copy"), key.Copy, None, "Copy the selected layers and their wires.")
+        a("copy", "&Copy", self._canvas_slot("copy"), key.Copy, None,
+          "Copy the selected layers and their wires.")
         a("paste", "&Paste", self._canvas_slot("paste"), key.Paste, None, "Paste layers.")
         a("duplicate", "D&uplicate", self._canvas_slot("duplicate"), "Ctrl+D", None,
           "Duplicate the selected layers with the wires between them.")
@@ -331,7 +332,8 @@ class MainWindow(QMainWindow):
           "Arrange the layers left to right from the graph (undoable).")
         a("snap", "S&nap to Grid", self._set_snap, "Ctrl+G", None, "Snap moved layers to the grid.",
           checkable=True)
-        a("next_tab", "Next Network", lambda: self._step_tab(1), "Ctrl+PgDown", None, "Show the next network.")
+        a("next_tab", "Next Network", lambda: self._step_tab(1), "Ctrl+PgDown", None,
+          "Show the next network.")
         a("prev_tab", "Previous Network", lambda: self._step_tab(-1), "Ctrl+PgUp", None,
           "Show the previous network.")
         a("shortcuts", "&Keyboard Shortcuts", self.show_shortcuts, [key.HelpContents, "Ctrl+/"], "keyboard",
@@ -399,7 +401,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
 
-    # ---- settings -------------------------------------------------------------------------------------------------
+    # ---- settings ------------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         geometry = self.settings.value("window/geometry")
         if isinstance(geometry, QByteArray | bytes) and geometry:
@@ -420,8 +422,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("canvas/snapToGrid", self.acts["snap"].isChecked())
         self.settings.sync()
 
-    # ---- canvas tabs --------------------------------------------------------------------------------------------
+    # ---- canvas tabs ---------------------------------------------------------------------------------------
     def current_network(self) -> str | None:
+        """The network of the visible tab (None when the document has none)."""
         widget = self.tabs.currentWidget()
         for name, view in self.views.items():
             if view is widget and name in self.qt_doc.document.networks:
@@ -429,10 +432,12 @@ class MainWindow(QMainWindow):
         return None
 
     def current_view(self) -> CanvasView | None:
+        """The canvas of the visible tab; the Edit and View actions act on it."""
         name = self.current_network()
         return self.views.get(name) if name else None
 
     def view_for(self, network: str) -> CanvasView:
+        """The canvas showing ``network``."""
         return self.views[network]
 
     def _make_view(self, network: str) -> CanvasView:
@@ -473,7 +478,8 @@ class MainWindow(QMainWindow):
         self._on_tab_changed(self.tabs.currentIndex())
 
     def _on_document_replaced(self) -> None:
-        # Views of networks that the new document also has are kept: their scenes rebuild themselves on the same
+        # Views of networks that the new document also has are kept: their scenes rebuild themselves on the
+        # same
         # signal (after this slot). Selection is dropped first, so the inspector never shows an old node.
         for view in self.views.values():
             view.select_nodes([])
@@ -494,7 +500,8 @@ class MainWindow(QMainWindow):
             view.set_zoom(READABLE_ZOOM)
             nodes = view.scene().nodes_rect()
             visible = view.mapToScene(view.viewport().rect()).boundingRect()
-            view.centerOn(QPointF(nodes.left() + visible.width() / 2 - 40 / READABLE_ZOOM, nodes.center().y()))
+            left_edge = nodes.left() - 40 / READABLE_ZOOM
+            view.centerOn(QPointF(left_edge + visible.width() / 2, nodes.center().y()))
 
     def _step_tab(self, step: int) -> None:
         count = self.tabs.count()
@@ -522,7 +529,7 @@ class MainWindow(QMainWindow):
                      "export_image", "export_onnx", "export_pytorch"):
             self.acts[name].setEnabled(has_view)
 
-    # ---- status and title ------------------------------------------------------------------------------------
+    # ---- status and title ----------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
         """A short message in the status bar (file saved, why a wire was refused, ...)."""
         self.statusBar().showMessage(text, 6000)
@@ -568,7 +575,7 @@ class MainWindow(QMainWindow):
         total = errors + warnings
         self.problems_dock.setWindowTitle(f"Problems ({total})" if total else "Problems")
 
-    # ---- commands from panels -----------------------------------------------------------------------------------
+    # ---- commands from panels ------------------------------------------------------------------------------
     def add_layer(self, type_id: str) -> str | None:
         """Add a layer at the centre of the current canvas and select it (palette double-click / Enter)."""
         view = self.current_view()
@@ -594,6 +601,7 @@ class MainWindow(QMainWindow):
         view.center_on_node(node_id)
 
     def focus_palette_search(self) -> None:
+        """Ctrl+F: show the layer palette and put the cursor in its search field."""
         self.palette_dock.show()
         self.palette_dock.raise_()
         self.palette_panel.focus_search()
@@ -602,8 +610,9 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.set_snap_to_grid(on)
 
-    # ---- files ----------------------------------------------------------------------------------------------------
+    # ---- files ---------------------------------------------------------------------------------------------
     def new_blank(self) -> bool:
+        """File > New: an Input and an Output to build between (asks to save first)."""
         return self.files.replace_document(blank_document(), None, "Untitled")
 
     def open_template(self, template_id: str, ask: bool = True) -> bool:
@@ -616,6 +625,7 @@ class MainWindow(QMainWindow):
         return self.files.replace_document(doc, None, template_id, ask=ask)
 
     def new_from_template(self) -> bool:
+        """File > New from Template: pick an example in the gallery; False if cancelled."""
         dialog = TemplateGalleryDialog(self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return False
@@ -627,6 +637,7 @@ class MainWindow(QMainWindow):
         return self.open_template(template_id)
 
     def open_path(self, path: str | os.PathLike[str]) -> bool:
+        """Open a file without a dialog (recent files, drops, command line)."""
         return self.files.open(path)
 
     def load_document(self, doc: Document, name: str = "Untitled") -> None:
@@ -655,8 +666,9 @@ class MainWindow(QMainWindow):
         self.files.recent.clear()
         self._rebuild_recent_menu()
 
-    # ---- exports ------------------------------------------------------------------------------------------------
+    # ---- exports -------------------------------------------------------------------------------------------
     def export_image(self) -> bool:
+        """File > Export Image: the current network as PNG or SVG."""
         view, network = self.current_view(), self.current_network()
         return bool(view and network and self.files.export_image(view, network))
 
@@ -671,21 +683,25 @@ class MainWindow(QMainWindow):
         return False
 
     def export_onnx(self) -> bool:
+        """File > Export ONNX: refused with the problems listed while the network is invalid."""
         network = self.current_network()
         return bool(network and self._check_exportable(network, "ONNX") and self.files.export_onnx(network))
 
     def export_pytorch(self) -> bool:
+        """File > Export PyTorch Code, for the current network."""
         network = self.current_network()
         return bool(network and self._check_exportable(network, "PyTorch code")
                     and self.files.export_pytorch(network))
 
-    # ---- help -----------------------------------------------------------------------------------------------------
+    # ---- help ----------------------------------------------------------------------------------------------
     def show_shortcuts(self) -> ShortcutsDialog:
+        """Help > Keyboard Shortcuts (modeless, so it can stay open while working)."""
         dialog = ShortcutsDialog(self)
         dialog.show()
         return dialog
 
     def show_about(self) -> None:
+        """Help > About: the version and the library versions it runs on."""
         import PySide6
         import torch
 
@@ -696,7 +712,7 @@ class MainWindow(QMainWindow):
             f"<p style='color:#6b7480'>PyTorch {html.escape(torch.__version__)} · "
             f"Qt {html.escape(PySide6.__version__)} · MIT licence</p>")
 
-    # ---- window events ------------------------------------------------------------------------------------------
+    # ---- window events -------------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
         if self._default_layout_pending:  # first run: sizes need the real window size, known only now

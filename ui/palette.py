@@ -1,9 +1,8 @@
 """The layer palette: every layer spec, grouped by category, searchable, draggable onto the canvas.
 
-The palette is generated from the spec registry, so a new layer type appears here without any UI change. It never
-edits the document itself: dropping goes through the canvas, and double-click / Enter asks the window (signal
-``layerActivated``) to add the layer at the centre of the current canvas.
-"""
+The palette is generated from the spec registry, so a new layer type appears here without any UI change. It
+never edits the document itself: dropping goes through the canvas, and double-click / Enter asks the window
+(signal ``layerActivated``) to add the layer at the centre of the current canvas."""
 
 from __future__ import annotations
 
@@ -40,7 +39,8 @@ def spec_matches(spec: LayerSpec, query: str) -> bool:
 def spec_tooltip(spec: LayerSpec) -> str:
     """Rich-text tooltip: the title, the doc (wrapped), the parameters and the category."""
     params = ", ".join(html.escape(p.title.lower()) for p in spec.params) or "none"
-    return (f"<b>{html.escape(spec.title)}</b> <span style='color:#6b7480'>· {html.escape(spec.category)}</span>"
+    category = f"<span style='color:#6b7480'>· {html.escape(spec.category)}</span>"
+    return (f"<b>{html.escape(spec.title)}</b> {category}"
             f"<p style='white-space:pre-wrap'>{html.escape(spec.doc)}</p>"
             f"<p style='color:#6b7480'>Parameters: {params}</p>")
 
@@ -185,7 +185,7 @@ class PaletteWidget(QWidget):
                 self._specs[spec.id] = spec
             header.setExpanded(True)
 
-    # ---- public -----------------------------------------------------------------------------------------------
+    # ---- public --------------------------------------------------------------------------------------------
     def focus_search(self) -> None:
         """Ctrl+F: put the cursor in the search field with its text selected, ready to type over."""
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
@@ -225,13 +225,14 @@ class PaletteWidget(QWidget):
         return list(self._items)
 
     def item_for(self, spec_id: str) -> QTreeWidgetItem:
+        """The list entry of one layer type."""
         return self._items[spec_id]
 
     def mime_data_for(self, spec_id: str) -> QMimeData:
         """The drag payload for one layer, as a drag from the palette carries it."""
         return self.tree.mimeData([self._items[spec_id]])
 
-    # ---- keyboard flow ----------------------------------------------------------------------------------------
+    # ---- keyboard flow -------------------------------------------------------------------------------------
     def _first_visible(self) -> QTreeWidgetItem | None:
         for spec_id in self.visible_spec_ids():
             return self._items[spec_id]

@@ -1,5 +1,5 @@
-"""Help > Keyboard shortcuts: a searchable list generated from the window's actions, so it can never drift from
-what the keys really do."""
+"""Help > Keyboard shortcuts: a searchable list generated from the window's actions, so it can never drift
+from what the keys really do."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ def _clean(text: str) -> str:
 
 
 def _keys(action: QAction) -> str:
-    """The action's shortcuts as the platform writes them; the first two (platforms add rarely used extras such
-    as the Undo key)."""
-    sequences = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts() if not s.isEmpty()]
+    """The action's shortcuts as the platform writes them; the first two (platforms add rarely used extras
+    such as the Undo key)."""
+    native = QKeySequence.SequenceFormat.NativeText
+    sequences = [s.toString(native) for s in action.shortcuts() if not s.isEmpty()]
     return ", ".join(list(dict.fromkeys(s for s in sequences if s))[:2])
 
 
@@ -106,6 +107,7 @@ class ShortcutsDialog(QDialog):
         self.search.textChanged.connect(self.set_filter)
 
     def set_filter(self, text: str) -> None:
+        """Show only the rows whose action, key or menu contains ``text``."""
         needle = text.lower().strip()
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)

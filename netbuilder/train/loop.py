@@ -335,9 +335,12 @@ class Trainer:
                 if per_step:
                     lr = schedule.apply(optimizers, self.step)
                 if compiled:
+                    shown = len(recipe.ctx.warnings)
                     result = self._compiled_step(recipe, x, y)
                     compiled = False
                     step_fn = recipe.train_step
+                    for message in recipe.ctx.warnings[shown:]:
+                        yield ev.Warning(message)
                 else:
                     result = step_fn(x, y)
                 window.append(result)
@@ -685,10 +688,20 @@ class Trainer:
                 raise TrainError(f"The checkpoint {checkpoint.path} does not fit network {name!r}: "
                                  f"{first[1].strip() if len(first) > 1 else first[0]}",
                                  "Resume with the document the checkpoint was trained from.") from None
+        same_optimizer = (state.get("config") or {}).get("optimizer", config.optimizer) == config.optimizer
         for name, optimizer in recipe.optimizers.items():
             meta = state["optimizers"].get(name)
-            if meta is not None:
-                optimizer.load_state_dict(unflatten_state(f"optimizer/{name}", checkpoint.training, meta))
+            if meta is not None and same_optimizer:
+                rates = [group["base_lr"] for group in optimizer.param_groups]  # this run's settings win
+                try:
+                    optimizer.load_state_dict(unflatten_state(f"optimizer/{name}", checkpoint.training, meta))
+                except (ValueError, KeyError):
+                    raise TrainError(f"The optimiser state in {checkpoint.path} does not fit network {name!r}: "
+                                     "frozen layers or learning-rate multipliers changed since it was written.",
+                                     "Resume with the same per-layer options, or start a new run that transfers "
+                                     "the weights from this checkpoint.") from None
+                for group, rate in zip(optimizer.param_groups, rates, strict=False):
+                    group["base_lr"] = rate
         schedule.load_state_dict(state["schedule"])
         recipe.load_state(state.get("recipe_state") or {})
         early = state.get("early_stopping") or {}
@@ -707,6 +720,9 @@ class Trainer:
             result.append("The network changed since this checkpoint was written; its weights still fit, but the "
                           "results will not match the original run exactly.")
         saved = dict(checkpoint.state.get("config") or {})
+        if saved.get("optimizer", config.optimizer) != config.optimizer:
+            result.append(f"The optimizer changed ({saved['optimizer']} -> {config.optimizer}); its state (momentum, "
+                          "running averages) starts afresh.")
         now = config.to_dict()
         saved.pop("epochs", None)
         now.pop("epochs", None)

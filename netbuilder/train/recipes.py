@@ -299,9 +299,10 @@ def check_fits(network: Network, input_type: TensorType, info: DataInfo, input_n
     have = tuple(info.sample_shape)
     fits = len(wanted) == len(have) and all(isinstance(w, str) or w == h for w, h in zip(wanted, have, strict=True))
     if not fits:
+        samples = f"{have[0]} values" if len(have) == 1 else _shape_text(have)
         raise TrainError(
-            f"The data {info.id!r} gives samples of shape {_shape_text(have)}, but Input {input_name} of network "
-            f"{network.name!r} expects {_shape_text(wanted)}.",
+            f"Input '{input_name}' of network {network.name!r} expects {_shape_text(wanted)}, but each sample of "
+            f"the data {info.id!r} is {samples}.",
             f"Set the Input's shape to {', '.join(map(str, have))}, or choose data whose samples are "
             f"{_shape_text(wanted)}.")
     if input_type.dtype != info.dtype:
@@ -309,7 +310,7 @@ def check_fits(network: Network, input_type: TensorType, info: DataInfo, input_n
             hint = "Set the Input's dtype to int64 and put an Embedding after it."
         else:
             hint = "Set the Input's dtype to float32 (int64 is for token ids)."
-        raise TrainError(f"The data {info.id!r} holds {info.dtype} values, but Input {input_name} expects "
+        raise TrainError(f"The data {info.id!r} holds {info.dtype} values, but Input '{input_name}' expects "
                          f"{input_type.dtype}.", hint)
 
 
@@ -354,8 +355,8 @@ class Supervised(Recipe):
                              f"({', '.join(info.input_names) or 'none'}); this recipe feeds exactly one.",
                              "Keep one Input node, or merge the inputs inside the network.")
         self.input_type = info.input_types[0]
-        check_fits(network, self.input_type, self.info, info.input_names[0])
         _compat_check(network, self.info, self.task)
+        check_fits(network, self.input_type, self.info, info.input_names[0])
         try:
             self.losses = resolve_losses(info, network, ctx.config, self.loss_task(), self.device)
         except LossError as error:
@@ -541,7 +542,8 @@ class Autoencoder(Supervised):
     def __init__(self, ctx: Context, recipe: str = "autoencoder"):
         super().__init__(ctx, recipe)
         if not any(loss.role == "reconstruction" for loss in self.active):
-            raise TrainError(f"An {recipe} needs an Output node with role reconstruction.",
+            what = "A VAE" if recipe == "vae" else "An autoencoder"
+            raise TrainError(f"{what} needs an Output node with role reconstruction.",
                              "Set the role of the network's Output to reconstruction.")
 
     def samples(self, epoch: int) -> list[ev.Samples]:
@@ -569,12 +571,12 @@ class VAE(Autoencoder):
     """Reconstruction + beta · KL; samples decoded from N(0, 1) latents (see the module docstring)."""
 
     def __init__(self, ctx: Context, recipe: str = "vae"):
+        if not any(node.type == "Reparameterize" for node in pick_network(ctx.document, ctx.config).nodes):
+            raise TrainError("A VAE needs a Reparameterize node between the encoder and the decoder.",
+                             "Add one, fed by a mean and a log-variance layer.")
         super().__init__(ctx, recipe)
         module = self.modules[self.network.name]
         self.reparams = [m for m in module.modules() if isinstance(m, Reparameterize)]
-        if not self.reparams:
-            raise TrainError("A VAE needs a Reparameterize node between the encoder and the decoder.",
-                             "Add one, fed by a mean and a log-variance layer.")
         self.beta = self.config.vae.beta
         self._kl_sum: torch.Tensor | None = None
         self.decoder: nn.Module | None = None

@@ -238,20 +238,22 @@ def cnn(frozen: bool) -> Document:
     return doc
 
 
-def test_transfer_learning_beats_the_same_network_trained_from_scratch(tmp_path: Path) -> None:
-    """Pre-train on digits 0-4, then fine-tune the head on a small slice of digits 5-9 with frozen convolutions."""
+def test_transfer_learning_beats_the_same_head_trained_from_scratch(tmp_path: Path) -> None:
+    """Pre-train on digits 0-4, then train only the head on a small slice of digits 5-9 (about 45 images) on top
+    of the frozen pre-trained convolutions; the same head on top of the same, but untrained, frozen convolutions
+    is the baseline. Both runs train exactly the same parameters for the same steps."""
     digits = load_data("digits-images")
-    small_slice = {"source": "digits-images", "classes": [5, 6, 7, 8, 9], "val_fraction": 0.93}
-    settings = {"epochs": 12, "lr": 3e-3, "batch_size": 16}
+    small_slice = {"source": "digits-images", "classes": [5, 6, 7, 8, 9], "val_fraction": 0.95}
+    settings = {"epochs": 10, "lr": 3e-3, "batch_size": 8}
     transfer = train(cnn(frozen=True), tmp_path, {**settings, "transfer": {
-        "pretrain": {"classes": [0, 1, 2, 3, 4], "epochs": 4}, "nodes": ["conv1", "conv2"]}}, small_slice, digits)
+        "pretrain": {"classes": [0, 1, 2, 3, 4], "epochs": 5}, "nodes": ["conv1", "conv2"]}}, small_slice, digits)
     stages = [e.name for e in transfer if isinstance(e, ev.Stage)]
     assert stages == ["pretrain", "train"]
     loaded = next(e for e in transfer if isinstance(e, ev.WeightsLoaded))
     assert sorted(loaded.matched) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight"]
     started = [e for e in transfer if isinstance(e, ev.RunStarted)]
     assert started[-1].parameters == 32 * 2 * 2 * 5 + 5  # only the head trains
-    scratch = train(cnn(frozen=False), tmp_path, settings, small_slice, digits)
+    scratch = train(cnn(frozen=True), tmp_path, settings, small_slice, digits)
     assert next(e for e in scratch if isinstance(e, ev.RunStarted)).data["num_classes"] == 5
     tuned, fresh = epochs(transfer)[-1]["val_accuracy"], epochs(scratch)[-1]["val_accuracy"]
-    assert tuned > fresh + 0.03, (tuned, fresh)
+    assert tuned > fresh + 0.15, (tuned, fresh)

@@ -60,7 +60,8 @@ def dialogs(monkeypatch):
 def make_window(qtbot, tmp_path: Path, **options: Any) -> MainWindow:
     options.setdefault("recovery_dir", tmp_path / "recovery")
     options.setdefault("autosave_interval_ms", 3_600_000)
-    window = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat), **options)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, **options)
     qtbot.addWidget(window)
     window.show()
     return window
@@ -84,7 +85,7 @@ def rename_hidden(win: MainWindow, new_name: str, old_name: str = "hidden1") -> 
     win.qt_doc.execute(RenameNode(net.name, net.find(old_name).id, new_name))
 
 
-# ---- save and open -------------------------------------------------------------------------------------------------
+# ---- save and open -----------------------------------------------------------------------------------------
 
 def test_save_as_then_open_round_trip(window, dialogs, tmp_path):
     rename_hidden(window, "encoder")
@@ -148,7 +149,7 @@ def test_a_failed_save_loses_nothing(window, dialogs, tmp_path):
     assert window.qt_doc.document.network().find("precious")
 
 
-# ---- asking before losing changes -------------------------------------------------------------------------------
+# ---- asking before losing changes --------------------------------------------------------------------------
 
 def test_closing_with_unsaved_changes_asks(window, dialogs, tmp_path):
     rename_hidden(window, "unsaved")
@@ -197,7 +198,7 @@ def test_dropping_a_file_on_the_window_opens_it(window, dialogs, tmp_path, qtbot
     assert window.qt_doc.document.network().find("dropped")
 
 
-# ---- recent files -------------------------------------------------------------------------------------------------
+# ---- recent files ------------------------------------------------------------------------------------------
 
 def test_recent_files_are_newest_first_unique_and_bounded(tmp_path):
     settings = QSettings(str(tmp_path / "recent.ini"), QSettings.Format.IniFormat)
@@ -212,7 +213,7 @@ def test_recent_files_are_newest_first_unique_and_bounded(tmp_path):
     assert recent.paths() == []
 
 
-# ---- autosave and recovery ------------------------------------------------------------------------------------------
+# ---- autosave and recovery ---------------------------------------------------------------------------------
 
 CRASH = textwrap.dedent("""
     import os, sys
@@ -230,8 +231,9 @@ CRASH = textwrap.dedent("""
 
 def crash_session(folder: Path, source: str = "") -> None:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    result = subprocess.run([sys.executable, "-c", CRASH.format(root=str(ROOT), folder=str(folder), source=source)],
-                            env=env, capture_output=True, text=True, timeout=120)
+    code = CRASH.format(root=str(ROOT), folder=str(folder), source=source)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=120)
     assert result.returncode == 3, result.stderr
 
 
@@ -288,7 +290,8 @@ def test_a_live_session_is_not_offered_and_a_clean_exit_leaves_nothing(tmp_path)
 def test_a_crashed_session_is_restored_into_the_window(qtbot, tmp_path, dialogs, crashed):
     folder = copy_folder(crashed, tmp_path / "recovery")
     offered: list[Any] = []
-    win = make_window(qtbot, tmp_path, recovery_dir=folder, ask_restore=lambda info: offered.append(info) or True)
+    win = make_window(qtbot, tmp_path, recovery_dir=folder,
+                      ask_restore=lambda info: offered.append(info) or True)
     assert win.files.offer_recovery()
     assert offered[0].title == "experiment.nbg" and offered[0].source == "/home/someone/experiment.nbg"
     assert win.qt_doc.document.network().find("crashed_work")
@@ -316,7 +319,7 @@ def test_declining_recovery_deletes_the_autosave(qtbot, tmp_path, dialogs, crash
     win2.close()
 
 
-# ---- exports -----------------------------------------------------------------------------------------------------
+# ---- exports -----------------------------------------------------------------------------------------------
 
 def test_export_image_onnx_and_pytorch_code(window, dialogs, tmp_path):
     dialogs.save_paths.append(str(tmp_path / "diagram"))  # no suffix: PNG by default

@@ -1,5 +1,5 @@
-"""The inspector: editors by parameter kind, inline validation, rename, per-node training options, one undoable
-command per change, and downstream shapes that follow an edit."""
+"""The inspector: editors by parameter kind, inline validation, rename, per-node training options, one
+undoable command per change, and downstream shapes that follow an edit."""
 
 from __future__ import annotations
 
@@ -83,8 +83,8 @@ def test_every_spec_gets_editors_chosen_by_kind(qtbot):
             assert isinstance(editor.widget, wanted), (spec.id, param.name)
             assert html.escape(param.doc) in editor.widget.toolTip()
             node = net.node(ids[spec.id])
-            assert editor.text() in (param.format(node.params[param.name]), str(node.params[param.name]).lower(),
-                                     str(node.params[param.name]))
+            value = node.params[param.name]
+            assert editor.text() in (param.format(value), str(value).lower(), str(value))
 
 
 def test_int_editor_has_the_param_range_and_edits_shapes_downstream(qtbot, setup):
@@ -276,3 +276,13 @@ def test_pending_spin_box_text_is_committed_too(qtbot, setup):
     spin.lineEdit().setText("77")  # typed, not confirmed
     select(qt_doc, inspector, "classes")
     assert qt_doc.document.network().node(hidden).params["units"] == 77
+
+
+def test_typed_text_never_reaches_a_replaced_document(qtbot, setup):
+    qt_doc, inspector = setup
+    select(qt_doc, inspector, "drop")
+    inspector.editors["p"].widget.setText("0.4")  # typed, not confirmed, then File > Open replaces everything
+    replacement = make_doc()
+    qt_doc.set_document(replacement)
+    assert replacement.network().find("drop").params["p"] == 0.1
+    assert inspector.network_name is None and qt_doc.undo_stack.count() == 0

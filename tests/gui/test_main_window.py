@@ -1,6 +1,7 @@
-"""The main window: docks, tabs per network, status bar, palette (filter, drag, double-click, Enter), inspector
-edits reaching the canvas, Edit-menu undo/redo of every kind of edit, problems list, template gallery, shortcuts,
-persistence, the first run and the error hook. Screenshots of three templates go to tests/artifacts/."""
+"""The main window: docks, tabs per network, status bar, palette (filter, drag, double-click, Enter),
+inspector edits reaching the canvas, Edit-menu undo/redo of every kind of edit, problems list, template
+gallery, shortcuts, persistence, the first run and the error hook. Screenshots of three templates go to
+tests/artifacts/."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def snapshot(win: MainWindow) -> dict[str, Any]:
                    sorted(w.key for w in network.wires)) for name, network in doc.networks.items()}
 
 
-# ---- layout, tabs, status ---------------------------------------------------------------------------------------
+# ---- layout, tabs, status ----------------------------------------------------------------------------------
 
 def test_window_layout_title_and_status(window):
     area = window.dockWidgetArea
@@ -99,7 +100,8 @@ def test_window_layout_title_and_status(window):
     assert window.windowTitle() == "mlp[*] — NetBuilder" and not window.isWindowModified()
     analysis = window.qt_doc.analysis("model")
     assert window.status_state.text() == "Valid"
-    assert window.status_params.text() == f"Parameters  {human_count(analysis.total_params)}" == "Parameters  17.2 K"
+    assert window.status_params.text() == f"Parameters  {human_count(analysis.total_params)}"
+    assert window.status_params.text() == "Parameters  17.2 K"
     assert window.status_macs.text() == f"Multiply-adds  {human_count(analysis.total_macs)}"
 
 
@@ -116,7 +118,7 @@ def test_gan_shows_one_tab_per_network(window):
     assert params != window.qt_doc.analysis("generator").total_params
 
 
-# ---- palette ---------------------------------------------------------------------------------------------------
+# ---- palette -----------------------------------------------------------------------------------------------
 
 def test_palette_lists_every_spec_by_category_and_filters(window, qtbot):
     palette = window.palette_panel
@@ -128,7 +130,8 @@ def test_palette_lists_every_spec_by_category_and_filters(window, qtbot):
     assert "Linear" not in visible
     palette.set_filter("pool 2d")
     assert set(palette.visible_spec_ids()) >= {"MaxPool2d", "AvgPool2d"}
-    keyword_specs = [(s, k) for s in all_specs() for k in s.keywords if k.lower() not in (s.title + s.id).lower()]
+    keyword_specs = [(s, k) for s in all_specs() for k in s.keywords
+                     if k.lower() not in (s.title + s.id).lower()]
     spec, keyword = keyword_specs[0]
     palette.set_filter(keyword)
     assert spec.id in palette.visible_spec_ids()
@@ -185,7 +188,7 @@ def test_double_click_and_enter_add_at_the_centre(window, qtbot):
     assert any(net(window).node(i).type == "GELU" for i in net(window).node_ids())
 
 
-# ---- inspector and canvas ---------------------------------------------------------------------------------------
+# ---- inspector and canvas ----------------------------------------------------------------------------------
 
 def test_inspector_edit_changes_shapes_downstream_on_the_canvas(window):
     network = net(window)
@@ -202,7 +205,8 @@ def test_inspector_edit_changes_shapes_downstream_on_the_canvas(window):
     relu = downstream.dst
     assert items[relu].content.shape == "N×96"
     assert "96" in view.scene().wire_items[downstream.key].label
-    assert window.status_params.text() == f"Parameters  {human_count(window.qt_doc.analysis('model').total_params)}"
+    total = window.qt_doc.analysis("model").total_params
+    assert window.status_params.text() == f"Parameters  {human_count(total)}"
 
 
 def test_edit_menu_undoes_and_redoes_every_kind_of_edit(window, qtbot):
@@ -256,7 +260,7 @@ def test_edit_menu_undoes_and_redoes_every_kind_of_edit(window, qtbot):
     assert not window.isWindowModified()
 
 
-# ---- problems ------------------------------------------------------------------------------------------------------
+# ---- problems ----------------------------------------------------------------------------------------------
 
 def test_problems_list_and_jump_to_node(window):
     network = net(window)
@@ -282,7 +286,7 @@ def test_problems_list_and_jump_to_node(window):
     assert window.problems.rows() == [] and window.status_state.text() == "Valid"
 
 
-# ---- templates --------------------------------------------------------------------------------------------------------
+# ---- templates ---------------------------------------------------------------------------------------------
 
 def test_gallery_opens_every_template(window, monkeypatch, dialogs):
     dialog = TemplateGalleryDialog(window)
@@ -327,7 +331,7 @@ def test_screenshots_of_the_main_window(window, qtbot):
         assert len(colours) > 20  # a real window, not a blank frame
 
 
-# ---- shortcuts, settings, first run, errors ----------------------------------------------------------------------
+# ---- shortcuts, settings, first run, errors ----------------------------------------------------------------
 
 def test_shortcuts_are_listed_from_the_actions(window):
     rows = shortcut_rows(window)
@@ -434,3 +438,19 @@ def test_about_and_help_menus(window, dialogs):
     assert [a.text().replace("&", "") for a in window.menuBar().actions()] == ["File", "Edit", "View", "Help"]
     assert window.menu_for("File").actions()
 
+
+
+def test_a_later_panel_gets_a_toggle_and_its_saved_place(qtbot, tmp_path, dialogs):
+    from PySide6.QtWidgets import QLabel
+
+    first = make_window(qtbot, tmp_path)
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    dock = first.add_panel("Training", "trainingDock", QLabel("curves"), right, "Alt+5")
+    assert dock.toggleViewAction() in first.panels_menu.actions()
+    assert ("View › Panels", "Training", "Alt+5") in shortcut_rows(first)
+    first.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)  # the user moves it
+    first.close()
+    second = make_window(qtbot, tmp_path, resize=False)
+    again = second.add_panel("Training", "trainingDock", QLabel("curves"), right)
+    assert second.dockWidgetArea(again) == Qt.DockWidgetArea.BottomDockWidgetArea
+    second.close()

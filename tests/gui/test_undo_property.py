@@ -27,8 +27,8 @@ from netbuilder.document import (
 from netbuilder.io import document_to_dict
 from netbuilder.specs import ParamError, ParamKind, get_spec
 
-LAYER_TYPES = ["Input", "Output", "Linear", "ReLU", "Dropout", "Add", "Concat", "Conv2d", "Flatten", "Reshape",
-               "LSTM", "Softmax"]
+LAYER_TYPES = ["Input", "Output", "Linear", "ReLU", "Dropout", "Add", "Concat", "Conv2d", "Flatten",
+               "Reshape", "LSTM", "Softmax"]
 NAMES = ["a", "b", "hidden", "x_1", "1bad", "class", "", "forward", "dense1"]
 
 
@@ -81,8 +81,9 @@ def random_command(data: st.DataObject, doc: Document) -> Any:
     net = doc.network(network)
     ids = net.node_ids()
     wires = net.wires
-    kinds = ["add", "move", "paste"] + (["remove", "connect", "param", "rename", "options"] if ids else []) + \
-        (["disconnect"] if wires else [])
+    kinds = ["add", "move", "paste"]
+    kinds += ["remove", "connect", "param", "rename", "options"] if ids else []
+    kinds += ["disconnect"] if wires else []
     kind = data.draw(st.sampled_from(kinds))
     if kind == "add":
         type_id = data.draw(st.sampled_from(LAYER_TYPES))
@@ -97,7 +98,8 @@ def random_command(data: st.DataObject, doc: Document) -> Any:
         ports = [p.name for p in node.spec.input_ports(node.params)] or ["in"]
         src_node = net.node(src)
         outs = [p.name for p in src_node.spec.output_ports(src_node.params)] or ["out"]
-        return AddWire(network, Wire(src, data.draw(st.sampled_from(outs)), dst, data.draw(st.sampled_from(ports))))
+        src_port, dst_port = data.draw(st.sampled_from(outs)), data.draw(st.sampled_from(ports))
+        return AddWire(network, Wire(src, src_port, dst, dst_port))
     if kind == "disconnect":
         return RemoveWires(network, data.draw(st.lists(st.sampled_from(wires), min_size=1, max_size=2)))
     if kind == "param":
