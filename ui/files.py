@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import QEventLoop, QLockFile, QObject, QSettings, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 from netbuilder.document import Document
 from netbuilder.io import LoadError, SaveError, load_document, save_document, write_atomic
+from netbuilder_ui.qt_document import QtDocument
 
 FILE_SUFFIX = ".nbg"
 FILE_FILTER = "NetBuilder networks (*.nbg);;All files (*)"

@@ -12,8 +12,6 @@ import html
 import math
 from collections import deque
 
-from netbuilder_ui.icons import category_color
-from netbuilder_ui.inspector import human_count
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -31,6 +29,8 @@ from PySide6.QtWidgets import (
 from netbuilder.analysis import analyze
 from netbuilder.document import Document, Network
 from netbuilder.templates import TemplateInfo, list_templates, load_template
+from netbuilder_ui.icons import category_color
+from netbuilder_ui.inspector import human_count
 
 BLANK = ""  # the id the gallery uses for "Blank network"
 THUMB = QSize(208, 124)

@@ -12,8 +12,6 @@ import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from netbuilder_ui.icons import category_color, category_icon, severity_icon
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import (
@@ -35,6 +33,8 @@ from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import DocumentError, Macro, Network, Node, RenameNode, SetNodeOptions, SetParams
 from netbuilder.document.model import check_node_options
 from netbuilder.specs import Param, ParamError, ParamKind
+from netbuilder_ui.icons import category_color, category_icon, severity_icon
+from netbuilder_ui.qt_document import QtDocument
 
 _INT_LIMIT = 2**31 - 1
 LABEL_WIDTH = 92

@@ -15,15 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from netbuilder_ui.canvas import CanvasView
-from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
-from netbuilder_ui.gallery import TemplateGalleryDialog, blank_document
-from netbuilder_ui.icons import ERROR, OK, WARNING, action_icon, app_icon, chevron_file, color_dot
-from netbuilder_ui.inspector import InspectorWidget, human_count
-from netbuilder_ui.palette import PaletteWidget
-from netbuilder_ui.problems import ProblemsWidget
-from netbuilder_ui.qt_document import QtDocument
-from netbuilder_ui.shortcuts import ShortcutsDialog
 from PySide6.QtCore import QByteArray, QPointF, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
@@ -51,6 +42,15 @@ from netbuilder import __version__
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
+from netbuilder_ui.canvas import CanvasView
+from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
+from netbuilder_ui.gallery import TemplateGalleryDialog, blank_document
+from netbuilder_ui.icons import ERROR, OK, WARNING, action_icon, app_icon, chevron_file, color_dot
+from netbuilder_ui.inspector import InspectorWidget, human_count
+from netbuilder_ui.palette import PaletteWidget
+from netbuilder_ui.problems import ProblemsWidget
+from netbuilder_ui.qt_document import QtDocument
+from netbuilder_ui.shortcuts import ShortcutsDialog
 
 APP_NAME = "NetBuilder"
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored

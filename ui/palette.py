@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 
-from netbuilder_ui.icons import category_icon
 from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QKeyEvent
 from PySide6.QtWidgets import (
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.specs import CATEGORY_ORDER, LayerSpec, all_specs
+from netbuilder_ui.icons import category_icon
 
 LAYER_MIME = "application/x-netbuilder-layer"
 SPEC_ROLE = Qt.ItemDataRole.UserRole + 1

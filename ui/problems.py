@@ -7,8 +7,6 @@ signal, so a burst of edits costs one refresh. Clicking a row asks the window to
 
 from __future__ import annotations
 
-from netbuilder_ui.icons import severity_icon
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.analysis import Diagnostic
+from netbuilder_ui.icons import severity_icon
+from netbuilder_ui.qt_document import QtDocument
 
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 _SEVERITY_RANK = {"error": 0, "warning": 1}

@@ -20,7 +20,7 @@ from netbuilder.io import save_document  # noqa: E402
 
 TEXT_VOCAB = 53  # characters in the bundled "text" corpus
 
-X_STEP, Y_STEP = 210.0, 130.0
+X_STEP, Y_STEP = 250.0, 130.0
 
 
 class Placer:

@@ -17,10 +17,9 @@ NODES = 500
 def build_document(nodes: int = NODES):
     """A valid network of ``nodes`` layers: Input, residual blocks (Linear, ReLU, Linear, Add with a skip wire)
     and an Output, laid out by the canvas's auto-layout. Built with one InsertNodes, not 500 commands."""
+    from netbuilder.document import Document, InsertNodes, Node, Wire
     from netbuilder_ui.canvas.layout import layered_positions
     from netbuilder_ui.canvas.visuals import node_content, node_geometry
-
-    from netbuilder.document import Document, InsertNodes, Node, Wire
 
     made: list[Node] = []
     wires: list[Wire] = []
@@ -67,10 +66,9 @@ def bench_canvas() -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
+    from netbuilder.document import SetParams
     from netbuilder_ui.canvas import CanvasView
     from netbuilder_ui.qt_document import QtDocument
-
-    from netbuilder.document import SetParams
 
     figures: dict[str, float] = {}
     document = build_document()

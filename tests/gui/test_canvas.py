@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 import shiboken6
-from netbuilder_ui.canvas import LAYER_MIME, NODES_MIME, CanvasView, render_network, style
-from netbuilder_ui.canvas.clipboard import nodes_from_mime
-from netbuilder_ui.canvas.items import NodeItem
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QImage, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from netbuilder.document import AddNode, AddWire, Document, MoveNodes, RemoveWires, SetParams, Wire
+from netbuilder_ui.canvas import LAYER_MIME, NODES_MIME, CanvasView, render_network, style
+from netbuilder_ui.canvas.clipboard import nodes_from_mime
+from netbuilder_ui.canvas.items import NodeItem
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

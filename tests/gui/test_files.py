@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netbuilder_ui.files import RecentFiles, RecoveryStore
-from netbuilder_ui.main_window import MainWindow
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from netbuilder.document import Document, RemoveWires, RenameNode
 from netbuilder.io import document_to_dict, load_document, save_document
+from netbuilder_ui.files import RecentFiles, RecoveryStore
+from netbuilder_ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 Button = QMessageBox.StandardButton

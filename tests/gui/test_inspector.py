@@ -6,13 +6,13 @@ from __future__ import annotations
 import html
 
 import pytest
-from netbuilder_ui.inspector import InspectorWidget, human_count
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from netbuilder.document import Document
 from netbuilder.specs import ParamKind, all_specs
+from netbuilder_ui.inspector import InspectorWidget, human_count
+from netbuilder_ui.qt_document import QtDocument
 
 
 def make_doc() -> Document:

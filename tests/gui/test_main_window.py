@@ -11,11 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netbuilder_ui import app as app_module
-from netbuilder_ui.gallery import BLANK, TemplateGalleryDialog
-from netbuilder_ui.inspector import human_count
-from netbuilder_ui.main_window import MainWindow
-from netbuilder_ui.shortcuts import ShortcutsDialog, shortcut_rows
 from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
@@ -23,6 +18,11 @@ from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 from netbuilder.document import AddWire, MoveNodes, RemoveWires
 from netbuilder.io import save_document
 from netbuilder.specs import all_specs, get_spec
+from netbuilder_ui import app as app_module
+from netbuilder_ui.gallery import BLANK, TemplateGalleryDialog
+from netbuilder_ui.inspector import human_count
+from netbuilder_ui.main_window import MainWindow
+from netbuilder_ui.shortcuts import ShortcutsDialog, shortcut_rows
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 EXPECTED_TEMPLATES = {"mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier",

@@ -8,7 +8,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from netbuilder_ui.qt_document import QtDocument
 
 from netbuilder.document import (
     AddNode,
@@ -26,6 +25,7 @@ from netbuilder.document import (
 )
 from netbuilder.io import document_to_dict
 from netbuilder.specs import ParamError, ParamKind, get_spec
+from netbuilder_ui.qt_document import QtDocument
 
 LAYER_TYPES = ["Input", "Output", "Linear", "ReLU", "Dropout", "Add", "Concat", "Conv2d", "Flatten",
                "Reshape", "LSTM", "Softmax"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from netbuilder_ui.canvas.items import DraftWireItem, NodeItem
-from netbuilder_ui.canvas.wiring import PortKey, compatible_ports, connection_problem
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
 from netbuilder.document import AddWire, Macro, MoveNodes, RemoveWires, Wire
+from netbuilder_ui.canvas.items import DraftWireItem, NodeItem
+from netbuilder_ui.canvas.wiring import PortKey, compatible_ports, connection_problem
 
 if TYPE_CHECKING:
     from netbuilder_ui.canvas.scene import NetworkScene

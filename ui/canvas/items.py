@@ -7,6 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
+
+from netbuilder.analysis import NodeInfo
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.visuals import (
     NodeContent,
@@ -20,11 +25,6 @@ from netbuilder_ui.canvas.visuals import (
     wire_label_rect,
     wire_path,
 )
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
-
-from netbuilder.analysis import NodeInfo
 
 WireKey = tuple[str, str, str, str]
 

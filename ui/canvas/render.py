@@ -12,6 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
+from PySide6.QtSvg import QSvgGenerator
+
+from netbuilder.analysis import Analysis, analyze
+from netbuilder.document import Document, DocumentError, Network
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.layout import layered_positions
 from netbuilder_ui.canvas.visuals import (
@@ -25,12 +31,6 @@ from netbuilder_ui.canvas.visuals import (
     wire_label_rect,
     wire_path,
 )
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
-from PySide6.QtSvg import QSvgGenerator
-
-from netbuilder.analysis import Analysis, analyze
-from netbuilder.document import Document, DocumentError, Network
 
 MARGIN = 14.0  # around the diagram: tight, so it drops into a paper as is
 PNG_SCALE = 2.0  # device pixel ratio of PNG exports (crisp on slides and High-DPI screens)

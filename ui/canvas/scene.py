@@ -11,12 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from netbuilder_ui.canvas import style
-from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
-from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
-from netbuilder_ui.canvas.visuals import NodeContent, node_content
-from netbuilder_ui.canvas.wiring import PortKey
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QGraphicsView
@@ -24,6 +18,12 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import Command, DocumentError, Network
 from netbuilder.specs import ParamError
+from netbuilder_ui.canvas import style
+from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
+from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
+from netbuilder_ui.canvas.visuals import NodeContent, node_content
+from netbuilder_ui.canvas.wiring import PortKey
+from netbuilder_ui.qt_document import QtDocument
 
 TOAST_MS = 4500
 

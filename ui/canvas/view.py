@@ -8,15 +8,6 @@ import math
 import os
 from pathlib import Path
 
-from netbuilder_ui.canvas import style
-from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
-from netbuilder_ui.canvas.interactions import PanInteraction
-from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
-from netbuilder_ui.canvas.layout import layered_positions
-from netbuilder_ui.canvas.render import render_network
-from netbuilder_ui.canvas.scene import NetworkScene
-from netbuilder_ui.canvas.visuals import node_geometry
-from netbuilder_ui.qt_document import QtDocument
 from PySide6.QtCore import QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import (
     QAction,
@@ -49,6 +40,15 @@ from netbuilder.document import (
     Wire,
 )
 from netbuilder.specs import UnknownLayerError, get_spec
+from netbuilder_ui.canvas import style
+from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
+from netbuilder_ui.canvas.interactions import PanInteraction
+from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
+from netbuilder_ui.canvas.layout import layered_positions
+from netbuilder_ui.canvas.render import render_network
+from netbuilder_ui.canvas.scene import NetworkScene
+from netbuilder_ui.canvas.visuals import node_geometry
+from netbuilder_ui.qt_document import QtDocument
 
 LAYER_MIME = "application/x-netbuilder-layer"
 SCROLL_EXTENT = 50_000.0  # room to pan around the nodes

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from netbuilder_ui.canvas import style
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
@@ -29,6 +28,7 @@ from PySide6.QtGui import (
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import Node
 from netbuilder.specs import TensorType, UnknownLayerError, get_spec
+from netbuilder_ui.canvas import style
 
 PortRef = tuple[str, bool]  # (port name, is_input)
 
