@@ -36,15 +36,18 @@ def _load(path: str) -> Any:
     from netbuilder.io import LoadError, load_document
 
     try:
-        return load_document(path)
+        return load_document(path)  # missing files, folders and unreadable files are LoadErrors too
     except LoadError as error:
         raise CliError(str(error)) from None
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise CliError(f"{path} is a folder; give a .nbg file.") from None
-    except OSError as error:
-        raise CliError(f"{path}: cannot read ({error.strerror}).") from None
+
+
+def _output_file(text: str, example: str, suffix: str = "") -> Path:
+    """Where to write: a file path, with ``suffix`` added to its stem (one file per network). A folder is
+    refused with an example of what to give instead."""
+    path = Path(text)
+    if not path.name or path.is_dir():
+        raise CliError(f"{text} is a folder; give a file name such as {path / example}.")
+    return path.with_name(path.stem + suffix + path.suffix) if suffix else path
 
 
 def _diagnostics(doc: Any) -> list[Any]:
@@ -82,7 +85,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
             rows.append({"name": node.name, "type": node.type,
                          "output_shape": [list(t.shape) for t in info.outputs.values()][0] if info.outputs else None,
                          "params": info.params, "macs": info.macs,
-                         "trainable": node.trainable})
+                         "trainable": node.trainable, "in_model": result.in_model(node_id)})
         report["networks"].append({"name": net.name, "nodes": rows, "total_params": result.total_params,
                                    "total_macs": result.total_macs, "valid": result.ok,
                                    "diagnostics": [d.to_dict() for d in result.diagnostics]})
@@ -94,7 +97,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
             print(f"  {'name':<20} {'type':<24} {'output shape':<20} {'params':>10} {'mult-adds':>12}")
             for row in net_report["nodes"]:
                 shape = "×".join(map(str, row["output_shape"])) if row["output_shape"] else "?"
-                print(f"  {row['name']:<20} {row['type']:<24} {shape:<20} {row['params']:>10,} {row['macs']:>12,}")
+                left_out = "" if row["in_model"] else "  (left out: feeds no Output)"
+                print(f"  {row['name']:<20} {row['type']:<24} {shape:<20} {row['params']:>10,} {row['macs']:>12,}"
+                      f"{left_out}")
             print(f"  total: {net_report['total_params']:,} parameters ({_human(net_report['total_params'])}), "
                   f"{net_report['total_macs']:,} multiply-adds per sample")
             for d in net_report["diagnostics"]:
@@ -124,7 +129,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         doc = load_template(args.template)
     except TemplateError as error:
         raise CliError(str(error)) from None
-    out = Path(args.output)
+    out = _output_file(args.output, f"{args.template}.nbg")
     if out.exists() and not args.force:
         raise CliError(f"{out} exists; use --force to replace it.")
     try:
@@ -154,8 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         suffix = f"-{target.name}" if len(targets) > 1 else ""
         try:
             if args.onnx:
-                path = Path(args.onnx)
-                path = path.with_name(path.stem + suffix + path.suffix)
+                path = _output_file(args.onnx, "model.onnx", suffix)
                 report = export_onnx(target, path)
                 results.append({"network": target.name, "onnx": str(path), "exporter": report.exporter,
                                 "opset": report.opset, "max_abs_diff": report.max_abs_diff, "ok": report.ok,
@@ -166,8 +170,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"onnx.checker passed; onnxruntime {verdict} torch: max |diff| = "
                           f"{report.max_abs_diff:.2e} at batch {report.parity_batch}")
             if args.pytorch:
-                path = Path(args.pytorch)
-                path = path.with_name(path.stem + suffix + path.suffix)
+                path = _output_file(args.pytorch, "model.py", suffix)
                 export_pytorch_code(target, path)
                 results.append({"network": target.name, "pytorch": str(path)})
                 if not args.json:

@@ -108,6 +108,8 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
         value = getattr(args, flag, None)
         if value is not None:
             changes[key] = value
+    if not config.name and not doc.info.title:  # name the run folder after the file
+        changes["name"] = os.path.splitext(os.path.basename(args.file))[0]
     return config.replace(**changes) if changes else config
 
 

@@ -42,8 +42,11 @@ def list_templates() -> list[TemplateInfo]:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        if not isinstance(raw, dict) or not isinstance(raw.get("info", {}), dict) \
+                or not isinstance(raw.get("settings", {}), dict):
+            continue  # not a document; opening it would say why
         info = raw.get("info", {})
-        data = raw.get("settings", {}).get("data", {})
+        data = raw["settings"].get("data", {}) if "settings" in raw else {}
         found.append(TemplateInfo(path.stem, info.get("title", path.stem), info.get("description", ""), path,
                                   data.get("source", "") if isinstance(data, dict) else str(data)))
     rank = {t: i for i, t in enumerate(TEMPLATE_ORDER)}

@@ -16,6 +16,20 @@ import networkx as nx
 from netbuilder.document.model import Network, Node, Wire
 from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError, get_spec
 
+# The most parameters one network may have: 1e9 float32 weights are 4 GB, before gradients and optimizer state.
+# A bigger network is almost always a slip (a Linear on unpooled image features), and building it would exhaust
+# the memory of a desktop, so analysis reports it and compile refuses it.
+MAX_PARAMS = 1_000_000_000
+
+
+def _weight_bytes(count: int) -> str:
+    size = 4.0 * count
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -63,6 +77,7 @@ class Analysis:
     nodes: dict[str, NodeInfo]
     diagnostics: list[Diagnostic]
     order: list[str]
+    used: set[str] | None = None  # the nodes in the model (feeding an Output); None when there is no Output
 
     @property
     def ok(self) -> bool:
@@ -76,13 +91,18 @@ class Analysis:
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
+    def in_model(self, node_id: str) -> bool:
+        """True when the node feeds an Output (is compiled), or when there is no Output yet to tell."""
+        return self.used is None or node_id in self.used
+
     @property
     def total_params(self) -> int:
-        return sum(info.params for info in self.nodes.values())
+        """Parameters of the model as compiled: layers that feed no Output are left out, as compile leaves them."""
+        return sum(info.params for node_id, info in self.nodes.items() if self.in_model(node_id))
 
     @property
     def total_macs(self) -> int:
-        return sum(info.macs for info in self.nodes.values())
+        return sum(info.macs for node_id, info in self.nodes.items() if self.in_model(node_id))
 
     def wire_type(self, src: str, src_port: str) -> TensorType | None:
         info = self.nodes.get(src)
@@ -107,6 +127,7 @@ class Analyzer:
         self.network = network
         self._cache: dict[str, tuple[Any, NodeInfo]] = {}
         self._structure: _Structure | None = None
+        self._name = network.name  # cached diagnostics carry the network's name
 
     def _structure_now(self) -> _Structure:
         net = self.network
@@ -116,10 +137,10 @@ class Analyzer:
         try:
             order = list(nx.topological_sort(net.graph))
         except nx.NetworkXUnfeasible:
-            cycle_nodes = {u for u, _, _ in nx.find_cycle(net.graph)}
-            acyclic = net.graph.copy()
-            acyclic.remove_nodes_from(cycle_nodes)
-            order = list(nx.topological_sort(acyclic))
+            # Every node on any loop (there may be several); the rest are ordered, and what a loop feeds waits.
+            cycle_nodes = {node_id for part in nx.strongly_connected_components(net.graph) if len(part) > 1
+                           for node_id in part} | {u for u, _ in nx.selfloop_edges(net.graph)}
+            order = list(nx.topological_sort(net.graph.subgraph(set(net.graph) - cycle_nodes)))
         wiring: dict[str, dict[str, Wire]] = {node_id: {} for node_id in net.graph}
         for _, dst, data in net.graph.edges(data=True):
             wire = data["wire"]
@@ -139,6 +160,9 @@ class Analyzer:
 
     def analyze(self) -> Analysis:
         net = self.network
+        if net.name != self._name:
+            self._cache.clear()
+            self._name = net.name
         structure = self._structure_now()
         infos: dict[str, NodeInfo] = {}
         diagnostics: list[Diagnostic] = []
@@ -161,7 +185,14 @@ class Analyzer:
                                                  info.blocked)
             diagnostics.extend(info.diagnostics)
         diagnostics.extend(self._network_checks(used))
-        return Analysis(net.name, infos, diagnostics, structure.order)
+        analysis = Analysis(net.name, infos, diagnostics, list(structure.order), used)
+        total = analysis.total_params
+        if total > MAX_PARAMS and not any(info.params > MAX_PARAMS for info in infos.values()):
+            analysis.diagnostics.append(Diagnostic(
+                f"The model would have {total:,} parameters ({_weight_bytes(total)} of weights), more than the "
+                f"{MAX_PARAMS:,} NetBuilder builds.", net.name,
+                suggestion="Use fewer units or filters, or pool the features before the large Linear layers."))
+        return analysis
 
     def _analyze_node(self, node: Node, wires: dict[str, Wire], infos: dict[str, NodeInfo]) -> NodeInfo:
         net = self.network
@@ -213,6 +244,13 @@ class Analyzer:
                 out_map = {"out": outputs[0]}
             count = int(spec.count_params(ctx))
             macs = int(spec.macs(ctx))
+            if count > MAX_PARAMS:
+                raise ShapeError(
+                    f"On {', '.join(map(str, inputs))} this layer would have {count:,} parameters "
+                    f"({_weight_bytes(count)} of weights), more than the {MAX_PARAMS:,} NetBuilder builds for a "
+                    "whole model.",
+                    suggestion="Use fewer units or filters, or reduce the input first (pooling, a smaller "
+                    "Input, or a Linear with fewer units before it).")
         except ShapeError as error:
             return NodeInfo(diagnostics=[Diagnostic(error.message, net.name, node.id, node.name, error.param,
                                                     error.suggestion)])

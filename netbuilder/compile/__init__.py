@@ -6,6 +6,10 @@ from netbuilder.compile.compiler import (
     compile_network,
     compiled_info,
     example_inputs,
+    random_inputs,
+    sequence_limit,
+    vocab_size,
 )
 
-__all__ = ["CompileError", "CompiledInfo", "compile_network", "compiled_info", "example_inputs"]
+__all__ = ["CompileError", "CompiledInfo", "compile_network", "compiled_info", "example_inputs", "random_inputs",
+           "sequence_limit", "vocab_size"]

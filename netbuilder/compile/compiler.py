@@ -11,16 +11,14 @@ import contextlib
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-import networkx as nx
 import torch
 import torch.fx as fx
 import torch.nn as nn
 
 from netbuilder.analysis import Analysis, Diagnostic, analyze
-from netbuilder.document.model import Network
-from netbuilder.specs import LayerContext, TensorType, get_spec
+from netbuilder.document.model import Network, Node
+from netbuilder.specs import LayerContext, LayerSpec, TensorType, get_spec
 
 
 class CompileError(ValueError):
@@ -66,17 +64,13 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
     analysis = analysis or analyze(network)
     if analysis.errors:
         raise CompileError(analysis.errors, network.name)
-
-    outputs = network.outputs()
-    used: set[str] = set()
-    for out in outputs:
-        used |= nx.ancestors(network.graph, out.id) | {out.id}
+    used = analysis.used or set()
 
     root = nn.Module()
     graph = fx.Graph()
     values: dict[tuple[str, str], fx.Node] = {}
     info = CompiledInfo(network.name, [], [], [], [], [])
-    out_values: list[fx.Node] = []
+    results: dict[str, fx.Node] = {}  # Output node id -> the value it returns
 
     rng = torch.random.fork_rng() if seed is not None else contextlib.nullcontext()
     with rng:
@@ -96,16 +90,13 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
                 continue
             wires = {w.dst_port: w for w in network.wires_into(node_id)}
             ports = spec.input_ports(node.params)
-            args = [values[(wires[p.name].src, wires[p.name].src_port)] if p.name in wires else None for p in ports]
+            sources = [(wires[p.name].src, wires[p.name].src_port) if p.name in wires else None for p in ports]
+            args = [values[source] if source else None for source in sources]
             if node.type == "Output":
-                out_values.append(args[0])
-                info.output_names.append(node.name)
-                info.output_roles.append(node.params["role"])
-                info.output_types.append(node_info.outputs["out"])
+                results[node_id] = args[0]
                 continue
-            input_types = tuple(analysis.wire_type(wires[p.name].src, wires[p.name].src_port) if p.name in wires
-                                else None for p in ports)
-            module = spec.build(LayerContext(dict(node.params), input_types, node.name))
+            input_types = tuple(analysis.wire_type(*source) if source else None for source in sources)
+            module = _build(network, node, spec, input_types)
             if not node.trainable:
                 for parameter in module.parameters():
                     parameter.requires_grad_(False)
@@ -119,10 +110,32 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
                 for index, port in enumerate(out_ports):
                     values[(node_id, port.name)] = graph.call_function(operator.getitem, (call, index))
 
+    # Outputs in document order, not dependency order: adding a layer on one branch must never swap the results.
+    out_values = []
+    for node in network.outputs():
+        if node.id in results:
+            out_values.append(results[node.id])
+            info.output_names.append(node.name)
+            info.output_roles.append(node.params["role"])
+            info.output_types.append(analysis.nodes[node.id].outputs["out"])
     graph.output(out_values[0] if len(out_values) == 1 else tuple(out_values))
     module = fx.GraphModule(root, graph, class_name=_class_name(network.name))
     module.netbuilder = info
     return module
+
+
+def _build(network: Network, node: Node, spec: LayerSpec, input_types: tuple[TensorType | None, ...]) -> nn.Module:
+    """One layer's module; a failure (torch refusing a value, memory running out) becomes a CompileError that
+    names the node instead of a torch traceback."""
+    try:
+        return spec.build(LayerContext(dict(node.params), input_types, node.name))
+    except MemoryError:
+        problem = "there is not enough memory for its weights"
+    except Exception as error:  # torch's own check of a value analysis let through
+        lines = str(error).strip().splitlines()
+        problem = f"{type(error).__name__}: {lines[0] if lines else 'no details'}"
+    raise CompileError([Diagnostic(f"This layer cannot be built ({problem}).", network.name, node.id, node.name,
+                                   suggestion="Check its parameters against the incoming shape.")], network.name)
 
 
 def compiled_info(module: nn.Module) -> CompiledInfo:
@@ -132,19 +145,39 @@ def compiled_info(module: nn.Module) -> CompiledInfo:
     return info
 
 
-def example_inputs(module: nn.Module, batch: int = 2, seq_len: int = 8, vocab: int | None = None) -> tuple[Any, ...]:
-    """Random inputs of the right shapes and dtypes for a compiled network (N=batch, T=seq_len)."""
-    info = compiled_info(module)
+def vocab_size(module: nn.Module) -> int:
+    """The smallest embedding table, so random token ids are valid for every Embedding (2 without one)."""
+    sizes = [m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)]
+    return min(sizes) if sizes else 2
+
+
+def sequence_limit(module: nn.Module) -> int | None:
+    """The longest sequence every PositionalEncoding accepts (its max length), or None when nothing limits it."""
+    from netbuilder.specs.modules import PositionalEncoding
+
+    sizes = [m.table.shape[0] for m in module.modules() if isinstance(m, PositionalEncoding)]
+    return min(sizes) if sizes else None
+
+
+def random_inputs(info: CompiledInfo, batch: int, seq_len: int, vocab: int,
+                  seed: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Random inputs for a compiled signature: N = batch, T = seq_len, token ids below vocab; reproducible when
+    ``seed`` is given (without touching the global random state)."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
     tensors = []
-    for t in info.input_types:
-        shape = [batch if d == "N" else seq_len if isinstance(d, str) else d for d in t.shape]
-        if t.dtype == "int64":
-            tensors.append(torch.randint(0, vocab or _vocab_size(module), shape))
+    for tensor_type in info.input_types:
+        shape = [batch if d == "N" else seq_len if isinstance(d, str) else d for d in tensor_type.shape]
+        if tensor_type.dtype == "int64":
+            tensors.append(torch.randint(0, vocab, shape, generator=generator))
         else:
-            tensors.append(torch.randn(shape))
+            tensors.append(torch.randn(shape, generator=generator))
     return tuple(tensors)
 
 
-def _vocab_size(module: nn.Module) -> int:
-    sizes = [m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)]
-    return min(sizes) if sizes else 2
+def example_inputs(module: nn.Module, batch: int = 2, seq_len: int = 8, vocab: int | None = None,
+                   seed: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the right shapes and dtypes for a compiled network (N=batch, T=seq_len, but no longer
+    than a PositionalEncoding accepts), valid for every layer: token ids are below the smallest vocabulary."""
+    limit = sequence_limit(module)
+    length = seq_len if limit is None else min(seq_len, limit)
+    return random_inputs(compiled_info(module), batch, length, vocab or vocab_size(module), seed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +21,23 @@ from netbuilder.data.tables import CLASS_LIMIT
 KEY_PAIRS = (("x", "y"), ("X", "y"), ("X", "Y"), ("features", "labels"), ("inputs", "targets"), ("data", "target"))
 
 
-def _load_array(data: bytes, file: str, what: str = "") -> np.ndarray:
+def _load_array(data: bytes, file: str) -> np.ndarray:
+    return _readable(lambda: np.load(io.BytesIO(data), allow_pickle=False), file, "is not a NumPy array file",
+                     "is not a readable NumPy file")
+
+
+def _readable(read: Callable[[], np.ndarray], subject: str, not_array: str, unreadable: str) -> np.ndarray:
+    """Run ``read``, turning NumPy's errors into DataErrors about ``subject``; a pickled array (which could run
+    code when loaded) is named as such."""
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
+        return read()
     except ValueError as error:
         if "pickle" in str(error).lower():
-            raise DataError(f"{file}{what} holds Python objects, which NetBuilder never loads (they could run "
-                            "code). Save plain numeric arrays, e.g. np.save(path, x.astype('float32')).") from None
-        raise DataError(f"{file}{what} is not a NumPy array file ({error}).") from None
+            raise DataError(f"{subject} holds Python objects, which NetBuilder never loads (they could run code). "
+                            "Save plain numeric arrays, e.g. np.save(path, x.astype('float32')).") from None
+        raise DataError(f"{subject} {not_array} ({error}).") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"{file}{what} is not a readable NumPy file ({error}).") from None
-    return array
+        raise DataError(f"{subject} {unreadable} ({error}).") from None
 
 
 def _numeric(array: np.ndarray, file: str, name: str) -> np.ndarray:
@@ -209,12 +216,4 @@ def load_npz(path: str | Path, task: str = "auto", x_key: str | None = None, y_k
 
 
 def _read_member(archive: np.lib.npyio.NpzFile, key: str, file: str) -> np.ndarray:
-    try:
-        return archive[key]
-    except ValueError as error:
-        if "pickle" in str(error).lower():
-            raise DataError(f"Array {key!r} in {file} holds Python objects, which NetBuilder never loads (they "
-                            "could run code). Save plain numeric arrays.") from None
-        raise DataError(f"Array {key!r} in {file} cannot be read ({error}).") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"Array {key!r} in {file} cannot be read ({error}).") from None
+    return _readable(lambda: archive[key], f"Array {key!r} in {file}", "cannot be read", "cannot be read")

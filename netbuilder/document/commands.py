@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
-from netbuilder.document.model import DocumentError, Network, Node, Wire, check_node_options
+from netbuilder.document.model import DocumentError, Network, Node, Wire, check_node_options, name_is_usable
 from netbuilder.specs import ParamError, get_spec
 
 if TYPE_CHECKING:
@@ -90,10 +90,8 @@ class InsertNodes(Command):
                 node.id = net.new_id()
                 while node.id in self.id_map.values():
                     node.id = net.new_id()
-                if node.name in taken:
-                    node.name = net.unique_name(node.type)
-                    while node.name in taken:
-                        node.name = node.name + "_"
+                if node.name in taken or not name_is_usable(node.name):
+                    node.name = net.unique_name(node.type, taken=taken)
                 taken.add(node.name)
                 node.position = (old.position[0] + self.offset[0], old.position[1] + self.offset[1])
                 self.id_map[old.id] = node.id
@@ -117,12 +115,14 @@ class RemoveNodes(Command):
         self.node_ids = list(dict.fromkeys(node_ids))
         self.nodes: list[Node] = []
         self.wires: list[Wire] = []
+        self.order: tuple[list[str], list[Wire]] = ([], [])
         self.text = "Delete"
 
     def do(self, doc: Document) -> None:
         net = doc.network(self.network)
         for node_id in self.node_ids:
             net.node(node_id)  # raises before any change if one is missing
+        self.order = net._order()
         wires: dict[tuple, Wire] = {}
         for node_id in self.node_ids:
             for wire in net.wires_into(node_id) + net.wires_out_of(node_id):
@@ -140,6 +140,7 @@ class RemoveNodes(Command):
             net._insert_node(node.clone())
         for wire in self.wires:
             net._insert_wire(wire)
+        net._restore_order(self.order)
 
 
 class AddWire(Command):
@@ -162,6 +163,7 @@ class RemoveWires(Command):
     def __init__(self, network: str, wires: Iterable[Wire]):
         self.network = network
         self.wires = list(dict.fromkeys(wires))
+        self.order: tuple[list[str], list[Wire]] = ([], [])
         self.text = "Disconnect"
 
     def do(self, doc: Document) -> None:
@@ -169,6 +171,7 @@ class RemoveWires(Command):
         for wire in self.wires:
             if not net.has_wire(wire):
                 raise DocumentError("That wire no longer exists.")
+        self.order = net._order()
         for wire in self.wires:
             net._delete_wire(wire)
 
@@ -176,6 +179,7 @@ class RemoveWires(Command):
         net = doc.network(self.network)
         for wire in self.wires:
             net._insert_wire(wire)
+        net._restore_order(self.order)
 
 
 class SetParams(Command):
@@ -187,6 +191,7 @@ class SetParams(Command):
         self.values = dict(values)
         self.old: dict[str, Any] = {}
         self.dropped: list[Wire] = []
+        self.order: tuple[list[str], list[Wire]] = ([], [])
         self.text = "Change " + ", ".join(values)
         self.merge_id = f"params:{network}:{node_id}:{','.join(sorted(values))}"
 
@@ -202,6 +207,8 @@ class SetParams(Command):
         out_ports = {p.name for p in node.spec.output_ports(new_params)}
         self.dropped = [w for w in net.wires_into(self.node_id) if w.dst_port not in ports]
         self.dropped += [w for w in net.wires_out_of(self.node_id) if w.src_port not in out_ports]
+        if self.dropped:
+            self.order = net._order()
         for wire in self.dropped:
             net._delete_wire(wire)
         node.params = new_params
@@ -214,6 +221,8 @@ class SetParams(Command):
         net._emit(ev.NodeChanged(self.network, self.node_id, "params"))
         for wire in self.dropped:
             net._insert_wire(wire)
+        if self.dropped:
+            net._restore_order(self.order)
 
     def merge(self, other: Command) -> bool:
         # Typing 1, 12, 128 into one field is one undo step, as long as no wire was dropped on the way.
@@ -297,7 +306,7 @@ class MoveNodes(Command):
 
 class AddNetwork(Command):
     def __init__(self, name: str, network: Network | None = None):
-        self.name = name
+        self.name = name.strip()
         self.template = network
         self.text = f"Add network {name}"
 

@@ -8,6 +8,7 @@ undo stack so that scripted edits are undoable like gestures in the app.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import keyword
 import re
@@ -24,13 +25,21 @@ if TYPE_CHECKING:
     from netbuilder.analysis import Analysis
     from netbuilder.document.commands import Command, UndoStack
 
-NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Names an nn.Module already uses; a submodule called like this would shadow it.
-_RESERVED = {
-    "forward", "training", "train", "eval", "cuda", "cpu", "to", "state_dict", "parameters", "modules", "children",
-    "buffers", "apply", "graph", "code", "meta", "type", "float", "double", "half", "zero_grad", "register_buffer",
-    "netbuilder", "input", "self",
-}
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names the compiled module or its generated code use besides the attributes of torch.fx.GraphModule.
+_RESERVED_EXTRA = frozenset({"netbuilder", "input", "self", "graph", "code", "meta", "training", "torch", "nn"})
+
+
+@functools.cache
+def reserved_names() -> frozenset[str]:
+    """Names a node cannot take: node names become submodule attributes of a torch.fx.GraphModule (and Python
+    names in its generated code), so ``load_state_dict``, ``compile`` or ``to`` would clash with the module's own
+    methods. Read from torch itself, so every torch version's additions are covered."""
+    import torch.fx as fx
+    import torch.nn as nn
+
+    module = fx.GraphModule(nn.Module(), fx.Graph())
+    return frozenset(name for name in dir(module) if not name.startswith("_")) | _RESERVED_EXTRA
 
 
 class DocumentError(ValueError):
@@ -93,6 +102,23 @@ def check_node_options(options: dict[str, Any]) -> dict[str, Any]:
             raise ParamError(f"Unknown node option {key!r}.")
         result[key] = value
     return result
+
+
+def check_name_form(name: str) -> None:
+    """Refuse a node name that cannot become a submodule and a Python name (uniqueness is the network's check)."""
+    if not NAME_PATTERN.match(name):
+        raise DocumentError(f"{name!r} is not a usable name: use letters, digits and _, starting with a letter.")
+    if keyword.iskeyword(name) or name in reserved_names():
+        raise DocumentError(f"{name!r} is reserved (PyTorch or Python uses it); choose another name.")
+
+
+def name_is_usable(name: str) -> bool:
+    """`check_name_form` as a yes/no answer, for code that picks another name instead of refusing."""
+    try:
+        check_name_form(name)
+    except DocumentError:
+        return False
+    return True
 
 
 class Network:
@@ -159,14 +185,17 @@ class Network:
     def outputs(self) -> list[Node]:
         return [n for n in self.nodes if n.type == "Output"]
 
-    def unique_name(self, base: str) -> str:
+    def unique_name(self, base: str, taken: set[str] | None = None) -> str:
+        """``base`` made a usable name, numbered from 1: ``linear1``. ``taken``: the names in use (default: this
+        network's)."""
         stem = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_").lower() or "node"
-        if stem[0].isdigit():
+        if not stem[0].isalpha():
             stem = f"n_{stem}"
-        taken = {n.name for n in self.nodes}
+        if taken is None:
+            taken = {n.name for n in self.nodes}
         for i in itertools.count(1):
             candidate = f"{stem}{i}"
-            if candidate not in taken and candidate not in _RESERVED:
+            if candidate not in taken and candidate not in reserved_names():
                 return candidate
         raise AssertionError("unreachable")
 
@@ -177,11 +206,8 @@ class Network:
                 return candidate
 
     def check_name(self, name: str, node_id: str | None = None) -> None:
-        if not NAME_PATTERN.match(name):
-            raise DocumentError(f"{name!r} is not a usable name: use letters, digits and _, not starting with a "
-                                "digit.")
-        if keyword.iskeyword(name) or name in _RESERVED:
-            raise DocumentError(f"{name!r} is reserved; choose another name.")
+        """Refuse a name that is not an identifier, is reserved, or another node of this network has."""
+        check_name_form(name)
         for node in self.nodes:
             if node.name == name and node.id != node_id:
                 raise DocumentError(f"Another node is already named {name!r}.")
@@ -244,6 +270,33 @@ class Network:
         self.graph.remove_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
         self.structure_version += 1
         self._emit(ev.WireRemoved(self.name, wire.key))
+
+    def _order(self) -> tuple[list[str], list[Wire]]:
+        """The current order of nodes and wires, for `_restore_order`."""
+        return self.node_ids(), self.wires
+
+    def _restore_order(self, order: tuple[list[str], list[Wire]]) -> None:
+        """Put nodes and wires back in a recorded order after an undo re-inserted some of them at the end.
+
+        The order is part of the document: it decides the order of a compiled module's inputs, of the nodes in
+        the saved file and of the analysis, so an undo must bring it back exactly. Emits nothing: every node and
+        wire is already announced; only their sequence changes.
+        """
+        node_ids, wires = order
+        if self.node_ids() == node_ids and self.wires == wires:
+            return
+        nodes = {node_id: self.graph.nodes[node_id]["node"] for node_id in self.graph}
+        present = self.wires
+        # Recorded items first, in their recorded order; anything newer keeps its place after them.
+        recorded_nodes, recorded_wires, live_wires = set(node_ids), set(wires), set(present)
+        node_order = [i for i in node_ids if i in nodes] + [i for i in nodes if i not in recorded_nodes]
+        wire_order = [w for w in wires if w in live_wires] + [w for w in present if w not in recorded_wires]
+        self.graph.clear()
+        for node_id in node_order:
+            self.graph.add_node(node_id, node=nodes[node_id])
+        for wire in wire_order:
+            self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
+        self.structure_version += 1
 
     # ---- scripting API: each call is one undoable command ------------------------------------------------------
     def _run(self, command: Command) -> Any:
@@ -390,8 +443,9 @@ class Document:
     def add_network(self, name: str) -> Network:
         from netbuilder.document.commands import AddNetwork
 
-        self.execute(AddNetwork(name))
-        return self.networks[name]
+        command = AddNetwork(name)
+        self.execute(command)
+        return self.networks[command.name]
 
     def set_setting(self, key: str, value: Any) -> None:
         from netbuilder.document.commands import SetSetting

@@ -8,7 +8,6 @@ import logging
 import warnings
 from collections.abc import Iterator
 
-import torch
 import torch.nn as nn
 
 from netbuilder.compile import CompiledInfo, CompileError, compile_network
@@ -45,25 +44,6 @@ def resolve(network_or_module: Network | nn.Module) -> tuple[nn.Module, Compiled
         raise ExportError("Cannot export this module: it was not compiled by NetBuilder, so its inputs and outputs "
                           "are unknown. Compile the network first.")
     return module, info
-
-
-def vocab_size(module: nn.Module) -> int:
-    """The smallest embedding table, so random token ids are valid for every Embedding (2 without one)."""
-    sizes = [m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)]
-    return min(sizes) if sizes else 2
-
-
-def random_inputs(info: CompiledInfo, batch: int, seq_len: int, vocab: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
-    """Reproducible random inputs for the network's signature: N = batch, T = seq_len, token ids below vocab."""
-    generator = torch.Generator().manual_seed(seed)
-    tensors = []
-    for tensor_type in info.input_types:
-        shape = [batch if d == "N" else seq_len if isinstance(d, str) else d for d in tensor_type.shape]
-        if tensor_type.dtype == "int64":
-            tensors.append(torch.randint(0, vocab, shape, generator=generator))
-        else:
-            tensors.append(torch.randn(shape, generator=generator))
-    return tuple(tensors)
 
 
 @contextlib.contextmanager

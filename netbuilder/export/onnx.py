@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from netbuilder.compile import CompiledInfo
+from netbuilder.compile import CompiledInfo, random_inputs, sequence_limit, vocab_size
 from netbuilder.document.model import Network
-from netbuilder.export.base import ExportError, first_line, quiet, random_inputs, resolve, vocab_size
+from netbuilder.export.base import ExportError, first_line, quiet, resolve
 from netbuilder.io.atomic import SaveError, write_atomic
 
 EXPORT_BATCH = 2  # torch.export treats sizes 0 and 1 as constants, so trace with 2...
@@ -32,6 +32,7 @@ EXPORT_SEQ_LEN = 8
 PARITY_BATCH = 5  # ...and check with other sizes, so a batch or length baked into the graph shows up
 PARITY_SEQ_LEN = 11
 TOLERANCE = 1e-4
+ONNX_LIMIT = 2**31  # bytes: protobuf's limit on one message, so on one .onnx file
 
 Dim = int | str
 
@@ -88,12 +89,14 @@ def export_onnx(
         raise ExportError(f"Cannot write {target}: the folder {target.parent} does not exist.")
     if target.is_dir():
         raise ExportError(f"Cannot write {target}: it is a folder.")
+    _check_size(module)
     model = _cpu_eval_copy(module)
     vocab = vocab_size(model)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="netbuilder-onnx-") as scratch:
         file = Path(scratch) / "model.onnx"
-        args = random_inputs(info, EXPORT_BATCH, EXPORT_SEQ_LEN, vocab)
+        export_len, parity_len = _sequence_lengths(model)
+        args = random_inputs(info, EXPORT_BATCH, export_len, vocab, seed=0)
         exporter = _export(model, args, file, info, opset, notes)
         proto = _load(file)
         checked = False
@@ -102,7 +105,7 @@ def export_onnx(
             checked = True
         diff: float | None = None
         if parity:
-            diff = _parity(model, file, info, vocab, notes)
+            diff = _parity(model, file, info, vocab, parity_len, notes)
         data = file.read_bytes()
     try:
         write_atomic(target, data, what="ONNX file")
@@ -124,6 +127,14 @@ def export_onnx(
         checked=checked,
         notes=notes,
     )
+
+
+def _check_size(module: nn.Module) -> None:
+    """An ONNX file is one protobuf message, which cannot exceed 2 GB; say so before minutes of exporting."""
+    size = sum(t.numel() * t.element_size() for t in [*module.parameters(), *module.buffers()])
+    if size >= ONNX_LIMIT:
+        raise ExportError(f"The weights take {size / 1e9:.1f} GB, but an ONNX file holds at most 2 GB. Export a "
+                          "smaller network, or export PyTorch code and save the weights as safetensors.")
 
 
 def _cpu_eval_copy(module: nn.Module) -> nn.Module:
@@ -217,13 +228,30 @@ def _check(file: Path) -> None:
         raise ExportError(f"The exported model failed the ONNX checker: {first_line(error)}") from None
 
 
-def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, notes: list[str]) -> float:
+def _sequence_lengths(model: nn.Module) -> tuple[int, int]:
+    """Sequence lengths for tracing and for the parity run: different, so a length baked into the graph shows,
+    and no longer than the network's PositionalEncodings accept."""
+    limit = sequence_limit(model)
+    if limit is None:
+        return EXPORT_SEQ_LEN, PARITY_SEQ_LEN
+    parity = min(PARITY_SEQ_LEN, limit)
+    return (min(EXPORT_SEQ_LEN, parity - 1) if parity > 2 else parity), parity
+
+
+def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, seq_len: int, notes: list[str]) -> float:
     """Run onnxruntime and PyTorch on the same fresh inputs; return the largest absolute difference."""
     import onnxruntime as ort
 
-    inputs = random_inputs(info, PARITY_BATCH, PARITY_SEQ_LEN, vocab, seed=1)
+    inputs = random_inputs(info, PARITY_BATCH, seq_len, vocab, seed=1)
+    # PyTorch first: it is the reference, and if it cannot run these inputs the export is not to blame.
+    try:
+        with torch.no_grad(), quiet():
+            expected = model(*inputs)
+    except Exception as error:
+        raise ExportError(f"PyTorch cannot run the network at batch {PARITY_BATCH} with sequence length "
+                          f"{seq_len} to check the export: {first_line(error)}") from None
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: keep onnxruntime's warnings off the console
+    options.log_severity_level = 4  # fatal only: its errors reach the user once, through the ExportError
     try:
         session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
         feed = {name: tensor.numpy() for name, tensor in zip(info.input_names, inputs, strict=True)}
@@ -231,8 +259,6 @@ def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, notes:
     except Exception as error:
         raise ExportError(f"onnxruntime cannot run the exported model with batch {PARITY_BATCH}: "
                           f"{first_line(error)}") from None
-    with torch.no_grad():
-        expected = model(*inputs)
     if isinstance(expected, torch.Tensor):
         expected = (expected,)
     worst = 0.0

@@ -22,9 +22,9 @@ import torch
 import torch.nn as nn
 
 from netbuilder import __version__
-from netbuilder.compile import CompiledInfo
+from netbuilder.compile import CompiledInfo, sequence_limit, vocab_size
 from netbuilder.document.model import Network
-from netbuilder.export.base import ExportError, resolve, vocab_size
+from netbuilder.export.base import ExportError, resolve
 from netbuilder.io.atomic import SaveError, write_atomic
 
 _FREE = re.compile(r";\s*(?:[A-Za-z_]\w*\s*=\s*)+None\s*$")  # fx frees values early: "x = None"
@@ -52,7 +52,8 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
         init_lines.extend(_frozen_lines(name, child))
     forward = _forward_source(module, writer)
     class_name = _free_name(type(module).__name__, writer.taken)
-    code = _assemble(writer, class_name, init_lines, forward, info, vocab_size(module))
+    code = _assemble(writer, class_name, init_lines, forward, info, vocab_size(module),
+                     min(8, sequence_limit(module) or 8))
     try:
         compile(code, f"{class_name}.py", "exec")
     except SyntaxError as error:  # a bug in this exporter, not in the user's network; say so plainly
@@ -249,7 +250,7 @@ def _free_name(name: str, taken: set[str]) -> str:
 
 
 def _assemble(writer: _Writer, class_name: str, init_lines: list[str], forward: str, info: CompiledInfo,
-              vocab: int) -> str:
+              vocab: int, seq_len: int) -> str:
     signature = ", ".join(f"{n} ({t})" for n, t in zip(info.input_names, info.input_types, strict=True))
     results = ", ".join(f"{n} ({t})" for n, t in zip(info.output_names, info.output_types, strict=True))
     header = textwrap.dedent(f'''\
@@ -276,24 +277,25 @@ def _assemble(writer: _Writer, class_name: str, init_lines: list[str], forward: 
     parts = [header + "\n".join(imports)]
     parts += writer.definitions
     parts.append("\n".join(body))
-    parts.append(_example(class_name, info, vocab))
+    parts.append(_example(class_name, info, vocab, seq_len))
     return "\n\n\n".join(parts) + "\n"
 
 
-def _example(class_name: str, info: CompiledInfo, vocab: int) -> str:
-    lines = ['if __name__ == "__main__":', f"    model = {class_name}().eval()"]
-    names = []
+def _example(class_name: str, info: CompiledInfo, vocab: int, seq_len: int) -> str:
+    """A runnable ``__main__`` block. Inputs go in a tuple, never in variables named after the Input nodes: a
+    node called ``torch`` or ``model`` would otherwise shadow the names the block itself uses."""
+    lines = ['if __name__ == "__main__":', f"    model = {class_name}().eval()", "    example = ("]
     for name, tensor_type in zip(info.input_names, info.input_types, strict=True):
-        shape = tuple(2 if d == "N" else 8 if isinstance(d, str) else d for d in tensor_type.shape)
+        shape = tuple(2 if d == "N" else seq_len if isinstance(d, str) else d for d in tensor_type.shape)
         if tensor_type.dtype == "int64":
-            lines.append(f"    {name} = torch.randint(0, {vocab}, {shape!r})  # token ids below {vocab}")
+            lines.append(f"        torch.randint(0, {vocab}, {shape!r}),  # {name}: token ids below {vocab}")
         else:
-            lines.append(f"    {name} = torch.randn{shape!r}")
-        names.append(name)
+            lines.append(f"        torch.randn{shape!r},  # {name}")
+    lines.append("    )")
     lines.append("    with torch.no_grad():")
-    lines.append(f"        outputs = model({', '.join(names)})")
+    lines.append("        outputs = model(*example)")
     if info.single_output:
-        lines.append(f'    print("{info.output_names[0]}:", tuple(outputs.shape))')
+        lines.append(f"    print({info.output_names[0] + ':'!r}, tuple(outputs.shape))")
     else:
         lines.append(f"    for name, value in zip({tuple(info.output_names)!r}, outputs):")
         lines.append('        print(f"{name}:", tuple(value.shape))')

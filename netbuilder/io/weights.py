@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 
 from netbuilder import __version__
-from netbuilder.io.atomic import describe_os_error, write_atomic
-from netbuilder.io.nbg import LoadError
+from netbuilder.io.atomic import write_atomic
+from netbuilder.io.nbg import LoadError, read_file
 
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
@@ -53,7 +53,7 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read every tensor of a safetensors file (on the CPU). Raises `LoadError` for a missing, foreign or damaged
     file, with a message that says which."""
     file = Path(path)
-    data = _read(file)
+    data = read_file(file, "weights file")
     _check_header(data, file)
     try:
         return safetensors.torch.load(data)
@@ -64,18 +64,7 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 def read_weights_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The text metadata of a weights file (producer, network, ...) without reading its tensors."""
     file = Path(path)
-    return dict(_check_header(_read(file), file).get("__metadata__") or {})
-
-
-def _read(file: Path) -> bytes:
-    try:
-        return file.read_bytes()
-    except FileNotFoundError:
-        raise LoadError("The weights file does not exist.", str(file)) from None
-    except IsADirectoryError:
-        raise LoadError("This is a folder, not a weights file.", str(file)) from None
-    except OSError as error:
-        raise LoadError(f"The weights file cannot be read: {describe_os_error(error)}.", str(file)) from None
+    return dict(_check_header(read_file(file, "weights file"), file).get("__metadata__") or {})
 
 
 def _check_header(data: bytes, file: Path) -> dict:

@@ -13,22 +13,20 @@ from netbuilder.specs.base import (
     Param,
     ParamKind,
     TensorType,
+    elements,
     make,
-    normalize_axis,
-    prod,
+    need_float,
+    sample_axis,
 )
 
 
 def _same(ctx: LayerContext) -> tuple[TensorType, ...]:
-    if ctx.x.dtype != "float32":
-        raise ctx.fail("Activations need float values, but this input carries integer token ids.",
-                       suggestion="Put an Embedding before it.")
+    need_float(ctx, "An activation")
     return (ctx.x,)
 
 
 def _elementwise_macs(ctx: LayerContext) -> int:
-    size = prod(ctx.x.features)
-    return size if isinstance(size, int) else 0
+    return elements(ctx.x.shape)
 
 
 def _activation(
@@ -65,10 +63,8 @@ def _activation(
 
 def _softmax_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
     _same(ctx)
-    index = normalize_axis(ctx["axis"], ctx.x.rank)
-    if index == 0:
-        raise ctx.fail("Softmax over the batch axis mixes samples.", param="axis",
-                       suggestion="Use axis -1 (the last axis).")
+    sample_axis(ctx["axis"], ctx.x.rank, "Softmax over the batch axis mixes samples.",
+                suggestion="Use axis -1 (the last axis).")
     return (ctx.x,)
 
 

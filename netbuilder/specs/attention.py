@@ -17,9 +17,11 @@ from netbuilder.specs.base import (
     Port,
     TensorType,
     make,
+    need_float,
+    need_known,
+    need_rank,
     shapes_text,
 )
-from netbuilder.specs.dense import need_float, need_known, need_rank
 
 SEQUENCE = "a sequence N×T×D"
 SEQUENCE_HINT = "Put an Embedding (for token ids) or a Linear per step before it, or Unsqueeze a vector N×D to N×1×D."

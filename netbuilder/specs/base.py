@@ -11,6 +11,7 @@ A dimension is an ``int`` or a ``str`` (a symbol or a readable expression of one
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -110,6 +111,8 @@ class Param:
                 raise ParamError(f"{self.title} must be a number, not {value!r}.")
             try:
                 number = float(value)
+            except OverflowError:  # an int too large for a float, e.g. 10**400
+                raise ParamError(f"{self.title} must be a finite number.") from None
             except (TypeError, ValueError):
                 raise ParamError(f"{self.title} must be a number, not {value!r}.") from None
             if math.isnan(number) or math.isinf(number):
@@ -145,6 +148,7 @@ class Param:
                 number = _as_int(item, self.title)
                 if number < 1:
                     raise ParamError(f"{self.title}: every size must be at least 1 (or T for a variable length).")
+                self._check_range(number)
                 dims.append(number)
             if not dims:
                 raise ParamError(f"{self.title} needs at least one size.")
@@ -171,7 +175,10 @@ class Param:
 
 
 def _fmt(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else f"{number:g}"
+    if isinstance(number, int):  # exact, and no float overflow for absurd values such as 10**400
+        text = str(number)
+        return text if len(text) <= 20 else f"a number with {len(text.lstrip('-'))} digits"
+    return str(int(number)) if number.is_integer() else f"{number:g}"
 
 
 def _as_int(value: Any, title: str) -> int:
@@ -189,10 +196,16 @@ def _as_int(value: Any, title: str) -> int:
     raise ParamError(f"{title} must be a whole number, not {value!r}.")
 
 
+_SIZE_TIMES = re.compile(r"(?<=[0-9Tt])\s*[x×X]\s*(?=[0-9Tt-])")
+_SIZE_SEPARATORS = re.compile(r"[\s,;]+")
+
+
 def _as_sequence(value: Any, title: str) -> tuple[Any, ...]:
     if isinstance(value, str):
-        parts = [p for p in value.replace("×", ",").replace("x", ",").replace("(", "").replace(")", "").split(",")]
-        return tuple(p.strip() for p in parts if p.strip())
+        # "3, 3", "3x3", "3×3", "(3, 3)", "[3, 3]", "1 8 8", "T, 16": an x only separates when it sits between two
+        # sizes, so a stray letter stays a token and is refused by name instead of vanishing.
+        text = _SIZE_TIMES.sub(",", value.strip().strip("()[]"))
+        return tuple(part for part in _SIZE_SEPARATORS.split(text) if part)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (value,)
     if isinstance(value, list | tuple):
@@ -319,9 +332,52 @@ def is_known(dim: Dim) -> bool:
     return isinstance(dim, int)
 
 
+def _enclosed(expr: str) -> bool:
+    """True when one pair of parentheses wraps the whole expression, as in ``(T-3)`` but not ``(T-3)//2+1``."""
+    if not expr.startswith("("):
+        return False
+    depth = 0
+    for index, char in enumerate(expr):
+        depth += char == "("
+        depth -= char == ")"
+        if depth == 0:
+            return index == len(expr) - 1
+    return False
+
+
 def sym(expr: str) -> str:
-    """Wrap a compound symbolic expression in parentheses so it composes."""
-    return expr if expr.isidentifier() or expr.isdigit() or expr.startswith("(") else f"({expr})"
+    """Wrap a compound symbolic expression in parentheses so it composes with ``*``, ``//`` and ``-``."""
+    return expr if expr.isidentifier() or expr.isdigit() or _enclosed(expr) else f"({expr})"
+
+
+_TRAILING_CONSTANT = re.compile(r"^(.*[^+\-*/(])([+-]\d+)$")
+
+
+def offset_dim(dim: Dim, amount: int) -> Dim:
+    """``dim + amount``, kept readable: ``T-2`` offset by -2 is ``T-4``, not ``(T-2)-2``.
+
+    Two branches that shrink a sequence the same total amount (one kernel 5, or two kernels 3) so get the same
+    symbolic size, and a merge of them is accepted. Our expressions end in a constant only when it is a top-level
+    term (``(T-3)//2+1``), so folding the new amount into it is exact.
+    """
+    if isinstance(dim, int):
+        return dim + amount
+    if amount == 0:
+        return dim
+    match = _TRAILING_CONSTANT.match(dim)
+    if match and match.group(1).count("(") == match.group(1).count(")"):
+        head, total = match.group(1), int(match.group(2)) + amount
+        return head if total == 0 else f"{head}{total:+d}"
+    return f"{dim}{amount:+d}"
+
+
+def add_dims(*dims: Dim) -> Dim:
+    """The sum of sizes, e.g. ``T+8`` when one is symbolic."""
+    total = sum(d for d in dims if isinstance(d, int))
+    symbols = [str(d) for d in dims if not isinstance(d, int)]
+    if not symbols:
+        return total
+    return offset_dim("+".join(symbols), total)
 
 
 def conv_out(dim: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> Dim:
@@ -330,29 +386,37 @@ def conv_out(dim: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation:
     if isinstance(dim, int):
         return (dim + 2 * padding - span) // stride + 1
     if stride == 1:
-        shift = 2 * padding - span + 1
-        return dim if shift == 0 else f"{sym(dim)}{shift:+d}"
-    shift = 2 * padding - span
-    inner = dim if shift == 0 else f"{sym(dim)}{shift:+d}"
-    return f"({inner})//{stride}+1"
+        return offset_dim(dim, 2 * padding - span + 1)
+    return f"{sym(str(offset_dim(dim, 2 * padding - span)))}//{stride}+1"
 
 
 def conv_transpose_out(dim: Dim, kernel: int, stride: int, padding: int, output_padding: int, dilation: int) -> Dim:
-    if isinstance(dim, int):
-        return (dim - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     extra = -2 * padding + dilation * (kernel - 1) + output_padding + 1
-    scaled = f"({sym(dim)}-1)*{stride}" if stride != 1 else f"{sym(dim)}-1"
-    return f"{scaled}{extra:+d}" if extra else scaled
+    if isinstance(dim, int):
+        return (dim - 1) * stride + extra
+    if stride == 1:
+        return offset_dim(dim, extra - 1)
+    return offset_dim(f"{sym(str(offset_dim(dim, -1)))}*{stride}", extra)
 
 
 def scale_dim(dim: Dim, factor: int) -> Dim:
-    return dim * factor if isinstance(dim, int) else f"{sym(dim)}*{factor}"
+    if isinstance(dim, int):
+        return dim * factor
+    return dim if factor == 1 else f"{sym(dim)}*{factor}"
 
 
 def prod(dims: Sequence[Dim]) -> Dim:
     if all(isinstance(d, int) for d in dims):
         return math.prod(dims)  # type: ignore[arg-type]
-    return "*".join(sym(str(d)) for d in dims)
+    known = math.prod(d for d in dims if isinstance(d, int))
+    factors = [sym(str(d)) for d in dims if not isinstance(d, int)]
+    return "*".join(factors + ([str(known)] if known != 1 else []))
+
+
+def elements(shape: Sequence[Dim]) -> int:
+    """Values per sample (without the batch), or 0 when a size is variable; for multiply-add estimates."""
+    size = prod(shape[1:]) if len(shape) > 1 else 1
+    return size if isinstance(size, int) else 0
 
 
 def normalize_axis(axis: int, rank: int, what: str = "Axis") -> int:
@@ -364,8 +428,65 @@ def normalize_axis(axis: int, rank: int, what: str = "Axis") -> int:
     return index
 
 
+def sample_axis(axis: int, rank: int, refusal: str, suggestion: str) -> int:
+    """`normalize_axis`, refusing the batch axis: ``refusal`` says what taking it would do, in the layer's words."""
+    index = normalize_axis(axis, rank)
+    if index == 0:
+        raise ShapeError(refusal, param="axis", suggestion=suggestion)
+    return index
+
+
 def shapes_text(shape: Sequence[Dim]) -> str:
     return "×".join(str(d) for d in shape)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checks shared by the shape rules of every spec module.
+
+
+def need_float(ctx: LayerContext, what: str, tensor: TensorType | None = None) -> None:
+    """Refuse integer token ids where a layer computes with float values."""
+    if (tensor or ctx.x).dtype != "float32":
+        raise ctx.fail(f"{what} needs float values, but this input carries integer token ids.",
+                       suggestion="Put an Embedding before it.")
+
+
+def need_rank(ctx: LayerContext, what: str, ranks: Sequence[int], layout: str, suggestion: str | None = None,
+              tensor: TensorType | None = None) -> None:
+    """Refuse an input whose rank is not one of ``ranks``; ``layout`` names the expected shape, e.g. N×C×H×W."""
+    x = tensor or ctx.x
+    if x.rank not in ranks:
+        wanted = " or ".join(str(r) for r in ranks)
+        raise ctx.fail(f"{what} needs {layout} (rank {wanted}), but its input is {shapes_text(x.shape)} "
+                       f"(rank {x.rank}).", suggestion=suggestion)
+
+
+def need_known(ctx: LayerContext, dim: Dim, what: str, suggestion: str | None = None) -> int:
+    """Return ``dim`` if it is a fixed size; otherwise fail, saying which size had to be fixed."""
+    if not is_known(dim):
+        raise ctx.fail(f"{what} must be a fixed size, but it is the variable {dim}.",
+                       suggestion=suggestion or "Fix the size at the Input, or reduce the variable axis first.")
+    return dim  # type: ignore[return-value]
+
+
+def port_count(value: Any, low: int, high: int) -> int:
+    """A port count from an unvalidated param value (port rules see params before coercion)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        number = low
+    return min(max(number, low), high)
+
+
+def spatial_names(rank: int) -> tuple[str, ...]:
+    """Readable names of the axes after N×C: length; height, width; depth, height, width."""
+    return {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
+        rank, tuple(f"axis {i + 2}" for i in range(rank)))
+
+
+def times(values: Sequence[Any]) -> str:
+    """``(3, 3)`` as ``3x3``, for labels."""
+    return "x".join(str(v) for v in values)
 
 
 def make(cls: type, *args: Any, **kwargs: Any) -> Any:

@@ -18,9 +18,14 @@ from netbuilder.specs.base import (
     TensorType,
     conv_out,
     conv_transpose_out,
+    elements,
     make,
+    need_float,
+    need_known,
+    need_rank,
+    spatial_names,
+    times,
 )
-from netbuilder.specs.dense import elements, need_float, need_known, need_rank, spatial_names, times
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W", 3: "a volume N×C×D×H×W"}
 TORCH_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch.nn as nn
@@ -19,78 +18,21 @@ from netbuilder.specs.base import (
     ParamKind,
     Port,
     TensorType,
+    add_dims,
+    elements,
     is_known,
     make,
-    normalize_axis,
+    need_float,
+    need_known,
+    need_rank,
+    port_count,
     prod,
+    sample_axis,
     scale_dim,
     shapes_text,
+    spatial_names,
     sym,
 )
-
-# ---------------------------------------------------------------------------------------------------------------
-# Checks shared by the shape rules of every spec module.
-
-
-def need_float(ctx: LayerContext, what: str, tensor: TensorType | None = None) -> None:
-    """Refuse integer token ids where a layer computes with float values."""
-    if (tensor or ctx.x).dtype != "float32":
-        raise ctx.fail(f"{what} needs float values, but this input carries integer token ids.",
-                       suggestion="Put an Embedding before it.")
-
-
-def need_rank(ctx: LayerContext, what: str, ranks: Sequence[int], layout: str, suggestion: str | None = None,
-              tensor: TensorType | None = None) -> None:
-    """Refuse an input whose rank is not one of ``ranks``; ``layout`` names the expected shape, e.g. N×C×H×W."""
-    x = tensor or ctx.x
-    if x.rank not in ranks:
-        wanted = " or ".join(str(r) for r in ranks)
-        raise ctx.fail(f"{what} needs {layout} (rank {wanted}), but its input is {shapes_text(x.shape)} "
-                       f"(rank {x.rank}).", suggestion=suggestion)
-
-
-def need_known(ctx: LayerContext, dim: Dim, what: str, suggestion: str | None = None) -> int:
-    """Return ``dim`` if it is a fixed size; otherwise fail, saying which size had to be fixed."""
-    if not is_known(dim):
-        raise ctx.fail(f"{what} must be a fixed size, but it is the variable {dim}.",
-                       suggestion=suggestion or "Fix the size at the Input, or reduce the variable axis first.")
-    return dim  # type: ignore[return-value]
-
-
-def add_dims(*dims: Dim) -> Dim:
-    """The sum of sizes, e.g. ``T+8`` when one is symbolic."""
-    total = sum(d for d in dims if isinstance(d, int))
-    symbols = [sym(str(d)) for d in dims if not isinstance(d, int)]
-    if not symbols:
-        return total
-    text = "+".join(symbols)
-    return f"{text}{total:+d}" if total else text
-
-
-def elements(shape: Sequence[Dim]) -> int:
-    """Values per sample (without the batch), or 0 when a size is variable; for MAC estimates."""
-    size = prod(shape[1:]) if len(shape) > 1 else 1
-    return size if isinstance(size, int) else 0
-
-
-def port_count(value: Any, low: int, high: int) -> int:
-    """A port count from an unvalidated param value (port rules see params before coercion)."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = low
-    return min(max(number, low), high)
-
-
-def spatial_names(rank: int) -> tuple[str, ...]:
-    """Readable names of the axes after N×C: length; height, width; depth, height, width."""
-    return {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}.get(
-        rank, tuple(f"axis {i + 2}" for i in range(rank)))
-
-
-def times(values: Sequence[Any]) -> str:
-    """``(3, 3)`` as ``3x3``, for labels."""
-    return "x".join(str(v) for v in values)
 
 
 def _linear_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
@@ -109,8 +51,8 @@ def _linear_params(ctx: LayerContext) -> int:
 
 
 def _linear_macs(ctx: LayerContext) -> int:
-    rows = prod(ctx.x.shape[1:-1]) if ctx.x.rank > 2 else 1
-    return (rows if isinstance(rows, int) else 1) * ctx.x.shape[-1] * ctx["units"]
+    # Per sample, like every other layer: 0 when a variable length makes it unknown (not the cost of one step).
+    return elements(ctx.x.shape) * ctx["units"]
 
 
 LINEAR = LayerSpec(
@@ -276,10 +218,8 @@ def _squeeze_dims(ctx: LayerContext) -> tuple[int, ...]:
         if not dims:
             raise ctx.fail(f"Squeeze found no axis of size 1 in {shapes_text(shape)}.", param="axis")
         return dims
-    index = normalize_axis(axis, len(shape))
-    if index == 0:
-        raise ctx.fail("Squeeze cannot remove the batch axis.", param="axis",
-                       suggestion="Pick an axis of size 1 after the batch.")
+    index = sample_axis(axis, len(shape), "Squeeze cannot remove the batch axis.",
+                        suggestion="Pick an axis of size 1 after the batch.")
     if shape[index] != 1:
         raise ctx.fail(f"Squeeze can only remove an axis of size 1, but axis {index} of {shapes_text(shape)} has "
                        f"size {shape[index]}.", param="axis")
@@ -313,11 +253,8 @@ SQUEEZE = LayerSpec(
 
 
 def _unsqueeze_axis(ctx: LayerContext) -> int:
-    index = normalize_axis(ctx["axis"], ctx.x.rank + 1)
-    if index == 0:
-        raise ctx.fail("Unsqueeze cannot insert an axis before the batch.", param="axis",
+    return sample_axis(ctx["axis"], ctx.x.rank + 1, "Unsqueeze cannot insert an axis before the batch.",
                        suggestion="Use axis 1 to add a channel axis.")
-    return index
 
 
 def _unsqueeze_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
@@ -526,11 +463,8 @@ SELECT_STEP = LayerSpec(
 
 
 def _split_axis(ctx: LayerContext) -> int:
-    index = normalize_axis(ctx["axis"], ctx.x.rank)
-    if index == 0:
-        raise ctx.fail("Split along the batch axis would separate samples.", param="axis",
+    return sample_axis(ctx["axis"], ctx.x.rank, "Split along the batch axis would separate samples.",
                        suggestion="Use axis -1 (features) or 1 (channels).")
-    return index
 
 
 def _split_infer(ctx: LayerContext) -> tuple[TensorType, ...]:

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from netbuilder.specs import modules, register
-from netbuilder.specs.base import BATCH, LayerContext, LayerSpec, Port, TensorType, make, shapes_text
-from netbuilder.specs.dense import elements, need_float
+from netbuilder.specs.base import (
+    BATCH,
+    LayerContext,
+    LayerSpec,
+    Port,
+    TensorType,
+    elements,
+    make,
+    need_float,
+    shapes_text,
+)
 
 
 def _reparameterize_infer(ctx: LayerContext) -> tuple[TensorType, ...]:

@@ -7,6 +7,8 @@ import torch.nn as nn
 from netbuilder.specs import register
 from netbuilder.specs.base import BATCH, LayerContext, LayerSpec, Param, ParamKind, Port, TensorType, make
 
+MAX_SIZE = 2**31 - 1  # per axis; larger than any tensor axis a desktop can hold
+
 OUTPUT_ROLES = (
     "logits",
     "probabilities",
@@ -33,7 +35,8 @@ INPUT = LayerSpec(
         "Embedding."
     ),
     params=(
-        Param("shape", ParamKind.SHAPE, (64,), "Size of one sample, without the batch. T = variable length."),
+        Param("shape", ParamKind.SHAPE, (64,), "Size of one sample, without the batch. T = variable length.",
+              maximum=MAX_SIZE),
         Param("dtype", ParamKind.CHOICE, "float32", "float32 for measurements and pixels; int64 for token ids.",
               choices=("float32", "int64")),
     ),

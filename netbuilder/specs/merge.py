@@ -14,11 +14,14 @@ from netbuilder.specs.base import (
     ParamKind,
     Port,
     TensorType,
+    add_dims,
+    elements,
     make,
-    normalize_axis,
+    need_float,
+    port_count,
+    sample_axis,
     shapes_text,
 )
-from netbuilder.specs.dense import add_dims, elements, need_float, port_count
 
 MAX_INPUTS = 8
 INPUTS = Param("inputs", ParamKind.INT, 2, "Number of input ports.", minimum=2, maximum=MAX_INPUTS)
@@ -102,11 +105,8 @@ def _elementwise(type_id: str, title: str, doc: str, module: type, keywords: tup
 
 
 def _concat_axis(ctx: LayerContext, rank: int) -> int:
-    index = normalize_axis(ctx["axis"], rank)
-    if index == 0:
-        raise ctx.fail("Joining along the batch axis would mix samples.", param="axis",
+    return sample_axis(ctx["axis"], rank, "Joining along the batch axis would mix samples.",
                        suggestion="Use axis 1 (channels or features) or -1 (last axis).")
-    return index
 
 
 def _concat_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
@@ -146,11 +146,8 @@ CONCAT = LayerSpec(
 
 
 def _stack_axis(ctx: LayerContext) -> int:
-    index = normalize_axis(ctx["axis"], ctx.x.rank + 1)
-    if index == 0:
-        raise ctx.fail("Stack cannot put the new axis before the batch.", param="axis",
+    return sample_axis(ctx["axis"], ctx.x.rank + 1, "Stack cannot put the new axis before the batch.",
                        suggestion="Use axis 1 to stack right after the batch.")
-    return index
 
 
 def _stack_infer(ctx: LayerContext) -> tuple[TensorType, ...]:

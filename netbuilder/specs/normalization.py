@@ -13,11 +13,14 @@ from netbuilder.specs.base import (
     Param,
     ParamKind,
     TensorType,
+    elements,
     make,
+    need_float,
+    need_known,
+    need_rank,
     prod,
     shapes_text,
 )
-from netbuilder.specs.dense import elements, need_float, need_known, need_rank
 
 EPS = Param("eps", ParamKind.FLOAT, 1e-5, "Small number added to the variance so it never divides by zero.",
             minimum=0.0, maximum=1.0)
@@ -173,6 +176,16 @@ GROUP_NORM = LayerSpec(
     keywords=("groupnorm", "gn", "normalize"),
 )
 
+def _instance_norm_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    _channel_infer("InstanceNorm2d", (4,), "an image N×C×H×W", "Use LayerNorm or GroupNorm for other ranks.")(ctx)
+    height, width = ctx.x.shape[2:]
+    if height == 1 and width == 1:
+        raise ctx.fail("InstanceNorm2d normalises each channel over its positions, but this input has only one "
+                       "position (1×1), so every value would become 0.",
+                       suggestion="Use it before the pooling that reduces the image to 1×1, or use LayerNorm.")
+    return (ctx.x,)
+
+
 INSTANCE_NORM_2D = LayerSpec(
     id="InstanceNorm2d",
     category="Normalization",
@@ -182,7 +195,7 @@ INSTANCE_NORM_2D = LayerSpec(
         "which is why style-transfer and image-to-image GAN generators use it."
     ),
     params=(EPS, _affine(False)),
-    infer=_channel_infer("InstanceNorm2d", (4,), "an image N×C×H×W", "Use LayerNorm or GroupNorm for other ranks."),
+    infer=_instance_norm_infer,
     build=lambda ctx: make(nn.InstanceNorm2d, ctx.x.shape[1], eps=ctx["eps"], affine=ctx["affine"]),
     count_params=_per_channel_count,
     macs=_norm_macs,

@@ -17,9 +17,13 @@ from netbuilder.specs.base import (
     ParamKind,
     TensorType,
     conv_out,
+    elements,
     make,
+    need_float,
+    need_rank,
+    spatial_names,
+    times,
 )
-from netbuilder.specs.dense import elements, need_float, need_rank, spatial_names, times
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W"}
 HINTS = {

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from netbuilder.specs import modules, register
-from netbuilder.specs.base import BATCH, SEQ, LayerContext, LayerSpec, Param, ParamKind, TensorType, make
-from netbuilder.specs.dense import need_float, need_known, need_rank
+from netbuilder.specs.base import (
+    BATCH,
+    SEQ,
+    LayerContext,
+    LayerSpec,
+    Param,
+    ParamKind,
+    TensorType,
+    make,
+    need_float,
+    need_known,
+    need_rank,
+)
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 

@@ -10,6 +10,7 @@ from netbuilder.train.config import (
     GANConfig,
     LMConfig,
     LossConfig,
+    PretrainConfig,
     TrainConfig,
     TransferConfig,
     VAEConfig,
@@ -24,6 +25,7 @@ from netbuilder.train.events import (
     Event,
     RunStarted,
     Samples,
+    Stage,
     ValidationEnd,
     Warning,
     WeightsLoaded,
@@ -34,7 +36,8 @@ from netbuilder.train.runs import Run, RunError, graph_hash, list_runs, load_run
 
 __all__ = [
     "BatchEnd", "Checkpoint", "ConfigError", "DataConfig", "Done", "EarlyStopping", "EpochEnd", "Error", "Event",
-    "GANConfig", "LMConfig", "LossConfig", "Prediction", "Run", "RunError", "RunStarted", "Samples", "TrainConfig",
-    "TrainError", "Trainer", "TransferConfig", "VAEConfig", "ValidationEnd", "Warning", "WeightsLoaded",
+    "GANConfig", "LMConfig", "LossConfig", "Prediction", "PretrainConfig", "Run", "RunError", "RunStarted", "Samples",
+    "Stage", "TrainConfig", "TrainError", "Trainer", "TransferConfig", "VAEConfig", "ValidationEnd", "Warning",
+    "WeightsLoaded",
     "choose_recipe", "evaluate", "graph_hash", "list_runs", "load_run", "predict", "resolve_device", "train",
 ]

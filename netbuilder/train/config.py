@@ -123,13 +123,22 @@ def _mapping(section: str, name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+# Settings people put at the top level that belong to a section.
+_MOVED = {"beta": "vae.beta", "latent_size": "gan.latent_size", "d_lr": "gan.d_lr", "g_lr": "gan.g_lr",
+          "temperature": "lm.temperature", "sample_length": "lm.sample_length", "prompt": "lm.prompt",
+          "patience": "early_stopping.patience", "monitor": "early_stopping.monitor", "classes": "data.classes",
+          "pretrain": "transfer.pretrain", "loss": "losses", "label_smoothing": "losses[].label_smoothing",
+          "val_fraction": "data.val_fraction", "source": "data.source"}
+
+
 def _known_keys(section: str, data: dict[str, Any], cls: type) -> None:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         where = f"in {section.rstrip('.')} " if section else ""
-        raise ConfigError(f"Unknown training setting {', '.join(map(repr, unknown))} {where}(known: "
-                          f"{', '.join(sorted(known))}).")
+        moved = [f"{key} belongs in {_MOVED[key]}" for key in unknown if not section and key in _MOVED]
+        hint = f" ({'; '.join(moved)})" if moved else f" (known: {', '.join(sorted(known))})"
+        raise ConfigError(f"Unknown training setting {', '.join(map(repr, unknown))} {where}{hint.strip()}.")
 
 
 def _plain(value: Any) -> Any:
@@ -163,7 +172,7 @@ class DataConfig:
     normalize: bool = True
     augment: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
-    classes: list[int] = field(default_factory=list)  # keep only these class ids, renumbered 0, 1, ... in this order
+    classes: list[int] = field(default_factory=list)  # train on these class ids only (labels keep their ids)
 
     SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("val_fraction", "test_fraction", "normalize", "augment", "seed",
                                              "classes")

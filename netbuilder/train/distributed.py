@@ -8,6 +8,7 @@ epoch's shuffled sample order, and lets only rank 0 write the run folder. All ra
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -61,6 +62,10 @@ def teardown(info: DistInfo) -> None:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            # Every rank reaches this point before any tears down: with gloo, a rank that destroys its group
+            # while a peer still sends aborts the peer ("terminate called without an active exception").
+            with contextlib.suppress(RuntimeError):  # a peer is already gone (it failed): nothing to wait for
+                dist.barrier()
             dist.destroy_process_group()
 
 

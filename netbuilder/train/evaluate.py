@@ -21,7 +21,7 @@ from netbuilder.compile import CompileError, compile_network, compiled_info
 from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
 from netbuilder.document.model import Document
 from netbuilder.train.config import TrainConfig, TransferConfig
-from netbuilder.train.loop import resolve_device
+from netbuilder.train.loop import open_dataset, resolve_device
 from netbuilder.train.recipes import (
     Context,
     TrainError,
@@ -56,8 +56,9 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
 
     ``data`` None re-creates the run's own split (same source, options and seed) and evaluates on its test part
     (``split="auto"``: test if the run kept one, else validation). ``data`` may also be a bundled id, a path or a
-    Dataset: then all of it is evaluated, scaled with the run's normaliser. Returns ``{"<split>_loss": ...,
-    "<split>_accuracy": ..., "split": ..., "samples": ...}`` and, for classification, ``"confusion"``.
+    Dataset: then all of it is evaluated (as split "data"), scaled with the run's normaliser. Returns
+    ``{"<split>_loss": ..., "<split>_accuracy": ..., "split": ..., "samples": ...}`` and, for classification,
+    ``"confusion"`` and ``"class_names"``.
     """
     run = load_run(run_dir)
     config = dataclasses.replace(run.config, transfer=TransferConfig(), device=device)
@@ -67,7 +68,7 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     if recipe_name == "gan":
         raise TrainError("A GAN has no held-out metric to evaluate.", "Use predict to draw samples from the "
                                                                       "generator instead.")
-    chosen = getattr(prepared, name)
+    chosen = prepared.train if name == "data" else getattr(prepared, name)
     if chosen is None or len(chosen) == 0:
         raise TrainError(f"The run's data has no {name} split to evaluate on.",
                          "Pass other data, or choose split val or train.")
@@ -94,7 +95,7 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
         options = config.data
         if not options.source:
             raise TrainError("The run does not record where its data came from.", "Pass the data to evaluate on.")
-        dataset = load_data(options.load_source(), **options.options)
+        dataset = open_dataset(options)
         seed = config.seed if options.seed is None else options.seed
         prepared = dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction,
                                    seed=seed, normalize=options.normalize)
@@ -110,8 +111,7 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
     if normalizer is not None and isinstance(train, ArraySplit) and train.x.is_floating_point():
         mean, std = normalizer
         train = ArraySplit((train.x - mean) / std, train.y)
-    return PreparedData(prepared.info, train, None, None, None, prepared.options), "train" if split == "auto" \
-        else split
+    return PreparedData(prepared.info, train, None, None, None, prepared.options), "data"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class Stage(Event):
 
 
 @dataclass
-class Warning(Event):  # noqa: A001 - the name users of the event stream expect
+class Warning(Event):  # shadows the builtin inside this module only; the name the event stream uses
     kind: ClassVar[str] = "warning"
     message: str
 

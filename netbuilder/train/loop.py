@@ -264,7 +264,7 @@ class Trainer:
         if isinstance(self._data_arg, PreparedData):
             raise TrainError("A pre-training stage selects its own classes, so it needs a data set, not data "
                              "that is already split.", "Pass the data set itself, or remove transfer.pretrain.")
-        classes = ", ".join(map(str, pre.classes)) if pre.classes else "all classes"
+        classes = f"classes {', '.join(map(str, pre.classes))}" if pre.classes else "all classes"
         yield ev.Stage("pretrain", f"Pre-training every layer on {classes} for {pre.epochs} epochs.")
         document = _all_trainable(self.document)
         stage = config.replace(epochs=pre.epochs, transfer={}, early_stopping={},
@@ -305,6 +305,7 @@ class Trainer:
         compiled = config.torch_compile
         warned_monitor = False
         lr = schedule.apply(optimizers, self.step)
+        recipe.set_train(True)  # evaluation and sampling switch back to training mode when they are done
 
         for epoch in range(start_epoch, config.epochs + 1):
             self.epoch = epoch
@@ -312,7 +313,6 @@ class Trainer:
             if not per_step:
                 lr = schedule.apply(optimizers, self.step)
             generator = torch.Generator().manual_seed(seed_for(config.seed, epoch, "data"))
-            recipe.set_train(True)
             window: list[Any] = []
             sizes: list[int] = []
             totals = {"sum": 0.0, "count": 0.0}
@@ -417,7 +417,7 @@ class Trainer:
         yield from self._finish(stopped_by_user=False, stopped_early=False)
 
     def _compiled_step(self, recipe: Recipe, x: torch.Tensor, y: torch.Tensor | None) -> Any:
-        """The first step with torch.compile; if compiling fails, warn (on the next report) and go eager."""
+        """The first step with torch.compile; if compiling fails, warn and go on without it."""
         try:
             return recipe.train_step(x, y)
         except Exception as error:  # noqa: BLE001 - any compiler failure falls back to eager mode
@@ -522,19 +522,18 @@ class Trainer:
             if world > 1:
                 share = count // world
                 order = order[rank * share:(rank + 1) * share]
-            stop = len(order)
-            if stop % batch_size == 1 and stop > 1:
-                stop -= 1
+            if len(order) % batch_size == 1 and len(order) > 1:
+                order = order[:-1]
             x, y, augment = split.x, split.y, split.augment
             if x.device != order.device:
                 order = order.to(x.device)
-            for start in range(0, stop, batch_size):
-                index = order[start:min(start + batch_size, stop)]
+            move = x.device != device  # the data stayed in host memory: copy each batch over
+            for index in order.split(batch_size):
                 xb = x[index]
                 yb = y[index] if y is not None else None
                 if augment is not None:
                     xb = augment(xb, generator)
-                if xb.device != device:
+                if move:
                     xb, yb = _to(xb, device), _to(yb, device)
                 yield xb, yb
             return
@@ -647,6 +646,7 @@ class Trainer:
         try:
             if self.writer.enabled:
                 tensors, state = self._snapshot(epoch, recipe, schedule, clone=False)
+                self.writer.flush()  # the metrics files agree with the checkpoint on disk
                 path = self.writer.save_checkpoint(epoch, tensors, state, best, config.keep_checkpoints)
                 assert path is not None
                 self._last_good = str(path)
@@ -840,7 +840,8 @@ def open_dataset(options: DataConfig) -> Any:
 
 
 def select_classes(dataset: Any, classes: list[int]) -> Any:
-    """Only the samples of ``classes``, renumbered 0, 1, ... in the order given (e.g. digits 5-9 as 0-4)."""
+    """Only the samples of ``classes``. Labels keep their ids (digits 5-9 stay 5-9), so the same head fits the
+    data with and without the selection, and a network pre-trained on some classes fine-tunes on others."""
     if not classes:
         return dataset
     info = dataset.info
@@ -852,14 +853,11 @@ def select_classes(dataset: Any, classes: list[int]) -> Any:
     if missing:
         raise TrainError(f"data.classes names class {missing[0]}, but {info.id!r} has classes 0 to {known - 1}.",
                          "Use class ids that exist.")
-    lookup = torch.full((known,), -1, dtype=torch.long)
-    lookup[torch.tensor(classes)] = torch.arange(len(classes))
-    keep = lookup[dataset.y.long()] >= 0
-    names = info.class_names or [str(i) for i in range(known)]
-    new_info = dataclasses.replace(info, num_classes=len(classes), class_names=[names[c] for c in classes])
+    keep = torch.isin(dataset.y, torch.tensor(classes, dtype=dataset.y.dtype))
+    new_info = dataclasses.replace(info)
     if hasattr(new_info, "samples"):
         new_info.samples = int(keep.sum().item())
-    return dataclasses.replace(dataset, info=new_info, x=dataset.x[keep], y=lookup[dataset.y[keep].long()])
+    return dataclasses.replace(dataset, info=new_info, x=dataset.x[keep], y=dataset.y[keep])
 
 
 def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:

@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -178,6 +179,10 @@ class ClassMetrics:
         self.hits = {k: torch.zeros((), dtype=torch.long, device=device) for k in self.topk}
 
     def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
+        """Count a batch. Targets are valid class ids here: the loss has already refused any that are not."""
+        if out.dim() == 2 and y.dim() == 1 and y.dtype == torch.long and out.shape[1] > 1 and not self.topk:
+            self.matrix += torch.bincount(y * self.classes + out.argmax(dim=1), minlength=self.classes ** 2)
+            return
         if out.shape[-1] == 1 and self.classes == 2:  # one logit or probability for two classes
             pred = (out.reshape(-1) > self.threshold).long()
             target = y.reshape(-1).long()
@@ -189,31 +194,29 @@ class ClassMetrics:
             for k in self.topk:
                 top = scores.topk(k, dim=-1).indices
                 self.hits[k] += (top == target.unsqueeze(-1)).any(dim=-1).sum()
-        target = target.clamp(0, self.classes - 1)
-        pred = pred.clamp(0, self.classes - 1)
         self.matrix += torch.bincount(target * self.classes + pred, minlength=self.classes ** 2)
 
     def compute(self, prefix: str = "val_") -> tuple[dict[str, float], list[list[int]]]:
-        matrix = self.matrix.reshape(self.classes, self.classes).cpu().double()
-        total = matrix.sum().item()
-        correct = matrix.diag()
-        predicted = matrix.sum(dim=0)
-        actual = matrix.sum(dim=1)
-        precision = torch.where(predicted > 0, correct / predicted.clamp_min(1), torch.zeros_like(correct))
-        recall = torch.where(actual > 0, correct / actual.clamp_min(1), torch.zeros_like(correct))
-        f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp_min(1e-12),
-                         torch.zeros_like(correct))
+        """The metrics (one read from the device; the arithmetic on a C×C table is done in NumPy)."""
+        matrix = self.matrix.reshape(self.classes, self.classes).cpu().numpy().astype(np.float64)
+        total = matrix.sum()
+        correct = np.diag(matrix)
+        predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.where(predicted > 0, correct / predicted, 0.0)
+            recall = np.where(actual > 0, correct / actual, 0.0)
+            f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
         present = actual > 0
-        count = max(1, int(present.sum().item()))
+        count = max(1, int(present.sum()))
         metrics = {
-            f"{prefix}accuracy": correct.sum().item() / total if total else 0.0,
-            f"{prefix}precision": (precision[present].sum() / count).item(),
-            f"{prefix}recall": (recall[present].sum() / count).item(),
-            f"{prefix}f1": (f1[present].sum() / count).item(),
+            f"{prefix}accuracy": float(correct.sum() / total) if total else 0.0,
+            f"{prefix}precision": float(precision[present].sum() / count),
+            f"{prefix}recall": float(recall[present].sum() / count),
+            f"{prefix}f1": float(f1[present].sum() / count),
         }
         for k, hits in self.hits.items():
             metrics[f"{prefix}top{k}"] = hits.item() / total if total else 0.0
-        return metrics, matrix.long().tolist()
+        return metrics, matrix.astype(np.int64).tolist()
 
 
 class RegressionMetrics:
@@ -222,14 +225,15 @@ class RegressionMetrics:
     def __init__(self, device: torch.device):
         self.device = device
         self.count = 0
-        self.abs_err = torch.zeros((), dtype=torch.float64, device=device)
-        self.sq_err = torch.zeros((), dtype=torch.float64, device=device)
+        self.dtype = sum_dtype(device)
+        self.abs_err = torch.zeros((), dtype=self.dtype, device=device)
+        self.sq_err = torch.zeros((), dtype=self.dtype, device=device)
         self.y_sum: torch.Tensor | None = None
         self.y_sq: torch.Tensor | None = None
 
     def update(self, out: torch.Tensor, y: torch.Tensor) -> None:
-        y = _like(y, out).double()
-        out = out.double()
+        y = _like(y, out).to(self.dtype)
+        out = out.to(self.dtype)
         rows = y.reshape(y.shape[0], -1)
         diff = out - y
         self.abs_err += diff.abs().sum()
@@ -251,6 +255,11 @@ class RegressionMetrics:
         sse = self.sq_err.item()
         r2 = 1.0 - sse / sst if sst > 0 else 0.0
         return {f"{prefix}mae": self.abs_err.item() / values, f"{prefix}r2": r2}
+
+
+def sum_dtype(device: torch.device) -> torch.dtype:
+    """Double precision for running sums, except on Apple GPUs, which have no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def perplexity(loss: float) -> float:

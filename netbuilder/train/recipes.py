@@ -42,7 +42,14 @@ from netbuilder.specs import TensorType
 from netbuilder.specs.modules import Reparameterize
 from netbuilder.train import events as ev
 from netbuilder.train.config import TrainConfig, topk_of
-from netbuilder.train.losses import ClassMetrics, LossError, RegressionMetrics, perplexity, resolve_losses
+from netbuilder.train.losses import (
+    ClassMetrics,
+    LossError,
+    RegressionMetrics,
+    perplexity,
+    resolve_losses,
+    sum_dtype,
+)
 from netbuilder.train.optim import Penalty, build_optimizer, node_params, param_groups
 
 EVAL_BATCH = 512
@@ -150,6 +157,7 @@ class Recipe:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.grad_norms: list[torch.Tensor] = []  # with clipping: each step's norm, checked for NaN/Inf
         self.precision = ctx.precision
+        self.clip = ctx.config.grad_clip
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
 
@@ -161,7 +169,7 @@ class Recipe:
             raise TrainError(str(error), "Fix the problems shown on the canvas, then train again.") from None
         module.to(self.device)
         self.modules[network.name] = module
-        self.calls[network.name] = module
+        self.calls[network.name] = _direct(module)
         self.networks[network.name] = network
         return module
 
@@ -183,6 +191,14 @@ class Recipe:
                 self.ctx.warnings.append(f"Transfer from {event.source}: {len(event.matched)} tensors loaded; "
                                          + ("; ".join(event.mismatched) or "no names matched") + ".")
 
+    @staticmethod
+    def clear_grads(optimizer: torch.optim.Optimizer) -> None:
+        """``zero_grad(set_to_none=True)`` without its profiling and compiler-guard wrappers, which cost more than
+        the work itself for a small network: the gradients are simply dropped."""
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                param.grad = None
+
     def make_optimizer(self, network_name: str, lr: float | None = None,
                        betas: tuple[float, float] | None = None) -> tuple[torch.optim.Optimizer, Penalty]:
         module = self.modules[network_name]
@@ -191,18 +207,18 @@ class Recipe:
             raise TrainError(f"Network {network_name!r} has nothing to train: every layer is frozen or has no "
                              "weights.", "Mark at least one layer as trainable.")
         base = self.config.lr if lr is None else lr
-        optimizer = build_optimizer(self.config, param_groups(nodes, base), lr=base, betas=betas)
+        optimizer = build_optimizer(self.config, param_groups(nodes, base), lr=base, betas=betas, device=self.device)
         self.optimizers[network_name] = optimizer
         return optimizer, Penalty.build(nodes, self.config.l1, self.config.l2)
 
     def use_compile(self) -> None:
-        """Wrap the callables with torch.compile (the loop falls back to eager if the first step fails)."""
+        """Wrap the modules with torch.compile (the loop falls back to eager if the first step fails)."""
         for name, call in list(self.calls.items()):
-            self.calls[name] = torch.compile(call)
+            self.calls[name] = torch.compile(getattr(call, "__self__", call))
 
     def use_eager(self) -> None:
         for name, module in self.modules.items():
-            self.calls[name] = module
+            self.calls[name] = _direct(module)
 
     def wrap_ddp(self) -> None:
         from torch.nn.parallel import DistributedDataParallel
@@ -232,7 +248,7 @@ class Recipe:
             scaler.scale(loss).backward()
         else:
             loss.backward()
-        clip = self.config.grad_clip
+        clip = self.clip
         if clip > 0:
             if scaler is not None:
                 scaler.unscale_(optimizer)
@@ -261,7 +277,9 @@ class Recipe:
 
     # ---- helpers ---------------------------------------------------------------------------------------------
     def eval_batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        size = max(EVAL_BATCH, self.config.batch_size)
+        """Larger batches than training (no gradients to keep), but not unboundedly so for big samples."""
+        batch = self.config.batch_size
+        size = max(batch, min(EVAL_BATCH, batch * 8))
         if isinstance(split, ArraySplit):
             for start in range(0, len(split), size):
                 x = split.x[start:start + size]
@@ -270,9 +288,6 @@ class Recipe:
         else:
             for x, y in split.batches(size):
                 yield _to(x, self.device), _to(y, self.device)
-
-    def schedule_state(self) -> dict[str, Any]:
-        return {}
 
     def state(self) -> dict[str, Any]:
         """Recipe-specific state for checkpoints (JSON)."""
@@ -287,6 +302,13 @@ def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     if t is None:
         return None
     return t if t.device == device else t.to(device, non_blocking=True)
+
+
+def _direct(module: nn.Module) -> Any:
+    """What the training step calls: the generated ``forward`` itself. The compiled network's own layers still run
+    through their usual calls (and hooks); only the outer wrapper layers of GraphModule.__call__ are skipped, as
+    nothing registers hooks on the network as a whole."""
+    return module.forward
 
 
 def _shape_text(shape: tuple[Any, ...]) -> str:
@@ -368,6 +390,7 @@ class Supervised(Recipe):
         self.single = info.single_output
         self.apply_transfer()
         self.optimizer, self.penalty = self.make_optimizer(network.name)
+        self.penalize = bool(self.penalty)
         self.call = self.calls[network.name]
         self.primary = self.active[0]
         self.class_count = self._class_count()
@@ -435,8 +458,8 @@ class Supervised(Recipe):
             classes = self.info.num_classes or top + 1
             if classes > count or top >= count:
                 out = self.primary.output
-                raise TrainError(f"The data has {classes} classes, but Output {out} gives {count} class scores.",
-                                 f"Set the units of the layer feeding {out} to {classes}.")
+                raise TrainError(f"The data has {classes} classes, but Output '{out}' gives {count} class scores.",
+                                 f"Set the units of the layer feeding '{out}' to {classes}.")
         module = self.modules[self.network.name]
         was_training = module.training
         module.eval()
@@ -445,7 +468,7 @@ class Supervised(Recipe):
                 outs = self.forward(x)
                 self.loss(outs, x, y)
         except LossError as error:
-            raise TrainError(f"Output {self.primary.output}: {error}.",
+            raise TrainError(f"Output '{self.primary.output}': {error}.",
                              "Make the last layer's size match the targets (units = classes for classification, "
                              "the number of target values for regression).") from None
         finally:
@@ -453,14 +476,14 @@ class Supervised(Recipe):
 
     # ---- the step ------------------------------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | dict[str, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
+        self.clear_grads(self.optimizer)
         with self.autocast():
             out = self.call(x)
             if self.simple is not None and y is not None:  # one output, one plain loss: no bookkeeping
                 loss = self.simple(out, y)
             else:
                 loss = self.loss((out,) if self.single else tuple(out), x, y)
-            if self.penalty:
+            if self.penalize:
                 loss = loss + self.penalty()
         self.update(loss, self.optimizer)
         return loss.detach()
@@ -469,7 +492,7 @@ class Supervised(Recipe):
     def evaluate(self, split: Split, prefix: str = "val_") -> EvalResult:
         module = self.modules[self.network.name]
         module.eval()
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        total = torch.zeros((), dtype=sum_dtype(self.device), device=self.device)
         count = 0
         classes = None
         if self.class_count is not None:
@@ -485,9 +508,12 @@ class Supervised(Recipe):
                 for xb, yb in self.eval_batches(split):
                     x, y = self.inputs(xb, yb)
                     outs = self.forward(x)
-                    total += self.loss(outs, x, y).double() * x.shape[0]
-                    count += x.shape[0]
-                    self.observe(outs, x, y)
+                    size = x.shape[0]
+                    if self.simple is not None and y is not None:
+                        total += self.simple(outs[0], y) * size
+                    else:
+                        total += self.loss(outs, x, y) * size
+                    count += size
                     primary = outs[self.primary.index].float()
                     if classes is not None and y is not None:
                         classes.update(primary, y)
@@ -505,9 +531,6 @@ class Supervised(Recipe):
             metrics.update(regression.compute(prefix))
         names = self.info.class_names if classes is not None else None
         return EvalResult(metrics, confusion, names)
-
-    def observe(self, outs: tuple[torch.Tensor, ...], x: torch.Tensor, y: torch.Tensor | None) -> None:
-        """Hook for recipes that accumulate more during evaluation (the VAE's KL)."""
 
     def extra_metrics(self, prefix: str, count: int) -> dict[str, float]:
         return {}
@@ -593,13 +616,13 @@ class VAE(Autoencoder):
         return total
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | dict[str, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=True)
+        self.clear_grads(self.optimizer)
         with self.autocast():
             out = self.call(x)
             recon = self.loss((out,) if self.single else tuple(out), x, y)
             kl = self.kl()
             loss = recon + self.beta * kl
-            if self.penalty:
+            if self.penalize:
                 loss = loss + self.penalty()
         self.update(loss, self.optimizer)
         return {"loss": loss.detach(), "reconstruction": recon.detach(), "kl": kl.detach()}
@@ -607,7 +630,7 @@ class VAE(Autoencoder):
     # Evaluation: Reparameterize returns the mean in eval mode and keeps no KL, so it is computed here from its
     # inputs with the same formula; val_loss = reconstruction + beta · KL, as in training.
     def evaluate(self, split: Split, prefix: str = "val_") -> EvalResult:
-        self._kl_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._kl_sum = torch.zeros((), dtype=sum_dtype(self.device), device=self.device)
         handles = [m.register_forward_hook(self._kl_hook) for m in self.reparams]
         try:
             result = super().evaluate(split, prefix)
@@ -625,7 +648,7 @@ class VAE(Autoencoder):
         mean, log_var = args[0].float(), args[1].float()
         terms = -0.5 * (1 + log_var - mean.pow(2) - log_var.exp())
         if self._kl_sum is not None:
-            self._kl_sum += terms.flatten(1).sum(dim=1).double().sum()
+            self._kl_sum += terms.flatten(1).sum(dim=1).sum()
 
     def extra_metrics(self, prefix: str, count: int) -> dict[str, float]:
         if self._kl_sum is None or not count:
@@ -878,7 +901,7 @@ class GAN(Recipe):
         n = x.shape[0]
         z = torch.randn((n, *self.latent_shape), device=self.device)
         # Discriminator: real -> real_label, fake -> 0.
-        self.opt_d.zero_grad(set_to_none=True)
+        self.clear_grads(self.opt_d)
         with self.autocast():
             fake = g(z)
             if self.concat:
@@ -892,7 +915,7 @@ class GAN(Recipe):
                 d_loss = d_loss + self.pen_d()
         self.update(d_loss, self.opt_d)
         # Generator: make the discriminator call fakes real.
-        self.opt_g.zero_grad(set_to_none=True)
+        self.clear_grads(self.opt_g)
         with self.autocast():
             score = d(fake)
             g_loss = F.binary_cross_entropy_with_logits(score, torch.ones_like(score))

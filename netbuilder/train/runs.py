@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
 NORMALIZER_FILE = "normalizer.safetensors"
 GRAPH_FILE = "graph.nbg"
+FLUSH_SECONDS = 1.0
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.safetensors$")
 
 
@@ -144,7 +146,9 @@ class RunWriter:
         self.history: list[dict[str, Any]] = []
         self._jsonl: Any = None
         self._csv: Any = None
+        self._csv_writer: Any = None
         self._columns: list[str] = []
+        self._flushed = 0.0
 
     def write_config(self, record: dict[str, Any], document: Document | None = None) -> None:
         if not self.enabled:
@@ -185,12 +189,19 @@ class RunWriter:
         if self._jsonl is None:
             self._jsonl = open(self.run_dir / METRICS_JSONL, "a", encoding="utf-8")  # noqa: SIM115 - kept open
         self._jsonl.write(json.dumps(row) + "\n")
-        self._jsonl.flush()
-        if self._csv is None or any(key not in self._columns for key in row):
+        if self._csv is None or self._csv_writer is None or any(key not in self._columns for key in row):
             self._rewrite_csv()
         else:
-            csv.DictWriter(self._csv, fieldnames=self._columns, lineterminator="\n").writerow(row)
-            self._csv.flush()
+            self._csv_writer.writerow(row)
+        now = time.monotonic()
+        if now - self._flushed >= FLUSH_SECONDS:  # short epochs: at most one flush a second (close flushes too)
+            self.flush()
+            self._flushed = now
+
+    def flush(self) -> None:
+        for stream in (self._jsonl, self._csv):
+            if stream is not None:
+                stream.flush()
 
     def _rewrite_csv(self) -> None:
         assert self.run_dir is not None
@@ -205,13 +216,14 @@ class RunWriter:
         writer.writeheader()
         writer.writerows(self.history)
         self._csv.flush()
+        self._csv_writer = writer
 
     def close(self) -> None:
         for stream in (self._jsonl, self._csv):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-        self._jsonl = self._csv = None
+        self._jsonl = self._csv = self._csv_writer = None
 
     def save_checkpoint(self, epoch: int | None, tensors: dict[str, torch.Tensor], state: dict[str, Any],
                         best: bool, keep: int) -> Path | None:

@@ -1,5 +1,6 @@
 """Validation, shape inference and compilation of networks built with the scripting API."""
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -149,3 +150,91 @@ def test_compile_with_seed_is_reproducible() -> None:
     a = compile_network(doc.network(), seed=1).state_dict()
     b = compile_network(doc.network(), seed=1).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_several_loops_are_all_reported() -> None:
+    doc, ids = chain(("Input", {"shape": (4,)}), ("Add", {}), ("Add", {}), ("Linear", {"units": 4}),
+                     ("Output", {}))
+    net = doc.network()
+    net._insert_wire(Wire(ids[1], "out", ids[1], "in2"))  # a file may hold loops the editor never allows
+    net._insert_wire(Wire(ids[3], "out", ids[2], "in2"))
+    loops = {d.node_id for d in analyze(net).errors if "loop" in d.message}
+    assert loops == {ids[1], ids[2], ids[3]}
+    assert analyze(net).nodes[ids[4]].blocked
+
+
+def test_renaming_a_network_renames_it_in_cached_diagnostics() -> None:
+    from netbuilder.document import RenameNetwork
+
+    doc, _ = chain(("Input", {"shape": (4,)}), ("Conv2d", {}), ("Output", {}))
+    assert {d.network for d in analyze(doc.network()).errors} == {"model"}
+    doc.execute(RenameNetwork("model", "encoder"))
+    assert {d.network for d in analyze(doc.network()).errors} == {"encoder"}
+
+
+def test_totals_count_only_the_compiled_model() -> None:
+    doc, ids = chain(("Input", {"shape": (4,)}), ("Linear", {"units": 3}), ("Output", {}))
+    net = doc.network()
+    net.connect(ids[0], net.add("Linear", units=100))  # feeds no Output: left out of the model
+    result = analyze(net)
+    assert result.total_params == 4 * 3 + 3 == sum(p.numel() for p in compile_network(net).parameters())
+    assert result.total_macs == 4 * 3
+
+
+def test_a_model_too_large_to_build_is_an_error_not_an_allocation() -> None:
+    doc, ids = chain(("Input", {"shape": (1_000_000,)}), ("Linear", {"units": 1_000_000}), ("Output", {}))
+    [problem] = analyze(doc.network()).errors
+    assert problem.node_id == ids[1] and "1,000,001,000,000 parameters" in problem.message
+    assert "4.0 TB" in problem.message and problem.suggestion
+    with pytest.raises(CompileError, match="parameters"):
+        compile_network(doc.network())  # fails at once; nothing is allocated
+    # Many layers each below the limit, together above it: one error for the network.
+    doc, ids = chain(("Input", {"shape": (40_000,)}), ("Linear", {"units": 20_000}), ("Linear", {"units": 40_000}),
+                     ("Output", {}))
+    [problem] = analyze(doc.network()).errors
+    assert problem.node_id is None and "1,600,060,000 parameters" in problem.message
+
+
+def test_outputs_keep_document_order_whatever_their_depth() -> None:
+    doc = Document()
+    net = doc.network()
+    x = net.add("Input", shape=(4,))
+    first = net.add("Output", "first")
+    net.connect(x, first)
+    net.chain(x, net.add("Linear", units=3), net.add("Output", "second"))
+    assert compile_network(net).netbuilder.output_names == ["first", "second"]
+    net.disconnect(net.wires_into(first)[0])
+    net.chain(x, net.add("ReLU"), net.add("Tanh"), first)  # "first" is now deeper than "second"
+    assert compile_network(net).netbuilder.output_names == ["first", "second"]
+
+
+def test_input_straight_into_outputs_and_one_layer_into_two_outputs() -> None:
+    doc = Document()
+    net = doc.network()
+    x = net.add("Input", shape=(4,))
+    lin = net.add("Linear", units=3)
+    net.connect(x, net.add("Output", "same"))
+    net.chain(x, lin, net.add("Output", "a"))
+    net.connect(lin, net.add("Output", "b"))
+    model = compile_network(net)
+    inputs = torch.randn(2, 4)
+    same, a, b = model(inputs)
+    assert torch.equal(same, inputs) and torch.equal(a, b) and a.shape == (2, 3)
+
+
+def test_a_module_torch_refuses_to_build_is_a_compile_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import netbuilder.specs as specs
+
+    doc, ids = chain(("Input", {"shape": (4,)}), ("Linear", {"units": 3}), ("Output", {}))
+
+    def refuse(ctx):
+        raise RuntimeError("[enforce fail] DefaultCPUAllocator: can't allocate memory\nmore torch detail")
+
+    monkeypatch.setitem(specs._REGISTRY, "Linear", dataclasses.replace(specs.get_spec("Linear"), build=refuse))
+    with pytest.raises(CompileError) as caught:
+        compile_network(doc.network())
+    [problem] = caught.value.diagnostics
+    assert problem.node_name == "linear1" and "can't allocate memory" in problem.message
+    assert "more torch detail" not in str(caught.value)

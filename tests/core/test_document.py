@@ -179,3 +179,83 @@ def test_wire_ports_default_to_first_free_input() -> None:
     cat = net.add("Concat", inputs=2)
     assert net.connect(x, cat) == Wire(x, "out", cat, "in1")
     assert net.connect(x, cat) == Wire(x, "out", cat, "in2")
+
+
+def two_inputs() -> tuple[Document, dict[str, str]]:
+    doc = Document()
+    net = doc.network()
+    ids = {"a": net.add("Input", name="a", shape=(4,)), "b": net.add("Input", name="b", shape=(4,)),
+           "add": net.add("Add"), "h": net.add("Linear", units=3), "o": net.add("Output"),
+           "skip": net.add("Output", name="skip")}
+    net.connect(ids["a"], ids["add"])
+    net.connect(ids["b"], ids["add"])
+    net.chain(ids["add"], ids["h"], ids["o"])
+    net.connect(ids["a"], ids["skip"])  # "a" feeds two layers: the order of its wires is part of the file
+    return doc, ids
+
+
+@pytest.mark.parametrize("edit", [
+    lambda net, ids: net.remove(ids["a"]),
+    lambda net, ids: net.remove(ids["add"], ids["a"]),
+    lambda net, ids: net.disconnect(net.wires_into(ids["add"])[0]),
+    lambda net, ids: net.set_param(ids["add"], "inputs", 3) or net.disconnect(net.wires_into(ids["add"])[0]),
+])
+def test_undo_restores_the_order_of_nodes_and_wires(edit) -> None:
+    # The order decides the compiled module's input order and the saved file; undo must bring it back exactly.
+    from netbuilder.io import dumps_document
+
+    doc, ids = two_inputs()
+    net = doc.network()
+    saved = dumps_document(doc)
+    count = doc.undo_stack.count()
+    edit(net, ids)
+    for _ in range(doc.undo_stack.count() - count):
+        doc.undo_stack.undo()
+    assert dumps_document(doc) == saved
+    assert [n.name for n in net.inputs()] == ["a", "b"]
+    assert net.compile().netbuilder.input_names == ["a", "b"]
+
+
+def test_undo_of_fewer_ports_restores_wire_order() -> None:
+    from netbuilder.io import dumps_document
+
+    doc = Document()
+    net = doc.network()
+    x = net.add("Input", shape=(8,))
+    add = net.add("Add", inputs=3)
+    for port in ("in3", "in1", "in2"):
+        net.connect(x, add, "out", port)
+    net.chain(add, net.add("Output"))
+    saved = dumps_document(doc)
+    net.set_param(add, "inputs", 2)
+    doc.undo_stack.undo()
+    assert dumps_document(doc) == saved
+
+
+@pytest.mark.parametrize("name", ["load_state_dict", "compile", "add_module", "to_empty", "T_destination",
+                                  "_modules", "__class__", "torch", "nn"])
+def test_names_a_compiled_module_uses_are_refused(name: str) -> None:
+    # A node's name becomes a submodule attribute: these would clash with torch.nn.Module's own methods.
+    doc, ids = mlp()
+    with pytest.raises(DocumentError, match="reserved|usable"):
+        doc.network().rename(ids["h"], name)
+
+
+def test_network_names_are_trimmed() -> None:
+    doc = Document()
+    net = doc.add_network("  critic ")
+    assert net.name == "critic" and list(doc.networks) == ["model", "critic"]
+
+
+def test_pasted_nodes_get_fresh_usable_names() -> None:
+    from netbuilder.document.model import Node
+
+    doc, ids = mlp()
+    net = doc.network()
+    # Twice the same layer, and a node from an older file whose name is now reserved.
+    pasted = [net.node(ids["h"]), net.node(ids["h"]).clone(), Node("z", "ReLU", "compile", {})]
+    pasted[1].id = "copy"
+    command = InsertNodes("model", pasted, [])
+    doc.execute(command)
+    names = [net.node(command.id_map[i]).name for i in (ids["h"], "copy", "z")]
+    assert names == ["linear3", "linear4", "relu2"]

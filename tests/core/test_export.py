@@ -279,3 +279,68 @@ def test_generated_file_runs_standalone(tmp_path: Path) -> None:
 def test_code_export_write_failure_is_an_export_error(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="does not exist"):
         export_pytorch_code(mlp(), tmp_path / "missing" / "model.py")
+
+
+def test_generated_example_survives_inputs_named_like_its_variables() -> None:
+    # The __main__ block binds model, example and outputs; Input nodes named "model" or "print" must not break it.
+    net = Document().network()
+    a, b = net.add("Input", name="model", shape=(3,)), net.add("Input", name="print", shape=(3,))
+    add = net.add("Add")
+    net.connect(a, add)
+    net.connect(b, add)
+    net.chain(add, net.add("Output", name="outputs"))
+    code = export_pytorch_code(net)
+    printed: list[tuple] = []
+    namespace: dict[str, Any] = {"__name__": "__main__", "print": lambda *args: printed.append(args)}
+    exec(compile(code, "generated.py", "exec"), namespace)
+    assert printed == [("outputs:", (2, 3))]
+
+
+def positional_model(max_len: int) -> Network:
+    net = Document().network()
+    net.chain(net.add("Input", name="ids", shape=("T",), dtype="int64"), net.add("Embedding", vocab_size=10, dim=4),
+              net.add("PositionalEncoding", kind="learned", max_len=max_len), net.add("Output", name="y"))
+    return net
+
+
+def test_checks_stay_within_the_longest_sequence_a_network_accepts(tmp_path: Path) -> None:
+    # Max length 6 is below the lengths the export would otherwise trace (8) and check (11) with.
+    net = positional_model(6)
+    report = export_onnx(net, tmp_path / "p.onnx")
+    assert report.ok and report.input_shapes == [("N", "T")]
+    (out,) = run_onnx(tmp_path / "p.onnx", ["ids"], (torch.randint(0, 10, (3, 5)),))
+    assert out.shape == (3, 5, 4)
+    assert "torch.randint(0, 10, (2, 6))" in export_pytorch_code(net)
+    assert example_inputs(compile_network(net))[0].shape == (2, 6)
+
+
+def test_pytorch_failing_in_the_parity_run_is_an_export_error(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_export, "_sequence_lengths", lambda model: (4, 9))  # 9 > max length 6
+    with pytest.raises(ExportError, match="sequence length 9"):
+        export_onnx(positional_model(6), tmp_path / "p.onnx", check=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_read_only_destination_is_an_export_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno as errnos
+
+    import netbuilder.io.atomic as atomic
+
+    def read_only(folder: Path, name: str) -> tuple[int, Path]:
+        raise OSError(errnos.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic, "_open_temp", read_only)
+    with pytest.raises(ExportError, match="the disk is read-only"):
+        export_onnx(mlp(), tmp_path / "m.onnx", parity=False)
+    with pytest.raises(ExportError, match="the disk is read-only"):
+        export_pytorch_code(mlp(), tmp_path / "m.py")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_too_large_for_one_onnx_file_are_refused_before_exporting(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_export, "ONNX_LIMIT", 1000)  # bytes; the MLP has about 37 kB of weights
+    monkeypatch.setattr(onnx_export, "_export", lambda *args: pytest.fail("exported anyway"))
+    with pytest.raises(ExportError, match="at most 2 GB"):
+        export_onnx(mlp(), tmp_path / "m.onnx")

@@ -148,6 +148,25 @@ def test_document_from_dict_does_not_modify_its_input() -> None:
     assert data == before
 
 
+def test_edits_of_a_loaded_document_never_reach_the_callers_dict() -> None:
+    data = document_to_dict(mlp_document())
+    data["settings"] = {"training": {"epochs": 2}}
+    doc = document_from_dict(data)
+    doc.settings["training"]["epochs"] = 9
+    doc.network().nodes[0].params["shape"] = (3,)
+    assert data["settings"] == {"training": {"epochs": 2}}
+    assert data["networks"][0]["nodes"][0]["params"]["shape"] != (3,)
+
+
+@pytest.mark.parametrize("name, words", [("load_state_dict", "reserved"), ("_private", "starting with a letter")])
+def test_names_a_compiled_module_cannot_take_are_refused_on_load(name: str, words: str) -> None:
+    data = {"format": "netbuilder", "format_version": 2,
+            "networks": [{"name": "m", "nodes": [{"id": "a", "type": "Input", "name": name}], "wires": []}]}
+    with pytest.raises(LoadError, match=words) as caught:
+        document_from_dict(data, "f.nbg")
+    assert "node a" in str(caught.value) and "field 'name'" in str(caught.value)
+
+
 def test_nodes_without_optional_fields_get_defaults() -> None:
     data = {"format": "netbuilder", "format_version": 2,
             "networks": [{"name": "m", "nodes": [{"id": "a", "type": "Input"}, {"id": "b", "type": "Linear"}],

@@ -482,3 +482,75 @@ def test_sinusoidal_positional_encoding_has_no_weights() -> None:
     assert module.state_dict() == {}
     out = module(torch.zeros(1, 3, 6))
     assert torch.allclose(out[0, 1, 0], torch.tensor(math.sin(1.0)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Symbolic sizes through chains of layers: the expression must still give the real size.
+
+SEQUENCE_CHAINS = [
+    [("Conv1d", {"filters": 4, "kernel_size": 3, "stride": 2}), ("Upsample", {"scale_factor": 2}),
+     ("Conv1d", {"filters": 4, "kernel_size": 3}), ("Conv1d", {"filters": 4, "kernel_size": 3})],
+    [("MaxPool1d", {"kernel_size": 2}), ("Pad", {"amount": 2}), ("ConvTranspose1d", {"filters": 2, "stride": 2}),
+     ("AvgPool1d", {"kernel_size": 3, "stride": 2, "padding": 1})],
+    [("Conv1d", {"filters": 4, "kernel_size": 5, "dilation": 2, "padding": "explicit", "padding_size": 1}),
+     ("ConvTranspose1d", {"filters": 3, "kernel_size": 3, "stride": 3, "output_padding": 1}),
+     ("Upsample", {"scale_factor": 3}), ("Conv1d", {"filters": 2, "kernel_size": 2, "stride": 3})],
+]
+
+
+@pytest.mark.parametrize("chain", SEQUENCE_CHAINS, ids=range(len(SEQUENCE_CHAINS)))
+def test_symbolic_sizes_compose_through_chains(chain: list[tuple[str, dict]]) -> None:
+    current = TensorType(("N", 3, "T"))
+    modules = []
+    for type_id, params in chain:
+        spec = get_spec(type_id)
+        ctx = LayerContext(spec.coerce_params(params), (current,))
+        modules.append(spec.build(ctx))
+        (current,) = spec.infer(ctx)
+    for length in (23, 40, 61):
+        x = torch.randn(2, 3, length)
+        for module in modules:
+            x = module(x)
+        assert evaluate(str(current.shape[2]), {"T": length}) == x.shape[2], current.shape[2]
+
+
+def test_equal_shrinkage_gives_equal_symbolic_sizes() -> None:
+    # One kernel 5, or two kernels 3: both branches are T-4 long, so a residual Add of them is accepted.
+    once = infer("Conv1d", {"filters": 4, "kernel_size": 5}, ("N", 3, "T"))[0]
+    twice = infer("Conv1d", {"filters": 4}, infer("Conv1d", {"filters": 4}, ("N", 3, "T"))[0].shape)[0]
+    assert once.shape == twice.shape == ("N", 4, "T-4")
+    assert infer("Add", {}, once.shape, twice.shape)[0].shape == ("N", 4, "T-4")
+    assert infer("Pad", {"amount": 2}, once.shape)[0].shape == ("N", 4, "T")
+
+
+def test_instance_norm_refuses_a_single_position() -> None:
+    with pytest.raises(ShapeError, match="only one position"):
+        infer("InstanceNorm2d", {}, ("N", 8, 1, 1))
+    assert infer("InstanceNorm2d", {}, ("N", 8, 1, 2))[0].shape == ("N", 8, 1, 2)
+
+
+def test_linear_multiply_adds_are_per_sample_like_every_layer() -> None:
+    spec = get_spec("Linear")
+    params = spec.coerce_params({"units": 4})
+    assert spec.macs(LayerContext(params, (TensorType(("N", 5, 3)),))) == 5 * 3 * 4
+    # A variable length makes the per-sample cost unknown: 0, as for RNNs and convolutions, not one step's cost.
+    assert spec.macs(LayerContext(params, (TensorType(("N", "T", 3)),))) == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3x3", (3, 3)), ("3 × 3", (3, 3)), ("[3, 3]", (3, 3)), ("(3, 3)", (3, 3)), ("3", (3, 3)), ("3;3", (3, 3)),
+])
+def test_sizes_typed_as_text(text: str, expected: tuple) -> None:
+    assert get_spec("Conv2d").param("kernel_size").coerce(text) == expected
+
+
+@pytest.mark.parametrize("type_id, name, value, words", [
+    ("Conv2d", "kernel_size", "3, x", "not 'x'"),  # a stray letter is named, never silently dropped
+    ("Input", "shape", "T, x", "not 'x'"),
+    ("Input", "shape", (2**70,), "at most"),
+    ("Dropout", "p", 10**400, "finite"),  # too large for a float: a ParamError, not an OverflowError
+    ("Linear", "units", 10**400, "401 digits"),
+])
+def test_absurd_param_values_are_refused_in_words(type_id: str, name: str, value: Any, words: str) -> None:
+    with pytest.raises(ParamError, match=re.escape(words)):
+        get_spec(type_id).param(name).coerce(value)

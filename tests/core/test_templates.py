@@ -97,3 +97,15 @@ def test_template_exports_to_onnx_matching_onnxruntime(template_id: str, tmp_pat
     for net in load_template(template_id):
         report = export_onnx(net, tmp_path / f"{net.name}.onnx")
         assert report.ok and report.max_abs_diff <= 1e-4, (net.name, report.max_abs_diff)
+
+
+def test_stray_files_in_the_templates_folder_are_skipped(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import netbuilder.templates as templates
+
+    shutil.copy(templates.template_path("mlp"), tmp_path / "mlp.nbg")
+    (tmp_path / "list.nbg").write_text("[1, 2]", encoding="utf-8")
+    (tmp_path / "odd.nbg").write_text('{"info": "x", "settings": []}', encoding="utf-8")
+    monkeypatch.setattr(templates, "templates_dir", lambda: tmp_path)
+    assert [t.id for t in list_templates()] == ["mlp"]

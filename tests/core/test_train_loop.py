@@ -170,6 +170,36 @@ def test_checkpoints_follow_the_interval_and_always_keep_the_last_and_the_best(t
     assert (Path(written[0].path).parent / "best.safetensors").is_file()
 
 
+def test_same_seed_same_run_and_early_stopping_ends_a_stalled_run(tmp_path: Path) -> None:
+    first = run(mlp(dropout=True), config(epochs=2), write=False)
+    second = run(mlp(dropout=True), config(epochs=2), write=False)
+    assert [e.metrics for e in first if isinstance(e, EpochEnd)] == \
+        [e.metrics for e in second if isinstance(e, EpochEnd)]
+    stalled = run(mlp(), config(epochs=20, lr=1e-9, early_stopping={"patience": 2, "min_delta": 0.01}),
+                  run_root=tmp_path)
+    done = stalled[-1]
+    assert isinstance(done, Done) and done.stopped_early and done.epochs_completed == 3
+    assert done.best_epoch == 1
+    assert json.loads((Path(done.run_dir) / "summary.json").read_text())["stopped_early"] is True
+
+
+def test_several_outputs_train_on_the_weighted_sum_of_their_losses(tmp_path: Path) -> None:
+    doc = Document()
+    net = doc.network()
+    hidden = net.add("Linear", name="hidden", units=32)
+    net.chain(net.add("Input", name="pixels", shape=(64,)), hidden, net.add("ReLU", name="act"))
+    net.chain("act", net.add("Linear", name="main_head", units=10), net.add("Output", name="digit"))
+    net.chain("act", net.add("Linear", name="aux_head", units=10), net.add("Output", name="aux"))
+    net.chain("hidden", net.add("Output", name="embedding", role="features"))
+    losses = [{"output": "digit", "loss": "cross_entropy"},
+              {"output": "aux", "loss": "cross_entropy", "weight": 0.5, "label_smoothing": 0.1}]
+    events = run(doc, config(epochs=3, losses=losses), run_root=tmp_path)
+    assert isinstance(events[-1], Done)
+    assert events[-1].metrics["val_accuracy"] > 0.8  # metrics follow the first supervised output
+    bad = run(doc, config(losses=[{"output": "digits", "loss": "mse"}]), run_root=tmp_path)[-1]
+    assert isinstance(bad, Error) and "'digits'" in bad.message and "digit, aux, embedding" in bad.message
+
+
 # ---- guards ------------------------------------------------------------------------------------------------------
 
 
@@ -187,6 +217,30 @@ def test_nan_loss_stops_with_the_step_and_a_suggestion_keeping_the_last_good_che
     assert str(good) in error.message and good.is_file()
     assert load_checkpoint(good).epoch == 1
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "error"
+
+
+def test_penalties_and_clipping_train_and_an_infinite_gradient_is_caught(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = mlp()
+    doc.network().set_options("hidden", l1=1e-3)
+    plain = run(doc, config(epochs=1, grad_clip=1.0), run_root=tmp_path)
+    penalised = run(doc, config(epochs=1, grad_clip=1.0, l2=1e-2), run_root=tmp_path)
+    assert isinstance(plain[-1], Done) and isinstance(penalised[-1], Done)
+    assert penalised[-1].metrics["train_loss"] > plain[-1].metrics["train_loss"]  # the penalty is in the loss
+
+    real = torch.nn.utils.clip_grad_norm_
+    calls = {"count": 0}
+
+    def exploding(params: Any, max_norm: float) -> torch.Tensor:
+        calls["count"] += 1
+        norm = real(params, max_norm)
+        return torch.full_like(norm, float("inf")) if calls["count"] == 7 else norm
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", exploding)
+    error = run(doc, config(epochs=1, grad_clip=1.0), run_root=tmp_path)[-1]
+    assert isinstance(error, Error) and error.step == 7
+    assert error.message.startswith("The gradients became NaN or infinite at step 7 (epoch 1, batch 7)")
+    assert "grad_clip" not in error.suggestion  # clipping is already on
 
 
 @pytest.mark.parametrize(("build", "data", "training", "words"), [
@@ -238,6 +292,36 @@ def test_a_full_disk_while_checkpointing_is_reported_and_the_last_checkpoint_sur
     assert load_checkpoint(Path(error.run_dir) / "checkpoints" / "epoch-0001.safetensors").epoch == 1
 
 
+def test_out_of_memory_is_reported_with_a_smaller_batch_to_try(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from netbuilder.train.recipes import Supervised
+
+    real = Supervised.train_step
+
+    def hungry(self: Supervised, x: torch.Tensor, y: torch.Tensor | None) -> Any:
+        if trainer.step == 30:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, x, y)
+
+    monkeypatch.setattr(Supervised, "train_step", hungry)
+    trainer = Trainer(mlp(), config(epochs=3, checkpoint_interval=0), run_root=tmp_path)
+    events = list(trainer.events())
+    error = events[-1]
+    assert isinstance(error, Error) and error.step == 30
+    assert error.message.startswith("Out of memory on cpu at step 30 with batch size 64")
+    assert "epoch-0001.safetensors" in error.message and "batch size (e.g. 32)" in error.suggestion
+
+
+def test_a_network_with_problems_is_refused_with_its_diagnostics(tmp_path: Path) -> None:
+    doc = Document()
+    net = doc.network()
+    net.chain(net.add("Input", name="pixels", shape=(64,)), net.add("Linear", name="hidden", units=10))
+    net.add("Output", name="digit")  # not connected
+    events = run(doc, config(), run_root=tmp_path)
+    assert len(events) == 1 and isinstance(events[0], Error)
+    assert "digit" in events[0].message and "not connected" in events[0].message
+
+
 def test_run_root_that_is_a_file_gives_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "runs"
     blocker.write_text("not a folder")
@@ -285,14 +369,19 @@ def test_run_folder_records_everything_and_can_be_listed_evaluated_and_used(tmp_
 
 def test_transfer_from_a_run_lists_what_did_not_fit(tmp_path: Path) -> None:
     source = run(mlp(head=10), config(epochs=1), run_root=tmp_path)[-1].run_dir
-    events = run(mlp(head=10), config(data={"classes": [0, 1, 2]}, epochs=1, transfer={"source": source}),
+    iris = {"source": "iris", "val_fraction": 0.3}
+    events = run(mlp(head=10, inputs=4), config(data=iris, epochs=1, transfer={"source": source}),
                  run_root=tmp_path)
     assert isinstance(events[-1], Error) and "3 classes" in events[-1].message
     events = run(mlp(head=3), config(data={"classes": [0, 1, 2]}, epochs=1, transfer={"source": source}),
                  run_root=tmp_path)
+    assert isinstance(events[-1], Error) and "10 classes" in events[-1].message  # labels keep their ids
+    events = run(mlp(head=3, inputs=4), config(data=iris, epochs=1, transfer={"source": source}),
+                 run_root=tmp_path)
     loaded = next(e for e in events if isinstance(e, WeightsLoaded))
-    assert sorted(loaded.matched) == ["hidden.bias", "hidden.weight"]
-    assert loaded.mismatched == ["classes.weight: the file has 10×32, the model needs 3×32",
+    assert loaded.matched == ["hidden.bias"]
+    assert loaded.mismatched == ["hidden.weight: the file has 32×64, the model needs 32×4",
+                                 "classes.weight: the file has 10×32, the model needs 3×32",
                                  "classes.bias: the file has 10, the model needs 3"]
     assert any(isinstance(e, Warning) and "classes.weight" in e.message for e in events)
     assert isinstance(events[-1], Done)

@@ -230,7 +230,7 @@ def cnn(frozen: bool) -> Document:
               net.add("Conv2d", name="conv1", filters=16, kernel_size=3, padding="same"), net.add("ReLU"),
               net.add("MaxPool2d", kernel_size=2),
               net.add("Conv2d", name="conv2", filters=32, kernel_size=3, padding="same"), net.add("ReLU"),
-              net.add("MaxPool2d", kernel_size=2), net.add("Flatten"), net.add("Linear", name="head", units=5),
+              net.add("MaxPool2d", kernel_size=2), net.add("Flatten"), net.add("Linear", name="head", units=10),
               net.add("Output", name="digit"))
     if frozen:
         net.set_options("conv1", trainable=False)
@@ -252,8 +252,8 @@ def test_transfer_learning_beats_the_same_head_trained_from_scratch(tmp_path: Pa
     loaded = next(e for e in transfer if isinstance(e, ev.WeightsLoaded))
     assert sorted(loaded.matched) == ["conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight"]
     started = [e for e in transfer if isinstance(e, ev.RunStarted)]
-    assert started[-1].parameters == 32 * 2 * 2 * 5 + 5  # only the head trains
+    assert started[-1].parameters == 32 * 2 * 2 * 10 + 10  # only the head trains
     scratch = train(cnn(frozen=True), tmp_path, settings, small_slice, digits)
-    assert next(e for e in scratch if isinstance(e, ev.RunStarted)).data["num_classes"] == 5
+    assert next(e for e in scratch if isinstance(e, ev.RunStarted)).data["samples"] == 896  # digits 5-9
     tuned, fresh = epochs(transfer)[-1]["val_accuracy"], epochs(scratch)[-1]["val_accuracy"]
     assert tuned > fresh + 0.15, (tuned, fresh)
