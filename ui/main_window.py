@@ -51,8 +51,11 @@ from netbuilder_ui.palette import PaletteWidget
 from netbuilder_ui.problems import ProblemsWidget
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.shortcuts import ShortcutsDialog
+from netbuilder_ui.training import TrainingUI, install_training_ui
 
 APP_NAME = "NetBuilder"
+# Disabled while training runs (the document is locked): they change the network or replace the document.
+LOCKED_ACTIONS = ("new", "new_template", "open", "cut", "paste", "duplicate", "delete", "auto_layout")
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored
 READABLE_ZOOM = 0.85  # a newly opened network starts no smaller than this (text stays legible)
 
@@ -145,7 +148,10 @@ class MainWindow(QMainWindow):
                  recovery_dir: str | os.PathLike[str] | None = None,
                  autosave_interval_ms: int = AUTOSAVE_INTERVAL_MS,
                  ask_restore: Callable[[RecoveryInfo], bool] | None = None,
+                 run_root: str | os.PathLike[str] | None = None, training: bool = True,
                  parent: QWidget | None = None):
+        """``run_root`` is where training runs are written (default: beside the saved file, else the user's data
+        folder); ``training=False`` builds the editor alone (the Train menu and its docks are left out)."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
@@ -189,6 +195,10 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.training_ui: TrainingUI | None = install_training_ui(self, run_root) if training else None
+        if self.training_ui is not None:
+            self.toolbar.addSeparator()
+            self.toolbar.addActions([self.acts["train_start"], self.acts["train_pause"], self.acts["train_stop"]])
 
         self.palette_panel.layerActivated.connect(self.add_layer)
         self.problems.nodeActivated.connect(self.show_node)
@@ -200,6 +210,10 @@ class MainWindow(QMainWindow):
         self.files.titleChanged.connect(self._update_title)
         self.files.recentChanged.connect(self._rebuild_recent_menu)
         self.files.message.connect(self.show_message)
+        self.qt_doc.lockChanged.connect(self._on_lock_changed)
+        # After the undo/redo actions' own connections, so a locked document keeps them disabled.
+        self.qt_doc.undo_stack.canUndoChanged.connect(self._on_undo_availability)  # bound, as above
+        self.qt_doc.undo_stack.canRedoChanged.connect(self._on_undo_availability)
 
         self._restore_settings()
         self._on_document_replaced()
@@ -528,6 +542,9 @@ class MainWindow(QMainWindow):
         for name in ("paste", "select_all", "zoom_in", "zoom_out", "reset_zoom", "fit_all", "auto_layout",
                      "export_image", "export_onnx", "export_pytorch"):
             self.acts[name].setEnabled(has_view)
+        if self.qt_doc.lock_reason:
+            for name in LOCKED_ACTIONS:
+                self.acts[name].setEnabled(False)
 
     # ---- status and title ----------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
@@ -570,6 +587,33 @@ class MainWindow(QMainWindow):
     def status_text(self) -> str:
         """The permanent status-bar text (validation, parameters, multiply-adds)."""
         return "  ".join(w.text() for w in (self.status_state, self.status_params, self.status_macs))
+
+    def _on_lock_changed(self, reason: str) -> None:
+        self._apply_lock()
+        self.palette_panel.setEnabled(not reason)
+        self.palette_panel.setToolTip(reason)
+        self.show_message(reason or "The network can be edited again.")
+
+    def _on_undo_availability(self, _available: bool) -> None:
+        if self.qt_doc.lock_reason and shiboken6.isValid(self.qt_doc.undo_stack):
+            self._apply_lock()
+
+    def _apply_lock(self) -> None:
+        """While training runs, everything that would change the network or replace the document is disabled;
+        selecting, moving, zooming and inspecting stay available (moves are the one edit the lock allows)."""
+        locked = bool(self.qt_doc.lock_reason)
+        stack = self.qt_doc.undo_stack
+        self.acts["undo"].setEnabled(not locked and stack.canUndo())
+        self.acts["redo"].setEnabled(not locked and stack.canRedo())
+        self.recent_menu.setEnabled(not locked)
+        if locked:
+            for name in LOCKED_ACTIONS:
+                self.acts[name].setEnabled(False)
+        else:
+            for name in ("new", "new_template", "open"):
+                self.acts[name].setEnabled(True)
+            view = self.current_view()
+            self._update_selection_actions(view.selected_node_ids() if view else [])
 
     def _on_problem_count(self, errors: int, warnings: int) -> None:
         total = errors + warnings
@@ -724,10 +768,15 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self.fit_all_views)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+        if self.training_ui is not None and not self.training_ui.confirm_close():
+            event.ignore()
+            return
         if not self.files.maybe_save("closing"):
             event.ignore()
             return
         self.save_settings()
+        if self.training_ui is not None:
+            self.training_ui.shutdown()
         self.files.shutdown()
         event.accept()
 

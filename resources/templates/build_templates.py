@@ -186,7 +186,7 @@ def vae() -> Document:
     net.connect(log_var, z, "out", "log_var")
     p.chain(z, ("Linear", {"units": 64, "name": "dec"}), ("ReLU", {"name": "dec_relu"}),
             ("Linear", {"units": 64, "name": "dec_out"}), ("Output", {"role": "reconstruction", "name": "recon"}))
-    settings(doc, "digits", "vae", epochs=30, beta=1.0)
+    settings(doc, "digits", "vae", epochs=30, vae={"beta": 1.0})
     return doc
 
 
@@ -212,7 +212,7 @@ def dcgan() -> Document:
                         "padding_size": (1, 1), "name": "down2"}),
             ("LeakyReLU", {"negative_slope": 0.2, "name": "act2"}), ("Flatten", {}),
             ("Linear", {"units": 1, "name": "realness"}), ("Output", {"role": "score", "name": "score"}))
-    settings(doc, "digits-images", "gan", epochs=20, lr=2e-4, latent_size=16)
+    settings(doc, "digits-images", "gan", epochs=20, lr=2e-4, gan={"latent_size": 16})
     return doc
 
 
@@ -249,6 +249,7 @@ TEMPLATES: dict[str, Callable[[], Document]] = {
 
 def main() -> None:
     from netbuilder.analysis import analyze
+    from netbuilder.train import ConfigError, TrainConfig
 
     for template_id, build in TEMPLATES.items():
         doc = build()
@@ -256,6 +257,10 @@ def main() -> None:
             result = analyze(net)
             if result.diagnostics:
                 raise SystemExit(f"{template_id}/{net.name}: " + "; ".join(map(str, result.diagnostics)))
+        try:  # a template must train without edits: its settings have to be ones the trainer takes
+            TrainConfig.from_settings(doc.settings)
+        except ConfigError as error:
+            raise SystemExit(f"{template_id}: {error}") from None
         save_document(doc, HERE / f"{template_id}.nbg")
         print(f"wrote {template_id}.nbg")
 

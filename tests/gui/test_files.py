@@ -60,6 +60,7 @@ def dialogs(monkeypatch):
 def make_window(qtbot, tmp_path: Path, **options: Any) -> MainWindow:
     options.setdefault("recovery_dir", tmp_path / "recovery")
     options.setdefault("autosave_interval_ms", 3_600_000)
+    options.setdefault("run_root", tmp_path / "runs")
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, **options)
     qtbot.addWidget(window)

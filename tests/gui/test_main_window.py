@@ -58,6 +58,7 @@ def dialogs(monkeypatch):
 
 def make_window(qtbot, tmp_path: Path, resize: bool = True, **options: Any) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    options.setdefault("run_root", tmp_path / "runs")
     window = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
                         **options)
     qtbot.addWidget(window)
@@ -435,7 +436,7 @@ def test_about_and_help_menus(window, dialogs):
     dialog = window.show_shortcuts()
     assert dialog.isVisible() and dialog.rows
     dialog.close()
-    assert [a.text().replace("&", "") for a in window.menuBar().actions()] == ["File", "Edit", "View", "Help"]
+    assert [a.text().replace("&", "") for a in window.menuBar().actions()] == ["File", "Edit", "View", "Train", "Help"]
     assert window.menu_for("File").actions()
 
 

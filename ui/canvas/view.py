@@ -40,6 +40,7 @@ from netbuilder.document import (
     Wire,
 )
 from netbuilder.specs import UnknownLayerError, get_spec
+from netbuilder_ui._compat import set_clipboard_mime
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
 from netbuilder_ui.canvas.interactions import PanInteraction
@@ -452,7 +453,7 @@ class CanvasView(QGraphicsView):
         if not ids:
             self.statusMessage.emit("Select the layers to copy first.")
             return False
-        QApplication.clipboard().setMimeData(nodes_to_mime(self._scene.network, ids))
+        set_clipboard_mime(nodes_to_mime(self._scene.network, ids))
         self._paste_serial = 0
         self.statusMessage.emit(f"Copied {_count(len(ids), 'layer')}.")
         return True
