@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QTabBar,
     QTabWidget,
     QToolBar,
     QUndoView,
@@ -57,6 +59,7 @@ APP_NAME = "NetBuilder"
 # Disabled while training runs (the document is locked): they change the network or replace the document.
 LOCKED_ACTIONS = ("new", "new_template", "open", "cut", "paste", "duplicate", "delete", "auto_layout")
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored
+BOTTOM_PANEL_HEIGHT = 190  # problems, plots and results share it: room for a plot, not only a list
 READABLE_ZOOM = 0.85  # a newly opened network starts no smaller than this (text stays legible)
 
 STYLE_SHEET = """
@@ -187,7 +190,6 @@ class MainWindow(QMainWindow):
         self.problems_dock = self.add_panel("Problems", "problemsDock", self.problems, bottom, "Alt+3")
         self.history_dock = self.add_panel("Undo History", "historyDock", self.history, right, "Alt+4")
         self.tabifyDockWidget(self.inspector_dock, self.history_dock)
-        self.inspector_dock.raise_()
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
@@ -199,6 +201,9 @@ class MainWindow(QMainWindow):
         if self.training_ui is not None:
             self.toolbar.addSeparator()
             self.toolbar.addActions([self.acts["train_start"], self.acts["train_pause"], self.acts["train_stop"]])
+        # The editor comes first; the training tabs come forward when a run starts.
+        self.inspector_dock.raise_()
+        self.problems_dock.raise_()
 
         self.palette_panel.layerActivated.connect(self.add_layer)
         self.problems.nodeActivated.connect(self.show_node)
@@ -216,6 +221,7 @@ class MainWindow(QMainWindow):
         self.qt_doc.undo_stack.canRedoChanged.connect(self._on_undo_availability)
 
         self._restore_settings()
+        self.hide_stray_tab_bars()
         self._on_document_replaced()
 
     # ---- construction --------------------------------------------------------------------------------------
@@ -240,6 +246,18 @@ class MainWindow(QMainWindow):
         if self.panels_menu is not None:
             self.panels_menu.addAction(toggle)
         return dock
+
+    def hide_stray_tab_bars(self) -> None:
+        """Hide the tab bars Qt leaves behind when docks are tabbed in a second dock area (seen with Qt 6.12:
+        a bar with the group's first two tabs stays visible in the middle of the window, over the palette).
+        A stray bar holds a strict subset of the tabs of a live bar, or the same tabs as an earlier one."""
+        bars = [bar for bar in self.findChildren(QTabBar) if bar.parent() is self]
+        tabs = [tuple(re.sub(r" \(\d+\)$", "", bar.tabText(i)) for i in range(bar.count())) for bar in bars]
+        for index, (bar, mine) in enumerate(zip(bars, tabs, strict=True)):
+            stray = any(set(mine) < set(other) or (other == mine and other_index > index)
+                        for other_index, other in enumerate(tabs) if other_index != index)
+            if stray and mine:
+                bar.hide()
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -762,7 +780,7 @@ class MainWindow(QMainWindow):
         if self._default_layout_pending:  # first run: sizes need the real window size, known only now
             self._default_layout_pending = False
             self.resizeDocks([self.palette_dock, self.inspector_dock], [240, 320], Qt.Orientation.Horizontal)
-            self.resizeDocks([self.problems_dock], [112], Qt.Orientation.Vertical)
+            self.resizeDocks([self.problems_dock], [BOTTOM_PANEL_HEIGHT], Qt.Orientation.Vertical)
         if not self._fitted_once:
             self._fitted_once = True
             QTimer.singleShot(0, self, self.fit_all_views)

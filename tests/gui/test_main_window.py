@@ -104,6 +104,18 @@ def test_window_layout_title_and_status(window):
     assert window.status_params.text() == f"Parameters  {human_count(analysis.total_params)}"
     assert window.status_params.text() == "Parameters  17.2 K"
     assert window.status_macs.text() == f"Multiply-adds  {human_count(analysis.total_macs)}"
+    # The editor's panels are in front; training's docks wait in tabs beside them.
+    assert not window.inspector_dock.visibleRegion().isEmpty()
+    assert not window.problems_dock.visibleRegion().isEmpty()
+    tabbed = {dock.objectName() for dock in window.tabifiedDockWidgets(window.problems_dock)}
+    assert tabbed == {"trainingPlotsDock", "trainingResultsDock"}
+    # One visible tab bar per tabbed group: none left behind over the palette or the canvas (a Qt bug).
+    from PySide6.QtWidgets import QTabBar
+
+    visible_bars = [bar for bar in window.findChildren(QTabBar) if bar.parent() is window and bar.isVisible()]
+    assert len(visible_bars) == 2
+    assert all(bar.geometry().bottom() >= window.height() - window.statusBar().height() - 40
+               for bar in visible_bars)  # both sit at the bottom of their dock area
 
 
 def test_gan_shows_one_tab_per_network(window):
