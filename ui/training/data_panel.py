@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -53,6 +52,7 @@ from netbuilder_ui.training.widgets import (
     field_label,
     hint,
     repolish,
+    scrolled_panel,
     section_title,
 )
 
@@ -167,20 +167,7 @@ class DataPanel(QWidget):
         self._locked = False
         self._loaded_key: Any = None
 
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setObjectName("dataScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(scroll)
-        content = QWidget()
-        content.setObjectName("dataPanel")
-        scroll.setWidget(content)
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(12, 10, 12, 12)
-        layout.setSpacing(8)
+        layout = scrolled_panel(self, "dataPanel")
 
         # ---- source ----------------------------------------------------------------------------------------
         layout.addWidget(section_title("Source"))

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -43,7 +42,15 @@ from netbuilder_ui.training.settings import (
     normalized_training,
     read_config,
 )
-from netbuilder_ui.training.widgets import PANEL_STYLE, Banner, field_label, hint, repolish, section_title
+from netbuilder_ui.training.widgets import (
+    PANEL_STYLE,
+    Banner,
+    field_label,
+    hint,
+    repolish,
+    scrolled_panel,
+    section_title,
+)
 
 
 class NumberField(QLineEdit):
@@ -111,20 +118,7 @@ class TrainingPanel(QWidget):
         self._output_names: list[str] = []
         self._loss_boxes: dict[str, QComboBox] = {}
 
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setObjectName("trainingScroll")
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(scroll)
-        content = QWidget()
-        content.setObjectName("trainingPanel")
-        scroll.setWidget(content)
-        layout = QVBoxLayout(content)
-        layout.setContentsMargins(12, 10, 12, 12)
-        layout.setSpacing(8)
+        layout = scrolled_panel(self, "trainingPanel")
 
         # ---- controls and progress ----------------------------------------------------------------------
         buttons = QHBoxLayout()

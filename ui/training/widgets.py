@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 ACCENT = "#2f6fde"
 TRAIN_COLOR = "#2f6fde"
@@ -18,7 +18,7 @@ MUTED = "#6b7482"
 
 PANEL_STYLE = """
 QWidget#trainingPanel, QWidget#dataPanel, QWidget#resultsPage, QWidget#plotsPanel { background: #ffffff; }
-QScrollArea#trainingScroll, QScrollArea#dataScroll { border: none; background: #ffffff; }
+QScrollArea#trainingPanelScroll, QScrollArea#dataPanelScroll { border: none; background: #ffffff; }
 QLabel#sectionTitle { color: #7a8391; font-size: 10px; font-weight: 700; letter-spacing: 1px;
     padding-top: 4px; border-bottom: 1px solid #eceef2; padding-bottom: 3px; }
 QLabel#hint, QLabel#placeholder { color: #7a8391; }
@@ -63,6 +63,27 @@ QTabWidget#resultsTabs QTabBar::tab:selected { color: #1f2630; border-bottom: 2p
 QTabWidget#resultsTabs QTabBar::tab:hover:!selected { color: #1f2630; background: #f1f3f6; }
 QPlainTextEdit#generatedText { border: 1px solid #e4e7ec; background: #fbfbfc; }
 """
+
+
+def scrolled_panel(owner: QWidget, name: str) -> QVBoxLayout:
+    """Give a dock's panel a vertically scrolling content area and return that area's layout: a narrow or short
+    dock then scrolls instead of squeezing the form or forcing the window to grow. ``name`` is the content
+    widget's object name (the style sheet's hook); the scroll area is ``name`` + "Scroll"."""
+    outer = QVBoxLayout(owner)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = QScrollArea()
+    scroll.setObjectName(f"{name}Scroll")
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    outer.addWidget(scroll)
+    content = QWidget()
+    content.setObjectName(name)
+    scroll.setWidget(content)
+    layout = QVBoxLayout(content)
+    layout.setContentsMargins(12, 10, 12, 12)
+    layout.setSpacing(8)
+    return layout
 
 
 def section_title(text: str) -> QLabel:
