@@ -170,6 +170,32 @@ def test_checkpoints_follow_the_interval_and_always_keep_the_last_and_the_best(t
     assert (Path(written[0].path).parent / "best.safetensors").is_file()
 
 
+def test_a_best_epoch_between_checkpoints_is_written_with_its_own_weights(tmp_path: Path) -> None:
+    """Monitoring the learning rate of a step schedule (halved after epochs 2 and 4) makes epochs 1 and 3 the
+    improvements; with checkpoints only at the end, epoch 3 is held in memory (in buffers reused from epoch 1)
+    and must reach best.safetensors as it was then, not as training left the weights afterwards."""
+    cfg = config(epochs=4, checkpoint_interval=3600, schedule="step", step_size=2, gamma=0.5,
+                 early_stopping={"monitor": "lr", "mode": "min"})
+    trainer = Trainer(mlp(), cfg, run_root=tmp_path)
+    weights_at: dict[int, dict[str, torch.Tensor]] = {}
+    improved: list[int] = []
+    for event in trainer.events():
+        if isinstance(event, EpochEnd):
+            assert trainer.recipe is not None
+            module = trainer.recipe.modules[trainer.recipe.network.name]
+            weights_at[event.epoch] = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if event.best:
+                improved.append(event.epoch)
+    assert improved == [1, 3]
+    best = load_checkpoint(Path(trainer.run_dir) / "checkpoints" / "best.safetensors")
+    assert best.epoch == 3
+    saved = best.weights[trainer.recipe.network.name]
+    assert saved.keys() == weights_at[3].keys()
+    for key, value in saved.items():
+        assert torch.equal(value, weights_at[3][key]), key
+    assert not all(torch.equal(saved[k], weights_at[4][k]) for k in saved)
+
+
 def test_same_seed_same_run_and_early_stopping_ends_a_stalled_run(tmp_path: Path) -> None:
     first = run(mlp(dropout=True), config(epochs=2), write=False)
     second = run(mlp(dropout=True), config(epochs=2), write=False)
