@@ -89,30 +89,27 @@ class _LineEdit(QLineEdit):
         super().keyPressEvent(event)
 
 
-class _SpinBox(QSpinBox):
-    """Ignores the mouse wheel unless focused, so scrolling the inspector never edits a value by accident."""
+class _WheelWhenFocused:
+    """Ignores the mouse wheel unless focused, so scrolling the inspector never edits a value by accident.
+    Mixed in before the Qt editor class."""
 
     def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        super().__init__(parent)  # type: ignore[call-arg]
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # type: ignore[attr-defined]
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
-        if self.hasFocus():
-            super().wheelEvent(event)
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
         else:
             event.ignore()
 
 
-class _ComboBox(QComboBox):
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+class _SpinBox(_WheelWhenFocused, QSpinBox):
+    pass
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 (Qt override)
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
+
+class _ComboBox(_WheelWhenFocused, QComboBox):
+    pass
 
 
 class _DocLabel(QLabel):

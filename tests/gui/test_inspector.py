@@ -6,7 +6,8 @@ from __future__ import annotations
 import html
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from netbuilder.document import Document
@@ -106,6 +107,28 @@ def test_int_editor_has_the_param_range_and_edits_shapes_downstream(qtbot, setup
     assert str(64 * 48 + 48) in inspector.header_text().replace(" ", "") or "3.1 K" in inspector.header_text()
     assert qt_doc.undo_stack.count() == 1
     assert qt_doc.undo_stack.undoText() == "Change hidden units"
+
+
+def test_the_wheel_scrolls_the_inspector_and_edits_only_a_focused_editor(qtbot, setup):
+    qt_doc, inspector = setup
+    select(qt_doc, inspector, "hidden")
+    spin = inspector.editors["units"].widget
+    before = spin.value()
+
+    def wheel(widget) -> None:
+        centre = QPointF(widget.rect().center())
+        widget.wheelEvent(QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                                      QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                      Qt.ScrollPhase.NoScrollPhase, False))
+
+    assert spin.focusPolicy() == Qt.FocusPolicy.StrongFocus
+    wheel(spin)  # not focused: the wheel passes to the scroll area
+    assert spin.value() == before and qt_doc.undo_stack.count() == 0
+    inspector.window().activateWindow()
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    wheel(spin)
+    assert spin.value() == before + spin.singleStep()
 
 
 def test_bad_value_shows_inline_error_and_never_reaches_the_model(qtbot, setup):
