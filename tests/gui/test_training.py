@@ -38,6 +38,19 @@ def no_dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return shown
 
 
+_OPEN_UIS: list[TrainingUI] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_training_after_each_test(qtbot: Any) -> Any:
+    """A test that fails mid-run must still end its training thread: a QThread destroyed while it runs aborts
+    the whole test process, and the failure would never be reported. (Set up after qtbot, so this runs before
+    qtbot closes the windows.)"""
+    yield
+    while _OPEN_UIS:
+        _OPEN_UIS.pop().shutdown()
+
+
 def open_window(qtbot: Any, tmp_path: Path, template: str = "mlp") -> tuple[MainWindow, TrainingUI]:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
@@ -49,6 +62,7 @@ def open_window(qtbot: Any, tmp_path: Path, template: str = "mlp") -> tuple[Main
     window.open_template(template, ask=False)
     ui = window.training_ui
     assert ui is not None
+    _OPEN_UIS.append(ui)
     qtbot.waitUntil(lambda: not ui.data_panel.is_loading(), timeout=15_000)
     QApplication.processEvents()
     return window, ui
@@ -194,6 +208,12 @@ def test_pause_resume_and_stop_within_a_second(qtbot, tmp_path, no_dialogs):
     qtbot.wait(300)  # a few frames: the plots redraw and pyqtgraph applies its auto-range while painting
     assert "of" in ui.train_panel.headline.text() and ui.train_panel.stat_values["speed"].text() != "–"
     shot(window, "training-panel-running.png")
+    # The curves follow the run: the loss plot's x range reaches the latest epoch it was handed (linked plots
+    # once turned its auto-range off, and clip-to-view then froze the curves at an early epoch).
+    loss_view = ui.plots.plots["loss"].item.getViewBox()
+    assert loss_view.autoRangeEnabled()[0]
+    handed = ui.plots.plots["loss"].curves["val_loss"][0].xData
+    assert loss_view.viewRange()[0][1] >= handed[-1] > 10
     shot(ui.docks["training"], "training-panel.png")
 
     ui.pause_action.trigger()
@@ -401,6 +421,34 @@ def test_vae_shows_reconstructions(qtbot, tmp_path, no_dialogs):
     close_window(window, ui)
 
 
+def test_curves_follow_the_run_on_every_plot(qtbot):
+    """The three plots share the epoch axis: each repaint must show the latest epoch on all of them, however
+    their auto-ranges are applied (linked pyqtgraph views used to switch the loss plot's off, and clip-to-view
+    then froze its curves at an early epoch)."""
+    from netbuilder.train import BatchEnd, EpochEnd
+    from netbuilder_ui.training.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    plots.resize(1100, 300)
+    plots.show()
+    qtbot.waitExposed(plots)
+    plots.reset("classification")
+    batches = 20
+    for epoch in range(1, 41):
+        for batch in range(5, batches + 1, 5):
+            plots.add_batch(BatchEnd(epoch, batch, (epoch - 1) * batches + batch, 2.0 / (epoch + batch / batches),
+                                     1e-3 * (1 + epoch % 3), 1000.0, batches))
+        plots.add_epoch(EpochEnd(epoch, {"train_loss": 2.0 / epoch, "val_loss": 2.2 / epoch,
+                                         "val_accuracy": 1 - 1 / (epoch + 1), "lr": 1e-3}))
+        plots.refresh(force=True)
+        plots.graphics.grab()  # a paint: pyqtgraph applies auto-range while it prepares one
+        for name, plot in plots.plots.items():
+            shown_to = plot.item.getViewBox().viewRange()[0][1]
+            assert shown_to >= epoch, f"epoch {epoch}: the {name} plot shows epochs up to {shown_to:.1f} only"
+    assert plots.loss.item.getViewBox().autoRangeEnabled()[0]
+
+
 def test_a_hundred_thousand_points_redraw_quickly(qtbot):
     from netbuilder.train import BatchEnd, EpochEnd
     from netbuilder_ui.training.plots import TrainingPlots
@@ -425,8 +473,10 @@ def test_a_hundred_thousand_points_redraw_quickly(qtbot):
         history.add_batch(101, 2, batches, 0.01, 1e-3)
         started = time.perf_counter()
         plots.refresh(force=True)
-        plots.graphics.viewport().repaint()
+        painted = plots.graphics.paint_total
+        plots.graphics.grab()  # renders now (an offscreen repaint() may be skipped)
         timings.append(time.perf_counter() - started)
+        assert plots.graphics.paint_total > painted, "the plots were not repainted"
     item = plots.loss.curves["batch_smooth"][0]
     assert (item.opts["autoDownsample"], item.opts["downsampleMethod"], item.opts["clipToView"]) == (True, "peak", True)
     assert plots.point_count("loss", "batch_smooth") == 100_004

@@ -369,11 +369,21 @@ class TrainingPlots(QWidget):
             self._metric_title = title
             self.metric_plot.item.setTitle(self._title(title))
             self.metric_plot.set_legend_corner("bottom" if title in RISING else "top")
-        self.loss.item.enableAutoRange()
-        self.metric_plot.item.enableAutoRange()
-        self.lr.item.enableAutoRange()
+        self._follow_data()
         self.set_log_scale(self.log_box.isChecked())
         self._apply_overlays()
+
+    def _follow_data(self) -> None:
+        """Auto-range: the loss plot fits both axes to its data; the metric and learning-rate plots fit only y
+        and take x from the loss plot through the link. Were their x ranges automatic too, each would push its
+        own range onto the loss plot through the link, which turns the loss plot's automatic x range off
+        (pyqtgraph's ViewBox.linkedViewChanged) and, with clip-to-view, froze the curves at an early epoch while
+        training went on."""
+        self.loss.item.enableAutoRange()
+        for plot in (self.metric_plot, self.lr):
+            view = plot.item.getViewBox()
+            view.enableAutoRange(pg.ViewBox.XAxis, False)
+            view.enableAutoRange(pg.ViewBox.YAxis, True)
 
     @staticmethod
     def _title(text: str) -> str:
