@@ -448,6 +448,21 @@ def test_curves_follow_the_run_on_every_plot(qtbot):
             assert shown_to >= epoch, f"epoch {epoch}: the {name} plot shows epochs up to {shown_to:.1f} only"
     assert plots.loss.item.getViewBox().autoRangeEnabled()[0]
 
+    # Zooming one plot zooms them all (shared epoch axis) and stops following; a double-click follows again.
+    plots.metric_plot.item.getViewBox().setXRange(5, 10, padding=0)
+    plots.graphics.grab()
+    assert plots.loss.item.getViewBox().viewRange()[0] == [5, 10]
+    assert not plots.loss.item.getViewBox().autoRangeEnabled()[0]
+
+    class DoubleClick:
+        def double(self) -> bool:
+            return True
+
+    plots.graphics.scene().sigMouseClicked.emit(DoubleClick())
+    plots.graphics.grab()
+    assert plots.loss.item.getViewBox().autoRangeEnabled()[0]
+    assert plots.loss.item.getViewBox().viewRange()[0][1] >= 40
+
 
 def test_a_hundred_thousand_points_redraw_quickly(qtbot):
     from netbuilder.train import BatchEnd, EpochEnd

@@ -191,6 +191,14 @@ class _Plot:
                 changed = True
         return changed
 
+    def unclip(self) -> None:
+        """Drop the curves' clipped copies: drawn while zoomed in, they only hold the points of that x range, and
+        auto-range fits what they hold, so it would never grow back to the whole run."""
+        for item in [entry[0] for entry in self.curves.values()] + self.overlays:
+            if item.opts.get("clipToView"):
+                item.setClipToView(False)
+                item.setClipToView(True)
+
     def clear(self) -> None:
         for item, _series, _version in self.curves.values():
             self.item.removeItem(item)
@@ -313,6 +321,9 @@ class TrainingPlots(QWidget):
         self._show_metric = True
         self._arrange(show_metric=False)
         self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
+        self.graphics.scene().sigMouseClicked.connect(self._on_click)
+        self.graphics.setToolTip("Drag to pan, wheel to zoom, right-click for options; double-click to fit the "
+                                 "whole run again and follow it.")
         self.placeholder = pg.TextItem("Curves appear here when training starts (Train ▸ Start, F5).",
                                        color="#7a8391", anchor=(0.5, 0.5))
         self.loss.item.addItem(self.placeholder, ignoreBounds=True)
@@ -384,6 +395,8 @@ class TrainingPlots(QWidget):
             view = plot.item.getViewBox()
             view.enableAutoRange(pg.ViewBox.XAxis, False)
             view.enableAutoRange(pg.ViewBox.YAxis, True)
+        for plot in self.plots.values():
+            plot.unclip()
 
     @staticmethod
     def _title(text: str) -> str:
@@ -528,6 +541,16 @@ class TrainingPlots(QWidget):
         return self.loss.overlay_runs if self.loss.overlays and self.compare_box.isChecked() else 0
 
     # ---- crosshair ------------------------------------------------------------------------------------------
+    def _on_click(self, event: Any) -> None:
+        """A double-click undoes any zoom or pan: every plot fits the run again and follows new data."""
+        if event.double():
+            self.follow_run()
+
+    def follow_run(self) -> None:
+        self._follow_data()
+        if self.lr.curves:
+            self.lr.fit_positive_range()
+
     def _on_mouse(self, args: tuple[Any, ...]) -> None:
         position = args[0]
         for plot in self.plots.values():
