@@ -55,6 +55,18 @@ from netbuilder.train.runs import (
     unflatten_state,
 )
 
+# A learning rate that usually works for each optimiser: what a diverged run is pointed to when its own rate is
+# far above it (a tenth of 1e6 would diverge just the same).
+USUAL_RATES = {"sgd": (0.01, "SGD"), "adam": (1e-3, "Adam"), "adamw": (1e-3, "AdamW"), "rmsprop": (1e-3, "RMSprop"),
+               "adagrad": (0.01, "Adagrad")}
+
+
+def _lower_rate(lr: float, config: TrainConfig | None) -> str:
+    usual, name = USUAL_RATES.get(config.optimizer if config is not None else "adam", (1e-3, "this optimiser"))
+    if lr > usual * 10:
+        return f"{usual:g}, a usual value for {name}"
+    return f"{lr / 10:g}"
+
 
 class _NonFinite(Exception):
     def __init__(self, what: str, step: int, epoch: int, batch: int):
@@ -790,7 +802,7 @@ class Trainer:
             message = (f"{what} became NaN or infinite at step {error.step} (epoch {error.epoch}, batch "
                        f"{error.batch}); training stopped.{kept}")
             clip = self.config.grad_clip if self.config else 0.0
-            suggestion = (f"Lower the learning rate (it is {lr:g}; try {lr / 10:g})"
+            suggestion = (f"Lower the learning rate (it is {lr:g}; try {_lower_rate(lr, self.config)})"
                           + (" or turn on gradient clipping (e.g. grad_clip 1.0)." if not clip else "."))
             event = ev.Error(message, error.step, suggestion, error.epoch, self._run_text())
         elif _is_oom(error):
