@@ -421,11 +421,8 @@ def test_vae_shows_reconstructions(qtbot, tmp_path, no_dialogs):
     close_window(window, ui)
 
 
-def test_curves_follow_the_run_on_every_plot(qtbot):
-    """The three plots share the epoch axis: each repaint must show the latest epoch on all of them, however
-    their auto-ranges are applied (linked pyqtgraph views used to switch the loss plot's off, and clip-to-view
-    then froze its curves at an early epoch)."""
-    from netbuilder.train import BatchEnd, EpochEnd
+def shown_plots(qtbot: Any) -> Any:
+    """A Plots panel on its own, on screen, reset for a classification run."""
     from netbuilder_ui.training.plots import TrainingPlots
 
     plots = TrainingPlots()
@@ -434,6 +431,16 @@ def test_curves_follow_the_run_on_every_plot(qtbot):
     plots.show()
     qtbot.waitExposed(plots)
     plots.reset("classification")
+    return plots
+
+
+def test_curves_follow_the_run_on_every_plot(qtbot):
+    """The three plots share the epoch axis: each repaint must show the latest epoch on all of them, however
+    their auto-ranges are applied (linked pyqtgraph views used to switch the loss plot's off, and clip-to-view
+    then froze its curves at an early epoch)."""
+    from netbuilder.train import BatchEnd, EpochEnd
+
+    plots = shown_plots(qtbot)
     batches = 20
     for epoch in range(1, 41):
         for batch in range(5, batches + 1, 5):
@@ -466,14 +473,8 @@ def test_curves_follow_the_run_on_every_plot(qtbot):
 
 def test_a_hundred_thousand_points_redraw_quickly(qtbot):
     from netbuilder.train import BatchEnd, EpochEnd
-    from netbuilder_ui.training.plots import TrainingPlots
 
-    plots = TrainingPlots()
-    qtbot.addWidget(plots)
-    plots.resize(1100, 300)
-    plots.show()
-    qtbot.waitExposed(plots)
-    plots.reset("classification")
+    plots = shown_plots(qtbot)
     batches = 1000
     for epoch in range(1, 101):
         for batch in range(1, batches + 1):
