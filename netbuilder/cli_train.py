@@ -30,15 +30,9 @@ def _load_document(path: str) -> Any:
     from netbuilder.io import LoadError, load_document
 
     try:
-        return load_document(path)
+        return load_document(path)  # missing files, folders and unreadable files are LoadErrors too
     except LoadError as error:
         raise _Usage(str(error)) from None
-    except FileNotFoundError:
-        raise _Usage(f"{path}: no such file.") from None
-    except IsADirectoryError:
-        raise _Usage(f"{path} is a folder; give a .nbg file.") from None
-    except OSError as error:
-        raise _Usage(f"{path}: cannot read ({error.strerror}).") from None
 
 
 def _rank() -> int:
