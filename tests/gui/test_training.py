@@ -470,6 +470,17 @@ def test_curves_follow_the_run_on_every_plot(qtbot):
     assert plots.loss.item.getViewBox().autoRangeEnabled()[0]
     assert plots.loss.item.getViewBox().viewRange()[0][1] >= 40
 
+    # So does "View whole run" in any plot's context menu (pyqtgraph's own "View All" fitted only the points
+    # that clip-to-view had kept).
+    plots.lr.item.getViewBox().setXRange(2, 4, padding=0)
+    plots.graphics.grab()
+    assert plots.loss.item.getViewBox().viewRange()[0] == [2, 4]
+    view_all = plots.lr.item.getViewBox().menu.viewAll
+    assert view_all.text() == "View whole run"
+    view_all.trigger()
+    plots.graphics.grab()
+    assert plots.loss.item.getViewBox().viewRange()[0][1] >= 40
+
 
 def test_a_hundred_thousand_points_redraw_quickly(qtbot):
     from netbuilder.train import BatchEnd, EpochEnd

@@ -322,6 +322,11 @@ class TrainingPlots(QWidget):
         self._arrange(show_metric=False)
         self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._on_mouse)
         self.graphics.scene().sigMouseClicked.connect(self._on_click)
+        for plot in self.plots.values():  # the context menu's "View All" fits the run and follows it again too
+            view_all = plot.item.getViewBox().menu.viewAll
+            view_all.triggered.disconnect()
+            view_all.triggered.connect(self.follow_run)
+            view_all.setText("View whole run")
         self.graphics.setToolTip("Drag to pan, wheel to zoom, right-click for options; double-click to fit the "
                                  "whole run again and follow it.")
         self.placeholder = pg.TextItem("Curves appear here when training starts (Train ▸ Start, F5).",
