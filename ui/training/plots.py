@@ -545,13 +545,14 @@ class TrainingPlots(QWidget):
         """How many earlier runs the loss plot shows in grey."""
         return self.loss.overlay_runs if self.loss.overlays and self.compare_box.isChecked() else 0
 
-    # ---- crosshair ------------------------------------------------------------------------------------------
+    # ---- zoom and pan, crosshair ----------------------------------------------------------------------------
     def _on_click(self, event: Any) -> None:
-        """A double-click undoes any zoom or pan: every plot fits the run again and follows new data."""
         if event.double():
             self.follow_run()
 
     def follow_run(self) -> None:
+        """Undo any zoom or pan (double-click, or "View whole run" in a plot's menu): every plot fits the run
+        again and follows new data."""
         self._follow_data()
         if self.lr.curves:
             self.lr.fit_positive_range()
