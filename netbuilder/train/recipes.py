@@ -5,7 +5,11 @@
 * **Autoencoder**: every Output with role ``reconstruction`` is trained to give back the input.
 * **VAE**: an autoencoder whose document has ONE network ``Input -> encoder -> (mean, log_var) -> Reparameterize ->
   decoder -> Output(reconstruction)``. The loss is reconstruction + ``beta`` × the sum of the ``.kl`` terms the
-  Reparameterize modules keep after each training forward. Samples come from the *decoder part*: the sub-network
+  Reparameterize modules keep after each training forward, both per sample as in the evidence lower bound: the
+  KL term is summed over the latent values, so the reconstruction loss is summed over the values of a sample too
+  (its mean × the number of values). With the reconstruction averaged instead, the KL term weighs 64 times too
+  much on 8×8 digits and the latent code collapses: every input decodes to the same average digit. Samples come
+  from the *decoder part*: the sub-network
   downstream of the Reparameterize node is compiled on its own, with an Input of the latent's shape in place of
   the Reparameterize node, and shares the trained layers with the full module (no copy). It is fed N(0, 1)
   latents. If the decoder also reads something other than the latent (a skip from the encoder), the run still
@@ -601,6 +605,7 @@ class VAE(Autoencoder):
         module = self.modules[self.network.name]
         self.reparams = [m for m in module.modules() if isinstance(m, Reparameterize)]
         self.beta = self.config.vae.beta
+        self.values_per_sample = max(1, math.prod(self.info.sample_shape))  # reconstruction: mean -> sum
         self._kl_sum: torch.Tensor | None = None
         self.decoder: nn.Module | None = None
         self.latent: TensorType | None = None
@@ -619,7 +624,7 @@ class VAE(Autoencoder):
         self.clear_grads(self.optimizer)
         with self.autocast():
             out = self.call(x)
-            recon = self.loss((out,) if self.single else tuple(out), x, y)
+            recon = self.loss((out,) if self.single else tuple(out), x, y) * x[0].numel()
             kl = self.kl()
             loss = recon + self.beta * kl
             if self.penalize:
@@ -640,7 +645,7 @@ class VAE(Autoencoder):
             self._kl_sum = None
         metrics = result.metrics
         kl = metrics.get(f"{prefix}kl", 0.0)
-        metrics[f"{prefix}reconstruction"] = metrics[f"{prefix}loss"]
+        metrics[f"{prefix}reconstruction"] = metrics[f"{prefix}loss"] * self.values_per_sample
         metrics[f"{prefix}loss"] = metrics[f"{prefix}reconstruction"] + self.beta * kl
         return result
 
