@@ -31,6 +31,9 @@ def _weight_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+LOGIT_ROLES = ("logits", "token_logits", "score")  # Output roles whose loss takes raw scores
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """A problem with a place: which network, node and parameter, what is wrong and what to do."""
@@ -290,6 +293,29 @@ class Analyzer:
                 problems.append(Diagnostic("Not connected to any Output, so it is left out of the model.",
                                            net.name, node.id, node.name, severity="warning",
                                            suggestion="Wire it towards an Output or delete it."))
+        problems.extend(self._activation_before_logits(outputs))
+        return problems
+
+    def _activation_before_logits(self, outputs: list[Any]) -> list[Diagnostic]:
+        """A Softmax or Sigmoid right before an Output whose loss applies it again (cross-entropy on logits,
+        BCE-with-logits on a GAN score): a beginner's classic. It trains, but on doubly squashed values, slower,
+        with a loss that reads wrong."""
+        net = self.network
+        problems: list[Diagnostic] = []
+        for output in outputs:
+            role = output.params.get("role")
+            if role not in LOGIT_ROLES:
+                continue
+            for wire in net.wires_into(output.id):
+                source = net.node(wire.src)
+                if source.type not in ("Softmax", "Sigmoid"):
+                    continue
+                loss = "binary cross-entropy with logits" if role == "score" else "cross-entropy"
+                fix = (f"Delete the {source.type}: the GAN loss expects a raw score." if role == "score" else
+                       f"Delete the {source.type}, or set the Output's role to probabilities.")
+                problems.append(Diagnostic(
+                    f"{source.type} before Output '{output.name}' ({role}): its {loss} loss squashes the values "
+                    "again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
         return problems
 
 

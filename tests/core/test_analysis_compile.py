@@ -238,3 +238,26 @@ def test_a_module_torch_refuses_to_build_is_a_compile_error(monkeypatch: pytest.
     [problem] = caught.value.diagnostics
     assert problem.node_name == "linear1" and "can't allocate memory" in problem.message
     assert "more torch detail" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("activation", "role", "warned"), [
+    ("Softmax", "logits", True), ("Sigmoid", "logits", True), ("Sigmoid", "score", True),
+    ("Softmax", "probabilities", False), ("LogSoftmax", "logits", False), ("ReLU", "logits", False),
+])
+def test_an_activation_the_loss_applies_again_is_flagged_on_it(activation, role, warned):
+    doc = Document()
+    net = doc.network()
+    squash = net.add(activation, name="squash")
+    out = net.add("Output", name="digit", role=role)
+    net.chain(net.add("Input", shape=(64,)), net.add("Linear", units=10), squash, out)
+    result = analyze(net)
+    assert result.ok  # a warning: the network still compiles and trains
+    flagged = [d for d in result.warnings if d.node_id == squash]
+    if not warned:
+        assert flagged == []
+        return
+    assert len(flagged) == 1 and f"{activation} before Output 'digit' ({role})" in flagged[0].message
+    assert f"Delete the {activation}" in flagged[0].suggestion
+    if role == "logits":  # the fix it suggests clears it
+        net.set_params(out, role="probabilities")
+        assert not [d for d in analyze(net).warnings if d.node_id == squash]
