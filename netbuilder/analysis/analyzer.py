@@ -32,6 +32,8 @@ def _weight_bytes(count: int) -> str:
 
 
 LOGIT_ROLES = ("logits", "token_logits", "score")  # Output roles whose loss takes raw scores
+SQUASHING = ("Softmax", "Sigmoid")  # what turns scores into probabilities
+VALUE_PRESERVING = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Permute")  # values pass unchanged
 
 
 @dataclass(frozen=True)
@@ -293,29 +295,37 @@ class Analyzer:
                 problems.append(Diagnostic("Not connected to any Output, so it is left out of the model.",
                                            net.name, node.id, node.name, severity="warning",
                                            suggestion="Wire it towards an Output or delete it."))
-        problems.extend(self._activation_before_logits(outputs))
+        problems.extend(self._final_activation_checks(outputs))
         return problems
 
-    def _activation_before_logits(self, outputs: list[Any]) -> list[Diagnostic]:
-        """A Softmax or Sigmoid right before an Output whose loss applies it again (cross-entropy on logits,
-        BCE-with-logits on a GAN score): a beginner's classic. It trains, but on doubly squashed values, slower,
-        with a loss that reads wrong."""
+    def _final_activation_checks(self, outputs: list[Any]) -> list[Diagnostic]:
+        """Beginners' classics at the end of a network, which train but badly: a Softmax or Sigmoid right before
+        an Output whose loss applies it again (cross-entropy on logits, BCE-with-logits on a GAN score), and an
+        Output of probabilities fed by values that are not (the loss takes their logarithm)."""
         net = self.network
         problems: list[Diagnostic] = []
         for output in outputs:
             role = output.params.get("role")
-            if role not in LOGIT_ROLES:
-                continue
             for wire in net.wires_into(output.id):
                 source = net.node(wire.src)
-                if source.type not in ("Softmax", "Sigmoid"):
-                    continue
-                loss = "binary cross-entropy with logits" if role == "score" else "cross-entropy"
-                fix = (f"Delete the {source.type}: the GAN loss expects a raw score." if role == "score" else
-                       f"Delete the {source.type}, or set the Output's role to probabilities.")
-                problems.append(Diagnostic(
-                    f"{source.type} before Output '{output.name}' ({role}): its {loss} loss squashes the values "
-                    "again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
+                if role in LOGIT_ROLES and source.type in SQUASHING:
+                    loss = "binary cross-entropy with logits" if role == "score" else "cross-entropy"
+                    fix = (f"Delete the {source.type}: the GAN loss expects a raw score." if role == "score" else
+                           f"Delete the {source.type}, or set the Output's role to probabilities.")
+                    problems.append(Diagnostic(
+                        f"{source.type} before Output '{output.name}' ({role}): its {loss} loss squashes the "
+                        "values again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
+                elif role == "probabilities":
+                    last = source
+                    while last.type in VALUE_PRESERVING and net.wires_into(last.id):
+                        last = net.node(net.wires_into(last.id)[0].src)
+                    if last.type not in SQUASHING:
+                        problems.append(Diagnostic(
+                            f"Output '{output.name}' is set to probabilities, but its values come from "
+                            f"{last.name} ({last.type}), which can give any number; the loss takes their "
+                            "logarithm.", net.name, output.id, output.name, "role", severity="warning",
+                            suggestion="Add a Softmax (or Sigmoid for one unit) before it, or set the role to "
+                                       "logits."))
         return problems
 
 

@@ -261,3 +261,20 @@ def test_an_activation_the_loss_applies_again_is_flagged_on_it(activation, role,
     if role == "logits":  # the fix it suggests clears it
         net.set_params(out, role="probabilities")
         assert not [d for d in analyze(net).warnings if d.node_id == squash]
+
+
+@pytest.mark.parametrize(("last", "warned"), [("Linear", True), ("ReLU", True), ("Softmax", False), ("Sigmoid", False)])
+def test_probabilities_that_are_not_are_flagged_on_the_output(last, warned):
+    doc = Document()
+    net = doc.network()
+    layers = [net.add("Input", shape=(64,)), net.add("Linear", units=10)]
+    if last != "Linear":
+        layers.append(net.add(last))
+    layers += [net.add("Flatten"), net.add("Output", name="digit", role="probabilities")]  # Flatten: values kept
+    net.chain(*layers)
+    flagged = [d for d in analyze(net).warnings if d.node_name == "digit"]
+    if not warned:
+        assert flagged == []
+        return
+    assert len(flagged) == 1 and flagged[0].param == "role"
+    assert f"({last})" in flagged[0].message and "Add a Softmax" in flagged[0].suggestion
