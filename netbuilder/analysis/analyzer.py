@@ -317,8 +317,8 @@ class Analyzer:
                         "values again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
                 elif role == "probabilities":
                     last = source
-                    while last.type in VALUE_PRESERVING and net.wires_into(last.id):
-                        last = net.node(net.wires_into(last.id)[0].src)
+                    while last.type in VALUE_PRESERVING and (feeding := net.wires_into(last.id)):
+                        last = net.node(feeding[0].src)
                     if last.type not in SQUASHING:
                         problems.append(Diagnostic(
                             f"Output '{output.name}' is set to probabilities, but its values come from "

@@ -624,7 +624,7 @@ class VAE(Autoencoder):
         self.clear_grads(self.optimizer)
         with self.autocast():
             out = self.call(x)
-            recon = self.loss((out,) if self.single else tuple(out), x, y) * x[0].numel()
+            recon = self.loss((out,) if self.single else tuple(out), x, y) * self.values_per_sample
             kl = self.kl()
             loss = recon + self.beta * kl
             if self.penalize:
