@@ -39,7 +39,6 @@ STATE_VALUES = {"adam": 2, "adamw": 2, "adagrad": 1}
 TEMPORARY_VALUES = 1  # initialisation and the optimiser step hold about one more copy of the weights at their peak
 ACTIVATION_COPIES = 2  # each layer's output is kept for the backward pass, and its gradient is as large
 USABLE_SHARE = 0.9  # of the memory still available: the rest is left to the system and the allocator
-LABEL_SCAN_LIMIT = 64  # batches of a streamed split looked at for labels and token ids
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 PROC_MEMINFO = Path("/proc/meminfo")
@@ -78,22 +77,20 @@ def check_data(document: Document, config: TrainConfig, recipe: str, data: Prepa
 
 
 def _scan(splits: list[Split], targets: bool) -> torch.Tensor | None:
-    """The targets (or the inputs) of every split, flattened: whole tensors in memory, else the first batches."""
+    """The targets (or the inputs) of every split, flattened, from what is known without reading files: whole
+    tensors in memory, the label list of a file split (its inputs are not read here)."""
     parts: list[torch.Tensor] = []
     for split in splits:
         if isinstance(split, ArraySplit):
             value = split.y if targets else split.x
-            if value is not None:
-                parts.append(value.reshape(-1))
-            continue
-        for number, (x, y) in enumerate(split.batches(256)):
-            value = y if targets else x
-            if value is None or number >= LABEL_SCAN_LIMIT:
-                break
-            parts.append(value.reshape(-1))
+        else:
+            labels = getattr(split, "labels", None) if targets else None
+            value = torch.as_tensor(labels) if labels is not None and len(labels) else None
+        if value is not None:
+            parts.append(value.reshape(-1).to("cpu"))
     if not parts:
         return None
-    return torch.cat([p.to("cpu") for p in parts])
+    return torch.cat(parts)
 
 
 def _class_output(network: Network, analysis: Analysis) -> tuple[Any, int | None] | None:
