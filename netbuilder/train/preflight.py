@@ -38,7 +38,9 @@ FLOAT_BYTES = 4
 STATE_VALUES = {"adam": 2, "adamw": 2, "adagrad": 1}
 TEMPORARY_VALUES = 1  # initialisation and the optimiser step hold about one more copy of the weights at their peak
 ACTIVATION_COPIES = 2  # each layer's output is kept for the backward pass, and its gradient is as large
-USABLE_SHARE = 0.9  # of the memory still available: the rest is left to the system and the allocator
+# Of the memory still available, what a run may plan to use: the estimate leaves out the allocator's slack, Python
+# itself and the larger evaluation batches, and the rest of the machine (the app, the desktop) needs room too.
+USABLE_SHARE = 0.8
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 PROC_MEMINFO = Path("/proc/meminfo")
@@ -372,8 +374,8 @@ def check_memory(estimate: MemoryEstimate, device: torch.device, config: TrainCo
         if not fixes:
             fixes.append("use a smaller network or a smaller batch")
         raise TrainError(
-            f"Training this network needs {estimate.describe()}, but only {human_bytes(free)} {what}; it was not "
-            "started, so nothing was allocated.",
+            f"Training this network needs {estimate.describe()}, but there is {human_bytes(free)} {what} and a "
+            f"run may plan on at most {USABLE_SHARE:.0%} of it; it was not started, so nothing was allocated.",
             fixes[0][0].upper() + "; or ".join(fixes)[1:] + ".")
     if needed > free // 2:
         return (f"Training needs {estimate.describe()}, more than half of the {human_bytes(free)} {what}; other "
