@@ -91,7 +91,7 @@ class _Recorder:
         _Recorder.made.append(self)
 
 
-def _run_spec(monkeypatch: pytest.MonkeyPatch) -> list[_Recorder]:
+def _run_spec(monkeypatch: pytest.MonkeyPatch, workpath: Path) -> list[_Recorder]:
     hooks = types.ModuleType("PyInstaller.utils.hooks")
     hooks.collect_data_files = lambda package, **kwargs: [(f"/site/{package}/data.bin", package)]
     hooks.collect_submodules = lambda package, **kwargs: [package]
@@ -111,18 +111,23 @@ def _run_spec(monkeypatch: pytest.MonkeyPatch) -> list[_Recorder]:
         return made
 
     spec = ROOT / "packaging" / "netbuilder.spec"
-    namespace = {"SPECPATH": str(spec.parent), "Analysis": analysis, "__file__": str(spec),
+    namespace = {"SPECPATH": str(spec.parent), "workpath": str(workpath), "Analysis": analysis,
                  **{kind: (lambda *a, _kind=kind, **k: _Recorder(_kind, *a, **k))
                     for kind in ("PYZ", "EXE", "COLLECT", "BUNDLE")}}
     exec(compile(spec.read_text(), str(spec), "exec"), namespace)
     return _Recorder.made
 
 
-def test_spec_builds_a_windowed_app_and_a_console_cli_sharing_one_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = _run_spec(monkeypatch)
+def test_spec_builds_a_windowed_app_and_a_console_cli_sharing_one_folder(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    made = _run_spec(monkeypatch, tmp_path)
     analysis = next(m for m in made if m.kind == "Analysis")
     for script in analysis.args[0]:
         assert Path(script).is_file(), script
+    # ui/ and resources/ are found by the analysis under their import names, whatever the install mode.
+    staged = Path(analysis.kwargs["pathex"][-1])
+    assert (staged / "netbuilder_ui" / "app.py").is_file()
+    assert (staged / "netbuilder_resources" / "__init__.py").is_file()
     assert {"torch", "netbuilder_resources", "onnxruntime"} <= set(analysis.kwargs["hiddenimports"])
     assert "tkinter" in analysis.kwargs["excludes"]
     assert (str(ROOT / "resources" / "templates" / "*.nbg"), "netbuilder_resources/templates") \
