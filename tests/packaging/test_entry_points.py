@@ -130,6 +130,7 @@ def test_spec_builds_a_windowed_app_and_a_console_cli_sharing_one_folder(monkeyp
     assert (staged / "netbuilder_resources" / "__init__.py").is_file()
     assert {"torch", "netbuilder_resources", "onnxruntime"} <= set(analysis.kwargs["hiddenimports"])
     assert "tkinter" in analysis.kwargs["excludes"]
+    assert analysis.kwargs["module_collection_mode"]["onnxscript"] == "pyz+py"  # its ONNX functions need source
     assert (str(ROOT / "resources" / "templates" / "*.nbg"), "netbuilder_resources/templates") \
         in analysis.kwargs["datas"]
 

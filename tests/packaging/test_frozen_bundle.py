@@ -107,10 +107,13 @@ def test_frozen_cli_finds_every_bundled_template(built: dict[str, Path]) -> None
 
 
 def test_frozen_cli_exports_onnx_checked_by_onnxruntime(built: dict[str, Path]) -> None:
-    """torch, onnx, onnxscript and onnxruntime all load inside the bundle."""
+    """torch, onnx, onnxscript and onnxruntime all work inside the bundle: the dynamo exporter (which needs
+    onnxscript's source files) is used, not the TorchScript fallback, and onnxruntime agrees with torch."""
     _cli(built, "new", "--template", "lenet", "-o", "lenet.nbg", "--force")
     result = _cli(built, "export", "lenet.nbg", "--onnx", "lenet.onnx", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
+    (report,) = json.loads(result.stdout)
+    assert report["ok"] and report["exporter"] == "dynamo" and report["max_abs_diff"] < 1e-4, report
     assert (built["cwd"] / "lenet.onnx").stat().st_size > 10_000
     assert "Traceback" not in result.stderr
 
