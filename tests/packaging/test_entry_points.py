@@ -146,3 +146,16 @@ def test_spec_builds_a_windowed_app_and_a_console_cli_sharing_one_folder(monkeyp
     kept = {entry[0] for group in collect.args[2:] for entry in group}
     assert kept == {"torch/lib/libtorch_cpu.so", "netbuilder_resources/templates/mlp.nbg",
                     "torch/bin/torch_shm_manager"}
+
+
+def test_spec_on_macos_makes_a_foreground_app_that_runs_the_windowed_executable(monkeypatch: pytest.MonkeyPatch,
+                                                                                 tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    made = _run_spec(monkeypatch, tmp_path)
+    (bundle,) = [m for m in made if m.kind == "BUNDLE"]
+    (collect,) = [m for m in made if m.kind == "COLLECT"]
+    assert bundle.args[0] is collect and collect.args[0].kwargs["name"] == "netbuilder-app"  # the .app's executable
+    plist = bundle.kwargs["info_plist"]
+    assert plist["LSBackgroundOnly"] is False
+    assert plist["CFBundleDocumentTypes"][0]["CFBundleTypeExtensions"] == ["nbg"]
+    assert bundle.kwargs["version"] == netbuilder.__version__
