@@ -294,6 +294,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          temperature=args.temperature, length=args.length)
     except _failures() as error:
         return _report_error(args, str(error))
+    if args.output:
+        from netbuilder.train.sample_files import write_prediction
+
+        try:
+            message = write_prediction(result, args.output)
+        except (ValueError, OSError) as error:
+            return _report_error(args, str(error))
+        if args.json:
+            _json({"event": "written", "path": args.output, "message": message})
+        else:
+            print(message)
+        return EXIT_OK
     if args.json:
         print(json.dumps(result.to_dict(), default=_plain))
         return EXIT_OK
@@ -380,7 +392,10 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("file")
     p.add_argument("rundir")
     p.add_argument("input", help=".npy or .csv file, an image, a text prompt (language models) or a sample count "
-                                 "(GANs)")
+                                 "(GANs, VAEs)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the result to a file: images (GAN/VAE samples, autoencoder reconstructions) as a "
+                        "PNG grid, generated text as .txt, anything else as .json or .npy")
     p.add_argument("--weights", default="final", choices=("final", "best", "latest"))
     p.add_argument("--device", default="auto")
     p.add_argument("--temperature", type=float)

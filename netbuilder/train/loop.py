@@ -39,7 +39,16 @@ from netbuilder.train import events as ev
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
-from netbuilder.train.recipes import Context, Recipe, TrainError, build_recipe, choose_recipe, seed_for
+from netbuilder.train.preprocessing import output_range_for
+from netbuilder.train.recipes import (
+    Context,
+    Recipe,
+    TrainError,
+    build_recipe,
+    choose_recipe,
+    pick_network,
+    seed_for,
+)
 from netbuilder.train.runs import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -493,8 +502,11 @@ class Trainer:
         options = config.data
         dataset = open_dataset(options) if source is None else select_classes(source, options.classes)
         seed = config.seed if options.seed is None else options.seed
+        recipe = choose_recipe(self.document, config, dataset.info)
+        network = None if recipe == "gan" else pick_network(self.document, config)
         return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed,
-                               normalize=options.normalize, augment=options.augment or None)
+                               normalize=options.normalize, augment=options.augment or None,
+                               output_range=output_range_for(self.document, recipe, network))
 
     def _on_device(self, split: Split, device: torch.device) -> Split:
         """In-memory splits move to the device once (falling back to per-batch copies if it is too small)."""
@@ -610,7 +622,7 @@ class Trainer:
             record["resumed_from"] = str(checkpoint.path)
             record["resumed_at_epoch"] = start_epoch
         self.writer.write_config(record, self.document)
-        self.writer.write_normalizer(data.normalizer)
+        self.writer.write_preprocessing(data.preprocessing)
         if checkpoint is not None:
             self.writer.keep_metrics_until(start_epoch - 1)
 

@@ -7,9 +7,12 @@ without a declared pixel range is stretched once over the whole grid (and the ca
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,3 +74,48 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     except SaveError as error:
         raise OSError(str(error)) from None
     return target
+
+
+def write_prediction(prediction: Any, path: str | os.PathLike[str]) -> str:
+    """Write a `Prediction` to ``path``; returns one line saying what was written.
+
+    Images (GAN and VAE samples, autoencoder inputs above their reconstructions) go to a PNG grid; generated text
+    to a UTF-8 text file; anything else to JSON (``.json``) or, for ``.npy``, the first output as an array.
+    Raises ValueError when the path's type does not fit what the prediction holds, OSError when it cannot be
+    written.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if not target.parent.is_dir():
+        raise ValueError(f"Cannot write {target}: the folder {target.parent} does not exist.")
+    if prediction.images is not None:
+        if suffix != ".png":
+            raise ValueError(f"This prediction is images; give -o a file ending in .png, not {target.name}.")
+        images = prediction.images
+        columns = images.shape[0] // 2 if prediction.image_rows == 2 else None
+        write_png(target, image_grid(images, columns, prediction.pixel_range))
+        count = images.shape[0] // prediction.image_rows
+        what = (f"{count} inputs (top) and their reconstructions (bottom)" if prediction.image_rows == 2
+                else f"{count} samples")
+        scale = "pixel values 0-1 as black to white" if prediction.pixel_range is not None \
+            else "stretched over the grid's range (the data declares no pixel range)"
+        return f"Wrote {what} as a PNG grid to {target} ({scale})."
+    if prediction.text is not None:
+        if suffix == ".png":
+            raise ValueError(f"This prediction is text; give -o a .txt file, not {target.name}.")
+        write_text(target, prediction.text + "\n")
+        return f"Wrote {len(prediction.text)} characters of text to {target}."
+    if suffix == ".png":
+        raise ValueError(f"This prediction holds no images; give -o a .json or .npy file, not {target.name}.")
+    if suffix == ".npy":
+        first = prediction.probabilities if prediction.probabilities is not None \
+            else next(iter(prediction.outputs.values()))
+        buffer = io.BytesIO()
+        np.save(buffer, first.numpy(), allow_pickle=False)
+        try:
+            write_atomic(target, buffer.getvalue(), what="NumPy file")
+        except SaveError as error:
+            raise OSError(str(error)) from None
+        return f"Wrote an array of {'×'.join(map(str, first.shape))} to {target}."
+    write_text(target, json.dumps(prediction.to_dict()) + "\n")
+    return f"Wrote the prediction as JSON to {target}."
