@@ -32,13 +32,16 @@ from typing import Any
 import torch
 
 from netbuilder import __version__
-from netbuilder.data.base import ArrayDataset, ArraySplit, DataError, PreparedData, Split
+from netbuilder.data.base import ArrayDataset, DataError, PreparedData, Split
 from netbuilder.document.model import Document
 from netbuilder.train import distributed
 from netbuilder.train import events as ev
+from netbuilder.train.batching import Batcher, is_oom, to_device
+from netbuilder.train.checkpointing import Checkpointer, restore
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
+from netbuilder.train.plateau import PlateauTracker
 from netbuilder.train.preprocessing import output_range_for
 from netbuilder.train.recipes import (
     Context,
@@ -52,16 +55,11 @@ from netbuilder.train.recipes import (
 from netbuilder.train.runs import (
     CHECKPOINTS,
     CONFIG_FILE,
-    WEIGHTS,
     RunError,
     RunWriter,
-    flatten_state,
     graph_hash,
     load_checkpoint,
     new_run_dir,
-    rng_state,
-    set_rng_state,
-    unflatten_state,
 )
 
 # A learning rate that usually works for each optimiser: what a diverged run is pointed to when its own rate is
@@ -111,15 +109,6 @@ def resolve_device(name: str, dist_info: distributed.DistInfo | None = None) -> 
     return torch.device("cpu")
 
 
-def _is_oom(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return True
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if oom is not None and isinstance(error, oom):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
 class Trainer:
     """One training run of a document. Build it, then iterate `events`; control it with stop/pause/resume.
 
@@ -150,16 +139,24 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.writer = RunWriter(None, enabled=False)
         self._dist = distributed.DistInfo()
-        self._best: float | None = None
-        self._best_epoch: int | None = None
-        self._bad_epochs = 0
-        self._last_good: str | None = None  # last checkpoint written
+        self.plateau = PlateauTracker()  # early stopping's view of the monitored metric
+        self.batcher = Batcher(self._dist)
+        self.checkpoints = Checkpointer(self.writer, self._dist)
         self._graph_hash = ""
         self._stage: Trainer | None = None  # the pre-training run in progress, which stop/pause also reach
-        self._last_checkpoint = time.perf_counter()
-        self._pending_best: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
-        self._best_buffers: dict[str, torch.Tensor] = {}  # reused by each pending best (see _snapshot)
         self._config_dict: dict[str, Any] = {}
+
+    @property
+    def _best(self) -> float | None:
+        return self.plateau.best
+
+    @property
+    def _best_epoch(self) -> int | None:
+        return self.plateau.best_epoch
+
+    @property
+    def _last_good(self) -> str | None:
+        return self.checkpoints.last_good
 
     # ---- control (thread-safe: plain flag writes and a threading.Event) -------------------------------------
     def stop(self) -> None:
@@ -222,6 +219,9 @@ class Trainer:
         dist_info = self._dist
         device = resolve_device(config.device, dist_info)
         self.device = device
+        self.batcher.dist = self.checkpoints.dist = dist_info
+        self.checkpoints.device = device
+        self.plateau = PlateauTracker(config.early_stopping.direction(), config.early_stopping.min_delta)
         warnings: list[str] = []
         precision = config.precision
         if precision != "fp32" and device.type != "cuda":
@@ -244,19 +244,20 @@ class Trainer:
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)
         self.recipe = recipe
-        train = self._on_device(data.train, device)
-        val = self._on_device(data.val, device) if data.val is not None and recipe.has_validation else None
+        train = self.batcher.on_device(data.train, device, ctx.warnings)
+        val = self.batcher.on_device(data.val, device, ctx.warnings) \
+            if data.val is not None and recipe.has_validation else None
         if len(train) == 0:
             raise TrainError("The training split is empty.", "Lower the validation and test fractions.")
         x0, y0 = train.head(min(2, len(train)))
-        recipe.check(_to(x0, device), _to(y0, device))
+        recipe.check(to_device(x0, device), to_device(y0, device))
 
         checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
         if dist_info.enabled:
             recipe.wrap_ddp()
         if config.torch_compile:
             recipe.use_compile()
-        batches = self._batch_count(train, config.batch_size)
+        batches = self.batcher.count(train, config.batch_size)
         schedule = LRSchedule(config, batches, config.epochs)
         start_epoch = 1
         if checkpoint is not None:
@@ -272,7 +273,7 @@ class Trainer:
         for message in warnings:
             yield ev.Warning(message)
         yield from ctx.transfer_events
-        self._last_checkpoint = time.perf_counter()
+        self.checkpoints.last_time = time.perf_counter()
         if checkpoint is not None and start_epoch > config.epochs:
             yield from self._finish(stopped_by_user=False, stopped_early=False)
             return
@@ -323,6 +324,8 @@ class Trainer:
         interval = 0.0 if ddp else config.log_interval
         monitor = config.early_stopping.monitor
         direction = config.early_stopping.direction()
+        device = self.device
+        assert device is not None
         step_fn = recipe.train_step
         compiled = config.torch_compile
         warned_monitor = False
@@ -344,7 +347,7 @@ class Trainer:
             reported = 0
             index = 0
             stopped = False
-            for x, y in self._train_batches(train, config.batch_size, generator, device=self.device):
+            for x, y in self.batcher.batches(train, config.batch_size, generator, device):
                 if self._stop and not ddp:
                     stopped = True
                     break
@@ -410,15 +413,7 @@ class Trainer:
                 warned_monitor = True
                 yield ev.Warning(f"Early stopping watches {monitor}, which this run does not report; it watches "
                                  "train_loss instead.")
-            value = metrics[watched]
-            improved = math.isfinite(value) and (
-                self._best is None
-                or (value < self._best - config.early_stopping.min_delta if direction == "min"
-                    else value > self._best + config.early_stopping.min_delta))
-            if improved:
-                self._best, self._best_epoch, self._bad_epochs = value, epoch, 0
-            else:
-                self._bad_epochs += 1
+            improved = self.plateau.update(metrics[watched], epoch)
             schedule.end_epoch(metrics.get(monitor, metrics[watched]), direction)
 
             self.history.append({"epoch": epoch, **metrics})
@@ -426,10 +421,10 @@ class Trainer:
             yield ev.EpochEnd(epoch, metrics, improved, time.perf_counter() - started)
 
             patience = config.early_stopping.patience
-            early = bool(patience and self._bad_epochs >= patience and epoch < config.epochs)
+            early = bool(patience and self.plateau.bad_epochs >= patience and epoch < config.epochs)
             user = self._stop and not ddp
-            yield from self._checkpoint(epoch, recipe, schedule, config, improved,
-                                        ending=early or user or epoch == config.epochs)
+            yield from self.checkpoints.save(recipe, schedule, config, self._progress(epoch), improved,
+                                             ending=early or user or epoch == config.epochs)
             if early:
                 yield from self._finish(stopped_by_user=False, stopped_early=True)
                 return
@@ -443,7 +438,7 @@ class Trainer:
         try:
             return recipe.train_step(x, y)
         except Exception as error:  # noqa: BLE001 - any compiler failure falls back to eager mode
-            if _is_oom(error):
+            if is_oom(error):
                 raise
             recipe.use_eager()
             recipe.ctx.warnings.append(f"torch.compile failed ({type(error).__name__}); training continues "
@@ -464,8 +459,7 @@ class Trainer:
             stacked = torch.stack(rows).float()
         else:
             stacked = torch.stack(window).float().unsqueeze(0)
-        norms = recipe.grad_norms
-        recipe.grad_norms = []
+        norms = recipe.updater.take_grad_norms()
         stop_all = False
         if self._dist.enabled:
             flat = torch.cat([stacked.flatten(), torch.tensor([1.0 if self._stop else 0.0], device=stacked.device)])
@@ -508,69 +502,6 @@ class Trainer:
                                normalize=options.normalize, augment=options.augment or None,
                                output_range=output_range_for(self.document, recipe, network))
 
-    def _on_device(self, split: Split, device: torch.device) -> Split:
-        """In-memory splits move to the device once (falling back to per-batch copies if it is too small)."""
-        if not isinstance(split, ArraySplit) or device.type == "cpu":
-            return split
-        try:
-            y = split.y.to(device) if split.y is not None else None
-            return ArraySplit(split.x.to(device), y, split.augment)
-        except RuntimeError as error:
-            if not _is_oom(error):
-                raise
-            if self.recipe is not None:
-                self.recipe.ctx.warnings.append(f"The data does not fit in {device} memory; batches are copied "
-                                                "there one at a time.")
-            return split
-
-    def _shard_size(self, count: int) -> int:
-        world = self._dist.world_size
-        return count // world if world > 1 else count
-
-    def _batch_count(self, split: Split, batch_size: int) -> int:
-        if isinstance(split, ArraySplit):
-            count = self._shard_size(len(split))
-            full, rest = divmod(count, batch_size)
-            return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
-        total = math.ceil(len(split) / batch_size)
-        return total // self._dist.world_size if self._dist.enabled else total
-
-    def _train_batches(self, split: Split, batch_size: int, generator: torch.Generator,
-                       device: torch.device | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Shuffled batches of this rank's shard. A last batch of a single sample is dropped (batch norm cannot
-        train on it, and it would weigh as much as a full batch in the step)."""
-        assert device is not None
-        world, rank = self._dist.world_size, self._dist.rank
-        if isinstance(split, ArraySplit):
-            count = len(split)
-            order = torch.randperm(count, generator=generator)
-            if world > 1:
-                share = count // world
-                order = order[rank * share:(rank + 1) * share]
-            if len(order) % batch_size == 1 and len(order) > 1:
-                order = order[:-1]
-            x, y, augment = split.x, split.y, split.augment
-            if x.device != order.device:
-                order = order.to(x.device)
-            move = x.device != device  # the data stayed in host memory: copy each batch over
-            for index in order.split(batch_size):
-                xb = x[index]
-                yb = y[index] if y is not None else None
-                if augment is not None:
-                    xb = augment(xb, generator)
-                if move:
-                    xb, yb = _to(xb, device), _to(yb, device)
-                yield xb, yb
-            return
-        total = self._batch_count(split, batch_size) * world if world > 1 else None
-        for number, (xb, yb) in enumerate(split.batches(batch_size, shuffle=True, generator=generator)):
-            if total is not None:
-                if number >= total:
-                    break
-                if number % world != rank:
-                    continue
-            yield _to(xb, device), _to(yb, device)
-
     # ---- config, run folder, checkpoints ---------------------------------------------------------------------
     def _resolve_config(self) -> TrainConfig:
         if self.config is not None:
@@ -599,6 +530,7 @@ class Trainer:
             text = distributed.broadcast_text(str(self.run_dir) if enabled and self.run_dir else None)
             self.run_dir = Path(text) if text else None
         self.writer = RunWriter(self.run_dir, enabled=enabled)
+        self.checkpoints.writer = self.writer
         if not enabled:
             return
         data = self.data
@@ -626,135 +558,18 @@ class Trainer:
         if checkpoint is not None:
             self.writer.keep_metrics_until(start_epoch - 1)
 
-    def _snapshot(self, epoch: int, recipe: Recipe, schedule: LRSchedule,
-                  clone: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Everything a checkpoint holds: tensors (weights, optimiser state, RNG) and the JSON state."""
-        tensors: dict[str, torch.Tensor] = {}
-        for name, module in recipe.modules.items():
-            for key, value in module.state_dict().items():
-                tensors[f"{WEIGHTS}/{name}/{key}"] = value
-        optimizer_meta = {}
-        for name, optimizer in recipe.optimizers.items():
-            flat, meta = flatten_state(f"optimizer/{name}", optimizer.state_dict())
-            tensors.update(flat)
-            optimizer_meta[name] = meta
-        tensors.update(rng_state())
-        if clone:  # kept while training goes on changing the originals
-            tensors = self._copy_into_best_buffers(tensors)
-        state = {
-            "epoch": epoch, "step": self.step, "networks": list(recipe.modules), "recipe": recipe.name,
-            "optimizers": optimizer_meta, "schedule": schedule.state_dict(), "recipe_state": recipe.state(),
-            "early_stopping": {"best": self._best, "best_epoch": self._best_epoch, "bad_epochs": self._bad_epochs},
-            "history": list(self.history), "graph_sha256": self._graph_hash, "config": self._config_dict,
-        }
-        return tensors, state
-
-    def _copy_into_best_buffers(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A copy of ``tensors`` in buffers kept from the previous best epoch where they still fit. Most epochs of
-        a run improve on the last one; allocating a fresh copy each time cost 2 % of a small network's training
-        speed, copying into the same memory costs a tenth of that."""
-        buffers = self._best_buffers
-        copies: dict[str, torch.Tensor] = {}
-        for key, value in tensors.items():
-            value = value.detach()
-            buffer = buffers.get(key)
-            if (buffer is not None and buffer.shape == value.shape and buffer.dtype == value.dtype
-                    and buffer.device == value.device):
-                buffer.copy_(value)
-            else:
-                buffer = value.clone()
-            copies[key] = buffer
-        self._best_buffers = copies
-        return copies
-
-    def _checkpoint(self, epoch: int, recipe: Recipe, schedule: LRSchedule, config: TrainConfig, best: bool,
-                    ending: bool) -> Iterator[ev.Event]:
-        """Checkpoint this epoch if one is due: after the last epoch always, otherwise when
-        ``checkpoint_interval`` seconds have passed since the last one (0 = every epoch). A best epoch that falls
-        between checkpoints is kept in memory and written as ``best`` with the next one, so it is never lost."""
-        interval = config.checkpoint_interval
-        now = time.perf_counter()
-        due = ending or interval <= 0 or now - self._last_checkpoint >= interval
-        if self._dist.enabled:  # rank 0's clock decides for everyone
-            device = self.device or torch.device("cpu")
-            due = distributed.any_rank(due and self._dist.main, device)
-        if not self.writer.enabled and not self._dist.enabled:
-            return
-        if not due:
-            if best and self.writer.enabled:
-                self._pending_best = self._snapshot(epoch, recipe, schedule, clone=True)
-            return
-        failure: OSError | None = None
-        events: list[ev.Event] = []
-        try:
-            if self.writer.enabled:
-                tensors, state = self._snapshot(epoch, recipe, schedule, clone=False)
-                self.writer.flush()  # the metrics files agree with the checkpoint on disk
-                path = self.writer.save_checkpoint(epoch, tensors, state, best, config.keep_checkpoints)
-                assert path is not None
-                self._last_good = str(path)
-                events.append(ev.Checkpoint(epoch, str(path), best))
-                if best:
-                    self._pending_best = None
-                else:
-                    events.extend(self._write_pending_best())
-        except OSError as error:
-            failure = error
-        if self._dist.enabled:
-            device = self.device or torch.device("cpu")
-            if distributed.any_rank(failure is not None, device) and failure is None:
-                raise TrainError("Rank 0 could not write its checkpoint; every rank stops.")
-        if failure is not None:
-            raise failure
-        self._last_checkpoint = time.perf_counter()
-        yield from events
-
-    def _write_pending_best(self) -> list[ev.Event]:
-        if self._pending_best is None:
-            return []
-        tensors, state = self._pending_best
-        path = self.writer.save_checkpoint(None, tensors, state, True, 0)
-        self._pending_best = None
-        return [ev.Checkpoint(int(state["epoch"]), str(path), True)] if path is not None else []
+    def _progress(self, epoch: int) -> dict[str, Any]:
+        """The loop's part of a checkpoint's state."""
+        return {"epoch": epoch, "step": self.step, "early_stopping": self.plateau.state_dict(),
+                "history": self.history, "graph_sha256": self._graph_hash, "config": self._config_dict}
 
     def _restore(self, checkpoint: Any, recipe: Recipe, schedule: LRSchedule, config: TrainConfig) -> int:
-        state = checkpoint.state
-        for name, module in recipe.modules.items():
-            weights = checkpoint.weights.get(name)
-            if weights is None:
-                raise TrainError(f"The checkpoint {checkpoint.path} has no weights for network {name!r}.",
-                                 "Resume with the document the checkpoint was trained from.")
-            try:
-                module.load_state_dict(weights)
-            except RuntimeError as error:
-                first = str(error).strip().splitlines()
-                raise TrainError(f"The checkpoint {checkpoint.path} does not fit network {name!r}: "
-                                 f"{first[1].strip() if len(first) > 1 else first[0]}",
-                                 "Resume with the document the checkpoint was trained from.") from None
-        same_optimizer = (state.get("config") or {}).get("optimizer", config.optimizer) == config.optimizer
-        for name, optimizer in recipe.optimizers.items():
-            meta = state["optimizers"].get(name)
-            if meta is not None and same_optimizer:
-                rates = [group["base_lr"] for group in optimizer.param_groups]  # this run's settings win
-                try:
-                    optimizer.load_state_dict(unflatten_state(f"optimizer/{name}", checkpoint.training, meta))
-                except (ValueError, KeyError):
-                    raise TrainError(f"The optimiser state in {checkpoint.path} does not fit network {name!r}: "
-                                     "frozen layers or learning-rate multipliers changed since it was written.",
-                                     "Resume with the same per-layer options, or start a new run that transfers "
-                                     "the weights from this checkpoint.") from None
-                for group, rate in zip(optimizer.param_groups, rates, strict=False):
-                    group["base_lr"] = rate
-        schedule.load_state_dict(state["schedule"])
-        recipe.load_state(state.get("recipe_state") or {})
-        early = state.get("early_stopping") or {}
-        self._best, self._best_epoch = early.get("best"), early.get("best_epoch")
-        self._bad_epochs = int(early.get("bad_epochs", 0))
+        state = restore(checkpoint, recipe, schedule, config)
+        self.plateau.load_state_dict(state.get("early_stopping") or {})
         self.history = list(state.get("history") or [])
         self.writer.history = list(self.history)
         self.step = int(state["step"])
-        self._last_good = str(checkpoint.path)
-        set_rng_state(checkpoint.training)
+        self.checkpoints.last_good = str(checkpoint.path)
         return int(state["epoch"]) + 1
 
     def _resume_warnings(self, checkpoint: Any, config: TrainConfig) -> list[str]:
@@ -786,7 +601,7 @@ class Trainer:
         recipe = self.recipe
         metrics = self._final_metrics()
         try:
-            yield from self._write_pending_best()
+            yield from self.checkpoints.write_pending_best()
             if recipe is not None:
                 meta = {"epoch": str(self.epoch), "step": str(self.step), "graph_sha256": self._graph_hash}
                 self.writer.save_weights(recipe.modules, meta)
@@ -817,7 +632,7 @@ class Trainer:
             suggestion = (f"Lower the learning rate (it is {lr:g}; try {_lower_rate(lr, self.config)})"
                           + (" or turn on gradient clipping (e.g. grad_clip 1.0)." if not clip else "."))
             event = ev.Error(message, error.step, suggestion, error.epoch, self._run_text())
-        elif _is_oom(error):
+        elif is_oom(error):
             size = self.config.batch_size if self.config else 0
             where = str(self.device) if self.device else "the device"
             event = ev.Error(f"Out of memory on {where} at step {self.step} with batch size {size}.{kept}", step,
@@ -901,12 +716,6 @@ def select_classes(dataset: Any, classes: list[int]) -> Any:
     if hasattr(new_info, "samples"):
         new_info.samples = int(keep.sum().item())
     return dataclasses.replace(dataset, info=new_info, x=dataset.x[keep], y=dataset.y[keep])
-
-
-def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    if t is None:
-        return None
-    return t if t.device == device else t.to(device, non_blocking=True)
 
 
 def train(document: Document, config: TrainConfig | None = None, **kwargs: Any) -> ev.Done | ev.Error:
