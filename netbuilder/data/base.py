@@ -143,7 +143,7 @@ class Dataset(Protocol):
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
                 normalize: bool = True, augment: dict[str, Any] | None = None,
-                output_range: tuple[float, float] | None = None) -> PreparedData: ...
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData: ...
 
 
 @dataclass
@@ -163,15 +163,18 @@ class ArrayDataset:
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
                 normalize: bool = True, augment: dict[str, Any] | None = None,
-                output_range: tuple[float, float] | None = None) -> PreparedData:
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData:
         """Shuffle with ``seed``, split, and fit the preprocessing on the training split (see
         `netbuilder.data.preprocess`): inputs standardised (or mapped to ``output_range``, for a GAN's real data),
-        regression targets standardised."""
+        regression targets standardised. ``per_class`` keeps only the first that many training samples of each
+        class (a small-data experiment); validation and test keep all theirs."""
         count = len(self)
         n_val, n_test = split_counts(count, val_fraction, test_fraction)
         order = self._order(count, n_val, n_test, seed)
         test_idx, val_idx, train_idx = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
         full = ArraySplit(self.x, self.y)
+        if per_class:
+            train_idx = _first_per_class(train_idx, self.y, per_class, self.info.id)
         parts = [full.subset(train_idx), full.subset(val_idx) if n_val else None,
                  full.subset(test_idx) if n_test else None]
         info = self.info
@@ -196,12 +199,23 @@ class ArrayDataset:
 
             train.augment = make_augment(augment)
         options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed,
-                   "normalize": normalize, "augment": augment or {}}
+                   "normalize": normalize, "augment": augment or {}, **({"per_class": per_class} if per_class else {})}
         return PreparedData(info, train, val, test, preprocessing, options)
 
     def _order(self, count: int, n_val: int, n_test: int, seed: int) -> torch.Tensor:
         """The sample order that prepare() cuts into test, validation and training parts (in that order)."""
         return torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+
+
+def _first_per_class(index: torch.Tensor, y: torch.Tensor | None, count: int, name: str) -> torch.Tensor:
+    """The entries of ``index`` (in order) whose class has not yet had ``count`` samples."""
+    if y is None or y.is_floating_point() or y.dim() != 1:
+        raise DataError(f"per_class keeps a number of samples of each class, but {name!r} has no class labels.")
+    labels = y[index]
+    keep = torch.zeros(len(index), dtype=torch.bool)
+    for label in labels.unique():
+        keep[torch.nonzero(labels == label).flatten()[:count]] = True
+    return index[keep]
 
 
 @dataclass

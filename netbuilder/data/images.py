@@ -192,16 +192,26 @@ class ImageFolderDataset:
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
                 normalize: bool = True, augment: dict[str, Any] | None = None,
-                output_range: tuple[float, float] | None = None) -> PreparedData:
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData:
         """Split the file list with ``seed``; fit the per-channel standardisation (or, with ``output_range``, the
-        mapping of [0, 1] onto it) on a sample of training images."""
+        mapping of [0, 1] onto it) on a sample of training images. ``per_class`` keeps that many training images
+        of each class."""
         count = len(self)
         n_val, n_test = split_counts(count, val_fraction, test_fraction)
         order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
         full = self.split()
         test = full.subset(order[:n_test]) if n_test else None
         val = full.subset(order[n_test:n_test + n_val]) if n_val else None
-        train = full.subset(order[n_test + n_val:])
+        train_index = order[n_test + n_val:].tolist()
+        if per_class:
+            seen: dict[int, int] = {}
+            kept = []
+            for i in train_index:
+                seen[self.labels[i]] = seen.get(self.labels[i], 0) + 1
+                if seen[self.labels[i]] <= per_class:
+                    kept.append(i)
+            train_index = kept
+        train = full.subset(train_index)
         preprocessing = Preprocessing(units=units_text("images", self.info.pixel_range),
                                       pixel_range=self.info.pixel_range)
         if normalize or output_range is not None:

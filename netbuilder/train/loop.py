@@ -291,7 +291,8 @@ class Trainer:
         yield ev.Stage("pretrain", f"Pre-training every layer on {classes} for {pre.epochs} epochs.")
         document = _all_trainable(self.document)
         stage = config.replace(epochs=pre.epochs, transfer={}, early_stopping={},
-                               data={"classes": pre.classes, "val_fraction": pre.val_fraction, "test_fraction": 0.0},
+                               data={"classes": pre.classes, "val_fraction": pre.val_fraction, "test_fraction": 0.0,
+                                     "per_class": 0},
                                name=f"{config.name or self.document.info.title or 'run'}-pretrain")
         trainer = Trainer(document, stage, run_root=self.run_root, data=self._data_arg, write=self.write)
         self._stage = trainer
@@ -500,7 +501,8 @@ class Trainer:
         network = None if recipe == "gan" else pick_network(self.document, config)
         return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed,
                                normalize=options.normalize, augment=options.augment or None,
-                               output_range=output_range_for(self.document, recipe, network))
+                               output_range=output_range_for(self.document, recipe, network),
+                               per_class=options.per_class or None)
 
     # ---- config, run folder, checkpoints ---------------------------------------------------------------------
     def _resolve_config(self) -> TrainConfig:
