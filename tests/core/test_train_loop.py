@@ -368,7 +368,7 @@ def test_run_folder_records_everything_and_can_be_listed_evaluated_and_used(tmp_
     record = json.loads((folder / "config.json").read_text())
     assert record["graph_sha256"] == graph_hash(doc) and record["data"]["id"] == "digits"
     assert record["config"]["epochs"] == 3 and record["recipe"] == "classification"
-    assert (folder / "graph.nbg").is_file() and (folder / "normalizer.safetensors").is_file()
+    assert (folder / "graph.nbg").is_file() and (folder / "preprocessing.json").is_file()
     header = (folder / "metrics.csv").read_text().splitlines()
     assert header[0].startswith("epoch,train_loss,val_loss,val_accuracy") and len(header) == 4
     runs = list_runs(tmp_path)
