@@ -155,6 +155,9 @@ def _plain(value: Any) -> Any:
 # Sections
 
 
+BUNDLED_TEST_FRACTION = 0.1  # the test part bundled data keeps when data.test_fraction is not set
+
+
 @dataclass
 class DataConfig:
     """Where the data comes from (``settings["data"]``): a bundled id or a file path, its format ("" = from the
@@ -168,7 +171,7 @@ class DataConfig:
     format: str = ""
     options: dict[str, Any] = field(default_factory=dict)  # passed to netbuilder.data.load_data
     val_fraction: float = 0.15
-    test_fraction: float = 0.0
+    test_fraction: float | None = None  # None = auto: BUNDLED_TEST_FRACTION for bundled data, 0 for files
     normalize: bool = True
     augment: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
@@ -197,8 +200,9 @@ class DataConfig:
             if key not in cls.SPLIT_KEYS:
                 out.options[key] = data.pop(key)
         out.val_fraction = _number(s, "val_fraction", data.get("val_fraction", out.val_fraction), 0.0, 0.99)
-        out.test_fraction = _number(s, "test_fraction", data.get("test_fraction", out.test_fraction), 0.0, 0.99)
-        if out.val_fraction + out.test_fraction >= 1.0:
+        test = data.get("test_fraction")
+        out.test_fraction = None if test is None else _number(s, "test_fraction", test, 0.0, 0.99)
+        if out.val_fraction + (out.test_fraction or 0.0) >= 1.0:
             raise ConfigError("data.val_fraction plus data.test_fraction must leave samples to train on (sum < 1).")
         out.normalize = _flag(s, "normalize", data.get("normalize", out.normalize))
         out.augment = _mapping(s, "augment", data.get("augment"))
@@ -207,6 +211,19 @@ class DataConfig:
         out.classes = _class_ids(s, data.get("classes"))
         out.per_class = _integer(s, "per_class", data.get("per_class", 0), 0, 10_000_000)
         return out
+
+    def resolved_test_fraction(self) -> float:
+        """The test fraction to split off: the setting, or for "auto" (None) a held-out test part of
+        BUNDLED_TEST_FRACTION for bundled data (their results are compared, so the validation split that picks the
+        best epoch must not also report the result) and none for the user's own files."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        from netbuilder.data.bundled import dataset_ids  # lazily: it imports torch
+
+        bundled = self.format == "bundled" or (not self.format and self.source in dataset_ids())
+        if bundled and self.val_fraction + BUNDLED_TEST_FRACTION < 1.0:
+            return BUNDLED_TEST_FRACTION
+        return 0.0
 
     def load_source(self) -> str | dict[str, Any]:
         """What `netbuilder.data.load_data` takes: the source itself, or a settings dict when a format is set."""

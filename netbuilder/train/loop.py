@@ -34,7 +34,7 @@ import torch
 from netbuilder import __version__
 from netbuilder.data.base import ArrayDataset, DataError, PreparedData, Split
 from netbuilder.document.model import Document
-from netbuilder.train import distributed
+from netbuilder.train import distributed, preflight
 from netbuilder.train import events as ev
 from netbuilder.train.batching import Batcher, is_oom, to_device
 from netbuilder.train.checkpointing import Checkpointer, restore
@@ -75,10 +75,23 @@ def _lower_rate(lr: float, config: TrainConfig | None) -> str:
     return f"{lr / 10:g}"
 
 
+# A run has diverged when its loss over a few batches exceeds this many times its starting loss (the first step's,
+# before any update could change it). Seen in legitimate runs: losses spike a few-fold, GAN losses wander up to
+# some tens of times their start; seen in diverged ones (lr 1e6 with Adam): 1e17 times and more, never NaN.
+DIVERGENCE_FACTOR = 1e4
+DIVERGENCE_FLOOR = 1e-2  # a starting loss near 0 (a pre-trained model) is taken as this, so noise cannot trip it
+
+
 class _NonFinite(Exception):
     def __init__(self, what: str, step: int, epoch: int, batch: int):
         super().__init__(what)
         self.what, self.step, self.epoch, self.batch = what, step, epoch, batch
+
+
+class _Diverged(Exception):
+    def __init__(self, loss: float, reference: float, step: int, epoch: int, batch: int):
+        super().__init__("diverged")
+        self.loss, self.reference, self.step, self.epoch, self.batch = loss, reference, step, epoch, batch
 
 
 def resolve_device(name: str, dist_info: distributed.DistInfo | None = None) -> torch.device:
@@ -145,6 +158,9 @@ class Trainer:
         self._graph_hash = ""
         self._stage: Trainer | None = None  # the pre-training run in progress, which stop/pause also reach
         self._config_dict: dict[str, Any] = {}
+        self._monitor: str | None = None  # the metric "best" is picked on (the configured one, if reported)
+        self._reference_loss: float | None = None  # the starting loss divergence is measured against
+        self._test: ev.TestEnd | None = None
 
     @property
     def _best(self) -> float | None:
@@ -213,6 +229,8 @@ class Trainer:
 
     def _events(self) -> Iterator[ev.Event]:
         config = self._resolve_config()
+        checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
+        config = self.config = self._with_test_fraction(config, checkpoint)
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
         self._config_dict = config.to_dict()
         self._dist = distributed.setup(config.device != "cpu" and torch.cuda.is_available())
@@ -240,6 +258,8 @@ class Trainer:
         data = self._prepare_data(config)
         self.data = data
         recipe_name = choose_recipe(self.document, config, data.info)
+        if self._dist.main or not self._dist.enabled:
+            warnings.extend(preflight.run_checks(self.document, config, recipe_name, data, device))
         ctx = Context(self.document, config, data, device, precision, dist_info.world_size, warnings,
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)
@@ -252,7 +272,6 @@ class Trainer:
         x0, y0 = train.head(min(2, len(train)))
         recipe.check(to_device(x0, device), to_device(y0, device))
 
-        checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
         if dist_info.enabled:
             recipe.wrap_ddp()
         if config.torch_compile:
@@ -410,10 +429,12 @@ class Trainer:
             yield from recipe.samples(epoch)
 
             watched = monitor if monitor in metrics else "train_loss"
-            if watched != monitor and config.early_stopping.patience and not warned_monitor:
+            self._monitor = watched
+            if watched != monitor and not warned_monitor:
                 warned_monitor = True
-                yield ev.Warning(f"Early stopping watches {monitor}, which this run does not report; it watches "
-                                 "train_loss instead.")
+                what = "Early stopping and the best checkpoint watch" if config.early_stopping.patience else \
+                    "The best checkpoint is picked on"
+                yield ev.Warning(f"{what} {monitor}, which this run does not report; train_loss is used instead.")
             improved = self.plateau.update(metrics[watched], epoch)
             schedule.end_epoch(metrics.get(monitor, metrics[watched]), direction)
 
@@ -479,6 +500,11 @@ class Trainer:
                     raise _NonFinite("gradients", first + offset, epoch, index - len(window) + offset + 1)
         weight = float(sum(sizes))
         mean = sum(v * s for v, s in zip(values[0], sizes, strict=True)) / weight
+        if self._reference_loss is None:
+            self._reference_loss = values[0][0]
+        limit = DIVERGENCE_FACTOR * max(self._reference_loss, DIVERGENCE_FLOOR)
+        if mean > limit:
+            raise _Diverged(mean, self._reference_loss, self.step, epoch, index)
         totals["sum"] += mean * weight
         totals["count"] += weight
         extra = {}
@@ -499,8 +525,8 @@ class Trainer:
         seed = config.seed if options.seed is None else options.seed
         recipe = choose_recipe(self.document, config, dataset.info)
         network = None if recipe == "gan" else pick_network(self.document, config)
-        return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed,
-                               normalize=options.normalize, augment=options.augment or None,
+        return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.resolved_test_fraction(),
+                               seed=seed, normalize=options.normalize, augment=options.augment or None,
                                output_range=output_range_for(self.document, recipe, network),
                                per_class=options.per_class or None)
 
@@ -514,6 +540,16 @@ class Trainer:
                 return self.config
         self.config = TrainConfig.from_settings(self.document.settings)
         return self.config
+
+    def _with_test_fraction(self, config: TrainConfig, checkpoint: Any) -> TrainConfig:
+        """``config`` with data.test_fraction decided ("auto" = a test part for bundled data), so that the run
+        records the split it used. A resumed run keeps its checkpoint's split."""
+        if config.data.test_fraction is not None:
+            return config
+        saved = ((checkpoint.state.get("config") or {}).get("data") or {}).get("test_fraction") \
+            if checkpoint is not None else None
+        fraction = float(saved) if saved is not None else config.data.resolved_test_fraction()
+        return dataclasses.replace(config, data=dataclasses.replace(config.data, test_fraction=fraction))
 
     def _open_run_dir(self, config: TrainConfig, recipe_name: str, checkpoint: Any, start_epoch: int) -> None:
         dist_info = self._dist
@@ -562,13 +598,20 @@ class Trainer:
 
     def _progress(self, epoch: int) -> dict[str, Any]:
         """The loop's part of a checkpoint's state."""
-        return {"epoch": epoch, "step": self.step, "early_stopping": self.plateau.state_dict(),
+        early = {**self.plateau.state_dict(), "monitor": self._monitor, "reference_loss": self._reference_loss}
+        return {"epoch": epoch, "step": self.step, "early_stopping": early,
                 "history": self.history, "graph_sha256": self._graph_hash, "config": self._config_dict}
 
     def _restore(self, checkpoint: Any, recipe: Recipe, schedule: LRSchedule, config: TrainConfig) -> int:
         state = restore(checkpoint, recipe, schedule, config)
-        self.plateau.load_state_dict(state.get("early_stopping") or {})
+        early = state.get("early_stopping") or {}
+        self.plateau.load_state_dict(early)
+        self._monitor = early.get("monitor")
         self.history = list(state.get("history") or [])
+        reference = early.get("reference_loss")
+        if reference is None and self.history:  # a checkpoint from before the divergence check
+            reference = self.history[0].get("train_loss")
+        self._reference_loss = None if reference is None else float(reference)
         self.writer.history = list(self.history)
         self.step = int(state["step"])
         self.checkpoints.last_good = str(checkpoint.path)
@@ -607,25 +650,78 @@ class Trainer:
             if recipe is not None:
                 meta = {"epoch": str(self.epoch), "step": str(self.step), "graph_sha256": self._graph_hash}
                 self.writer.save_weights(recipe.modules, meta)
-            self.writer.write_summary({
+            test = None if stopped_by_user else self._evaluate_test()
+            summary = {
                 "status": "stopped" if stopped_by_user else "done", "stopped_early": stopped_early,
                 "epochs_completed": len(self.history), "step": self.step, "metrics": metrics,
-                "best_epoch": self._best_epoch, "best_metric": self._best,
-                "monitor": self.config.early_stopping.monitor if self.config else None,
+                "best_epoch": self._best_epoch, "best_metric": self._best, "monitor": self._monitor_name(),
                 "finished": dt.datetime.now().isoformat(timespec="seconds"),
-            })
+            }
+            if test is not None:
+                summary.update({"test_metrics": test.metrics, "test_epoch": test.epoch,
+                                "test_weights": test.weights})
+            self.writer.write_summary(summary)
         except OSError as error:
             yield self._failure(error)
             return
+        if test is not None:
+            yield test
         yield ev.Done(str(self.run_dir) if self.run_dir else None, metrics, len(self.history), stopped_early,
-                      stopped_by_user, self._best_epoch, self._best)
+                      stopped_by_user, self._best_epoch, self._best, self._monitor_name(),
+                      dict(test.metrics) if test is not None else {})
+
+    def _monitor_name(self) -> str | None:
+        """The metric the best epoch was picked on: the configured monitor, or train_loss where the run does not
+        report it (a GAN has no validation)."""
+        if self._monitor is not None:
+            return self._monitor
+        return self.config.early_stopping.monitor if self.config else None
+
+    def _evaluate_test(self) -> ev.TestEnd | None:
+        """The test split's metrics, once, at the end: with the best epoch's weights where a best checkpoint was
+        written (the modules get their final weights back afterwards), else with the final weights."""
+        recipe, data, device = self.recipe, self.data, self.device
+        if recipe is None or data is None or device is None or data.test is None or len(data.test) == 0:
+            return None
+        if not recipe.has_validation or (self._dist.enabled and not self._dist.main):
+            return None
+        last_epoch = int(self.history[-1]["epoch"]) if self.history else 0
+        recipe.use_eager()  # no DDP or compiled wrapper: this process evaluates alone
+        weights, epoch = "final", last_epoch
+        final: dict[str, dict[str, torch.Tensor]] | None = None
+        best_path = self.writer.best_checkpoint_path() if self.writer.enabled else None
+        if self._best_epoch is not None and self._best_epoch == last_epoch:
+            weights = "best"
+        elif self._best_epoch is not None and best_path is not None:
+            best = load_checkpoint(best_path)
+            if all(name in best.weights for name in recipe.modules):
+                final = {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+                         for name, module in recipe.modules.items()}
+                for name, module in recipe.modules.items():
+                    module.load_state_dict(best.weights[name])
+                weights, epoch = "best", int(best.state["epoch"])
+        try:
+            split = self.batcher.on_device(data.test, device)
+            result = recipe.evaluate(split, prefix="test_")
+        finally:
+            if final is not None:
+                for name, module in recipe.modules.items():
+                    module.load_state_dict(final[name])
+        return ev.TestEnd(epoch, dict(result.metrics), weights, result.confusion, result.class_names)
 
     def _failure(self, error: BaseException) -> ev.Error:
         """Turn any failure into an Error event and record it in the run folder's summary."""
         step = self.step or None
         epoch = self.epoch or None
         kept = f" The last good checkpoint is kept: {self._last_good}." if self._last_good else ""
-        if isinstance(error, _NonFinite):
+        if isinstance(error, _Diverged):
+            lr = self._current_lr()
+            message = (f"The loss exploded at step {error.step} (epoch {error.epoch}, batch {error.batch}): "
+                       f"{error.loss:.3g}, more than {DIVERGENCE_FACTOR:,.0f} times its starting value "
+                       f"{error.reference:.3g}; training stopped.{kept}")
+            suggestion = f"Lower the learning rate (it is {lr:g}; try {_lower_rate(lr, self.config)})."
+            event = ev.Error(message, error.step, suggestion, error.epoch, self._run_text())
+        elif isinstance(error, _NonFinite):
             lr = self._current_lr()
             what = "The loss" if error.what == "loss" else "The gradients"
             message = (f"{what} became NaN or infinite at step {error.step} (epoch {error.epoch}, batch "

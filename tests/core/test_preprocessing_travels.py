@@ -14,7 +14,7 @@ import torch
 
 from netbuilder.data import load_data
 from netbuilder.templates import load_template
-from netbuilder.train import TrainConfig, evaluate, predict, train
+from netbuilder.train import TrainConfig, evaluate, load_run, predict, train
 
 EPOCHS = 6
 
@@ -30,11 +30,21 @@ def lenet_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
     return doc, Path(done.run_dir)
 
 
+def held_out(run_dir: Path) -> str:
+    """The split the run never trained on: its test split when it kept one, else validation."""
+    options = load_run(run_dir).config.data
+    return "test" if options.resolved_test_fraction() > 0 else "val"
+
+
 def held_out_digits(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The run's validation digits as 8-bit grey images (N×8×8 uint8, grey level × 255 / 16) and labels."""
-    prepared = load_data("digits-images").prepare(val_fraction=0.2, seed=0, normalize=False)
-    x = prepared.val.x[:, 0].numpy()  # pixel values in [0, 1]
-    return np.round(x * 255).astype(np.uint8), prepared.val.y.numpy()
+    """The run's held-out digits as 8-bit grey images (N×8×8 uint8, grey level × 255 / 16) and labels."""
+    options = load_run(run_dir).config.data
+    prepared = load_data("digits-images").prepare(val_fraction=options.val_fraction,
+                                                  test_fraction=options.resolved_test_fraction(), seed=0,
+                                                  normalize=False)
+    part = getattr(prepared, held_out(run_dir))
+    x = part.x[:, 0].numpy()  # pixel values in [0, 1]
+    return np.round(x * 255).astype(np.uint8), part.y.numpy()
 
 
 def write_png_folder(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:
@@ -59,7 +69,8 @@ def write_idx_pair(folder: Path, images: np.ndarray, labels: np.ndarray) -> Path
 
 def test_same_digits_from_png_idx_and_npz_score_as_the_bundled_set(lenet_run, tmp_path: Path) -> None:
     doc, run_dir = lenet_run
-    bundled = evaluate(doc, run_dir, split="val")["val_accuracy"]
+    split = held_out(run_dir)
+    bundled = evaluate(doc, run_dir, split=split)[f"{split}_accuracy"]
     assert bundled > 0.9
     images, labels = held_out_digits(run_dir)
     png = write_png_folder(tmp_path / "png", images, labels)
