@@ -40,6 +40,8 @@ def test_gan_samples_become_a_png_grid_in_pixel_units(tmp_path: Path, capsys) ->
     from netbuilder.train import predict
 
     nbg, run_dir = trained(capsys, "dcgan", tmp_path / "run")
+    saved = json.loads((Path(run_dir) / "preprocessing.json").read_text())
+    assert saved["output_range"] == [-1.0, 1.0] and saved["inputs"]["kind"] == "range"  # the generator's Tanh
     target = tmp_path / "samples.png"
     code, out, err = run(capsys, "predict", nbg, run_dir, "16", "-o", str(target))
     assert code == 0, err
