@@ -82,6 +82,9 @@ DIVERGENCE_FACTOR = 1e4
 DIVERGENCE_FLOOR = 1e-2  # a starting loss near 0 (a pre-trained model) is taken as this, so noise cannot trip it
 
 
+SKIPPED_SHOWN = 5  # unreadable data files named in a warning; the rest are counted
+
+
 class _NonFinite(Exception):
     def __init__(self, what: str, step: int, epoch: int, batch: int):
         super().__init__(what)
@@ -160,7 +163,7 @@ class Trainer:
         self._config_dict: dict[str, Any] = {}
         self._monitor: str | None = None  # the metric "best" is picked on (the configured one, if reported)
         self._reference_loss: float | None = None  # the starting loss divergence is measured against
-        self._test: ev.TestEnd | None = None
+        self._skipped_reported = 0  # unreadable data files already reported
 
     @property
     def _best(self) -> float | None:
@@ -291,6 +294,7 @@ class Trainer:
                             recipe.trainable_count(), data.info.to_dict(), dist_info.world_size)
         for message in warnings:
             yield ev.Warning(message)
+        yield from self._skipped_files()
         yield from ctx.transfer_events
         self.checkpoints.last_time = time.perf_counter()
         if checkpoint is not None and start_epoch > config.epochs:
@@ -428,15 +432,17 @@ class Trainer:
             metrics["lr"] = lr
             yield from recipe.samples(epoch)
 
-            watched = monitor if monitor in metrics else "train_loss"
-            self._monitor = watched
-            if watched != monitor and not warned_monitor:
+            watched = self._watched(monitor, metrics, recipe)
+            if watched != monitor and config.early_stopping.patience and not warned_monitor:
                 warned_monitor = True
-                what = "Early stopping and the best checkpoint watch" if config.early_stopping.patience else \
-                    "The best checkpoint is picked on"
-                yield ev.Warning(f"{what} {monitor}, which this run does not report; train_loss is used instead.")
-            improved = self.plateau.update(metrics[watched], epoch)
-            schedule.end_epoch(metrics.get(monitor, metrics[watched]), direction)
+                yield ev.Warning(self._monitor_warning(monitor, watched))
+            self._monitor = watched
+            if watched == "epoch" and self.plateau.direction != "max":  # the epoch counts up
+                counting = PlateauTracker("max")
+                counting.load_state_dict(self.plateau.state_dict())
+                self.plateau = counting
+            improved = self.plateau.update(float(epoch) if watched == "epoch" else metrics[watched], epoch)
+            schedule.end_epoch(metrics.get(monitor, metrics["train_loss"]), direction)
 
             self.history.append({"epoch": epoch, **metrics})
             self.writer.append_metrics(epoch, metrics)
@@ -454,6 +460,22 @@ class Trainer:
                 yield from self._finish(stopped_by_user=True, stopped_early=False)
                 return
         yield from self._finish(stopped_by_user=False, stopped_early=False)
+
+    @staticmethod
+    def _watched(monitor: str, metrics: dict[str, float], recipe: Recipe) -> str:
+        """The metric the best epoch is picked on: the configured monitor when the run reports it; for a recipe
+        without held-out data (a GAN, whose losses do not measure its samples) the latest epoch ("epoch");
+        otherwise train_loss."""
+        if monitor in metrics:
+            return monitor
+        return "train_loss" if recipe.has_validation else "epoch"
+
+    @staticmethod
+    def _monitor_warning(monitor: str, watched: str) -> str:
+        if watched == "epoch":
+            return (f"Early stopping watches {monitor}, which this run does not report (a GAN has no held-out "
+                    "data); it is off, and the latest epoch is kept as the best.")
+        return f"Early stopping watches {monitor}, which this run does not report; it watches {watched} instead."
 
     def _compiled_step(self, recipe: Recipe, x: torch.Tensor, y: torch.Tensor | None) -> Any:
         """The first step with torch.compile; if compiling fails, warn and go on without it."""
@@ -664,11 +686,24 @@ class Trainer:
         except OSError as error:
             yield self._failure(error)
             return
+        yield from self._skipped_files()  # files that failed to decode during the run
         if test is not None:
             yield test
         yield ev.Done(str(self.run_dir) if self.run_dir else None, metrics, len(self.history), stopped_early,
                       stopped_by_user, self._best_epoch, self._best, self._monitor_name(),
                       dict(test.metrics) if test is not None else {})
+
+    def _skipped_files(self) -> Iterator[ev.Warning]:
+        """One warning that counts and names the data files skipped as unreadable since the last one."""
+        split = self.data.train if self.data is not None else None
+        skipped = list(getattr(split, "warnings", None) or [])
+        new = skipped[self._skipped_reported:]
+        self._skipped_reported = len(skipped)
+        if not new:
+            return
+        shown = " ".join(new[:SKIPPED_SHOWN]) + (f" … and {len(new) - SKIPPED_SHOWN} more." if len(new) >
+                                                  SKIPPED_SHOWN else "")
+        yield ev.Warning(f"{len(new)} unreadable data file{'s' if len(new) > 1 else ''} skipped: {shown}")
 
     def _monitor_name(self) -> str | None:
         """The metric the best epoch was picked on: the configured monitor, or train_loss where the run does not

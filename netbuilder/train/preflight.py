@@ -38,8 +38,9 @@ FLOAT_BYTES = 4
 STATE_VALUES = {"adam": 2, "adamw": 2, "adagrad": 1}
 TEMPORARY_VALUES = 1  # initialisation and the optimiser step hold about one more copy of the weights at their peak
 ACTIVATION_COPIES = 2  # each layer's output is kept for the backward pass, and its gradient is as large
-USABLE_SHARE = 0.9  # of the memory still available: the rest is left to the system and the allocator
-LABEL_SCAN_LIMIT = 64  # batches of a streamed split looked at for labels and token ids
+# Of the memory still available, what a run may plan to use: the estimate leaves out the allocator's slack, Python
+# itself and the larger evaluation batches, and the rest of the machine (the app, the desktop) needs room too.
+USABLE_SHARE = 0.8
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 PROC_MEMINFO = Path("/proc/meminfo")
@@ -78,22 +79,20 @@ def check_data(document: Document, config: TrainConfig, recipe: str, data: Prepa
 
 
 def _scan(splits: list[Split], targets: bool) -> torch.Tensor | None:
-    """The targets (or the inputs) of every split, flattened: whole tensors in memory, else the first batches."""
+    """The targets (or the inputs) of every split, flattened, from what is known without reading files: whole
+    tensors in memory, the label list of a file split (its inputs are not read here)."""
     parts: list[torch.Tensor] = []
     for split in splits:
         if isinstance(split, ArraySplit):
             value = split.y if targets else split.x
-            if value is not None:
-                parts.append(value.reshape(-1))
-            continue
-        for number, (x, y) in enumerate(split.batches(256)):
-            value = y if targets else x
-            if value is None or number >= LABEL_SCAN_LIMIT:
-                break
-            parts.append(value.reshape(-1))
+        else:
+            labels = getattr(split, "labels", None) if targets else None
+            value = torch.as_tensor(labels) if labels is not None and len(labels) else None
+        if value is not None:
+            parts.append(value.reshape(-1).to("cpu"))
     if not parts:
         return None
-    return torch.cat([p.to("cpu") for p in parts])
+    return torch.cat(parts)
 
 
 def _class_output(network: Network, analysis: Analysis) -> tuple[Any, int | None] | None:
@@ -375,8 +374,8 @@ def check_memory(estimate: MemoryEstimate, device: torch.device, config: TrainCo
         if not fixes:
             fixes.append("use a smaller network or a smaller batch")
         raise TrainError(
-            f"Training this network needs {estimate.describe()}, but only {human_bytes(free)} {what}; it was not "
-            "started, so nothing was allocated.",
+            f"Training this network needs {estimate.describe()}, but there is {human_bytes(free)} {what} and a "
+            f"run may plan on at most {USABLE_SHARE:.0%} of it; it was not started, so nothing was allocated.",
             fixes[0][0].upper() + "; or ".join(fixes)[1:] + ".")
     if needed > free // 2:
         return (f"Training needs {estimate.describe()}, more than half of the {human_bytes(free)} {what}; other "

@@ -514,8 +514,9 @@ class Run:
         config = self.config
         monitor = self.summary.get("monitor") or config.early_stopping.monitor
         if not any(monitor in row for row in self.metrics):
-            monitor = "train_loss"
-        tracker = PlateauTracker(config.early_stopping.direction(), config.early_stopping.min_delta)
+            monitor = "train_loss" if self.record.get("recipe") != "gan" else "epoch"
+        tracker = PlateauTracker("max") if monitor == "epoch" else PlateauTracker(
+            config.early_stopping.direction(), config.early_stopping.min_delta)
         for row in self.metrics:
             value = row.get(monitor)
             if isinstance(value, int | float):

@@ -26,6 +26,7 @@ from netbuilder.train import (
     TestEnd,
     TrainConfig,
     Trainer,
+    Warning,
     evaluate,
     load_run,
     predict,
@@ -146,17 +147,28 @@ def gan_document() -> Document:
 
 
 def test_a_gan_names_the_metric_its_best_epoch_is_picked_on(tmp_path: Path) -> None:
+    """A GAN has no held-out data and its losses do not measure its samples: its best epoch is its latest, and
+    summary.json says so (it said val_loss while the best was picked on the training loss)."""
     events = run(gan_document(), config(epochs=3, lr=2e-4, recipe="gan"), run_root=tmp_path)
     done = events[-1]
     assert isinstance(done, Done), str(done)
     summary = json.loads((Path(done.run_dir) / "summary.json").read_text())
-    assert summary["monitor"] == done.monitor == "train_loss"
-    losses = {e.epoch: e.metrics["train_loss"] for e in events if isinstance(e, EpochEnd)}
-    assert summary["best_epoch"] == min(losses, key=losses.get)
-    assert summary["best_metric"] == pytest.approx(min(losses.values()))
-    assert not any(isinstance(e, TestEnd) for e in events)  # a GAN has no held-out metric
+    assert summary["monitor"] == "epoch" and summary["best_epoch"] == 3
+    assert done.monitor == "epoch" and done.best_epoch == 3
+    assert [e.best for e in events if isinstance(e, EpochEnd)] == [True, True, True]
+    assert not any(isinstance(e, TestEnd) for e in events)  # nothing held out to test on
     best = [e for e in events if isinstance(e, Checkpoint) and e.best]
-    assert best and best[-1].epoch == summary["best_epoch"]
+    assert best and best[-1].epoch == 3
+    assert load_run(done.run_dir).recorded_best() == (3, 3.0, "epoch")
+    assert predict(gan_document(), done.run_dir, 4).weights == "best checkpoint (epoch 3)"
+
+
+def test_best_is_picked_on_train_loss_where_no_validation_is_reported(tmp_path: Path) -> None:
+    events = run(mlp(), config({"val_fraction": 0.0, "test_fraction": 0.0}, epochs=2, lr=1e-2), run_root=tmp_path)
+    done = events[-1]
+    losses = {e.epoch: e.metrics["train_loss"] for e in events if isinstance(e, EpochEnd)}
+    summary = json.loads((Path(done.run_dir) / "summary.json").read_text())
+    assert summary["monitor"] == "train_loss" and summary["best_epoch"] == min(losses, key=losses.get)
 
 
 def test_the_summary_names_val_loss_when_the_run_reports_it(tmp_path: Path) -> None:
@@ -299,6 +311,30 @@ def test_a_fitting_embedding_passes_the_checks(tmp_path: Path) -> None:
     cfg = config({"source": "text", "options": {"seq_len": 16}}, epochs=1, lm={"sample_length": 0})
     events = run(char_model(vocab, vocab), cfg, run_root=tmp_path)
     assert isinstance(events[-1], Done), str(events[-1])
+
+
+def test_unreadable_images_are_counted_and_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        folder = tmp_path / "pictures" / label
+        folder.mkdir(parents=True)
+        for index in range(12):
+            pixels = rng.integers(0, 255, size=(8, 8), dtype=np.uint8)
+            Image.fromarray(pixels, mode="L").save(folder / f"{index}.png")
+    (tmp_path / "pictures" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "pictures" / "b" / "empty.png").write_bytes(b"")
+    doc = Document()
+    net = doc.network()
+    net.chain(net.add("Input", name="image", shape=(1, 8, 8)), net.add("Flatten"),
+              net.add("Linear", name="classes", units=2), net.add("Output", name="label"))
+    events = run(doc, config({"source": str(tmp_path / "pictures")}, epochs=1), run_root=tmp_path / "runs")
+    assert isinstance(events[-1], Done), str(events[-1])
+    skipped = [e.message for e in events if isinstance(e, Warning) and "unreadable" in e.message]
+    assert len(skipped) == 1
+    assert skipped[0].startswith("2 unreadable data files skipped")
+    assert "broken.png" in skipped[0] and "empty.png" in skipped[0]
 
 
 # ---- memory ------------------------------------------------------------------------------------------------------

@@ -349,6 +349,7 @@ def test_data_panel_preview_fit_and_one_click_fix(qtbot, tmp_path, no_dialogs):
     qtbot.waitUntil(lambda: not panel.is_loading() and panel.preview_data.info.id == "iris", timeout=10_000)
     qtbot.waitUntil(lambda: len(panel.fits) == 2, timeout=5_000)
     assert doc.document.settings["data"]["source"] == "iris"
+    assert panel.test_percent.value() == 10  # bundled data keeps a test split unless test_fraction says otherwise
     assert not panel.table.isHidden()
     buttons = panel.fix_buttons()
     assert len(buttons) == 2
@@ -376,6 +377,7 @@ def test_data_panel_preview_fit_and_one_click_fix(qtbot, tmp_path, no_dialogs):
                     and panel.preview_data.count == 6, timeout=10_000)
     targets = [panel.target_box.itemText(i) for i in range(panel.target_box.count())]
     assert targets == ["Last column", "height", "width", "kind", "None (unsupervised)"]
+    assert panel.test_percent.value() == 0  # your own files keep none unless asked
     panel.target_box.setCurrentIndex(panel.target_box.findData("kind"))
     assert doc.document.settings["data"]["options"] == {"target": "kind"}
     assert panel.preview_data.info.num_classes == 2 if not panel.is_loading() else True
