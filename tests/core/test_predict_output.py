@@ -66,6 +66,8 @@ def test_vae_samples_and_autoencoder_reconstructions_as_png(tmp_path: Path, caps
     assert "9 samples" in out and (tmp_path / "vae.png").is_file()
 
     nbg, run_dir = trained(capsys, "autoencoder", tmp_path / "ae")
+    last = json.loads((Path(run_dir) / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 < last["val_mae"] < 0.5  # pixel units (0-1; ~0.32 after one epoch), not standardised (~0.85)
     from netbuilder.data import load_data
 
     digits = load_data("digits").x[:6].numpy()  # pixel values in [0, 1]
