@@ -1,14 +1,17 @@
 """The training loop: a generator of plain events, controlled by thread-safe stop/pause flags.
 
 ``Trainer(document, config).events()`` yields `RunStarted`, then per epoch a few `BatchEnd`, `ValidationEnd`,
-`Samples`, `EpochEnd` and `Checkpoint`, and finally `Done` or `Error`. The desktop app runs it in a worker thread
+`Samples`, `EpochEnd` and `Checkpoint`, and finally (with a test split) one `TestEnd`, then `Done`, or an `Error`.
+Before any model is built, `preflight` checks the data against the network and the memory the run needs. The
+desktop app runs it in a worker thread
 and calls `stop`/`pause`/`resume` from the GUI thread; the CLI runs it in the main thread. No exception leaves the
 generator (except GeneratorExit when the consumer closes it): every failure becomes an `Error` event with a plain
 message, the step, and a suggestion, and the run folder keeps the last good checkpoint.
 
 Speed: in-memory data is moved to the device once and batched by tensor indexing; the step does no host-device
 synchronisation. Losses stay on the device and are read back together when a `BatchEnd` is due (every
-``log_every`` batches and at most every ``log_interval`` seconds), which is also where NaN/Inf is detected.
+``log_every`` batches and at most every ``log_interval`` seconds), which is also where NaN/Inf and a diverging
+loss (DIVERGENCE_FACTOR times its starting value) are detected.
 
 Reproducibility: model weights are initialised from the seed; the data order of epoch ``e`` comes from a
 generator seeded with (seed, e); checkpoints hold model, optimiser, schedule, loss scaler and every global RNG
@@ -80,8 +83,6 @@ def _lower_rate(lr: float, config: TrainConfig | None) -> str:
 # some tens of times their start; seen in diverged ones (lr 1e6 with Adam): 1e17 times and more, never NaN.
 DIVERGENCE_FACTOR = 1e4
 DIVERGENCE_FLOOR = 1e-2  # a starting loss near 0 (a pre-trained model) is taken as this, so noise cannot trip it
-
-
 SKIPPED_SHOWN = 5  # unreadable data files named in a warning; the rest are counted
 
 
@@ -261,8 +262,7 @@ class Trainer:
         data = self._prepare_data(config)
         self.data = data
         recipe_name = choose_recipe(self.document, config, data.info)
-        if self._dist.main or not self._dist.enabled:
-            warnings.extend(preflight.run_checks(self.document, config, recipe_name, data, device))
+        warnings.extend(preflight.run_checks(self.document, config, recipe_name, data, device))  # before building
         ctx = Context(self.document, config, data, device, precision, dist_info.world_size, warnings,
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)

@@ -141,6 +141,7 @@ def test_train_mlp_two_epochs_through_the_panel(qtbot, tmp_path, no_dialogs):
     assert ui.train_panel.progress_fraction() == pytest.approx(1.0)
     assert ui.train_panel.headline.text() == "Finished"
     assert "Finished 2 epochs" in ui.train_panel.message_banner.message()
+    assert "Test split (held out until now): accuracy" in ui.train_panel.message_banner.message()
     assert ui.plots.point_count("loss", "batch_smooth") >= 2
     assert ui.plots.point_count("loss", "val_loss") == 2
     assert ui.plots.point_count("metric", "val_accuracy") == 2
