@@ -407,9 +407,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("-o", "--output", metavar="PATH",
                    help="write the result to a file: images (GAN/VAE samples, autoencoder reconstructions) as a "
                         "PNG grid, generated text as .txt, anything else as .json or .npy")
-    p.add_argument("--weights", default=None, choices=("best", "final", "latest"),
-                   help="the best epoch's checkpoint (default; a GAN's final weights), the final weights, or the "
-                        "latest checkpoint")
+    p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
+                   help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")
     p.add_argument("--temperature", type=float)
     p.add_argument("--length", type=int, help="characters to generate (language models)")

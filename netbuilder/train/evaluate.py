@@ -158,7 +158,7 @@ class Prediction:
         return data
 
 
-def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, weights: str | None = None,
+def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, weights: str = "best",
             device: str = "auto", temperature: float | None = None, length: int | None = None) -> Prediction:
     """Run a trained network on new inputs.
 
@@ -167,17 +167,12 @@ def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, we
     GAN or a VAE, a number of samples to generate. Inputs are given in the data's units (pixels in [0, 1], table
     values as in the file) and go through the run's preprocessing; regression, reconstruction and generated
     outputs come back in the data's units.
-
-    ``weights`` None takes the best checkpoint, except for a GAN: its "best" epoch is only the lowest training
-    loss, which says nothing about its samples in adversarial training, so its final weights are used.
     """
     run = load_run(run_dir)
     config = run.config
     torch_device = resolve_device(device)
     info = DataInfo(**_info_fields(run.record.get("data") or {}))
     recipe = run.record.get("recipe") or ""
-    if weights is None:
-        weights = "final" if recipe == "gan" else "best"
     chosen = _load_state(run, weights)
     prediction = _predict(document, run, config, info, recipe, chosen.weights, inputs, torch_device, temperature,
                           length)
