@@ -176,9 +176,10 @@ class DataConfig:
     augment: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     classes: list[int] = field(default_factory=list)  # train on these class ids only (labels keep their ids)
+    per_class: int = 0  # keep at most this many training samples per class (0 = all); validation stays whole
 
     SPLIT_KEYS: ClassVar[tuple[str, ...]] = ("val_fraction", "test_fraction", "normalize", "augment", "seed",
-                                             "classes")
+                                             "classes", "per_class")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> DataConfig:
@@ -208,6 +209,7 @@ class DataConfig:
         seed = data.get("seed")
         out.seed = None if seed is None else _integer(s, "seed", seed, 0, 2**63 - 1)
         out.classes = _class_ids(s, data.get("classes"))
+        out.per_class = _integer(s, "per_class", data.get("per_class", 0), 0, 10_000_000)
         return out
 
     def resolved_test_fraction(self) -> float:
