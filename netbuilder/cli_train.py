@@ -95,7 +95,10 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
     changes: dict[str, Any] = {}
     if args.data:  # another source: the file's loader options were meant for its own data
         data = config.to_dict()["data"]
-        data.update({"source": args.data, "format": "", "options": {}, "classes": []})
+        from netbuilder.data.sources import resolve_source
+
+        # A path typed on the command line means the current directory, not the document's folder.
+        data.update({"source": resolve_source(args.data, None, None), "format": "", "options": {}, "classes": []})
         changes["data"] = data
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
                       ("seed", "seed"), ("recipe", "recipe")):

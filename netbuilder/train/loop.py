@@ -33,12 +33,15 @@ import torch
 
 from netbuilder import __version__
 from netbuilder.data.base import ArrayDataset, ArraySplit, DataError, PreparedData, Split
+from netbuilder.data.images import skipped_files, skipped_message
 from netbuilder.document.model import Document
+from netbuilder.fs.paths import document_folder
 from netbuilder.train import distributed
 from netbuilder.train import events as ev
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
+from netbuilder.train.paths import resolve_config_paths
 from netbuilder.train.recipes import Context, Recipe, TrainError, build_recipe, choose_recipe, seed_for
 from netbuilder.train.runs import (
     CHECKPOINTS,
@@ -206,7 +209,8 @@ class Trainer:
             distributed.teardown(self._dist)
 
     def _events(self) -> Iterator[ev.Event]:
-        config = self._resolve_config()
+        # Paths in the settings mean files beside the document, not in the current directory.
+        config = self.config = resolve_config_paths(self._resolve_config(), document_folder(self.document))
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
         self._config_dict = config.to_dict()
         self._dist = distributed.setup(config.device != "cpu" and torch.cuda.is_available())
@@ -230,6 +234,10 @@ class Trainer:
             yield ev.Stage("train", "Training, starting from the pre-trained weights.")
         data = self._prepare_data(config)
         self.data = data
+        self._skipped_reported = len(skipped_files(data))
+        skipped = skipped_message(skipped_files(data))  # unreadable image files, counted and named
+        if skipped:
+            warnings.append(skipped)
         recipe_name = choose_recipe(self.document, config, data.info)
         ctx = Context(self.document, config, data, device, precision, dist_info.world_size, warnings,
                       pretrained=pretrained)
@@ -773,6 +781,9 @@ class Trainer:
         """The last checkpoint's event, the final weights and summary, and Done (or an Error if writing fails)."""
         recipe = self.recipe
         metrics = self._final_metrics()
+        late = skipped_message(skipped_files(self.data), getattr(self, "_skipped_reported", 0), " during training")
+        if late:
+            yield ev.Warning(late)
         try:
             yield from self._write_pending_best()
             if recipe is not None:
