@@ -211,6 +211,9 @@ def _text_event(event: Any, progress: _Progress) -> None:
         processes = f" × {event.world_size} processes" if event.world_size > 1 else ""
         progress.line(f"Training {event.recipe} on {event.data.get('id', 'data')} ({event.parameters:,} "
                       f"parameters, {event.device}{processes}){where}")
+        source = str((event.config.get("data") or {}).get("source") or "")
+        if os.path.isabs(source):  # which file was read, resolved against the document's folder
+            progress.line(f"Data: {source}")
     elif isinstance(event, ev.BatchEnd):
         progress.batch(event)
     elif isinstance(event, ev.EpochEnd):

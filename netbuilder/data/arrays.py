@@ -58,6 +58,8 @@ def _readable(read: Callable[[], np.ndarray], subject: str, not_array: str, unre
     code when loaded) is named as such."""
     try:
         return read()
+    except DataError:  # already says what is wrong (e.g. a size over the limit)
+        raise
     except ValueError as error:
         if "pickle" in str(error).lower():
             raise DataError(f"{subject} holds Python objects, which NetBuilder never loads (they could run code). "

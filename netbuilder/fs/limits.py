@@ -76,7 +76,7 @@ def limit_for(kind: str) -> int:
 
 def human_size(size: float) -> str:
     """1536 -> "1.5 kB"; sizes in the binary units the limits use, written the way people say them."""
-    for unit, scale in (("GB", GB), ("MB", MB), ("kB", 1024)):
+    for unit, scale in (("TB", 1024 * GB), ("GB", GB), ("MB", MB), ("kB", 1024)):
         if size >= scale:
             value = size / scale
             return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
