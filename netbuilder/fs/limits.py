@@ -145,6 +145,7 @@ def read_limited(path: str | os.PathLike[str], kind: str, limit: int | None = No
     files under /proc) is stopped at the limit. Raises OSError (missing, a folder, unreadable) or `FileRefused`.
     """
     cap = limit_for(kind) if limit is None else limit
+    _refuse_special(path, os.stat(path).st_mode, kind)  # a socket cannot even be opened: name it first
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:

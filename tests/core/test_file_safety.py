@@ -218,6 +218,19 @@ def test_every_data_format_refuses_devices_fifos_and_links_to_them(tmp_path: Pat
         assert str(path) in str(error.value)
 
 
+def test_a_socket_is_named_as_one(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "s.csv"
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(str(path))
+        with pytest.raises(DataError, match=f"{path} is a socket, not a regular file"):
+            load_data(str(path))
+    finally:
+        server.close()
+
+
 def test_weights_from_a_fifo_or_over_the_limit_are_refused(tmp_path: Path, fifo: Path, monkeypatch) -> None:
     with pytest.raises(LoadError, match="named pipe"):
         finishes(lambda: load_weights(fifo), 5)
