@@ -27,7 +27,11 @@ def resolve_source(source: str, fmt: str | None, folder: str | os.PathLike[str] 
     """``source`` as training will read it: a bundled id unchanged, a path made absolute against ``folder``."""
     if not source or is_bundled(source, fmt):
         return source
-    return str(resolve_document_path(source, folder))
+    resolved = resolve_document_path(source, folder)
+    looks_like_path = any(sep in source for sep in ("/", "\\")) or os.path.splitext(source)[1] != "" or bool(fmt)
+    if not looks_like_path and not resolved.exists():
+        return source  # a bare word that is no file: most likely a misspelt bundled id, which load_data names
+    return str(resolved)
 
 
 def resolve_options(options: dict[str, Any], folder: str | os.PathLike[str] | None) -> dict[str, Any]:
