@@ -29,9 +29,17 @@ def resolve_source(source: str, fmt: str | None, folder: str | os.PathLike[str] 
         return source
     resolved = resolve_document_path(source, folder)
     looks_like_path = any(sep in source for sep in ("/", "\\")) or os.path.splitext(source)[1] != "" or bool(fmt)
-    if not looks_like_path and not resolved.exists():
-        return source  # a bare word that is no file: most likely a misspelt bundled id, which load_data names
+    if not looks_like_path and not resolved.exists() and _close_to_a_bundled_id(source):
+        return source  # a misspelt bundled id ("digitz"): load_data answers with "did you mean"
     return str(resolved)
+
+
+def _close_to_a_bundled_id(word: str) -> bool:
+    import difflib
+
+    from netbuilder.data.bundled import dataset_ids
+
+    return bool(difflib.get_close_matches(word, dataset_ids(), n=1))
 
 
 def resolve_options(options: dict[str, Any], folder: str | os.PathLike[str] | None) -> dict[str, Any]:
