@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from netbuilder import __version__
+from netbuilder.fs.names import safe_file_name
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -158,7 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     trained = _TrainedRun(args.run, doc) if args.run else None
     results: list[dict[str, Any]] = []
     for target in targets:
-        suffix = f"-{target.name}" if len(targets) > 1 else ""
+        suffix = f"-{safe_file_name(target.name)}" if len(targets) > 1 else ""  # a name is never a path
         try:
             source: Any = target
             baked = ""
@@ -252,7 +253,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for name in names:
         if name not in doc.networks:
             raise CliError(f"There is no network named {name!r}; the file has {', '.join(doc.networks)}.")
-        path = out if len(names) == 1 else out.with_name(f"{out.stem}-{name}{out.suffix}")
+        path = out if len(names) == 1 else out.with_name(f"{out.stem}-{safe_file_name(name)}{out.suffix}")
         render_network(doc, name, path)
         print(f"Wrote {path}")
     return EXIT_OK

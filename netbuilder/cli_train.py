@@ -95,7 +95,10 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
     changes: dict[str, Any] = {}
     if args.data:  # another source: the file's loader options were meant for its own data
         data = config.to_dict()["data"]
-        data.update({"source": args.data, "format": "", "options": {}, "classes": []})
+        from netbuilder.data.sources import resolve_source
+
+        # A path typed on the command line means the current directory, not the document's folder.
+        data.update({"source": resolve_source(args.data, None, None), "format": "", "options": {}, "classes": []})
         changes["data"] = data
     for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
                       ("seed", "seed"), ("recipe", "recipe")):
@@ -211,6 +214,9 @@ def _text_event(event: Any, progress: _Progress) -> None:
         processes = f" × {event.world_size} processes" if event.world_size > 1 else ""
         progress.line(f"Training {event.recipe} on {event.data.get('id', 'data')} ({event.parameters:,} "
                       f"parameters, {event.device}{processes}){where}")
+        source = str((event.config.get("data") or {}).get("source") or "")
+        if os.path.isabs(source):  # which file was read, resolved against the document's folder
+            progress.line(f"Data: {source}")
     elif isinstance(event, ev.BatchEnd):
         progress.batch(event)
     elif isinstance(event, ev.EpochEnd):

@@ -24,6 +24,7 @@ from PySide6.QtCore import QEventLoop, QLockFile, QObject, QSettings, QStandardP
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 from netbuilder.document import Document
+from netbuilder.fs.names import safe_file_name
 from netbuilder.io import LoadError, SaveError, load_document, save_document, write_atomic
 from netbuilder_ui.qt_document import QtDocument
 
@@ -254,6 +255,8 @@ class FileController(QObject):
     def _set_path(self, path: Path | None, untitled_name: str = "Untitled") -> None:
         self.path = path
         self.untitled_name = untitled_name
+        # The document's own paths (data, transfer weights) resolve against this file's folder.
+        self.qt_doc.document.path = str(path) if path is not None else None
         self.titleChanged.emit()
 
     def last_directory(self) -> str:
@@ -290,6 +293,7 @@ class FileController(QObject):
         """Show ``doc`` instead of the current document (after asking to save, unless ``ask`` is False)."""
         if ask and not self.maybe_save("replacing it"):
             return False
+        doc.path = str(path) if path is not None else None  # before the panels see it: paths resolve against it
         self.qt_doc.set_document(doc)
         self.recovery.clear()
         self._autosaved_generation = -1
@@ -334,7 +338,7 @@ class FileController(QObject):
 
     def save_as(self) -> bool:
         """Ask for a file name (.nbg added when missing) and save there; False if cancelled or failed."""
-        suggested = self.path or Path(self.last_directory()) / f"{self.untitled_name}{FILE_SUFFIX}"
+        suggested = self.path or Path(self.last_directory()) / f"{safe_file_name(self.untitled_name, 'Untitled')}{FILE_SUFFIX}"
         chosen, _ = QFileDialog.getSaveFileName(self.window, "Save network as", str(suggested), FILE_FILTER)
         if not chosen:
             return False
@@ -426,7 +430,7 @@ class FileController(QObject):
 
     def export_image(self, view: object, network: str) -> bool:
         """File > Export image: a PNG or SVG of the network's diagram, via the canvas."""
-        stem = f"{Path(self.display_name()).stem}-{network}"
+        stem = f"{Path(self.display_name()).stem}-{safe_file_name(network)}"
         target = self._export_target("Export diagram", ".png", ";;".join(IMAGE_FILTERS), stem)
         if target is None:
             return False
@@ -445,7 +449,7 @@ class FileController(QObject):
     def export_onnx(self, network: str) -> bool:
         """File > Export ONNX: export, check with onnxruntime, and report the parity figure."""
         target = self._export_target("Export ONNX", ".onnx", "ONNX model (*.onnx)",
-                                     f"{Path(self.display_name()).stem}-{network}")
+                                     f"{Path(self.display_name()).stem}-{safe_file_name(network)}")
         if target is None:
             return False
         path = target[0]
@@ -467,7 +471,7 @@ class FileController(QObject):
 
     def export_pytorch(self, network: str) -> bool:
         """File > Export PyTorch code: a standalone .py module that rebuilds the network."""
-        stem = f"{Path(self.display_name()).stem}_{network}".replace("-", "_").replace(" ", "_")
+        stem = f"{Path(self.display_name()).stem}_{safe_file_name(network)}".replace("-", "_").replace(" ", "_")
         target = self._export_target("Export PyTorch code", ".py", "Python source (*.py)", stem)
         if target is None:
             return False

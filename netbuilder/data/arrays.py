@@ -7,9 +7,11 @@ place that turns raw arrays into a data set (dtype, task, classes, image layout)
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,13 +19,38 @@ import torch
 from netbuilder.data.base import TASKS, ArrayDataset, DataError, DataInfo, SeriesDataset
 from netbuilder.data.files import read_bytes, stem
 from netbuilder.data.tables import CLASS_LIMIT
+from netbuilder.fs.limits import human_size, limit_for
 
 KEY_PAIRS = (("x", "y"), ("X", "y"), ("X", "Y"), ("features", "labels"), ("inputs", "targets"), ("data", "target"))
 
 
 def _load_array(data: bytes, file: str) -> np.ndarray:
+    _readable(lambda: _check_declared_size(io.BytesIO(data), file), file, "is not a NumPy array file",
+              "is not a readable NumPy file")
     return _readable(lambda: np.load(io.BytesIO(data), allow_pickle=False), file, "is not a NumPy array file",
                      "is not a readable NumPy file")
+
+
+def _check_declared_size(stream: Any, subject: str) -> None:
+    """Refuse an array whose header declares more bytes than the "array" limit, before NumPy allocates it (a
+    60-byte file may declare a terabyte; an .npz member may inflate to one)."""
+    from numpy.lib import format as npy_format
+
+    if stream.read(6) != npy_format.MAGIC_PREFIX:
+        return  # not an .npy stream: np.load says what it is
+    stream.seek(0)
+    version = npy_format.read_magic(stream)
+    if version == (1, 0):
+        shape, _fortran, dtype = npy_format.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, _fortran, dtype = npy_format.read_array_header_2_0(stream)
+    else:
+        return
+    declared = math.prod(shape) * dtype.itemsize
+    limit = limit_for("array")
+    if declared > limit:
+        raise DataError(f"{subject} declares {human_size(declared)} of values; NetBuilder reads arrays of at most "
+                        f"{human_size(limit)} (raise it with NETBUILDER_LIMIT_ARRAY_MB).")
 
 
 def _readable(read: Callable[[], np.ndarray], subject: str, not_array: str, unreadable: str) -> np.ndarray:
@@ -31,6 +58,8 @@ def _readable(read: Callable[[], np.ndarray], subject: str, not_array: str, unre
     code when loaded) is named as such."""
     try:
         return read()
+    except DataError:  # already says what is wrong (e.g. a size over the limit)
+        raise
     except ValueError as error:
         if "pickle" in str(error).lower():
             raise DataError(f"{subject} holds Python objects, which NetBuilder never loads (they could run code). "
@@ -173,8 +202,8 @@ def from_arrays(x: np.ndarray, y: np.ndarray | None, source: str, task: str = "a
 def load_npy(path: str | Path, target_path: str | Path | None = None, task: str = "auto",
              scale_target: bool = True) -> ArrayDataset:
     """Inputs from a ``.npy`` file; targets from a second ``.npy`` file, or none (unsupervised)."""
-    x = _load_array(read_bytes(path), Path(path).name)
-    y = _load_array(read_bytes(target_path), Path(target_path).name) if target_path is not None else None
+    x = _load_array(read_bytes(path, "array"), Path(path).name)
+    y = _load_array(read_bytes(target_path, "array"), Path(target_path).name) if target_path is not None else None
     return from_arrays(x, y, str(path), task, scale_target=scale_target)
 
 
@@ -183,7 +212,7 @@ def load_npz(path: str | Path, task: str = "auto", x_key: str | None = None, y_k
     """Inputs and targets from a ``.npz`` archive under the keys x/y, X/y, features/labels (or given keys)."""
     file = Path(path).name
     try:
-        archive = np.load(io.BytesIO(read_bytes(path)), allow_pickle=False)
+        archive = np.load(io.BytesIO(read_bytes(path, "array")), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{file} is not a readable .npz archive ({error}).") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -214,4 +243,19 @@ def load_npz(path: str | Path, task: str = "auto", x_key: str | None = None, y_k
 
 
 def _read_member(archive: np.lib.npyio.NpzFile, key: str, file: str) -> np.ndarray:
+    names = archive.zip.namelist()
+    member = key if key in names else f"{key}.npy"
+    subject = f"Array {key!r} in {file}"
+    if member in names:
+        info = archive.zip.getinfo(member)
+        limit = limit_for("array")
+        if info.file_size > limit:  # the zip reader stops at this declared size, so it bounds the inflation
+            raise DataError(f"{subject} inflates to {human_size(info.file_size)}; NetBuilder reads arrays of at "
+                            f"most {human_size(limit)} (raise it with NETBUILDER_LIMIT_ARRAY_MB).")
+
+        def check() -> None:
+            with archive.zip.open(info) as stream:
+                _check_declared_size(io.BytesIO(stream.read(65_536)), subject)
+
+        _readable(check, subject, "cannot be read", "cannot be read")  # type: ignore[arg-type, return-value]
     return _readable(lambda: archive[key], f"Array {key!r} in {file}", "cannot be read", "cannot be read")

@@ -7,11 +7,11 @@ stream or text in the wrong encoding is reported the same way: which file, where
 
 from __future__ import annotations
 
-import gzip
 import zlib
 from pathlib import Path
 
 from netbuilder.data.base import DataError
+from netbuilder.fs.limits import FileRefused, gunzip_limited, read_limited
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -26,18 +26,23 @@ def existing_file(path: str | Path) -> Path:
     return p
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's content, transparently un-gzipped when it starts with the gzip magic bytes."""
+def read_bytes(path: str | Path, kind: str = "table") -> bytes:
+    """The file's content, transparently un-gzipped when it starts with the gzip magic bytes.
+
+    Only a regular file is read, and at most the limit of ``kind`` (`netbuilder.fs.limits`), both before and
+    after un-gzipping: a device, a FIFO or a gzip bomb is refused with a DataError that names the path.
+    """
     p = existing_file(path)
     try:
-        data = p.read_bytes()
+        data = read_limited(p, kind)
+        if data[:2] == GZIP_MAGIC:
+            data = gunzip_limited(data, p, kind)
+    except FileRefused as error:
+        raise DataError(str(error)) from None
+    except (EOFError, zlib.error):
+        raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
     except OSError as error:
         raise DataError(f"Cannot read {p}: {error.strerror or error}.") from None
-    if data[:2] == GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error):
-            raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
     return data
 
 
@@ -56,8 +61,8 @@ def decode_text(data: bytes, path: str | Path, encoding: str = "utf-8") -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    return decode_text(read_bytes(path), path, encoding)
+def read_text(path: str | Path, encoding: str = "utf-8", kind: str = "text") -> str:
+    return decode_text(read_bytes(path, kind), path, encoding)
 
 
 def stem(path: str | Path) -> str:

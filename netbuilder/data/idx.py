@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from netbuilder.data.arrays import from_arrays
 from netbuilder.data.base import ArrayDataset, DataError
-from netbuilder.data.files import read_bytes
+from netbuilder.data.files import existing_file
+from netbuilder.fs.limits import GZIP_MAGIC, FileRefused, gunzip_limited, human_size, limit_for, read_limited
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -23,7 +25,7 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in an IDX file, after validating its magic number and size."""
     name = Path(path).name
-    data = read_bytes(path)
+    data = _read_declared(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise DataError(f"{name} is not an IDX file: it must start with two zero bytes, but it starts with "
                         f"0x{data[:4].hex() or 'nothing'}.")
@@ -45,6 +47,39 @@ def read_idx(path: str | Path) -> np.ndarray:
                         f"{actual:,} bytes after the header. The file is truncated or damaged; download it again.")
     array = np.frombuffer(data, dtype=dtype, count=math.prod(dims), offset=header).reshape(dims)
     return array.astype(dtype.newbyteorder("="))
+
+
+def _read_declared(path: str | Path) -> bytes:
+    """The file's bytes, un-gzipped with a cap at the size its own header declares (and at the "idx" limit): a
+    small gzip claiming billions of values, or holding far more than it claims, is refused at once instead of
+    being inflated."""
+    p = existing_file(path)
+    try:
+        raw = read_limited(p, "idx")
+        if raw[:2] != GZIP_MAGIC:
+            return raw
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, 4 + 4 * 255)
+        limit = limit_for("idx")
+        if len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in IDX_TYPES and head[3] > 0 \
+                and len(head) >= 4 + 4 * head[3]:
+            dims = struct.unpack(f">{head[3]}I", head[4:4 + 4 * head[3]])
+            declared = 4 + 4 * head[3] + math.prod(dims) * np.dtype(IDX_TYPES[head[2]]).itemsize
+            if declared > limit:
+                raise DataError(f"{p.name} declares {'×'.join(map(str, dims))} values ({human_size(declared)}); "
+                                f"NetBuilder reads IDX files of at most {human_size(limit)} (raise it with "
+                                "NETBUILDER_LIMIT_IDX_MB).")
+            try:
+                return gunzip_limited(raw, p, "idx", declared)
+            except FileRefused:
+                raise DataError(f"{p.name} holds more data than its header declares "
+                                f"({'×'.join(map(str, dims))} values); the file is damaged.") from None
+        return gunzip_limited(raw, p, "idx", limit)  # not an IDX header: read_idx says what is wrong
+    except FileRefused as error:
+        raise DataError(str(error)) from None
+    except (EOFError, zlib.error):
+        raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
+    except OSError as error:
+        raise DataError(f"Cannot read {p}: {error.strerror or error}.") from None
 
 
 def labels_beside(images: Path) -> Path | None:

@@ -9,6 +9,7 @@ ten thousand must not stop a training run.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from netbuilder.data.base import Batch, DataError, DataInfo, PreparedData, split_counts
 from netbuilder.data.preprocess import Affine, Preprocessing, fit_inputs, units_text
+from netbuilder.fs.limits import human_size, limit_for
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 NORMALIZE_SAMPLE = 256  # training images used to estimate the per-channel mean and std
@@ -102,6 +104,7 @@ class ImageFolderSplit:
     augment: Any = None
     root: str = ""
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # the skipped files' names, shared like ``warnings``
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -122,6 +125,7 @@ class ImageFolderSplit:
         message = f"Skipped {rel}: Pillow cannot read it ({reason})."
         if message not in self.warnings:
             self.warnings.append(message)
+            self.skipped.append(rel)
 
     def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
                 drop_last: bool = False) -> Iterator[Batch]:
@@ -159,7 +163,7 @@ class ImageFolderSplit:
         chosen = [int(i) for i in index]
         return ImageFolderSplit([self.paths[i] for i in chosen], [self.labels[i] for i in chosen], self.size,
                                 self.grayscale, self.num_workers, self.transform, self.augment, self.root,
-                                self.warnings)
+                                self.warnings, self.skipped)
 
 
 @dataclass
@@ -174,6 +178,7 @@ class ImageFolderDataset:
     grayscale: bool
     num_workers: int = 0
     warnings: list[str] = field(default_factory=list)  # files skipped so far, shared with every split
+    skipped: list[str] = field(default_factory=list)  # their names (relative to the folder), shared too
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -185,7 +190,7 @@ class ImageFolderDataset:
     def split(self) -> ImageFolderSplit:
         """All files as one split, unnormalised (pixels in [0, 1])."""
         return ImageFolderSplit(self.paths, self.labels, self.size, self.grayscale, self.num_workers, None, None,
-                                self.root, self.warnings)
+                                self.root, self.warnings, self.skipped)
 
     def head(self, count: int) -> Batch:
         return self.split().head(count)
@@ -234,21 +239,72 @@ class ImageFolderDataset:
         return PreparedData(self.info, train, val, test, preprocessing, options)
 
 
-def _scan(root: Path) -> tuple[list[str], list[str], list[int]]:
+def _scan(root: Path) -> tuple[list[str], list[str], list[int], list[tuple[str, str]]]:
+    """Class names, image paths and labels under ``root``, and (name, reason) of the files left out by size.
+
+    Only regular files count (a FIFO or a device named x.png is never opened); one file larger than the "image"
+    limit is left out and named, and the whole folder is refused past the "image_folder" size or "image_files"
+    count limits (`netbuilder.fs.limits`), before any image is opened.
+    """
     classes: list[str] = []
     paths: list[str] = []
     labels: list[int] = []
+    oversize: list[tuple[str, str]] = []
+    image_limit, total_limit, count_limit = limit_for("image"), limit_for("image_folder"), limit_for("image_files")
+    total = 0
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        files = []
+        for p in sorted(folder.rglob("*")):
+            if p.suffix.lower() not in EXTENSIONS or any(part.startswith(".") for part in p.relative_to(folder).parts):
+                continue
+            try:
+                info = p.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if info.st_size > image_limit:
+                oversize.append((os.path.relpath(p, root), f"{human_size(info.st_size)}, over the "
+                                                           f"{human_size(image_limit)} limit for one image"))
+                continue
+            total += info.st_size
+            files.append(p)
+            if total > total_limit or len(paths) + len(files) > count_limit:
+                what = (f"more than {count_limit:,} image files" if len(paths) + len(files) > count_limit
+                        else f"more than {human_size(total_limit)} of images")
+                raise DataError(f"{root} holds {what}; NetBuilder reads an image folder up to "
+                                f"{human_size(total_limit)} and {count_limit:,} files. Use a smaller folder, or raise "
+                                "the limits with NETBUILDER_LIMIT_IMAGE_FOLDER_MB / NETBUILDER_LIMIT_IMAGE_FILES_MB.")
         if not files:
             continue
         label = len(classes)
         classes.append(folder.name)
         paths += [str(p) for p in files]
         labels += [label] * len(files)
-    return classes, paths, labels
+    return classes, paths, labels, oversize
+
+
+SKIPPED_NAMED = 3  # how many skipped files a message names before "and N more"
+
+
+def skipped_message(skipped: list[str], start: int = 0, when: str = "") -> str | None:
+    """One message for the files in ``skipped[start:]``: how many, and the first few by name (None if none).
+    ``when`` says when they were found, e.g. " during training"."""
+    names = skipped[start:]
+    if not names:
+        return None
+    count = len(names)
+    shown = ", ".join(names[:SKIPPED_NAMED]) + (f" and {count - SKIPPED_NAMED} more" if count > SKIPPED_NAMED else "")
+    many = count != 1
+    return (f"{count} image file{'s' if many else ''} could not be read and {'were' if many else 'was'} "
+            f"skipped{when}: {shown}. Replace or remove {'them' if many else 'it'} to use every image.")
+
+
+def skipped_files(data: Any) -> list[str]:
+    """The shared list of skipped files of an image-folder data set or its prepared splits ([] for other data)."""
+    holder = getattr(data, "train", data)
+    return getattr(holder, "skipped", None) or getattr(data, "skipped", None) or []
 
 
 def load_image_folder(path: str | Path, size: tuple[int, int] | int | None = None, grayscale: bool | None = None,
@@ -264,13 +320,14 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | int | None = Non
     if not root.is_dir():
         raise DataError(f"Image folder not found: {root}." if not root.exists() else f"{root} is not a folder.")
     workers = _check_workers(num_workers)
-    classes, paths, labels = _scan(root)
+    classes, paths, labels, oversize = _scan(root)
     if not classes:
         loose = [p for p in root.iterdir() if p.suffix.lower() in EXTENSIONS]
         hint = f" It holds {len(loose)} images directly; move them into one sub-folder per class." if loose else ""
         raise DataError(f"{root.name} has no class sub-folders with images (.png, .jpg, ...).{hint} Expected "
                         f"{root.name}/<class>/<image>, e.g. {root.name}/cats/1.png and {root.name}/dogs/1.png.")
-    warnings: list[str] = []
+    warnings: list[str] = [f"Skipped {name}: {reason}." for name, reason in oversize]
+    skipped: list[str] = [name for name, _reason in oversize]
     keep: list[int] = []
     first: tuple[tuple[int, int], str] | None = None
     for i, file in enumerate(paths):
@@ -279,8 +336,9 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | int | None = Non
                 if first is None:
                     first = ((image.height, image.width), image.mode)
             keep.append(i)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
             warnings.append(f"Skipped {os.path.relpath(file, root)}: Pillow cannot read it ({_reason(error)}).")
+            skipped.append(os.path.relpath(file, root))
     if first is None:
         raise DataError(f"None of the {len(paths)} files in {root.name} is an image Pillow can read.")
     paths = [paths[i] for i in keep]
@@ -310,4 +368,4 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | int | None = Non
                                 f"{'grey' if grey else 'RGB'} {size[0]}×{size[1]}"
                                 + (f"; {len(warnings)} unreadable file{'s' if len(warnings) > 1 else ''} skipped."
                                    if warnings else "."))
-    return ImageFolderDataset(info, str(root), paths, labels, size, grey, workers, warnings)
+    return ImageFolderDataset(info, str(root), paths, labels, size, grey, workers, warnings, skipped)

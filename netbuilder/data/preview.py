@@ -64,6 +64,9 @@ def preview(dataset: Any, count: int = 8) -> Preview:
         total = len(dataset)
         shapes = {"x": (total, *info.sample_shape), "y": (total,)}
         counts = dataset.class_counts() if hasattr(dataset, "class_counts") else None
-        warnings = list(getattr(dataset, "warnings", []))
+        from netbuilder.data.images import skipped_message
+
+        summary = skipped_message(getattr(dataset, "skipped", []))  # how many, and the first few by name
+        warnings = [summary] if summary else list(getattr(dataset, "warnings", []))
     columns = list(info.feature_names) if info.kind == "table" and info.feature_names else None
     return Preview(info, x, y, total, shapes, counts, text, columns, warnings)

@@ -149,7 +149,7 @@ def load_csv(path: str | Path, target: str | int | None, features: list[str | in
         raise DataError(f"Task for a CSV file must be auto, classification or regression, not {task!r}.")
     p = Path(path)
     file = p.name
-    text = read_text(p, encoding)
+    text = read_text(p, encoding, kind="table")
     delimiter = delimiter or _detect_delimiter(text, p)
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)  # quoted cells may span lines

@@ -11,6 +11,7 @@ import copy
 import functools
 import itertools
 import keyword
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -412,6 +413,9 @@ class Document:
         self.networks: dict[str, Network] = {}
         self.settings: dict[str, Any] = {}
         self.info = DocumentInfo()
+        # The file this document was opened from or last saved to (None: new). Paths in its settings (data,
+        # transfer weights) resolve against this file's folder; see netbuilder.fs.paths. Not saved in the file.
+        self.path: str | None = None
         self.undo_stack: UndoStack = UndoStack(self)
         for name in network_names:
             self.networks[name] = Network(name, self)
@@ -466,6 +470,7 @@ class Document:
         from netbuilder.io import save_document
 
         save_document(self, path)
+        self.path = os.path.abspath(path)
         self.undo_stack.set_clean()
 
     @staticmethod

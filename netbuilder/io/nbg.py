@@ -60,6 +60,7 @@ from netbuilder.document.model import (
     check_name_form,
     check_node_options,
 )
+from netbuilder.fs.limits import FileRefused, read_limited
 from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
 from netbuilder.specs import LayerSpec, ParamError, UnknownLayerError, get_spec
 
@@ -312,13 +313,18 @@ def load_document(path: str | os.PathLike[str]) -> Document:
     """
     file = Path(path)
     source = file.name or str(file)
-    return document_from_dict(parse_bytes(read_file(file, "NetBuilder file"), source), source)
+    document = document_from_dict(parse_bytes(read_file(file, "NetBuilder file"), source), source)
+    document.path = os.path.abspath(file)  # settings' relative paths resolve against this file's folder
+    return document
 
 
-def read_file(file: Path, what: str) -> bytes:
-    """The bytes of a file, or a LoadError that says plainly why not (missing, a folder, unreadable)."""
+def read_file(file: Path, what: str, kind: str = "document") -> bytes:
+    """The bytes of a file, or a LoadError that says plainly why not (missing, a folder, unreadable, not a
+    regular file, over the size limit of ``kind`` in `netbuilder.fs.limits`)."""
     try:
-        return file.read_bytes()
+        return read_limited(file, kind)
+    except FileRefused as error:
+        raise LoadError(f"This file {error.reason}", str(file)) from None
     except FileNotFoundError:
         raise LoadError(f"The {what} does not exist.", str(file)) from None
     except IsADirectoryError:

@@ -53,7 +53,7 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read every tensor of a safetensors file (on the CPU). Raises `LoadError` for a missing, foreign or damaged
     file, with a message that says which."""
     file = Path(path)
-    data = read_file(file, "weights file")
+    data = read_file(file, "weights file", "weights")
     _check_header(data, file)
     try:
         return safetensors.torch.load(data)
@@ -64,7 +64,7 @@ def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 def read_weights_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The text metadata of a weights file (producer, network, ...) without reading its tensors."""
     file = Path(path)
-    return dict(_check_header(read_file(file, "weights file"), file).get("__metadata__") or {})
+    return dict(_check_header(read_file(file, "weights file", "weights"), file).get("__metadata__") or {})
 
 
 def _check_header(data: bytes, file: Path) -> dict:

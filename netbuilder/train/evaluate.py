@@ -24,6 +24,7 @@ from netbuilder.compile import CompileError, compile_network, compiled_info
 from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
 from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Document
+from netbuilder.fs.limits import FileRefused, check_readable
 from netbuilder.train.config import TrainConfig, TransferConfig
 from netbuilder.train.loop import open_dataset, resolve_device
 from netbuilder.train.preprocessing import prepared_with, with_preprocessing
@@ -352,6 +353,10 @@ def _read_file(path: Path, features: tuple[Any, ...]) -> torch.Tensor:
     if not path.exists():
         raise TrainError(f"The input file {path} does not exist.")
     suffix = path.suffix.lower()
+    try:  # a regular file of a sensible size only: never a device or a FIFO
+        check_readable(path, "array" if suffix == ".npy" else "image" if suffix in IMAGE_SUFFIXES else "table")
+    except FileRefused as error:
+        raise DataError(str(error)) from None
     if suffix == ".npy":
         try:
             return torch.from_numpy(np.ascontiguousarray(np.load(path, allow_pickle=False)))

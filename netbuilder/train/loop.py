@@ -36,7 +36,9 @@ import torch
 
 from netbuilder import __version__
 from netbuilder.data.base import ArrayDataset, DataError, PreparedData, Split
+from netbuilder.data.images import skipped_files, skipped_message
 from netbuilder.document.model import Document
+from netbuilder.fs.paths import document_folder
 from netbuilder.train import distributed, preflight
 from netbuilder.train import events as ev
 from netbuilder.train.batching import Batcher, is_oom, to_device
@@ -44,6 +46,7 @@ from netbuilder.train.checkpointing import Checkpointer, restore
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
+from netbuilder.train.paths import resolve_config_paths
 from netbuilder.train.plateau import PlateauTracker
 from netbuilder.train.preprocessing import output_range_for
 from netbuilder.train.recipes import (
@@ -83,7 +86,6 @@ def _lower_rate(lr: float, config: TrainConfig | None) -> str:
 # some tens of times their start; seen in diverged ones (lr 1e6 with Adam): 1e17 times and more, never NaN.
 DIVERGENCE_FACTOR = 1e4
 DIVERGENCE_FLOOR = 1e-2  # a starting loss near 0 (a pre-trained model) is taken as this, so noise cannot trip it
-SKIPPED_SHOWN = 5  # unreadable data files named in a warning; the rest are counted
 
 
 class _NonFinite(Exception):
@@ -232,7 +234,8 @@ class Trainer:
             distributed.teardown(self._dist)
 
     def _events(self) -> Iterator[ev.Event]:
-        config = self._resolve_config()
+        # Paths in the settings mean files beside the document, not in the current directory.
+        config = resolve_config_paths(self._resolve_config(), document_folder(self.document))
         checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
         config = self.config = self._with_test_fraction(config, checkpoint)
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
@@ -695,15 +698,11 @@ class Trainer:
 
     def _skipped_files(self) -> Iterator[ev.Warning]:
         """One warning that counts and names the data files skipped as unreadable since the last one."""
-        split = self.data.train if self.data is not None else None
-        skipped = list(getattr(split, "warnings", None) or [])
-        new = skipped[self._skipped_reported:]
+        skipped = skipped_files(self.data) if self.data is not None else []
+        message = skipped_message(skipped, self._skipped_reported)
         self._skipped_reported = len(skipped)
-        if not new:
-            return
-        shown = " ".join(new[:SKIPPED_SHOWN]) + (f" … and {len(new) - SKIPPED_SHOWN} more." if len(new) >
-                                                  SKIPPED_SHOWN else "")
-        yield ev.Warning(f"{len(new)} unreadable data file{'s' if len(new) > 1 else ''} skipped: {shown}")
+        if message:
+            yield ev.Warning(message)
 
     def _monitor_name(self) -> str | None:
         """The metric the best epoch was picked on: the configured monitor, or train_loss where the run does not

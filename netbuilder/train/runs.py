@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 
 from netbuilder.document.model import Document
+from netbuilder.fs.limits import read_limited
+from netbuilder.fs.names import safe_file_name
 from netbuilder.train.config import TrainConfig
 from netbuilder.train.plateau import PlateauTracker
 
@@ -109,7 +111,7 @@ def _jsonable(value: Any) -> Any:
 def new_run_dir(root: str | os.PathLike[str], name: str) -> Path:
     """A fresh folder ``root/<YYYYmmdd-HHMMSS>-<name>`` (with -2, -3 ... if that exists already)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:60] or "run"
+    slug = safe_file_name(name, fallback="run", max_bytes=60)
     base = Path(root) / f"{stamp}-{slug}"
     Path(root).mkdir(parents=True, exist_ok=True)
     candidate, index = base, 1
@@ -276,9 +278,17 @@ class RunWriter:
         assert self.run_dir is not None
         folder = self.run_dir / WEIGHTS
         folder.mkdir(exist_ok=True)
-        paths = {}
+        paths: dict[str, str] = {}
         for name, module in modules.items():
-            path = folder / f"{name}.safetensors"
+            # The file is named after the network, made safe (a name like "../x" must not leave the folder);
+            # the network's own name is in the file's metadata, which is what reading it back goes by.
+            stem = safe_file_name(name)
+            taken = {Path(p).name for p in paths.values()}
+            path = folder / f"{stem}.safetensors"
+            index = 2
+            while path.name in taken:
+                path = folder / f"{stem}-{index}.safetensors"
+                index += 1
             _write_replace(path, _safetensors_bytes(module.state_dict(), {**metadata, "network": name}))
             paths[name] = str(path)
         return paths
@@ -432,7 +442,11 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = read_limited(path, "document").decode("utf-8", errors="replace")
+    except (OSError, ValueError):  # unreadable, not a regular file, or absurdly large: no metrics
+        return []
+    for line in text.splitlines():
         with contextlib.suppress(ValueError):  # a line cut by a crash is skipped, the rest is kept
             rows.append(json.loads(line))
     return rows
@@ -491,7 +505,11 @@ class Run:
         if which == "final":
             files = sorted((self.path / WEIGHTS).glob("*.safetensors"))
             if files:
-                return {file.stem: _read_safetensors(file)[0] for file in files}
+                states = {}
+                for file in files:
+                    tensors, metadata = _read_safetensors(file)
+                    states[metadata.get("network", file.stem)] = tensors
+                return states
         best = self.path / CHECKPOINTS / f"{BEST}.safetensors"
         if which != "latest" and best.is_file():
             return load_checkpoint(best).weights
@@ -595,12 +613,12 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     if not config_path.is_file():
         raise RunError(f"{path} is not a training run folder: it has no {CONFIG_FILE}.")
     try:
-        record = json.loads(config_path.read_text(encoding="utf-8"))
+        record = json.loads(read_limited(config_path, "document").decode("utf-8"))
     except (OSError, ValueError) as error:
         raise RunError(f"{config_path} cannot be read: {error}.") from None
     summary: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):
-        summary = json.loads((path / SUMMARY_FILE).read_text(encoding="utf-8"))
+        summary = json.loads(read_limited(path / SUMMARY_FILE, "document").decode("utf-8"))
     return Run(path, record, read_metrics(path), summary)
 
 

@@ -331,9 +331,9 @@ def test_unreadable_images_are_counted_and_named(tmp_path: Path) -> None:
               net.add("Linear", name="classes", units=2), net.add("Output", name="label"))
     events = run(doc, config({"source": str(tmp_path / "pictures")}, epochs=1), run_root=tmp_path / "runs")
     assert isinstance(events[-1], Done), str(events[-1])
-    skipped = [e.message for e in events if isinstance(e, Warning) and "unreadable" in e.message]
+    skipped = [e.message for e in events if isinstance(e, Warning) and "could not be read" in e.message]
     assert len(skipped) == 1
-    assert skipped[0].startswith("2 unreadable data files skipped")
+    assert skipped[0].startswith("2 image files could not be read and were skipped")
     assert "broken.png" in skipped[0] and "empty.png" in skipped[0]
 
 

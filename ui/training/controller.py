@@ -181,7 +181,7 @@ class TrainingUI(QObject):
         menu.addSeparator()
         self.runs_action = action("Show &Runs", self.show_runs, None, "List earlier runs with their settings and "
                                   "metrics.")
-        self.data_action = action("Choose &Data…", lambda: self._raise("data"), None, "Show the Data panel.")
+        self.data_action = action("Choose &Data…", self._show_data, None, "Show the Data panel.")
         acts = getattr(window, "acts", None)
         if isinstance(acts, dict):
             acts.update({"train_start": self.start_action, "train_pause": self.pause_action,
@@ -193,6 +193,11 @@ class TrainingUI(QObject):
             bar.insertMenu(before, menu)
         else:
             bar.addMenu(menu)
+
+    def _show_data(self) -> None:
+        """Train > Choose Data: bring the Data panel up and read the data it names (the user asked to see it)."""
+        self._raise("data")
+        self.data_panel.release_hold()
 
     def _raise(self, key: str) -> None:
         dock = self.docks[key]
@@ -279,6 +284,7 @@ class TrainingUI(QObject):
                                           "Pick sample data or open your own in the Data panel.")
             self._raise("data")
             return False
+        self.data_panel.release_hold()  # starting to train is asking for the data: the panel may preview it now
         try:
             session = TrainingSession(document, config, str(self.run_root), self.training_thread,
                                       after_done=self._after_done, parent=self)

@@ -5,7 +5,10 @@ the split; a preview (images with labels, a table, a text excerpt, class counts)
 against the network's Input and Output nodes, with a one-click Fix when one parameter change solves a problem
 (applied as one undoable SetParams). The choice is stored in ``settings["data"]`` through SetSetting.
 
-Data is loaded on a short-lived thread, so opening a large image folder never freezes the window.
+Data is loaded on a short-lived thread, so opening a large image folder never freezes the window. A file named
+by a document that was just opened is not read at all until the user asks for it (shows this panel, presses
+Preview, changes the data, or starts training): opening a document must never read whatever its settings point at.
+Relative paths resolve against the document's folder, and the panel shows the resolved path.
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.data import DataError, Fit, check_compatibility, detect_format, list_datasets
+from netbuilder.data.sources import is_bundled, resolve_options, resolve_source
 from netbuilder.document import DocumentError, SetParams, SetSetting
+from netbuilder.fs.limits import FileRefused, check_readable
+from netbuilder.fs.paths import document_folder
 from netbuilder.specs import ParamError
 from netbuilder.train import ConfigError, DataConfig, TrainConfig, TrainError, choose_recipe
 from netbuilder.train.recipes import pick_network
@@ -123,9 +129,10 @@ def _escape(text: str) -> str:
 def csv_columns(path: str) -> list[str]:
     """The header names of a CSV/TSV file (numbers when it has no header), read from its first lines only."""
     try:
+        check_readable(path, "table")  # never open a FIFO or a device (open would block or read forever)
         with open(path, encoding="utf-8", errors="replace", newline="") as stream:
             sample = stream.read(16_384)
-    except OSError:
+    except (OSError, FileRefused):
         return []
     lines = sample.splitlines()
     if not lines:
@@ -166,6 +173,9 @@ class DataPanel(QWidget):
         self._loading = False
         self._locked = False
         self._loaded_key: Any = None
+        # A file source named by a freshly opened document waits for the user: nothing is read until then.
+        self._held = False
+        self._armed = False  # the panel was hidden after the document opened: showing it is the user's request
 
         layout = scrolled_panel(self, "dataPanel")
 
@@ -263,6 +273,10 @@ class DataPanel(QWidget):
         layout.addWidget(section_title("Preview"))
         self.status = Banner()
         layout.addWidget(self.status)
+        self.preview_button = QPushButton("Read and preview")
+        self.preview_button.setToolTip("Read the data file now and show its first samples.")
+        self.preview_button.hide()
+        layout.addWidget(self.preview_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -316,19 +330,68 @@ class DataPanel(QWidget):
         self.test_percent.valueChanged.connect(lambda v: self._commit_split("test_fraction", v / 100))
         self.normalize.toggled.connect(lambda on: self._commit_split("normalize", on))
         qt_doc.settingsChanged.connect(self._on_settings_changed)
-        qt_doc.documentReplaced.connect(self.load_settings)
+        qt_doc.documentReplaced.connect(self._on_document_replaced)
+        self.preview_button.clicked.connect(self.release_hold)
         qt_doc.analysisChanged.connect(lambda _network: self.check_fit())
         qt_doc.lockChanged.connect(self._on_lock_changed)
         self._fit_timer = QTimer(self)
         self._fit_timer.setSingleShot(True)
         self._fit_timer.setInterval(0)
         self._fit_timer.timeout.connect(self._check_fit_now)
-        self.load_settings()
+        self._on_document_replaced()
 
     def _add_option(self, key: str, label: str, widget: QWidget) -> None:
         title = field_label(label)
         self.options_form.addRow(title, widget)
         self._option_rows[key] = [title, widget]
+
+    # ---- reading only when asked -----------------------------------------------------------------------------
+    def _on_document_replaced(self) -> None:
+        """A document was opened: hold back its data file until the user asks for it."""
+        self._held = True
+        self._armed = False
+        self._loaded_key = None
+        QTimer.singleShot(0, self._arm_if_hidden)
+        self.load_settings()
+
+    def _arm_if_hidden(self) -> None:
+        if not self.isVisible():
+            self._armed = True
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self._held:
+            self._armed = True
+        super().hideEvent(event)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._held and self._armed:  # the user brought the panel up: that is asking to see the data
+            self.release_hold()
+
+    def release_hold(self) -> None:
+        """Read the data from now on (Preview pressed, panel shown, training started, data changed)."""
+        if not self._held:
+            return
+        self._held = False
+        self.preview_button.hide()
+        self.load_settings()
+
+    def is_held(self) -> bool:
+        """True while a file named by the opened document is waiting to be read."""
+        return self._held and self._file_source() is not None
+
+    def _file_source(self) -> str | None:
+        """The data file or folder the settings name, resolved against the document's folder (None: bundled
+        data or none)."""
+        data = self.settings()
+        source = str(data.get("source") or "")
+        fmt = str(data.get("format") or "") or None
+        if not source or is_bundled(source, fmt):
+            return None
+        return resolve_source(source, fmt, self._folder())
+
+    def _folder(self) -> Path | None:
+        return document_folder(self.qt_doc.document)
 
     # ---- settings <-> widgets ------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -342,13 +405,14 @@ class DataPanel(QWidget):
             options = dict(data.get("options") or {})
             self._set_source_item(source)
             fmt = self._format(data)
-            self.description.setText(self._describe(source, fmt))
+            resolved = self._file_source()
+            self.description.setText(self._describe(source, fmt, resolved))
             for key, widgets in self._option_rows.items():
                 visible = key in self._keys_for(fmt)
                 for widget in widgets:
                     widget.setVisible(visible)
             if fmt == "csv":
-                self._fill_targets(source, options.get("target", -1))
+                self._fill_targets(resolved or source, options.get("target", -1), read=not self.is_held())
                 index = self.task_box.findData(options.get("task", "auto"))
                 self.task_box.setCurrentIndex(max(0, index))
             size = options.get("size")
@@ -404,17 +468,17 @@ class DataPanel(QWidget):
         return {"csv": ("target", "task"), "images": ("size", "grayscale"), "text": ("seq_len",),
                 "npy": ("labels", "task"), "npz": ("task",), "idx": ("labels",)}.get(fmt, ())
 
-    def _describe(self, source: str, fmt: str) -> str:
+    def _describe(self, source: str, fmt: str, resolved: str | None = None) -> str:
         if source in self._bundled:
             return self._bundled[source].description
         if not source:
             return "No data chosen yet: pick sample data above or open your own file."
-        return f"{FORMAT_LABELS.get(fmt, 'File')}: {source}"
+        return f"{FORMAT_LABELS.get(fmt, 'File')}: {resolved or source}"
 
-    def _fill_targets(self, source: str, target: Any) -> None:
+    def _fill_targets(self, source: str, target: Any, read: bool = True) -> None:
         self.target_box.clear()
         self.target_box.addItem("Last column", -1)
-        for name in csv_columns(source):
+        for name in csv_columns(source) if read else []:
             self.target_box.addItem(name, name)
         self.target_box.addItem("None (unsupervised)", None)
         index = self.target_box.findData(target)
@@ -426,7 +490,10 @@ class DataPanel(QWidget):
         self.target_box.setCurrentIndex(max(0, index))
 
     def _write(self, data: dict[str, Any]) -> bool:
-        """Store settings["data"] with one undoable SetSetting, keeping keys this panel does not edit."""
+        """Store settings["data"] with one undoable SetSetting, keeping keys this panel does not edit. The user
+        chose this data, so it is read from now on."""
+        self._held = False
+        self.preview_button.hide()
         try:
             TrainConfig.from_dict(None, data)
         except ConfigError as error:
@@ -524,17 +591,30 @@ class DataPanel(QWidget):
     def _reload_if_needed(self) -> None:
         data = self.settings()
         source = str(data.get("source") or "")
-        options = dict(data.get("options") or {})
+        options = resolve_options(dict(data.get("options") or {}), self._folder())
+        resolved = self._file_source()
         if data.get("format"):
             options = {"format": data["format"], **options}
-        key = (source, repr(sorted(options.items())))
+        if resolved is not None and self._held:
+            self._show_held(resolved)
+            return
+        self.preview_button.hide()
+        key = (resolved or source, repr(sorted(options.items())))
         if key == self._loaded_key:
             return
         self._loaded_key = key
         if not source:
             self._show_preview(None, None)
             return
-        self.reload(source, options)
+        self.reload(resolved or source, options)
+
+    def _show_held(self, resolved: str) -> None:
+        """The data file is known but not read yet: say which file, and how to read it."""
+        self._loaded_key = None
+        self._show_preview(None, None)
+        self.status.show_message("info", "The data is not read yet.",
+                                 f"{resolved}\nIt is read when you press Read and preview, or start training.")
+        self.preview_button.show()
 
     def reload(self, source: str, options: dict[str, Any]) -> None:
         self._generation += 1
@@ -598,8 +678,8 @@ class DataPanel(QWidget):
         if info.target_shape:
             parts.append(f"targets {'×'.join(map(str, info.target_shape))}")
         self.summary.setText(" · ".join(parts))
-        for warning in result.warnings[:3]:
-            self.status.show_message("warning", "Some files were skipped.", warning)
+        if result.warnings:  # one message: how many files were skipped, and the first few by name
+            self.status.show_message("warning", "Some files were skipped.", "\n".join(result.warnings[:3]))
         images = image_batch(result.x, info) if result.x.is_floating_point() or info.kind == "images" else None
         if info.kind == "text" and result.text:
             self.text_view.setPlainText(result.text)
@@ -741,7 +821,8 @@ class DataPanel(QWidget):
             if widget is not None:
                 widget.deleteLater()
         if self.preview_data is None:
-            self.fit_box.addWidget(hint("Choose data to check it against the network."))
+            self.fit_box.addWidget(hint("Read the data to check it against the network." if self.is_held()
+                                        else "Choose data to check it against the network."))
             return
         network, _recipe = self.target_network()
         if not self.fits:

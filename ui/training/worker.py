@@ -43,7 +43,9 @@ def copy_document(document: Document) -> Document:
     """A deep, independent copy through the file format's plain records (what the trainer gets)."""
     from netbuilder.io import document_from_dict, document_to_dict
 
-    return document_from_dict(document_to_dict(document))
+    copy = document_from_dict(document_to_dict(document))
+    copy.path = document.path  # its settings' relative paths still mean files beside the original
+    return copy
 
 
 class TrainingWorker(QObject):
