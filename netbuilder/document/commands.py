@@ -12,7 +12,16 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
-from netbuilder.document.model import DocumentError, Network, Node, Wire, check_node_options, name_is_usable
+from netbuilder.document.model import (
+    DocumentError,
+    Network,
+    Node,
+    Wire,
+    check_node_options,
+    check_position,
+    check_setting_value,
+    name_is_usable,
+)
 from netbuilder.specs import ParamError, get_spec
 
 if TYPE_CHECKING:
@@ -45,7 +54,7 @@ class AddNode(Command):
         self.params = self.spec.coerce_params(params or {})
         self.options = check_node_options(options or {})
         self.name = name
-        self.position = position or (0.0, 0.0)
+        self.position = check_position(position or (0.0, 0.0))
         self.node_id = node_id or ""
         self.text = f"Add {self.spec.title}"
 
@@ -75,7 +84,7 @@ class InsertNodes(Command):
         self.network = network
         self.source_nodes = [n.clone() for n in nodes]
         self.source_wires = list(wires)
-        self.offset = offset
+        self.offset = check_position(offset)
         self.text = text
         self.id_map: dict[str, str] = {}
         self.nodes: list[Node] = []
@@ -93,7 +102,7 @@ class InsertNodes(Command):
                 if node.name in taken or not name_is_usable(node.name):
                     node.name = net.unique_name(node.type, taken=taken)
                 taken.add(node.name)
-                node.position = (old.position[0] + self.offset[0], old.position[1] + self.offset[1])
+                node.position = check_position((old.position[0] + self.offset[0], old.position[1] + self.offset[1]))
                 self.id_map[old.id] = node.id
                 self.nodes.append(node)
             self.wires = [Wire(self.id_map[w.src], w.src_port, self.id_map[w.dst], w.dst_port)
@@ -284,7 +293,7 @@ class RenameNode(Command):
 class MoveNodes(Command):
     def __init__(self, network: str, positions: dict[str, tuple[float, float]], text: str = "Move"):
         self.network = network
-        self.positions = {k: (float(v[0]), float(v[1])) for k, v in positions.items()}
+        self.positions = {k: check_position(v) for k, v in positions.items()}
         self.old: dict[str, tuple[float, float]] = {}
         self.text = text
 
@@ -305,9 +314,15 @@ class MoveNodes(Command):
 
 
 class AddNetwork(Command):
+    """Add an empty network, or a copy of ``network`` as it is when the command is made.
+
+    The copy is taken at once, as plain node records and wires: a live reference would make a redo build whatever
+    the source network had become by then (nodes and wires that later edits removed)."""
+
     def __init__(self, name: str, network: Network | None = None):
         self.name = name.strip()
-        self.template = network
+        self.nodes: list[Node] = [node.clone() for node in network.nodes] if network is not None else []
+        self.wires: list[Wire] = list(network.wires) if network is not None else []
         self.text = f"Add network {name}"
 
     def do(self, doc: Document) -> None:
@@ -315,7 +330,11 @@ class AddNetwork(Command):
             raise DocumentError("A network needs a name.")
         if self.name in doc.networks:
             raise DocumentError(f"There is already a network named {self.name!r}.")
-        net = self.template.copy(self.name) if self.template else Network(self.name)
+        net = Network(self.name)
+        for node in self.nodes:
+            net._insert_node(node.clone())
+        for wire in self.wires:
+            net._insert_wire(wire)
         net.document = doc
         doc.networks[self.name] = net
         doc.events.emit(ev.NetworkAdded(self.name))
@@ -372,27 +391,32 @@ class RenameNetwork(Command):
 
 
 class SetSetting(Command):
-    """Document-wide settings (training recipe, data source, ...), stored as plain JSON-able values."""
+    """Document-wide settings (training recipe, data source, ...), stored as plain JSON-able values.
 
-    _MISSING = object()
+    Whether the key existed before is kept as a flag, not as a marker value: undoing the first change of a key
+    removes the key, and nothing but the user's own values can ever reach the settings (or a saved file)."""
 
     def __init__(self, key: str, value: Any):
+        if not isinstance(key, str) or not key:
+            raise DocumentError("A setting needs a name (non-empty text).")
         self.key = key
-        self.value = copy.deepcopy(value)
-        self.old: Any = self._MISSING
+        self.value = check_setting_value(key, value)  # a copy; raises before anything changes
+        self.had_old = False
+        self.old: Any = None
         self.text = f"Change {key.replace('_', ' ')}"
         self.merge_id = f"setting:{key}"
 
     def do(self, doc: Document) -> None:
-        self.old = copy.deepcopy(doc.settings.get(self.key, self._MISSING))
+        self.had_old = self.key in doc.settings
+        self.old = copy.deepcopy(doc.settings[self.key]) if self.had_old else None
         doc.settings[self.key] = copy.deepcopy(self.value)
         doc.events.emit(ev.SettingsChanged("", self.key))
 
     def undo(self, doc: Document) -> None:
-        if self.old is self._MISSING:
-            doc.settings.pop(self.key, None)
-        else:
+        if self.had_old:
             doc.settings[self.key] = copy.deepcopy(self.old)
+        else:
+            doc.settings.pop(self.key, None)
         doc.events.emit(ev.SettingsChanged("", self.key))
 
     def merge(self, other: Command) -> bool:

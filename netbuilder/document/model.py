@@ -11,6 +11,8 @@ import copy
 import functools
 import itertools
 import keyword
+import math
+import numbers
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,6 +104,61 @@ def check_node_options(options: dict[str, Any]) -> dict[str, Any]:
             raise ParamError(f"Unknown node option {key!r}.")
         result[key] = value
     return result
+
+
+# Settings nest a few levels (training -> gan -> ...); a file may nest values no deeper than the loader reads.
+MAX_SETTING_DEPTH = 32
+_MAX_INT_BITS = 14_000  # Python writes and reads integers of up to 4,300 digits as text
+
+
+def check_position(position: Any) -> tuple[float, float]:
+    """A canvas position as two finite floats; anything else (NaN, inf, text) is refused, because a document
+    must always be savable and JSON has no NaN."""
+    try:
+        x, y = position
+        result = (float(x), float(y))
+    except (TypeError, ValueError, OverflowError):
+        raise DocumentError(f"A position must be two numbers (x, y), not {_clip(repr(position))}.") from None
+    if isinstance(x, bool) or isinstance(y, bool) or not all(math.isfinite(v) for v in result):
+        raise DocumentError(f"A position must be two finite numbers (x, y), not {_clip(repr(position))}.")
+    return result
+
+
+def check_setting_value(key: str, value: Any) -> Any:
+    """A private copy of a setting's value as plain JSON data (tuples become lists), or DocumentError naming the
+    setting and what cannot be stored: objects, NaN and infinities, non-text keys, too deep nesting."""
+
+    def plain(item: Any, depth: int) -> Any:
+        if depth > MAX_SETTING_DEPTH:
+            raise DocumentError(f"Setting {key!r} nests values more than {MAX_SETTING_DEPTH} levels deep.")
+        if item is None or isinstance(item, bool | str):
+            return item
+        if isinstance(item, numbers.Integral):  # numpy integers too, stored as plain ints
+            if int(item).bit_length() > _MAX_INT_BITS:
+                raise DocumentError(f"Setting {key!r} holds a number too large to store.")
+            return int(item)
+        if isinstance(item, numbers.Real):
+            item = float(item)
+            if not math.isfinite(item):
+                raise DocumentError(f"Setting {key!r} holds {item}, which is not a finite number.")
+            return float(item)
+        if isinstance(item, list | tuple):
+            return [plain(v, depth + 1) for v in item]
+        if isinstance(item, dict):
+            result = {}
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise DocumentError(f"Setting {key!r} has the key {_clip(repr(k))}, which is not text.")
+                result[k] = plain(v, depth + 1)
+            return result
+        raise DocumentError(f"Setting {key!r} cannot hold a {type(item).__name__} value; use text, numbers, "
+                            "true/false, lists and objects.")
+
+    return plain(value, 1)
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_name_form(name: str) -> None:
