@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from netbuilder.document import events as ev
 from netbuilder.document.model import (
     DocumentError,
+    NameAllocator,
     Network,
     Node,
     Wire,
@@ -93,15 +94,15 @@ class InsertNodes(Command):
     def do(self, doc: Document) -> None:
         net = doc.network(self.network)
         if not self.nodes:
-            taken = {n.name for n in net.nodes}
+            names = NameAllocator({n.name for n in net.nodes})
             for old in self.source_nodes:
                 node = old.clone()
                 node.id = net.new_id()
                 while node.id in self.id_map.values():
                     node.id = net.new_id()
-                if node.name in taken or not name_is_usable(node.name):
-                    node.name = net.unique_name(node.type, taken=taken)
-                taken.add(node.name)
+                if node.name in names.taken or not name_is_usable(node.name):
+                    node.name = names.make(node.type)
+                names.taken.add(node.name)
                 node.position = check_position((old.position[0] + self.offset[0], old.position[1] + self.offset[1]))
                 self.id_map[old.id] = node.id
                 self.nodes.append(node)

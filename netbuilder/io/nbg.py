@@ -45,15 +45,19 @@ import copy
 import json
 import math
 import os
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
+
 from netbuilder.document.model import (
     Document,
     DocumentError,
     DocumentInfo,
+    NameAllocator,
     Network,
     Node,
     Wire,
@@ -93,6 +97,7 @@ class LoadError(Exception):
     ``problems`` lists every problem found, so the user can fix them all in one go."""
 
     def __init__(self, message: str, location: str = "", problems: Sequence[LoadProblem] = ()):
+        message, location = _clip(message), _clip(location, 300)
         self.message = message
         self.location = location
         self.problems = list(problems)
@@ -116,7 +121,7 @@ class _Problems:
         self.items: list[LoadProblem] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(LoadProblem(message, where))
+        self.items.append(LoadProblem(_clip(message), _clip(where, 200)))
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -134,15 +139,21 @@ def _at(*parts: str) -> str:
 
 def _network_where(index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
-    return f"network {name!r}" if isinstance(name, str) and name else f"network #{index + 1}"
+    return f"network {_short(name)}" if isinstance(name, str) and name else f"network #{index + 1}"
 
 
 def _node_where(index: int, raw: Any) -> str:
     node_id = raw.get("id") if isinstance(raw, dict) else None
     name = raw.get("name") if isinstance(raw, dict) else None
+    label = f" ({_text(name)})" if isinstance(name, str) and name else ""
     if isinstance(node_id, str) and node_id:
-        return f"node {node_id} ({name})" if isinstance(name, str) and name else f"node {node_id}"
-    return f"node #{index + 1}" + (f" ({name})" if isinstance(name, str) and name else "")
+        return f"node {_text(node_id)}{label}"
+    return f"node #{index + 1}{label}"
+
+
+def _text(text: str, limit: int = 60) -> str:
+    """Text from the file (an id, a name) as it appears in a location, cut short when it is long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(value: Any) -> str:
@@ -162,9 +173,26 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 200
+_QUOTE.maxlist = _QUOTE.maxdict = _QUOTE.maxtuple = 8
+_QUOTE.maxlevel = 3
+MAX_MESSAGE = 400  # characters of one problem's text; a 100 MB bad value must not become a 100 MB message
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A value quoted for a message, in time and length bounded whatever its size (no full repr of a huge
+    string or list)."""
+    text = _QUOTE.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """At most ``limit`` characters of a message: its start and its end, which say what and where."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2
+    return text[:keep] + "…" + text[len(text) - keep:]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -357,9 +385,13 @@ def document_from_dict(data: Any, source: str = "<memory>") -> Document:
     The input is not modified. Raises `LoadError` listing every problem found.
     """
     version = _check_header(data, source)
-    if _too_deep(data):
+    too_deep, non_finite = _scan(data)
+    if too_deep:
         raise LoadError(f"The file nests values more than {MAX_DEPTH} levels deep; it is not a NetBuilder "
                         "document or it is damaged.", source)
+    if non_finite:
+        raise LoadError(f"{_non_finite_where(data)} is too large to be a number (or not a number); a document "
+                        "holds finite numbers only. Correct that value in the file.", source)
     problems = _Problems(source)
     # The records copy what they keep (settings are deep-copied below), so only a migration, which rewrites the
     # tree, needs a private copy of it; current files skip that cost.
@@ -375,18 +407,40 @@ def document_from_dict(data: Any, source: str = "<memory>") -> Document:
     return doc
 
 
-def _too_deep(data: Any) -> bool:
-    """True when lists/objects nest deeper than MAX_DEPTH (checked without recursion, so it cannot overflow)."""
-    stack = [(data, 1)]
+def _scan(data: Any) -> tuple[bool, bool]:
+    """(nests deeper than MAX_DEPTH, holds a number that is not finite), in one walk level by level, without
+    recursion (so it cannot overflow). JSON has no inf or NaN, but ``1e999`` parses as inf, and a document holding
+    one could not be saved again."""
+    non_finite = False
+    level = [data]
+    for _ in range(MAX_DEPTH):
+        below: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                non_finite = True
+        if not below:
+            return False, non_finite
+        level = below
+    return any(isinstance(value, dict | list) for value in level), non_finite
+
+
+def _non_finite_where(data: Any) -> str:
+    """Where the first non-finite number is, as a path in the file: ``networks[0].nodes[2].params.p``."""
+    stack: list[tuple[Any, str]] = [(data, "")]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
+        value, path = stack.pop()
         if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((v, f"{path}.{_text(str(k), 40)}" if path else _text(str(k), 40))
+                         for k, v in reversed(value.items()))
         elif isinstance(value, list | tuple):
-            stack.extend((v, depth + 1) for v in value)
-    return False
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"The value at {path or 'the top level'}"
+    return "A value"
 
 
 def _check_header(data: Any, source: str) -> int:
@@ -540,6 +594,7 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
     settings = tree.get("settings", {})
     if isinstance(settings, dict):
         record.settings = copy.deepcopy(settings)  # the document edits its settings; never the caller's dict
+        _check_settings(settings, problems)
     else:
         problems.add("field 'settings'", f"must be an object, not {_kind(settings)}.")
 
@@ -561,6 +616,42 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
         names.add(net.name)
         record.networks.append(net)
     return record
+
+
+# The kind of value each settings section holds (the training engine reads them, and fails on another kind):
+# path in the settings -> (JSON kinds allowed, an example for the message). null means "not set" everywhere.
+_SETTINGS_SECTIONS: dict[tuple[str, ...], tuple[tuple[type, ...], str]] = {
+    ("training",): ((dict,), '{"epochs": 10}'),
+    ("data",): ((dict, str), '{"source": "digits"} or "digits"'),
+    ("training", "data"): ((dict, str), '{"source": "digits"}'),
+    ("data", "options"): ((dict,), '{"delimiter": ","}'),
+    ("data", "augment"): ((dict,), '{"noise": 0.1}'),
+    ("training", "losses"): ((list, dict), '[{"output": "y", "loss": "mse"}]'),
+    ("training", "metrics"): ((list, str), '["accuracy"]'),
+    ("training", "betas"): ((list,), "[0.9, 0.999]"),
+    ("training", "early_stopping"): ((dict,), '{"patience": 5}'),
+    ("training", "vae"): ((dict,), '{"beta": 1.0}'),
+    ("training", "gan"): ((dict,), '{"latent_size": 64}'),
+    ("training", "lm"): ((dict,), '{"temperature": 1.0}'),
+    ("training", "transfer"): ((dict,), '{"source": "run", "nodes": []}'),
+}
+
+
+def _check_settings(settings: dict[str, Any], problems: _Problems) -> None:
+    """Report a settings section of the wrong kind (``"data": 5``) where it is, at load, instead of letting
+    training fail on it later. The values inside are checked by the training engine, with their names."""
+    for path, (kinds, example) in _SETTINGS_SECTIONS.items():
+        value: Any = settings
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None or isinstance(value, kinds):
+            continue
+        where = "settings, field " + repr(".".join(path))
+        problems.add(where, f"must be {' or '.join(_KIND_NAMES[k] for k in kinds)} such as {example}, not "
+                     f"{_kind(value)}.")
+
+
+_KIND_NAMES = {dict: "an object", list: "a list", str: "text"}
 
 
 def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord | None:
@@ -587,7 +678,7 @@ def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord |
                 net.dropped.add(raw_node["id"])
             continue
         if node.id in ids:
-            problems.add(node.where, f"Another node already has the id {node.id!r}.")
+            problems.add(node.where, f"Another node already has the id {_short(node.id)}.")
             continue
         ids.add(node.id)
         net.nodes.append(node)
@@ -679,7 +770,8 @@ def _read_wire(index: int, raw: Any, net_where: str, problems: _Problems) -> _Wi
             return None
         ends.append(end)
     (src, src_port), (dst, dst_port) = ends
-    return _WireRecord(src, src_port, dst, dst_port, f"{where} ({src}:{src_port} -> {dst}:{dst_port})")
+    ends_text = f"{_text(src)}:{_text(src_port)} -> {_text(dst)}:{_text(dst_port)}"
+    return _WireRecord(src, src_port, dst, dst_port, f"{where} ({ends_text})")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -691,7 +783,7 @@ def _migrate_node(node: _NodeRecord, problems: _Problems) -> None:
         spec = get_spec(node.type)
     except UnknownLayerError:
         node.ok = False
-        problems.add(node.where, f"Unknown layer type {node.type!r}. The file may come from a newer NetBuilder; "
+        problems.add(node.where, f"Unknown layer type {_short(node.type)}. The file may come from a newer NetBuilder; "
                      "update NetBuilder or remove this node from the file.")
         return
     node.spec = spec
@@ -733,24 +825,32 @@ def _build(record: _DocumentRecord, problems: _Problems) -> Document:
     doc.info = DocumentInfo(record.title, record.description)
     doc.settings = record.settings
     for net_record in record.networks:
-        net = Network(net_record.name, doc)
+        net = Network(net_record.name)  # joins the document when built: nobody listens to a load's edits
         doc.networks[net.name] = net
-        named = {node.name for node in net_record.nodes if node.name}
+        # The names the file gives are taken: a generated name must not take one a later node has.
+        names = NameAllocator({node.name for node in net_record.nodes if node.name})
         used: set[str] = set()
         for node in net_record.nodes:
-            if not (node.ok and _build_node(net, node, named, used, problems)):
+            if not (node.ok and _build_node(net, node, names, used, problems)):
                 net_record.dropped.add(node.id)
-        for wire in net_record.wires:
-            if wire.src in net_record.dropped or wire.dst in net_record.dropped:
+        built: list[tuple[Wire, _WireRecord]] = []
+        for wire_record in net_record.wires:
+            if wire_record.src in net_record.dropped or wire_record.dst in net_record.dropped:
                 continue  # the node was reported already; a second message about its wires adds nothing
-            _build_wire(net, wire, problems)
+            wire = _build_wire(net, wire_record, problems)
+            if wire is not None:
+                built.append((wire, wire_record))
+        _report_loops(net, built, problems)
+        net.document = doc
     doc.undo_stack.clear()
     return doc
 
 
-def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[str], problems: _Problems) -> bool:
-    """Insert one node. ``named`` holds the names the file gives, which a generated name must not take; ``used``
-    the names of the nodes built so far (kept here, so a large file loads in linear time)."""
+def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: set[str],
+                problems: _Problems) -> bool:
+    """Insert one node. ``names`` makes the names of unnamed nodes (linear1, ...), avoiding every name the file
+    gives; ``used`` holds the names of the nodes built so far. Both are kept here, so that a large file loads in
+    linear time."""
     spec = record.spec
     assert spec is not None
     ok = True
@@ -758,7 +858,7 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     for name in record.params:
         if name not in known:
             ok = False
-            problems.add(_at(record.where, f"param {name!r}"), f"{spec.title} has no parameter {name!r}.")
+            problems.add(_at(record.where, f"param {_short(name)}"), f"{spec.title} has no parameter {_short(name)}.")
     params: dict[str, Any] = {}
     for param in spec.params:
         value = record.params.get(param.name, param.default)
@@ -773,7 +873,7 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     if not ok:
         return False
     if record.name is None:
-        name = net.unique_name(spec.id, taken=named | used)  # e.g. linear1, and no name a later node takes
+        name = names.make(spec.id)  # e.g. linear1, and no name a later node takes
     else:
         name = record.name
         try:
@@ -788,18 +888,42 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     return True
 
 
-def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> None:
+def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> Wire | None:
+    """Insert one wire after the checks that look at its two ends only; loops are found once for the whole
+    network by `_report_loops` (a search per wire would make loading quadratic)."""
     for end in (record.src, record.dst):
         if end not in net:
-            problems.add(record.where, f"There is no node {end!r} in this network.")
-            return
+            problems.add(record.where, f"There is no node {_short(end)} in this network.")
+            return None
     wire = Wire(record.src, record.src_port, record.dst, record.dst_port)
     try:
-        net.check_wire(wire)
+        net.check_wire(wire, check_loop=False)
     except DocumentError as error:
         problems.add(record.where, str(error))
-        return
+        return None
     except Exception as error:  # a layer's port rule failing on these params: report, don't crash
-        problems.add(record.where, f"The wire cannot be checked: {error}")
-        return
+        problems.add(record.where, f"The wire cannot be checked: {_short(error, 200)}")
+        return None
     net._insert_wire(wire)
+    return wire
+
+
+def _report_loops(net: Network, built: list[tuple[Wire, _WireRecord]], problems: _Problems) -> None:
+    """Report wires that close a loop: for each loop found, the one latest in the file (the editor never makes
+    loops, so this is a damaged file; the load fails and a few examples are enough to find the damage)."""
+    if net.is_acyclic():
+        return
+    position = {wire: (index, record) for index, (wire, record) in enumerate(built)}
+    for _ in range(MAX_LISTED_PROBLEMS):
+        try:
+            cycle = nx.find_cycle(net.graph)
+        except nx.NetworkXNoCycle:
+            return
+        wires = [net.graph.edges[u, v, key]["wire"] for u, v, key in cycle]
+        latest = max(wires, key=lambda wire: position[wire][0])
+        record = position[latest][1]
+        problems.add(record.where, f"Wiring {_text(net.node(latest.src).name)} into "
+                     f"{_text(net.node(latest.dst).name)} would make a loop; networks must flow one way.")
+        net._delete_wire(latest)
+    if not net.is_acyclic():
+        problems.add(_at(f"network {_short(net.name)}"), "More wires close loops.")
