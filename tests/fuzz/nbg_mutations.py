@@ -12,6 +12,7 @@ libraries never write themselves (``1e999``, ``NaN``, integers of thousands of d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -77,10 +78,8 @@ def _mutate_tree(rng: random.Random, tree: Any, big: int) -> None:
         container.insert(rng.randrange(len(container) + 1), json.loads(json.dumps(container[key])))
     elif action < 0.6:
         other_container, other_key = rng.choice(places)
-        try:
+        with contextlib.suppress(KeyError, IndexError):  # one place was inside the other and is gone
             container[key], other_container[other_key] = other_container[other_key], container[key]
-        except (KeyError, IndexError):  # one place was inside the other and is gone
-            pass
     else:
         container[key] = _tweak(rng, container[key], big)
 
