@@ -22,6 +22,7 @@ from netbuilder.document.model import (
     check_position,
     check_setting_value,
     name_is_usable,
+    settings_problems,
 )
 from netbuilder.specs import ParamError, get_spec
 
@@ -173,7 +174,7 @@ class RemoveWires(Command):
     def __init__(self, network: str, wires: Iterable[Wire]):
         self.network = network
         self.wires = list(dict.fromkeys(wires))
-        self.order: tuple[list[str], list[Wire]] = ([], [])
+        self.order: dict[str, Any] = {}
         self.text = "Disconnect"
 
     def do(self, doc: Document) -> None:
@@ -181,7 +182,7 @@ class RemoveWires(Command):
         for wire in self.wires:
             if not net.has_wire(wire):
                 raise DocumentError("That wire no longer exists.")
-        self.order = net._order()
+        self.order = net._wire_order(self.wires)
         for wire in self.wires:
             net._delete_wire(wire)
 
@@ -189,7 +190,7 @@ class RemoveWires(Command):
         net = doc.network(self.network)
         for wire in self.wires:
             net._insert_wire(wire)
-        net._restore_order(self.order)
+        net._restore_wire_order(self.order)
 
 
 class SetParams(Command):
@@ -201,7 +202,7 @@ class SetParams(Command):
         self.values = dict(values)
         self.old: dict[str, Any] = {}
         self.dropped: list[Wire] = []
-        self.order: tuple[list[str], list[Wire]] = ([], [])
+        self.order: dict[str, Any] = {}
         self.text = "Change " + ", ".join(values)
         self.merge_id = f"params:{network}:{node_id}:{','.join(sorted(values))}"
 
@@ -218,7 +219,7 @@ class SetParams(Command):
         self.dropped = [w for w in net.wires_into(self.node_id) if w.dst_port not in ports]
         self.dropped += [w for w in net.wires_out_of(self.node_id) if w.src_port not in out_ports]
         if self.dropped:
-            self.order = net._order()
+            self.order = net._wire_order(self.dropped)
         for wire in self.dropped:
             net._delete_wire(wire)
         node.params = new_params
@@ -232,7 +233,7 @@ class SetParams(Command):
         for wire in self.dropped:
             net._insert_wire(wire)
         if self.dropped:
-            net._restore_order(self.order)
+            net._restore_wire_order(self.order)
 
     def merge(self, other: Command) -> bool:
         # Typing 1, 12, 128 into one field is one undo step, as long as no wire was dropped on the way.
@@ -402,6 +403,8 @@ class SetSetting(Command):
             raise DocumentError("A setting needs a name (non-empty text).")
         self.key = key
         self.value = check_setting_value(key, value)  # a copy; raises before anything changes
+        for where, message in settings_problems({key: self.value}, key):
+            raise DocumentError(f"{where.capitalize()} {message}")
         self.had_old = False
         self.old: Any = None
         self.text = f"Change {key.replace('_', ' ')}"

@@ -157,6 +157,46 @@ def check_setting_value(key: str, value: Any) -> Any:
     return plain(value, 1)
 
 
+# The kind of value each settings section holds (the training engine reads them, and fails on another kind):
+# path in the settings -> (kinds allowed, an example for the message). null means "not set" everywhere.
+SETTINGS_SECTIONS: dict[tuple[str, ...], tuple[tuple[type, ...], str]] = {
+    ("training",): ((dict,), '{"epochs": 10}'),
+    ("data",): ((dict, str), '{"source": "digits"} or "digits"'),
+    ("training", "data"): ((dict, str), '{"source": "digits"}'),
+    ("data", "options"): ((dict,), '{"delimiter": ","}'),
+    ("data", "augment"): ((dict,), '{"noise": 0.1}'),
+    ("training", "losses"): ((list, dict), '[{"output": "y", "loss": "mse"}]'),
+    ("training", "metrics"): ((list, str), '["accuracy"]'),
+    ("training", "betas"): ((list,), "[0.9, 0.999]"),
+    ("training", "early_stopping"): ((dict,), '{"patience": 5}'),
+    ("training", "vae"): ((dict,), '{"beta": 1.0}'),
+    ("training", "gan"): ((dict,), '{"latent_size": 64}'),
+    ("training", "lm"): ((dict,), '{"temperature": 1.0}'),
+    ("training", "transfer"): ((dict,), '{"source": "run", "nodes": []}'),
+}
+_KIND_NAMES = {dict: "an object", list: "a list", str: "text"}
+
+
+def settings_problems(settings: dict[str, Any], key: str | None = None) -> list[tuple[str, str]]:
+    """(where, what is wrong) for each settings section of the wrong kind, e.g. ``"data": 5``; only the sections
+    under ``key`` when given. The loader reports these and SetSetting refuses them, so a document that saves
+    always loads again."""
+    problems = []
+    for path, (kinds, example) in SETTINGS_SECTIONS.items():
+        if key is not None and path[0] != key:
+            continue
+        value: Any = settings
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or isinstance(value, kinds):
+            continue
+        kind = "a number" if isinstance(value, int | float) and not isinstance(value, bool) else \
+            "true/false" if isinstance(value, bool) else _KIND_NAMES.get(type(value), type(value).__name__)
+        problems.append(("settings, field " + repr(".".join(path)),
+                         f"must be {' or '.join(_KIND_NAMES[k] for k in kinds)} such as {example}, not {kind}."))
+    return problems
+
+
 def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -220,6 +260,15 @@ class Network:
         # Bumped by every change of nodes or wires (not params or positions): caches of the graph's structure,
         # such as the analyzer's dependency order, stay valid while it is unchanged.
         self.structure_version = 0
+        # What changed, in order, for readers that update themselves instead of starting over (the analyzer):
+        # ("node+", Node), ("node-", id), ("wire+", Wire), ("wire-", Wire), ("node~", id), ("order", None).
+        self._journal: list[tuple[str, Any]] = []
+        self._journal_start = 0  # the position of _journal[0]; older entries were dropped
+        # A topological numbering (rank of a wire's source < rank of its target), kept up to date wire by wire
+        # (Pearce & Kelly's dynamic topological order), so that a new wire's loop check and the analyzer's
+        # re-walk only look at the nodes between its two ends. None: not worked out yet, or the wires loop.
+        self._rank: dict[str, int] | None = None
+        self._next_rank = 0
 
     # ---- reading -------------------------------------------------------------------------------------------
     def __contains__(self, node_id: object) -> bool:
@@ -266,21 +315,6 @@ class Network:
                     return data["wire"]
         return None
 
-    def is_acyclic(self) -> bool:
-        """True when no wires form a loop (Kahn's algorithm, straight through the adjacency dicts)."""
-        pred, succ = self.graph._pred, self.graph._succ
-        waiting = {node: len(sources) for node, sources in pred.items() if sources}
-        ready = [node for node in succ if node not in waiting]
-        seen = 0
-        while ready:
-            node = ready.pop()
-            seen += 1
-            for target in succ[node]:
-                waiting[target] -= 1
-                if not waiting[target]:
-                    ready.append(target)
-        return seen == len(succ)
-
     def has_wire(self, wire: Wire) -> bool:
         return self.graph.has_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
 
@@ -320,13 +354,20 @@ class Network:
             raise DocumentError(f"{dst.name} has no input {wire.dst_port!r}.")
         if wire.src == wire.dst:
             raise DocumentError("A layer cannot feed itself.")
-        if check_loop and nx.has_path(self.graph, wire.dst, wire.src):
+        if check_loop and self._loops(wire):
             raise DocumentError(f"Wiring {src.name} into {dst.name} would make a loop; networks must flow one way.")
         occupied = self.wire_into_port(wire.dst, wire.dst_port)
         if occupied is not None:
             source = self.node(occupied.src).name
             raise DocumentError(f"Input {wire.dst_port!r} of {dst.name} is already fed by {source}; remove that "
                                 "wire first.")
+
+    def _loops(self, wire: Wire) -> bool:
+        """Whether ``wire`` would close a loop: a path already leads from its target back to its source."""
+        rank = self.ranks()
+        if rank is None:
+            return nx.has_path(self.graph, wire.dst, wire.src)
+        return self._reaches(wire.dst, wire.src, rank)
 
     def topological_order(self) -> list[str]:
         return list(nx.topological_sort(self.graph))
@@ -339,14 +380,117 @@ class Network:
             clone._insert_wire(wire)
         return clone
 
+    # ---- change journal and topological ranks ----------------------------------------------------------------
+    JOURNAL_LIMIT = 20_000
+
+    @property
+    def change_position(self) -> int:
+        """Where the change journal ends now; `changes_since` of this position will list what comes next."""
+        return self._journal_start + len(self._journal)
+
+    def changes_since(self, position: int) -> list[tuple[str, Any]] | None:
+        """The changes after ``position`` (see ``_journal``), or None when they are no longer kept."""
+        if position < self._journal_start:
+            return None
+        return self._journal[position - self._journal_start:]
+
+    def _note(self, kind: str, item: Any) -> None:
+        if len(self._journal) >= self.JOURNAL_LIMIT:
+            self._journal_start += len(self._journal)
+            self._journal = []
+        self._journal.append((kind, item))
+
+    def ranks(self) -> dict[str, int] | None:
+        """A topological numbering of the nodes (every wire goes from a lower to a higher rank), or None when
+        wires form a loop (only a damaged file or a direct primitive edit can make one). Do not modify it."""
+        if self._rank is None:
+            order = self._kahn_order()
+            if order is None:
+                return None
+            self._rank = {node_id: index for index, node_id in enumerate(order)}
+            self._next_rank = len(order)
+        return self._rank
+
+    def _kahn_order(self) -> list[str] | None:
+        pred, succ = self.graph._pred, self.graph._succ
+        waiting = {node: len(sources) for node, sources in pred.items() if sources}
+        ready = [node for node in succ if node not in waiting]
+        order: list[str] = []
+        while ready:
+            node = ready.pop()
+            order.append(node)
+            for target in succ[node]:
+                waiting[target] -= 1
+                if not waiting[target]:
+                    ready.append(target)
+        return order if len(order) == len(succ) else None
+
+    def is_acyclic(self) -> bool:
+        """True when no wires form a loop."""
+        return self._kahn_order() is not None
+
+    def _reaches(self, start: str, goal: str, rank: dict[str, int]) -> bool:
+        """Whether a path of wires leads from ``start`` to ``goal``, searching only nodes ranked up to the goal
+        (no path can climb past it and come back down)."""
+        if start == goal:
+            return True
+        limit = rank[goal]
+        if rank[start] > limit:
+            return False
+        succ = self.graph._succ
+        stack, seen = [start], {start}
+        while stack:
+            for target in succ[stack.pop()]:
+                if target == goal:
+                    return True
+                if target not in seen and rank[target] < limit:
+                    seen.add(target)
+                    stack.append(target)
+        return False
+
+    def _rank_new_wire(self, src: str, dst: str) -> None:
+        """Keep the ranks topological after a wire src -> dst was added (Pearce & Kelly): when src ranks below
+        dst nothing moves; otherwise only the nodes ranked between them that the wire orders are renumbered."""
+        rank = self._rank
+        if rank is None:
+            return
+        low, high = rank[dst], rank[src]
+        if low > high:
+            return
+        succ, pred = self.graph._succ, self.graph._pred
+        forward, stack = {dst}, [dst]
+        while stack:
+            for target in succ[stack.pop()]:
+                if target == src:
+                    self._rank = None  # a loop: worked out again (and refused) when next asked
+                    return
+                if target not in forward and rank[target] < high:
+                    forward.add(target)
+                    stack.append(target)
+        backward, stack = {src}, [src]
+        while stack:
+            for source in pred[stack.pop()]:
+                if source not in backward and rank[source] > low:
+                    backward.add(source)
+                    stack.append(source)
+        moved = sorted(backward, key=rank.__getitem__) + sorted(forward, key=rank.__getitem__)
+        for node_id, number in zip(moved, sorted(rank[n] for n in moved), strict=True):
+            rank[node_id] = number
+
     # ---- primitive edits (used by commands) -----------------------------------------------------------------
     def _emit(self, event: ev.DocumentEvent) -> None:
+        if isinstance(event, ev.NodeChanged):
+            self._note("node~", event.node_id)
         if self.document is not None:
             self.document.events.emit(event)
 
     def _insert_node(self, node: Node) -> None:
         self.graph.add_node(node.id, node=node)
         self.structure_version += 1
+        if self._rank is not None:
+            self._rank[node.id] = self._next_rank
+            self._next_rank += 1
+        self._note("node+", node)
         self._emit(ev.NodeAdded(self.name, node.id))
 
     def _delete_node(self, node_id: str) -> Node:
@@ -355,18 +499,55 @@ class Network:
             self._delete_wire(wire)
         self.graph.remove_node(node_id)
         self.structure_version += 1
+        if self._rank is not None:
+            del self._rank[node_id]
+        self._note("node-", node_id)
         self._emit(ev.NodeRemoved(self.name, node_id))
         return node
 
     def _insert_wire(self, wire: Wire) -> None:
         self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
         self.structure_version += 1
+        self._rank_new_wire(wire.src, wire.dst)
+        self._note("wire+", wire)
         self._emit(ev.WireAdded(self.name, wire.key))
 
     def _delete_wire(self, wire: Wire) -> None:
         self.graph.remove_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
         self.structure_version += 1
+        self._note("wire-", wire)
         self._emit(ev.WireRemoved(self.name, wire.key))
+
+    def _wire_order(self, wires: list[Wire]) -> dict[str, Any]:
+        """The order of the wires around the ends of ``wires``, for `_restore_wire_order`: a wire removed and
+        put back goes to the end of its source's list, and the saved file lists wires in that order. Only these
+        nodes are recorded, so removing one wire costs nothing like the size of the network."""
+        succ, pred = self.graph._succ, self.graph._pred
+        return {
+            "succ": {w.src: [(t, list(keys)) for t, keys in succ[w.src].items()] for w in wires},
+            "pred": {w.dst: [(s, list(keys)) for s, keys in pred[w.dst].items()] for w in wires},
+        }
+
+    def _restore_wire_order(self, record: dict[str, Any]) -> None:
+        """Put the wires around the recorded nodes back in their recorded order (newer ones keep their place
+        after them). Emits nothing: only the sequence changes."""
+        for table, side in ((self.graph._succ, "succ"), (self.graph._pred, "pred")):
+            for node_id, entries in record[side].items():
+                if node_id not in table:
+                    continue
+                adjacent = table[node_id]
+                order = [other for other, _ in entries if other in adjacent]
+                order += [other for other in adjacent if other not in set(order)]
+                reordered = {other: adjacent[other] for other in order}
+                adjacent.clear()
+                adjacent.update(reordered)
+                for other, keys in entries:
+                    if other in adjacent:
+                        keydict = adjacent[other]
+                        ordered = [k for k in keys if k in keydict] + [k for k in keydict if k not in keys]
+                        items = {k: keydict[k] for k in ordered}
+                        keydict.clear()
+                        keydict.update(items)
 
     def _order(self) -> tuple[list[str], list[Wire]]:
         """The current order of nodes and wires, for `_restore_order`."""
@@ -394,6 +575,7 @@ class Network:
         for wire in wire_order:
             self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
         self.structure_version += 1
+        self._note("order", None)  # the same nodes and wires: the ranks stay valid
 
     # ---- scripting API: each call is one undoable command ------------------------------------------------------
     def _run(self, command: Command) -> Any:

@@ -63,6 +63,7 @@ from netbuilder.document.model import (
     Wire,
     check_name_form,
     check_node_options,
+    settings_problems,
 )
 from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
 from netbuilder.specs import LayerSpec, ParamError, UnknownLayerError, get_spec
@@ -618,40 +619,13 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
     return record
 
 
-# The kind of value each settings section holds (the training engine reads them, and fails on another kind):
-# path in the settings -> (JSON kinds allowed, an example for the message). null means "not set" everywhere.
-_SETTINGS_SECTIONS: dict[tuple[str, ...], tuple[tuple[type, ...], str]] = {
-    ("training",): ((dict,), '{"epochs": 10}'),
-    ("data",): ((dict, str), '{"source": "digits"} or "digits"'),
-    ("training", "data"): ((dict, str), '{"source": "digits"}'),
-    ("data", "options"): ((dict,), '{"delimiter": ","}'),
-    ("data", "augment"): ((dict,), '{"noise": 0.1}'),
-    ("training", "losses"): ((list, dict), '[{"output": "y", "loss": "mse"}]'),
-    ("training", "metrics"): ((list, str), '["accuracy"]'),
-    ("training", "betas"): ((list,), "[0.9, 0.999]"),
-    ("training", "early_stopping"): ((dict,), '{"patience": 5}'),
-    ("training", "vae"): ((dict,), '{"beta": 1.0}'),
-    ("training", "gan"): ((dict,), '{"latent_size": 64}'),
-    ("training", "lm"): ((dict,), '{"temperature": 1.0}'),
-    ("training", "transfer"): ((dict,), '{"source": "run", "nodes": []}'),
-}
-
-
 def _check_settings(settings: dict[str, Any], problems: _Problems) -> None:
     """Report a settings section of the wrong kind (``"data": 5``) where it is, at load, instead of letting
     training fail on it later. The values inside are checked by the training engine, with their names."""
-    for path, (kinds, example) in _SETTINGS_SECTIONS.items():
-        value: Any = settings
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None or isinstance(value, kinds):
-            continue
-        where = "settings, field " + repr(".".join(path))
-        problems.add(where, f"must be {' or '.join(_KIND_NAMES[k] for k in kinds)} such as {example}, not "
-                     f"{_kind(value)}.")
+    for where, message in settings_problems(settings):
+        problems.add(where, message)
 
 
-_KIND_NAMES = {dict: "an object", list: "a list", str: "text"}
 
 
 def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord | None:

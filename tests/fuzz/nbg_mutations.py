@@ -13,6 +13,7 @@ libraries never write themselves (``1e999``, ``NaN``, integers of thousands of d
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import random
 from pathlib import Path
@@ -79,7 +80,9 @@ def _mutate_tree(rng: random.Random, tree: Any, big: int) -> None:
     elif action < 0.6:
         other_container, other_key = rng.choice(places)
         with contextlib.suppress(KeyError, IndexError):  # one place was inside the other and is gone
-            container[key], other_container[other_key] = other_container[other_key], container[key]
+            # copies: swapping a value with one inside it would otherwise make the tree contain itself
+            mine, theirs = copy.deepcopy(container[key]), copy.deepcopy(other_container[other_key])
+            container[key], other_container[other_key] = theirs, mine
     else:
         container[key] = _tweak(rng, container[key], big)
 
@@ -112,9 +115,9 @@ def _grow(rng: random.Random, tree: Any) -> None:
             for node in nodes:
                 node.pop("name", None)
         if rng.random() < 0.5:
-            network["nodes"] = nodes * rng.randint(2, 300)
+            network["nodes"] = [copy.deepcopy(node) for node in nodes * rng.randint(2, 300)]
         if rng.random() < 0.3:
-            network["wires"] = network.get("wires", []) * rng.randint(2, 50)
+            network["wires"] = [copy.deepcopy(w) for w in network.get("wires", []) * rng.randint(2, 50)]
 
 
 def _write(tree: Any, rng: random.Random) -> bytes:

@@ -63,6 +63,7 @@ def run(count: int, seed: int, timeout: float, big: int, only: list[int] | None 
                 worker.kill()
                 worker.join()
                 counts["hang"] += 1
+                print(f"file {index} took over {timeout} s", file=sys.stderr)
                 findings.append({"index": index, "kind": "hang", "message": f"over {timeout} s"})
                 position += 1
                 break
