@@ -19,6 +19,7 @@ from netbuilder.document.model import (
     Node,
     Wire,
     check_node_options,
+    check_params_storable,
     check_position,
     check_setting_value,
     name_is_usable,
@@ -54,6 +55,7 @@ class AddNode(Command):
         self.network = network
         self.spec = get_spec(type_id)  # unknown types fail here, before anything changes
         self.params = self.spec.coerce_params(params or {})
+        check_params_storable(self.params)
         self.options = check_node_options(options or {})
         self.name = name
         self.position = check_position(position or (0.0, 0.0))
@@ -212,6 +214,7 @@ class SetParams(Command):
         merged = dict(node.params)
         merged.update(self.values)
         new_params = node.spec.coerce_params(merged)  # raises ParamError before any change
+        check_params_storable(new_params)
         self.old = dict(node.params)
         self.text = f"Change {node.name} " + ", ".join(p.replace("_", " ") for p in self.values)
         ports = {p.name for p in node.spec.input_ports(new_params)}

@@ -124,6 +124,26 @@ def check_position(position: Any) -> tuple[float, float]:
     return result
 
 
+def _writable_int(number: int) -> bool:
+    """Whether Python can write the integer as text (it refuses more than 4,300 digits by default)."""
+    if number.bit_length() <= _MAX_INT_BITS:
+        return True
+    try:
+        str(number)
+    except ValueError:
+        return False
+    return True
+
+
+def check_params_storable(params: dict[str, Any]) -> None:
+    """Refuse coerced params a file cannot hold: an integer of thousands of digits passes a layer's range check
+    (most sizes have no upper bound) but cannot be written as text, so the document could not be saved."""
+    for name, value in params.items():
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool) and not _writable_int(item):
+                raise ParamError(f"{name.replace('_', ' ').capitalize()} is too large a number.")
+
+
 def check_setting_value(key: str, value: Any) -> Any:
     """A private copy of a setting's value as plain JSON data (tuples become lists), or DocumentError naming the
     setting and what cannot be stored: objects, NaN and infinities, non-text keys, too deep nesting."""
@@ -134,7 +154,7 @@ def check_setting_value(key: str, value: Any) -> Any:
         if item is None or isinstance(item, bool | str):
             return item
         if isinstance(item, numbers.Integral):  # numpy integers too, stored as plain ints
-            if int(item).bit_length() > _MAX_INT_BITS:
+            if not _writable_int(int(item)):
                 raise DocumentError(f"Setting {key!r} holds a number too large to store.")
             return int(item)
         if isinstance(item, numbers.Real):

@@ -14,6 +14,7 @@ import json
 import os
 import random
 
+import pytest
 from edit_sequences import EditGenerator, command_classes, start_document
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -133,3 +134,18 @@ def test_add_network_copies_its_template_when_made_not_when_redone() -> None:
         doc.undo_stack.redo()
     assert saved(doc) == final
     assert [n.name for n in doc.network("copy").nodes] == ["x"]
+
+
+def test_a_parameter_too_large_to_write_is_refused_and_the_document_still_saves() -> None:
+    doc = start_document()
+    net = doc.network("generator")
+    before = saved(doc)
+    soft = net.add("Softmax", name="soft")  # its axis has no upper bound
+    before = saved(doc)
+    for edit in (lambda: net.set_param(soft, "axis", 10**5000), lambda: net.add("Softmax", axis=10**5000),
+                 lambda: net.add("Reshape", shape=(4, 10**5000)), lambda: net.set_param("h", "units", 10**5000)):
+        with pytest.raises(ParamError, match="too large|at most"):
+            edit()
+    assert saved(doc) == before
+    net.set_param(soft, "axis", 10**100)  # large, but a file can hold it
+    reloads_equal(doc, saved(doc))
