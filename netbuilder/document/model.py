@@ -365,9 +365,10 @@ class Network:
     def check_wire(self, wire: Wire, check_loop: bool = True) -> None:
         """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason.
         ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end."""
-        if wire.src not in self.graph or wire.dst not in self.graph:
+        nodes = self.graph._node
+        if wire.src not in nodes or wire.dst not in nodes:
             raise DocumentError("A wire must join two nodes of the same network.")
-        src, dst = self.node(wire.src), self.node(wire.dst)
+        src, dst = nodes[wire.src]["node"], nodes[wire.dst]["node"]
         if wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
             raise DocumentError(f"{src.name} has no output {wire.src_port!r}.")
         if wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
@@ -511,7 +512,8 @@ class Network:
             self._rank[node.id] = self._next_rank
             self._next_rank += 1
         self._note("node+", node)
-        self._emit(ev.NodeAdded(self.name, node.id))
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.NodeAdded(self.name, node.id))
 
     def _delete_node(self, node_id: str) -> Node:
         node = self.node(node_id)
@@ -522,7 +524,8 @@ class Network:
         if self._rank is not None:
             del self._rank[node_id]
         self._note("node-", node_id)
-        self._emit(ev.NodeRemoved(self.name, node_id))
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.NodeRemoved(self.name, node_id))
         return node
 
     def _insert_wire(self, wire: Wire) -> None:
@@ -530,13 +533,15 @@ class Network:
         self.structure_version += 1
         self._rank_new_wire(wire.src, wire.dst)
         self._note("wire+", wire)
-        self._emit(ev.WireAdded(self.name, wire.key))
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.WireAdded(self.name, wire.key))
 
     def _delete_wire(self, wire: Wire) -> None:
         self.graph.remove_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
         self.structure_version += 1
         self._note("wire-", wire)
-        self._emit(ev.WireRemoved(self.name, wire.key))
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.WireRemoved(self.name, wire.key))
 
     def _wire_order(self, wires: list[Wire]) -> dict[str, Any]:
         """The order of the wires around the ends of ``wires``, for `_restore_wire_order`: a wire removed and
