@@ -72,6 +72,8 @@ def test_settings_of_the_right_kind_load_and_save() -> None:
     lambda d, big: d["networks"][0]["wires"][0].update({"from": [big, "out"]}),
     lambda d, big: d.update(format_version=[big]),
     lambda d, big: d["networks"][0]["nodes"][1]["params"].update(p=[big] * 3),
+    # every node named with it and with several bad params: each problem's location names the node
+    lambda d, big: [n.update(name=big, params={f"bad{i}": 1 for i in range(5)}) for n in d["networks"][0]["nodes"]],
 ])
 def test_a_huge_bad_value_gives_a_short_message(mutate: Any) -> None:
     big = "x-" * 2_500_000  # not a name, a type, a number or a node

@@ -187,7 +187,7 @@ def check(data: bytes) -> tuple[str, str]:
     except LoadError as error:
         message = str(error)
         if len(message) > 5_000:
-            return "leak", f"LoadError of {len(message):,} characters"
+            return "leak", f"LoadError too long: {len(message):,} characters"
         return "load_error", message
     except BaseException as error:  # noqa: BLE001 (sorting every escape is the point)
         if isinstance(error, KeyboardInterrupt):
