@@ -79,7 +79,7 @@ def test_a_huge_bad_value_gives_a_short_message(mutate: Any) -> None:
     big = "x-" * 2_500_000  # not a name, a type, a number or a node
     with pytest.raises(LoadError) as caught:
         load_text(file_text(lambda d: mutate(d, big)))
-    assert len(str(caught.value)) < 2_000
+    assert len(str(caught.value)) < 6_000  # at most 20 problems listed, each cut short
     for problem in caught.value.problems:
         assert len(str(problem)) < 700
 
