@@ -270,6 +270,7 @@ class Analyzer:
         self._structure: _Structure | None = None
         self._name = network.name  # cached diagnostics carry the network's name
         self._state: _State | None = None  # what the last analysis found, updated from the change journal
+        self._order_cache: tuple[int, list[str]] | None = None  # (journal position, dependency order)
 
     def _structure_now(self) -> _Structure:
         net = self.network
@@ -441,7 +442,7 @@ class Analyzer:
         """The dependency order of the network (networkx's topological sort, as compile has always walked it),
         sorted once per state of the network however many analyses read it."""
         net = self.network
-        cached = getattr(self, "_order_cache", None)
+        cached = self._order_cache
         if cached is not None and cached[0] == net.change_position:
             return list(cached[1])
         order = list(nx.topological_sort(net.graph))
