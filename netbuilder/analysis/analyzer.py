@@ -7,7 +7,9 @@ worked out again; the rest are dictionary hits.
 
 from __future__ import annotations
 
+import heapq
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +31,14 @@ def _weight_bytes(count: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+def _count(number: int) -> str:
+    """A count with thousands separators; a count of thousands of digits (from absurd sizes in a damaged file)
+    is described instead, as Python will not write it."""
+    if number.bit_length() < 3000:
+        return f"{number:,}"
+    return f"a number with about {int(number.bit_length() * 0.30103)} digits"
 
 
 LOGIT_ROLES = ("logits", "token_logits", "score")  # Output roles whose loss takes raw scores
@@ -76,13 +86,33 @@ class NodeInfo:
         return next(iter(self.outputs.values()), None)
 
 
-@dataclass
 class Analysis:
-    network: str
-    nodes: dict[str, NodeInfo]
-    diagnostics: list[Diagnostic]
-    order: list[str]
-    used: set[str] | None = None  # the nodes in the model (feeding an Output); None when there is no Output
+    """The result of analysing one network: per-node infos, diagnostics, and which nodes are in the model.
+
+    ``order`` (the dependency order compile and export walk) is worked out when first read, from the network as
+    it is then: a re-analysis after an edit need not sort the whole graph when nothing reads it.
+    """
+
+    def __init__(self, network: str, nodes: dict[str, NodeInfo], diagnostics: list[Diagnostic],
+                 order: list[str] | Callable[[], list[str]], used: set[str] | None = None,
+                 totals: tuple[int, int] | None = None):
+        self.network = network
+        self.nodes = nodes
+        self.diagnostics = diagnostics
+        self._order = order
+        self.used = used  # the nodes in the model (feeding an Output); None when there is no Output
+        self._totals = totals
+
+    @property
+    def order(self) -> list[str]:
+        if callable(self._order):
+            # Read after further edits, it still lists exactly the nodes this analysis knows.
+            order = [node_id for node_id in self._order() if node_id in self.nodes]
+            if len(order) != len(self.nodes):
+                listed = set(order)
+                order += [node_id for node_id in self.nodes if node_id not in listed]
+            self._order = order
+        return self._order
 
     @property
     def ok(self) -> bool:
@@ -103,10 +133,14 @@ class Analysis:
     @property
     def total_params(self) -> int:
         """Parameters of the model as compiled: layers that feed no Output are left out, as compile leaves them."""
+        if self._totals is not None:
+            return self._totals[0]
         return sum(info.params for node_id, info in self.nodes.items() if self.in_model(node_id))
 
     @property
     def total_macs(self) -> int:
+        if self._totals is not None:
+            return self._totals[1]
         return sum(info.macs for node_id, info in self.nodes.items() if self.in_model(node_id))
 
     def wire_type(self, src: str, src_port: str) -> TensorType | None:
@@ -125,6 +159,108 @@ class _Structure:
     used: set[str] | None  # None when the network has no Output
 
 
+class _State:
+    """What the analyzer knows about a network between analyses, kept up to date from the change journal: the
+    wiring (a mirror of the graph as the journal tells it), each node's result, which nodes feed an Output (as
+    counts of wires into nodes that do, so a wire edit updates only the nodes whose standing changes), the totals,
+    and the document order of the nodes with something to report."""
+
+    def __init__(self, position: int):
+        self.position = position
+        self.into: dict[str, list[Wire]] = {}
+        self.out: dict[str, list[Wire]] = {}
+        self.types: dict[str, str] = {}
+        self.inputs: set[str] = set()
+        self.outputs: set[str] = set()
+        self.support: dict[str, int] = {}  # wires from the node into nodes in the model
+        self.used: set[str] = set()  # in the model: an Output, or feeding one
+        self.unused: set[str] = set()
+        self.raw: dict[str, NodeInfo] = {}  # each node's own result
+        self.final: dict[str, NodeInfo] = {}  # as reported: problems of nodes left out of the model are warnings
+        self.with_diagnostics: set[str] = set()
+        self.counted: dict[str, tuple[int, int]] = {}  # what each node adds to the totals
+        self.params = 0
+        self.macs = 0
+        self.huge: set[str] = set()  # nodes over MAX_PARAMS on their own (they report it themselves)
+        self.doc_order: dict[str, int] = {}
+        self.next_doc = 0
+
+    def add_node(self, node: Node) -> None:
+        node_id = node.id
+        self.into[node_id], self.out[node_id] = [], []
+        self.types[node_id] = node.type
+        self.support[node_id] = 0
+        self.doc_order[node_id] = self.next_doc
+        self.next_doc += 1
+        if node.type == "Input":
+            self.inputs.add(node_id)
+        if node.type == "Output":
+            self.outputs.add(node_id)
+            self.used.add(node_id)
+        else:
+            self.unused.add(node_id)
+
+    def remove_node(self, node_id: str) -> None:
+        for table in (self.into, self.out, self.types, self.support, self.raw, self.final, self.doc_order):
+            table.pop(node_id, None)
+        for group in (self.inputs, self.outputs, self.used, self.unused, self.with_diagnostics, self.huge):
+            group.discard(node_id)
+        params, macs = self.counted.pop(node_id, (0, 0))
+        self.params -= params
+        self.macs -= macs
+
+    def support_up(self, node_id: str, changed: set[str]) -> None:
+        """One more wire from ``node_id`` into the model; nodes that join the model pass it on upstream."""
+        stack = [node_id]
+        while stack:
+            current = stack.pop()
+            self.support[current] += 1
+            if self.support[current] == 1 and current not in self.outputs:
+                self.used.add(current)
+                self.unused.discard(current)
+                changed.add(current)
+                stack.extend(wire.src for wire in self.into[current])
+
+    def support_down(self, node_id: str, changed: set[str]) -> None:
+        """One wire fewer from ``node_id`` into the model; nodes that leave it pass that on upstream."""
+        stack = [node_id]
+        while stack:
+            current = stack.pop()
+            self.support[current] -= 1
+            if self.support[current] == 0 and current not in self.outputs:
+                self.used.discard(current)
+                self.unused.add(current)
+                changed.add(current)
+                stack.extend(wire.src for wire in self.into[current])
+
+    def settle(self, node_id: str) -> None:
+        """Work out what the node reports and adds to the totals from its result and its place in the model."""
+        info = self.raw.get(node_id)
+        if info is None:
+            return
+        in_model = not self.outputs or node_id in self.used
+        if not in_model and info.diagnostics:
+            # Left out of the model: its problems are worth a look but must not block compiling.
+            info = NodeInfo(info.outputs, info.params, info.macs,
+                            [replace(d, severity="warning") for d in info.diagnostics], info.blocked)
+        self.final[node_id] = info
+        if info.diagnostics:
+            self.with_diagnostics.add(node_id)
+        else:
+            self.with_diagnostics.discard(node_id)
+        if info.params > MAX_PARAMS:
+            self.huge.add(node_id)
+        else:
+            self.huge.discard(node_id)
+        params, macs = self.counted.pop(node_id, (0, 0))
+        self.params -= params
+        self.macs -= macs
+        if in_model:
+            self.counted[node_id] = (info.params, info.macs)
+            self.params += info.params
+            self.macs += info.macs
+
+
 class Analyzer:
     """Analyses one network, remembering per-node results and the graph structure between calls."""
 
@@ -133,6 +269,8 @@ class Analyzer:
         self._cache: dict[str, tuple[Any, NodeInfo]] = {}
         self._structure: _Structure | None = None
         self._name = network.name  # cached diagnostics carry the network's name
+        self._state: _State | None = None  # what the last analysis found, updated from the change journal
+        self._order_cache: tuple[int, list[str]] | None = None  # (journal position, dependency order)
 
     def _structure_now(self) -> _Structure:
         net = self.network
@@ -164,10 +302,156 @@ class Analyzer:
         return self._structure
 
     def analyze(self) -> Analysis:
+        """The analysis of the network as it is now. After an edit only the nodes the edit reaches are worked
+        out again: the nodes it changed, and downstream of them only as far as an output type changed; the
+        results are identical to a fresh analysis (a property test holds them to it)."""
         net = self.network
         if net.name != self._name:
             self._cache.clear()
             self._name = net.name
+            self._state = None
+        rank = net.ranks()
+        if rank is None:  # wires form a loop: the whole-graph walk reports it
+            self._state = None
+            return self._analyze_whole()
+        state = self._state
+        changes = None if state is None else net.changes_since(state.position)
+        if state is None or changes is None or not self._update(state, changes):
+            state = self._state = self._fresh_state()
+        return self._assemble(state)
+
+    # ---- incremental analysis -------------------------------------------------------------------------------
+    def _fresh_state(self) -> _State:
+        """Everything worked out from scratch, through the same steps an update takes."""
+        net = self.network
+        state = _State(net.change_position)
+        changes: list[tuple[str, Any]] = [("node+", data["node"]) for _, data in net.graph.nodes(data=True)]
+        changes += [("wire+", data["wire"]) for _, _, data in net.graph.edges(data=True)]
+        state.position = -1  # nothing to compare with: every node counts as changed
+        self._update(state, changes)
+        return state
+
+    def _update(self, state: _State, changes: list[tuple[str, Any]]) -> bool:
+        """Bring ``state`` up to date with ``changes``; False when only a fresh start can (the network gained
+        or lost its first Output, which changes every node's standing)."""
+        net = self.network
+        had_outputs = bool(state.outputs)
+        dirty: set[str] = set()
+        restanding: set[str] = set()  # nodes whose place in or out of the model may have changed
+        reordered = False
+        for kind, item in changes:
+            if kind == "wire+":
+                state.into[item.dst].append(item)
+                state.out[item.src].append(item)
+                if item.dst in state.used:
+                    state.support_up(item.src, restanding)
+                dirty.add(item.dst)
+            elif kind == "wire-":
+                state.into[item.dst].remove(item)
+                state.out[item.src].remove(item)
+                if item.dst in state.used:
+                    state.support_down(item.src, restanding)
+                dirty.add(item.dst)
+            elif kind == "node+":
+                state.add_node(item)
+                dirty.add(item.id)
+                restanding.add(item.id)
+            elif kind == "node-":
+                state.remove_node(item)
+                self._cache.pop(item, None)
+                dirty.discard(item)
+                restanding.discard(item)
+            elif kind == "node~":
+                dirty.add(item)
+            elif kind == "order":
+                reordered = True
+        if state.position >= 0 and bool(state.outputs) != had_outputs:
+            return False
+        state.position = net.change_position
+        if reordered:
+            state.doc_order = {node_id: index for index, node_id in enumerate(net.graph)}
+            state.next_doc = len(state.doc_order)
+        self._reinfer(state, dirty, restanding)
+        return True
+
+    def _reinfer(self, state: _State, dirty: set[str], restanding: set[str]) -> None:
+        """Work out the changed nodes again in dependency order, going downstream only from a node whose result
+        changed (a heap keyed by topological rank visits each node at most once)."""
+        rank = self.network.ranks()
+        assert rank is not None
+        nodes = self.network.graph.nodes
+        heap = [(rank[node_id], node_id) for node_id in dirty]
+        heapq.heapify(heap)
+        queued = set(dirty)
+        raw = state.raw
+        while heap:
+            _, node_id = heapq.heappop(heap)
+            wires = {wire.dst_port: wire for wire in state.into[node_id]}
+            info = self._analyze_node(nodes[node_id]["node"], wires, raw)
+            old = raw.get(node_id)
+            if old is info or (old is not None and old == info):
+                continue
+            raw[node_id] = info
+            restanding.add(node_id)
+            for wire in state.out[node_id]:
+                if wire.dst not in queued:
+                    queued.add(wire.dst)
+                    heapq.heappush(heap, (rank[wire.dst], wire.dst))
+        for node_id in restanding:
+            state.settle(node_id)
+
+    def _assemble(self, state: _State) -> Analysis:
+        """The analysis from the state: per-node diagnostics in document order, then the network's checks."""
+        net = self.network
+        doc_order = state.doc_order.__getitem__
+        diagnostics: list[Diagnostic] = []
+        for node_id in sorted(state.with_diagnostics, key=doc_order):
+            diagnostics.extend(state.final[node_id].diagnostics)
+        has_outputs = bool(state.outputs)
+        if not state.final:
+            diagnostics.append(Diagnostic("The network is empty; drag an Input, some layers and an Output onto "
+                                          "the canvas.", net.name, severity="warning"))
+        else:
+            if not state.inputs:
+                diagnostics.append(Diagnostic("The network has no Input node.", net.name,
+                                              suggestion="Add an Input and set its shape to one sample of your "
+                                                         "data."))
+            if not has_outputs:
+                diagnostics.append(Diagnostic("The network has no Output node.", net.name,
+                                              suggestion="Add an Output after the last layer so training knows "
+                                                         "what to predict."))
+            else:
+                nodes = net.graph.nodes
+                for node_id in sorted(state.unused, key=doc_order):
+                    node = nodes[node_id]["node"]
+                    diagnostics.append(Diagnostic("Not connected to any Output, so it is left out of the model.",
+                                                  net.name, node_id, node.name, severity="warning",
+                                                  suggestion="Wire it towards an Output or delete it."))
+                outputs = [nodes[node_id]["node"] for node_id in sorted(state.outputs, key=doc_order)]
+                diagnostics.extend(self._final_activation_checks(outputs))
+        totals = (state.params, state.macs)
+        if state.params > MAX_PARAMS and not state.huge:
+            diagnostics.append(Diagnostic(
+                f"The model would have {_count(state.params)} parameters ({_weight_bytes(state.params)} of "
+                f"weights), more than the {MAX_PARAMS:,} NetBuilder builds.", net.name,
+                suggestion="Use fewer units or filters, or pool the features before the large Linear layers."))
+        return Analysis(net.name, dict(state.final), diagnostics, self._order,
+                        set(state.used) if has_outputs else None, totals)
+
+    def _order(self) -> list[str]:
+        """The dependency order of the network (networkx's topological sort, as compile has always walked it),
+        sorted once per state of the network however many analyses read it."""
+        net = self.network
+        cached = self._order_cache
+        if cached is not None and cached[0] == net.change_position:
+            return list(cached[1])
+        order = list(nx.topological_sort(net.graph))
+        self._order_cache = (net.change_position, order)
+        return list(order)
+
+    # ---- whole-graph analysis (networks with loops) -------------------------------------------------------------
+    def _analyze_whole(self) -> Analysis:
+        net = self.network
         structure = self._structure_now()
         infos: dict[str, NodeInfo] = {}
         diagnostics: list[Diagnostic] = []
@@ -194,8 +478,8 @@ class Analyzer:
         total = analysis.total_params
         if total > MAX_PARAMS and not any(info.params > MAX_PARAMS for info in infos.values()):
             analysis.diagnostics.append(Diagnostic(
-                f"The model would have {total:,} parameters ({_weight_bytes(total)} of weights), more than the "
-                f"{MAX_PARAMS:,} NetBuilder builds.", net.name,
+                f"The model would have {_count(total)} parameters ({_weight_bytes(total)} of weights), more "
+                f"than the {MAX_PARAMS:,} NetBuilder builds.", net.name,
                 suggestion="Use fewer units or filters, or pool the features before the large Linear layers."))
         return analysis
 

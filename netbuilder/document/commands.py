@@ -12,7 +12,19 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
-from netbuilder.document.model import DocumentError, Network, Node, Wire, check_node_options, name_is_usable
+from netbuilder.document.model import (
+    DocumentError,
+    NameAllocator,
+    Network,
+    Node,
+    Wire,
+    check_node_options,
+    check_params_storable,
+    check_position,
+    check_setting_value,
+    name_is_usable,
+    settings_problems,
+)
 from netbuilder.specs import ParamError, get_spec
 
 if TYPE_CHECKING:
@@ -43,9 +55,10 @@ class AddNode(Command):
         self.network = network
         self.spec = get_spec(type_id)  # unknown types fail here, before anything changes
         self.params = self.spec.coerce_params(params or {})
+        check_params_storable(self.params)
         self.options = check_node_options(options or {})
         self.name = name
-        self.position = position or (0.0, 0.0)
+        self.position = check_position(position or (0.0, 0.0))
         self.node_id = node_id or ""
         self.text = f"Add {self.spec.title}"
 
@@ -75,7 +88,7 @@ class InsertNodes(Command):
         self.network = network
         self.source_nodes = [n.clone() for n in nodes]
         self.source_wires = list(wires)
-        self.offset = offset
+        self.offset = check_position(offset)
         self.text = text
         self.id_map: dict[str, str] = {}
         self.nodes: list[Node] = []
@@ -84,16 +97,16 @@ class InsertNodes(Command):
     def do(self, doc: Document) -> None:
         net = doc.network(self.network)
         if not self.nodes:
-            taken = {n.name for n in net.nodes}
+            names = NameAllocator({n.name for n in net.nodes})
             for old in self.source_nodes:
                 node = old.clone()
                 node.id = net.new_id()
                 while node.id in self.id_map.values():
                     node.id = net.new_id()
-                if node.name in taken or not name_is_usable(node.name):
-                    node.name = net.unique_name(node.type, taken=taken)
-                taken.add(node.name)
-                node.position = (old.position[0] + self.offset[0], old.position[1] + self.offset[1])
+                if node.name in names.taken or not name_is_usable(node.name):
+                    node.name = names.make(node.type)
+                names.taken.add(node.name)
+                node.position = check_position((old.position[0] + self.offset[0], old.position[1] + self.offset[1]))
                 self.id_map[old.id] = node.id
                 self.nodes.append(node)
             self.wires = [Wire(self.id_map[w.src], w.src_port, self.id_map[w.dst], w.dst_port)
@@ -163,7 +176,7 @@ class RemoveWires(Command):
     def __init__(self, network: str, wires: Iterable[Wire]):
         self.network = network
         self.wires = list(dict.fromkeys(wires))
-        self.order: tuple[list[str], list[Wire]] = ([], [])
+        self.order: dict[str, Any] = {}
         self.text = "Disconnect"
 
     def do(self, doc: Document) -> None:
@@ -171,7 +184,7 @@ class RemoveWires(Command):
         for wire in self.wires:
             if not net.has_wire(wire):
                 raise DocumentError("That wire no longer exists.")
-        self.order = net._order()
+        self.order = net._wire_order(self.wires)
         for wire in self.wires:
             net._delete_wire(wire)
 
@@ -179,7 +192,7 @@ class RemoveWires(Command):
         net = doc.network(self.network)
         for wire in self.wires:
             net._insert_wire(wire)
-        net._restore_order(self.order)
+        net._restore_wire_order(self.order)
 
 
 class SetParams(Command):
@@ -191,7 +204,7 @@ class SetParams(Command):
         self.values = dict(values)
         self.old: dict[str, Any] = {}
         self.dropped: list[Wire] = []
-        self.order: tuple[list[str], list[Wire]] = ([], [])
+        self.order: dict[str, Any] = {}
         self.text = "Change " + ", ".join(values)
         self.merge_id = f"params:{network}:{node_id}:{','.join(sorted(values))}"
 
@@ -201,6 +214,7 @@ class SetParams(Command):
         merged = dict(node.params)
         merged.update(self.values)
         new_params = node.spec.coerce_params(merged)  # raises ParamError before any change
+        check_params_storable(new_params)
         self.old = dict(node.params)
         self.text = f"Change {node.name} " + ", ".join(p.replace("_", " ") for p in self.values)
         ports = {p.name for p in node.spec.input_ports(new_params)}
@@ -208,7 +222,7 @@ class SetParams(Command):
         self.dropped = [w for w in net.wires_into(self.node_id) if w.dst_port not in ports]
         self.dropped += [w for w in net.wires_out_of(self.node_id) if w.src_port not in out_ports]
         if self.dropped:
-            self.order = net._order()
+            self.order = net._wire_order(self.dropped)
         for wire in self.dropped:
             net._delete_wire(wire)
         node.params = new_params
@@ -222,7 +236,7 @@ class SetParams(Command):
         for wire in self.dropped:
             net._insert_wire(wire)
         if self.dropped:
-            net._restore_order(self.order)
+            net._restore_wire_order(self.order)
 
     def merge(self, other: Command) -> bool:
         # Typing 1, 12, 128 into one field is one undo step, as long as no wire was dropped on the way.
@@ -284,7 +298,7 @@ class RenameNode(Command):
 class MoveNodes(Command):
     def __init__(self, network: str, positions: dict[str, tuple[float, float]], text: str = "Move"):
         self.network = network
-        self.positions = {k: (float(v[0]), float(v[1])) for k, v in positions.items()}
+        self.positions = {k: check_position(v) for k, v in positions.items()}
         self.old: dict[str, tuple[float, float]] = {}
         self.text = text
 
@@ -305,9 +319,15 @@ class MoveNodes(Command):
 
 
 class AddNetwork(Command):
+    """Add an empty network, or a copy of ``network`` as it is when the command is made.
+
+    The copy is taken at once, as plain node records and wires: a live reference would make a redo build whatever
+    the source network had become by then (nodes and wires that later edits removed)."""
+
     def __init__(self, name: str, network: Network | None = None):
         self.name = name.strip()
-        self.template = network
+        self.nodes: list[Node] = [node.clone() for node in network.nodes] if network is not None else []
+        self.wires: list[Wire] = list(network.wires) if network is not None else []
         self.text = f"Add network {name}"
 
     def do(self, doc: Document) -> None:
@@ -315,7 +335,11 @@ class AddNetwork(Command):
             raise DocumentError("A network needs a name.")
         if self.name in doc.networks:
             raise DocumentError(f"There is already a network named {self.name!r}.")
-        net = self.template.copy(self.name) if self.template else Network(self.name)
+        net = Network(self.name)
+        for node in self.nodes:
+            net._insert_node(node.clone())
+        for wire in self.wires:
+            net._insert_wire(wire)
         net.document = doc
         doc.networks[self.name] = net
         doc.events.emit(ev.NetworkAdded(self.name))
@@ -372,27 +396,34 @@ class RenameNetwork(Command):
 
 
 class SetSetting(Command):
-    """Document-wide settings (training recipe, data source, ...), stored as plain JSON-able values."""
+    """Document-wide settings (training recipe, data source, ...), stored as plain JSON-able values.
 
-    _MISSING = object()
+    Whether the key existed before is kept as a flag, not as a marker value: undoing the first change of a key
+    removes the key, and nothing but the user's own values can ever reach the settings (or a saved file)."""
 
     def __init__(self, key: str, value: Any):
+        if not isinstance(key, str) or not key:
+            raise DocumentError("A setting needs a name (non-empty text).")
         self.key = key
-        self.value = copy.deepcopy(value)
-        self.old: Any = self._MISSING
+        self.value = check_setting_value(key, value)  # a copy; raises before anything changes
+        for where, message in settings_problems({key: self.value}, key):
+            raise DocumentError(f"{where.capitalize()} {message}")
+        self.had_old = False
+        self.old: Any = None
         self.text = f"Change {key.replace('_', ' ')}"
         self.merge_id = f"setting:{key}"
 
     def do(self, doc: Document) -> None:
-        self.old = copy.deepcopy(doc.settings.get(self.key, self._MISSING))
+        self.had_old = self.key in doc.settings
+        self.old = copy.deepcopy(doc.settings[self.key]) if self.had_old else None
         doc.settings[self.key] = copy.deepcopy(self.value)
         doc.events.emit(ev.SettingsChanged("", self.key))
 
     def undo(self, doc: Document) -> None:
-        if self.old is self._MISSING:
-            doc.settings.pop(self.key, None)
-        else:
+        if self.had_old:
             doc.settings[self.key] = copy.deepcopy(self.old)
+        else:
+            doc.settings.pop(self.key, None)
         doc.events.emit(ev.SettingsChanged("", self.key))
 
     def merge(self, other: Command) -> bool:

@@ -11,6 +11,8 @@ import copy
 import functools
 import itertools
 import keyword
+import math
+import numbers
 import os
 import re
 from collections.abc import Iterator
@@ -105,6 +107,121 @@ def check_node_options(options: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# Settings nest a few levels (training -> gan -> ...); a file may nest values no deeper than the loader reads.
+MAX_SETTING_DEPTH = 32
+_MAX_INT_BITS = 14_000  # Python writes and reads integers of up to 4,300 digits as text
+
+
+def check_position(position: Any) -> tuple[float, float]:
+    """A canvas position as two finite floats; anything else (NaN, inf, text) is refused, because a document
+    must always be savable and JSON has no NaN."""
+    try:
+        x, y = position
+        result = (float(x), float(y))
+    except (TypeError, ValueError, OverflowError):
+        raise DocumentError(f"A position must be two numbers (x, y), not {_clip(repr(position))}.") from None
+    if isinstance(x, bool) or isinstance(y, bool) or not all(math.isfinite(v) for v in result):
+        raise DocumentError(f"A position must be two finite numbers (x, y), not {_clip(repr(position))}.")
+    return result
+
+
+def _writable_int(number: int) -> bool:
+    """Whether Python can write the integer as text (it refuses more than 4,300 digits by default)."""
+    if number.bit_length() <= _MAX_INT_BITS:
+        return True
+    try:
+        str(number)
+    except ValueError:
+        return False
+    return True
+
+
+def check_params_storable(params: dict[str, Any]) -> None:
+    """Refuse coerced params a file cannot hold: an integer of thousands of digits passes a layer's range check
+    (most sizes have no upper bound) but cannot be written as text, so the document could not be saved."""
+    for name, value in params.items():
+        for item in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(item, int) and not isinstance(item, bool) and not _writable_int(item):
+                raise ParamError(f"{name.replace('_', ' ').capitalize()} is too large a number.")
+
+
+def check_setting_value(key: str, value: Any) -> Any:
+    """A private copy of a setting's value as plain JSON data (tuples become lists), or DocumentError naming the
+    setting and what cannot be stored: objects, NaN and infinities, non-text keys, too deep nesting."""
+
+    def plain(item: Any, depth: int) -> Any:
+        if depth > MAX_SETTING_DEPTH:
+            raise DocumentError(f"Setting {key!r} nests values more than {MAX_SETTING_DEPTH} levels deep.")
+        if item is None or isinstance(item, bool | str):
+            return item
+        if isinstance(item, numbers.Integral):  # numpy integers too, stored as plain ints
+            if not _writable_int(int(item)):
+                raise DocumentError(f"Setting {key!r} holds a number too large to store.")
+            return int(item)
+        if isinstance(item, numbers.Real):
+            item = float(item)
+            if not math.isfinite(item):
+                raise DocumentError(f"Setting {key!r} holds {item}, which is not a finite number.")
+            return float(item)
+        if isinstance(item, list | tuple):
+            return [plain(v, depth + 1) for v in item]
+        if isinstance(item, dict):
+            result = {}
+            for k, v in item.items():
+                if not isinstance(k, str):
+                    raise DocumentError(f"Setting {key!r} has the key {_clip(repr(k))}, which is not text.")
+                result[k] = plain(v, depth + 1)
+            return result
+        raise DocumentError(f"Setting {key!r} cannot hold a {type(item).__name__} value; use text, numbers, "
+                            "true/false, lists and objects.")
+
+    return plain(value, 1)
+
+
+# The kind of value each settings section holds (the training engine reads them, and fails on another kind):
+# path in the settings -> (kinds allowed, an example for the message). null means "not set" everywhere.
+SETTINGS_SECTIONS: dict[tuple[str, ...], tuple[tuple[type, ...], str]] = {
+    ("training",): ((dict,), '{"epochs": 10}'),
+    ("data",): ((dict, str), '{"source": "digits"} or "digits"'),
+    ("training", "data"): ((dict, str), '{"source": "digits"}'),
+    ("data", "options"): ((dict,), '{"delimiter": ","}'),
+    ("data", "augment"): ((dict,), '{"noise": 0.1}'),
+    ("training", "losses"): ((list, dict), '[{"output": "y", "loss": "mse"}]'),
+    ("training", "metrics"): ((list, str), '["accuracy"]'),
+    ("training", "betas"): ((list,), "[0.9, 0.999]"),
+    ("training", "early_stopping"): ((dict,), '{"patience": 5}'),
+    ("training", "vae"): ((dict,), '{"beta": 1.0}'),
+    ("training", "gan"): ((dict,), '{"latent_size": 64}'),
+    ("training", "lm"): ((dict,), '{"temperature": 1.0}'),
+    ("training", "transfer"): ((dict,), '{"source": "run", "nodes": []}'),
+}
+_KIND_NAMES = {dict: "an object", list: "a list", str: "text"}
+
+
+def settings_problems(settings: dict[str, Any], key: str | None = None) -> list[tuple[str, str]]:
+    """(where, what is wrong) for each settings section of the wrong kind, e.g. ``"data": 5``; only the sections
+    under ``key`` when given. The loader reports these and SetSetting refuses them, so a document that saves
+    always loads again."""
+    problems = []
+    for path, (kinds, example) in SETTINGS_SECTIONS.items():
+        if key is not None and path[0] != key:
+            continue
+        value: Any = settings
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None or isinstance(value, kinds):
+            continue
+        kind = "a number" if isinstance(value, int | float) and not isinstance(value, bool) else \
+            "true/false" if isinstance(value, bool) else _KIND_NAMES.get(type(value), type(value).__name__)
+        problems.append(("settings, field " + repr(".".join(path)),
+                         f"must be {' or '.join(_KIND_NAMES[k] for k in kinds)} such as {example}, not {kind}."))
+    return problems
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_name_form(name: str) -> None:
     """Refuse a node name that cannot become a submodule and a Python name (uniqueness is the network's check)."""
     if not NAME_PATTERN.match(name):
@@ -122,6 +239,37 @@ def name_is_usable(name: str) -> bool:
     return True
 
 
+def name_stem(base: str) -> str:
+    """The start of a generated name: ``base`` as a lower-case identifier (``Conv2d`` -> ``conv2d``)."""
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_").lower() or "node"
+    return stem if stem[0].isalpha() else f"n_{stem}"
+
+
+class NameAllocator:
+    """Numbered names (``linear1``, ``linear2``, ...) that avoid a growing set of taken names.
+
+    It remembers per stem the first number that may still be free, so making n names costs O(n), not O(n²):
+    a file of 20,000 unnamed nodes, or a paste of thousands, would otherwise try 1, 2, 3, ... for every node.
+    Valid because ``taken`` only grows while the allocator is in use."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = taken
+        self._next: dict[str, int] = {}
+
+    def make(self, base: str, keep: bool = True) -> str:
+        """The first free ``<stem><number>``; ``keep`` adds it to the taken names."""
+        stem = name_stem(base)
+        number = self._next.get(stem, 1)
+        reserved = reserved_names()
+        while f"{stem}{number}" in self.taken or f"{stem}{number}" in reserved:
+            number += 1
+        name = f"{stem}{number}"
+        if keep:
+            self._next[stem] = number + 1
+            self.taken.add(name)
+        return name
+
+
 class Network:
     """A directed graph of nodes. Wires are MultiDiGraph edges keyed by (src_port, dst_port)."""
 
@@ -133,6 +281,15 @@ class Network:
         # Bumped by every change of nodes or wires (not params or positions): caches of the graph's structure,
         # such as the analyzer's dependency order, stay valid while it is unchanged.
         self.structure_version = 0
+        # What changed, in order, for readers that update themselves instead of starting over (the analyzer):
+        # ("node+", Node), ("node-", id), ("wire+", Wire), ("wire-", Wire), ("node~", id), ("order", None).
+        self._journal: list[tuple[str, Any]] = []
+        self._journal_start = 0  # the position of _journal[0]; older entries were dropped
+        # A topological numbering (rank of a wire's source < rank of its target), kept up to date wire by wire
+        # (Pearce & Kelly's dynamic topological order), so that a new wire's loop check and the analyzer's
+        # re-walk only look at the nodes between its two ends. None: not worked out yet, or the wires loop.
+        self._rank: dict[str, int] | None = None
+        self._next_rank = 0
 
     # ---- reading -------------------------------------------------------------------------------------------
     def __contains__(self, node_id: object) -> bool:
@@ -172,9 +329,11 @@ class Network:
         return [data["wire"] for _, _, data in self.graph.out_edges(node_id, data=True)]
 
     def wire_into_port(self, node_id: str, port: str) -> Wire | None:
-        for wire in self.wires_into(node_id):
-            if wire.dst_port == port:
-                return wire
+        # Straight through the adjacency dicts: this runs for every wire a file or an edit makes.
+        for edges in self.graph._pred[node_id].values():
+            for data in edges.values():
+                if data["wire"].dst_port == port:
+                    return data["wire"]
         return None
 
     def has_wire(self, wire: Wire) -> bool:
@@ -189,16 +348,7 @@ class Network:
     def unique_name(self, base: str, taken: set[str] | None = None) -> str:
         """``base`` made a usable name, numbered from 1: ``linear1``. ``taken``: the names in use (default: this
         network's)."""
-        stem = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_").lower() or "node"
-        if not stem[0].isalpha():
-            stem = f"n_{stem}"
-        if taken is None:
-            taken = {n.name for n in self.nodes}
-        for i in itertools.count(1):
-            candidate = f"{stem}{i}"
-            if candidate not in taken and candidate not in reserved_names():
-                return candidate
-        raise AssertionError("unreachable")
+        return NameAllocator({n.name for n in self.nodes} if taken is None else taken).make(base, keep=False)
 
     def new_id(self) -> str:
         while True:
@@ -213,24 +363,33 @@ class Network:
             if node.name == name and node.id != node_id:
                 raise DocumentError(f"Another node is already named {name!r}.")
 
-    def check_wire(self, wire: Wire) -> None:
-        """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason."""
-        if wire.src not in self.graph or wire.dst not in self.graph:
+    def check_wire(self, wire: Wire, check_loop: bool = True) -> None:
+        """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason.
+        ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end."""
+        nodes = self.graph._node
+        if wire.src not in nodes or wire.dst not in nodes:
             raise DocumentError("A wire must join two nodes of the same network.")
-        src, dst = self.node(wire.src), self.node(wire.dst)
+        src, dst = nodes[wire.src]["node"], nodes[wire.dst]["node"]
         if wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
             raise DocumentError(f"{src.name} has no output {wire.src_port!r}.")
         if wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
             raise DocumentError(f"{dst.name} has no input {wire.dst_port!r}.")
         if wire.src == wire.dst:
             raise DocumentError("A layer cannot feed itself.")
-        if nx.has_path(self.graph, wire.dst, wire.src):
+        if check_loop and self._loops(wire):
             raise DocumentError(f"Wiring {src.name} into {dst.name} would make a loop; networks must flow one way.")
         occupied = self.wire_into_port(wire.dst, wire.dst_port)
         if occupied is not None:
             source = self.node(occupied.src).name
             raise DocumentError(f"Input {wire.dst_port!r} of {dst.name} is already fed by {source}; remove that "
                                 "wire first.")
+
+    def _loops(self, wire: Wire) -> bool:
+        """Whether ``wire`` would close a loop: a path already leads from its target back to its source."""
+        rank = self.ranks()
+        if rank is None:
+            return nx.has_path(self.graph, wire.dst, wire.src)
+        return self._reaches(wire.dst, wire.src, rank)
 
     def topological_order(self) -> list[str]:
         return list(nx.topological_sort(self.graph))
@@ -243,15 +402,119 @@ class Network:
             clone._insert_wire(wire)
         return clone
 
+    # ---- change journal and topological ranks ----------------------------------------------------------------
+    JOURNAL_LIMIT = 20_000
+
+    @property
+    def change_position(self) -> int:
+        """Where the change journal ends now; `changes_since` of this position will list what comes next."""
+        return self._journal_start + len(self._journal)
+
+    def changes_since(self, position: int) -> list[tuple[str, Any]] | None:
+        """The changes after ``position`` (see ``_journal``), or None when they are no longer kept."""
+        if position < self._journal_start:
+            return None
+        return self._journal[position - self._journal_start:]
+
+    def _note(self, kind: str, item: Any) -> None:
+        if len(self._journal) >= self.JOURNAL_LIMIT:
+            self._journal_start += len(self._journal)
+            self._journal = []
+        self._journal.append((kind, item))
+
+    def ranks(self) -> dict[str, int] | None:
+        """A topological numbering of the nodes (every wire goes from a lower to a higher rank), or None when
+        wires form a loop (only a damaged file or a direct primitive edit can make one). Do not modify it."""
+        if self._rank is None:
+            order = self._kahn_order()
+            if order is None:
+                return None
+            self._rank = {node_id: index for index, node_id in enumerate(order)}
+            self._next_rank = len(order)
+        return self._rank
+
+    def _kahn_order(self) -> list[str] | None:
+        pred, succ = self.graph._pred, self.graph._succ
+        waiting = {node: len(sources) for node, sources in pred.items() if sources}
+        ready = [node for node in succ if node not in waiting]
+        order: list[str] = []
+        while ready:
+            node = ready.pop()
+            order.append(node)
+            for target in succ[node]:
+                waiting[target] -= 1
+                if not waiting[target]:
+                    ready.append(target)
+        return order if len(order) == len(succ) else None
+
+    def is_acyclic(self) -> bool:
+        """True when no wires form a loop."""
+        return self._kahn_order() is not None
+
+    def _reaches(self, start: str, goal: str, rank: dict[str, int]) -> bool:
+        """Whether a path of wires leads from ``start`` to ``goal``, searching only nodes ranked up to the goal
+        (no path can climb past it and come back down)."""
+        if start == goal:
+            return True
+        limit = rank[goal]
+        if rank[start] > limit:
+            return False
+        succ = self.graph._succ
+        stack, seen = [start], {start}
+        while stack:
+            for target in succ[stack.pop()]:
+                if target == goal:
+                    return True
+                if target not in seen and rank[target] < limit:
+                    seen.add(target)
+                    stack.append(target)
+        return False
+
+    def _rank_new_wire(self, src: str, dst: str) -> None:
+        """Keep the ranks topological after a wire src -> dst was added (Pearce & Kelly): when src ranks below
+        dst nothing moves; otherwise only the nodes ranked between them that the wire orders are renumbered."""
+        rank = self._rank
+        if rank is None:
+            return
+        low, high = rank[dst], rank[src]
+        if low > high:
+            return
+        succ, pred = self.graph._succ, self.graph._pred
+        forward, stack = {dst}, [dst]
+        while stack:
+            for target in succ[stack.pop()]:
+                if target == src:
+                    self._rank = None  # a loop: worked out again (and refused) when next asked
+                    return
+                if target not in forward and rank[target] < high:
+                    forward.add(target)
+                    stack.append(target)
+        backward, stack = {src}, [src]
+        while stack:
+            for source in pred[stack.pop()]:
+                if source not in backward and rank[source] > low:
+                    backward.add(source)
+                    stack.append(source)
+        moved = sorted(backward, key=rank.__getitem__) + sorted(forward, key=rank.__getitem__)
+        for node_id, number in zip(moved, sorted(rank[n] for n in moved), strict=True):
+            rank[node_id] = number
+
     # ---- primitive edits (used by commands) -----------------------------------------------------------------
     def _emit(self, event: ev.DocumentEvent) -> None:
+        if isinstance(event, ev.NodeChanged):
+            self._note("node~", event.node_id)
         if self.document is not None:
             self.document.events.emit(event)
 
     def _insert_node(self, node: Node) -> None:
         self.graph.add_node(node.id, node=node)
         self.structure_version += 1
-        self._emit(ev.NodeAdded(self.name, node.id))
+        if self._rank is not None:
+            self._rank[node.id] = self._next_rank
+            self._next_rank += 1
+        self._note("node+", node)
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.NodeAdded(self.name, node.id))
 
     def _delete_node(self, node_id: str) -> Node:
         node = self.node(node_id)
@@ -259,18 +522,58 @@ class Network:
             self._delete_wire(wire)
         self.graph.remove_node(node_id)
         self.structure_version += 1
-        self._emit(ev.NodeRemoved(self.name, node_id))
+        if self._rank is not None:
+            del self._rank[node_id]
+        self._note("node-", node_id)
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.NodeRemoved(self.name, node_id))
         return node
 
     def _insert_wire(self, wire: Wire) -> None:
         self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
         self.structure_version += 1
-        self._emit(ev.WireAdded(self.name, wire.key))
+        self._rank_new_wire(wire.src, wire.dst)
+        self._note("wire+", wire)
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.WireAdded(self.name, wire.key))
 
     def _delete_wire(self, wire: Wire) -> None:
         self.graph.remove_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port))
         self.structure_version += 1
-        self._emit(ev.WireRemoved(self.name, wire.key))
+        self._note("wire-", wire)
+        if self.document is not None:  # a network being built (a file loading) has no listeners
+            self.document.events.emit(ev.WireRemoved(self.name, wire.key))
+
+    def _wire_order(self, wires: list[Wire]) -> dict[str, Any]:
+        """The order of the wires around the ends of ``wires``, for `_restore_wire_order`: a wire removed and
+        put back goes to the end of its source's list, and the saved file lists wires in that order. Only these
+        nodes are recorded, so removing one wire costs nothing like the size of the network."""
+        succ, pred = self.graph._succ, self.graph._pred
+        return {
+            "succ": {w.src: [(t, list(keys)) for t, keys in succ[w.src].items()] for w in wires},
+            "pred": {w.dst: [(s, list(keys)) for s, keys in pred[w.dst].items()] for w in wires},
+        }
+
+    def _restore_wire_order(self, record: dict[str, Any]) -> None:
+        """Put the wires around the recorded nodes back in their recorded order (newer ones keep their place
+        after them). Emits nothing: only the sequence changes."""
+        for table, side in ((self.graph._succ, "succ"), (self.graph._pred, "pred")):
+            for node_id, entries in record[side].items():
+                if node_id not in table:
+                    continue
+                adjacent = table[node_id]
+                order = [other for other, _ in entries if other in adjacent]
+                order += [other for other in adjacent if other not in set(order)]
+                reordered = {other: adjacent[other] for other in order}
+                adjacent.clear()
+                adjacent.update(reordered)
+                for other, keys in entries:
+                    if other in adjacent:
+                        keydict = adjacent[other]
+                        ordered = [k for k in keys if k in keydict] + [k for k in keydict if k not in keys]
+                        items = {k: keydict[k] for k in ordered}
+                        keydict.clear()
+                        keydict.update(items)
 
     def _order(self) -> tuple[list[str], list[Wire]]:
         """The current order of nodes and wires, for `_restore_order`."""
@@ -298,6 +601,7 @@ class Network:
         for wire in wire_order:
             self.graph.add_edge(wire.src, wire.dst, key=(wire.src_port, wire.dst_port), wire=wire)
         self.structure_version += 1
+        self._note("order", None)  # the same nodes and wires: the ranks stay valid
 
     # ---- scripting API: each call is one undoable command ------------------------------------------------------
     def _run(self, command: Command) -> Any:

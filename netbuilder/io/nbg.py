@@ -41,24 +41,31 @@ were top-level keys, node params were stored under ``"config"``, and wires were 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+import reprlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import networkx as nx
 
 from netbuilder.document.model import (
     Document,
     DocumentError,
     DocumentInfo,
+    NameAllocator,
     Network,
     Node,
     Wire,
     check_name_form,
     check_node_options,
+    settings_problems,
 )
 from netbuilder.fs.limits import FileRefused, read_limited
 from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
@@ -94,6 +101,7 @@ class LoadError(Exception):
     ``problems`` lists every problem found, so the user can fix them all in one go."""
 
     def __init__(self, message: str, location: str = "", problems: Sequence[LoadProblem] = ()):
+        message, location = _clip(message), _clip(location, 300)
         self.message = message
         self.location = location
         self.problems = list(problems)
@@ -117,7 +125,7 @@ class _Problems:
         self.items: list[LoadProblem] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(LoadProblem(message, where))
+        self.items.append(LoadProblem(_clip(message), _clip(where, 200)))
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -135,15 +143,21 @@ def _at(*parts: str) -> str:
 
 def _network_where(index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
-    return f"network {name!r}" if isinstance(name, str) and name else f"network #{index + 1}"
+    return f"network {_short(name)}" if isinstance(name, str) and name else f"network #{index + 1}"
 
 
 def _node_where(index: int, raw: Any) -> str:
     node_id = raw.get("id") if isinstance(raw, dict) else None
     name = raw.get("name") if isinstance(raw, dict) else None
+    label = f" ({_text(name)})" if isinstance(name, str) and name else ""
     if isinstance(node_id, str) and node_id:
-        return f"node {node_id} ({name})" if isinstance(name, str) and name else f"node {node_id}"
-    return f"node #{index + 1}" + (f" ({name})" if isinstance(name, str) and name else "")
+        return f"node {_text(node_id)}{label}"
+    return f"node #{index + 1}{label}"
+
+
+def _text(text: str, limit: int = 60) -> str:
+    """Text from the file (an id, a name) as it appears in a location, cut short when it is long."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(value: Any) -> str:
@@ -163,9 +177,26 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 200
+_QUOTE.maxlist = _QUOTE.maxdict = _QUOTE.maxtuple = 8
+_QUOTE.maxlevel = 3
+MAX_MESSAGE = 400  # characters of one problem's text; a 100 MB bad value must not become a 100 MB message
+
+
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A value quoted for a message, in time and length bounded whatever its size (no full repr of a huge
+    string or list)."""
+    text = _QUOTE.repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """At most ``limit`` characters of a message: its start and its end, which say what and where."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2
+    return text[:keep] + "…" + text[len(text) - keep:]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -345,7 +376,8 @@ def parse_bytes(data: bytes, source: str = "<memory>") -> Any:
         raise LoadError(f"This is not a NetBuilder document: it is not UTF-8 text (bad byte at offset "
                         f"{error.start}).", source) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        with _collector_paused():
+            return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise LoadError(f"This is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.",
                         source) from None
@@ -362,10 +394,32 @@ def document_from_dict(data: Any, source: str = "<memory>") -> Document:
 
     The input is not modified. Raises `LoadError` listing every problem found.
     """
+    with _collector_paused():
+        return _document_from_dict(data, source)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A load makes hundreds of thousands of objects that all live on, and the cycle collector would walk every
+    one of them again and again (half the time of a 20,000-node load); it runs as usual afterwards."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _document_from_dict(data: Any, source: str) -> Document:
     version = _check_header(data, source)
-    if _too_deep(data):
+    too_deep, non_finite = _scan(data)
+    if too_deep:
         raise LoadError(f"The file nests values more than {MAX_DEPTH} levels deep; it is not a NetBuilder "
                         "document or it is damaged.", source)
+    if non_finite:
+        raise LoadError(f"{_non_finite_where(data)} is too large to be a number (or not a number); a document "
+                        "holds finite numbers only. Correct that value in the file.", source)
     problems = _Problems(source)
     # The records copy what they keep (settings are deep-copied below), so only a migration, which rewrites the
     # tree, needs a private copy of it; current files skip that cost.
@@ -381,18 +435,40 @@ def document_from_dict(data: Any, source: str = "<memory>") -> Document:
     return doc
 
 
-def _too_deep(data: Any) -> bool:
-    """True when lists/objects nest deeper than MAX_DEPTH (checked without recursion, so it cannot overflow)."""
-    stack = [(data, 1)]
+def _scan(data: Any) -> tuple[bool, bool]:
+    """(nests deeper than MAX_DEPTH, holds a number that is not finite), in one walk level by level, without
+    recursion (so it cannot overflow). JSON has no inf or NaN, but ``1e999`` parses as inf, and a document holding
+    one could not be saved again."""
+    non_finite = False
+    level = [data]
+    for _ in range(MAX_DEPTH):
+        below: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+            elif isinstance(value, float) and not math.isfinite(value):
+                non_finite = True
+        if not below:
+            return False, non_finite
+        level = below
+    return any(isinstance(value, dict | list) for value in level), non_finite
+
+
+def _non_finite_where(data: Any) -> str:
+    """Where the first non-finite number is, as a path in the file: ``networks[0].nodes[2].params.p``."""
+    stack: list[tuple[Any, str]] = [(data, "")]
     while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
+        value, path = stack.pop()
         if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((v, f"{path}.{_text(str(k), 40)}" if path else _text(str(k), 40))
+                         for k, v in reversed(value.items()))
         elif isinstance(value, list | tuple):
-            stack.extend((v, depth + 1) for v in value)
-    return False
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value))))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"The value at {path or 'the top level'}"
+    return "A value"
 
 
 def _check_header(data: Any, source: str) -> int:
@@ -499,9 +575,15 @@ class _NodeRecord:
     params: dict[str, Any]
     position: tuple[float, float]
     options: dict[str, Any]
-    where: str
+    net_where: str
+    index: int
     spec: LayerSpec | None = None
     ok: bool = True
+
+    @property
+    def where(self) -> str:
+        """The node's place, worked out only when a problem is reported (a large file has thousands of nodes)."""
+        return _at(self.net_where, _node_where(self.index, {"id": self.id, "name": self.name}))
 
 
 @dataclass
@@ -510,7 +592,13 @@ class _WireRecord:
     src_port: str
     dst: str
     dst_port: str
-    where: str
+    net_where: str
+    index: int
+
+    @property
+    def where(self) -> str:
+        ends = f"{_text(self.src)}:{_text(self.src_port)} -> {_text(self.dst)}:{_text(self.dst_port)}"
+        return f"{_at(self.net_where, f'wire #{self.index + 1}')} ({ends})"
 
 
 @dataclass
@@ -546,6 +634,7 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
     settings = tree.get("settings", {})
     if isinstance(settings, dict):
         record.settings = copy.deepcopy(settings)  # the document edits its settings; never the caller's dict
+        _check_settings(settings, problems)
     else:
         problems.add("field 'settings'", f"must be an object, not {_kind(settings)}.")
 
@@ -567,6 +656,15 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
         names.add(net.name)
         record.networks.append(net)
     return record
+
+
+def _check_settings(settings: dict[str, Any], problems: _Problems) -> None:
+    """Report a settings section of the wrong kind (``"data": 5``) where it is, at load, instead of letting
+    training fail on it later. The values inside are checked by the training engine, with their names."""
+    for where, message in settings_problems(settings):
+        problems.add(where, message)
+
+
 
 
 def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord | None:
@@ -593,7 +691,7 @@ def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord |
                 net.dropped.add(raw_node["id"])
             continue
         if node.id in ids:
-            problems.add(node.where, f"Another node already has the id {node.id!r}.")
+            problems.add(node.where, f"Another node already has the id {_short(node.id)}.")
             continue
         ids.add(node.id)
         net.nodes.append(node)
@@ -609,16 +707,15 @@ def _read_network(index: int, raw: Any, problems: _Problems) -> _NetworkRecord |
 
 
 def _read_node(index: int, raw: Any, net_where: str, problems: _Problems) -> _NodeRecord | None:
-    where = _at(net_where, _node_where(index, raw))
     if not isinstance(raw, dict):
-        problems.add(where, f"must be an object, not {_kind(raw)}.")
+        problems.add(_at(net_where, _node_where(index, raw)), f"must be an object, not {_kind(raw)}.")
         return None
     ok = True
 
     def bad(field_name: str, message: str) -> None:
         nonlocal ok
         ok = False
-        problems.add(_at(where, f"field {field_name!r}"), message)
+        problems.add(_at(net_where, _node_where(index, raw), f"field {field_name!r}"), message)
 
     node_id = raw.get("id")
     if not isinstance(node_id, str) or not node_id:
@@ -650,7 +747,7 @@ def _read_node(index: int, raw: Any, net_where: str, problems: _Problems) -> _No
     if not ok:
         return None
     assert position is not None
-    return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, where)
+    return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, net_where, index)
 
 
 def _read_position(value: Any) -> tuple[float, float] | None:
@@ -671,21 +768,22 @@ def _read_position(value: Any) -> tuple[float, float] | None:
 
 
 def _read_wire(index: int, raw: Any, net_where: str, problems: _Problems) -> _WireRecord | None:
-    where = _at(net_where, f"wire #{index + 1}")
     if not isinstance(raw, dict):
-        problems.add(where, f"must be an object with 'from' and 'to', not {_kind(raw)}.")
+        problems.add(_at(net_where, f"wire #{index + 1}"), f"must be an object with 'from' and 'to', not "
+                     f"{_kind(raw)}.")
         return None
     ends = []
     for key in ("from", "to"):
         end = raw.get(key)
-        if (not isinstance(end, list) or len(end) != 2
-                or not all(isinstance(part, str) and part for part in end)):
-            problems.add(_at(where, f"field {key!r}"), f"The wire has no {key!r} end." if key not in raw
+        if not (isinstance(end, list) and len(end) == 2 and isinstance(end[0], str) and end[0]
+                and isinstance(end[1], str) and end[1]):
+            problems.add(_at(net_where, f"wire #{index + 1}", f"field {key!r}"),
+                         f"The wire has no {key!r} end." if key not in raw
                          else f"must be [node id, port name], not {_short(end)}.")
             return None
         ends.append(end)
     (src, src_port), (dst, dst_port) = ends
-    return _WireRecord(src, src_port, dst, dst_port, f"{where} ({src}:{src_port} -> {dst}:{dst_port})")
+    return _WireRecord(src, src_port, dst, dst_port, net_where, index)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -697,7 +795,7 @@ def _migrate_node(node: _NodeRecord, problems: _Problems) -> None:
         spec = get_spec(node.type)
     except UnknownLayerError:
         node.ok = False
-        problems.add(node.where, f"Unknown layer type {node.type!r}. The file may come from a newer NetBuilder; "
+        problems.add(node.where, f"Unknown layer type {_short(node.type)}. The file may come from a newer NetBuilder; "
                      "update NetBuilder or remove this node from the file.")
         return
     node.spec = spec
@@ -739,24 +837,32 @@ def _build(record: _DocumentRecord, problems: _Problems) -> Document:
     doc.info = DocumentInfo(record.title, record.description)
     doc.settings = record.settings
     for net_record in record.networks:
-        net = Network(net_record.name, doc)
+        net = Network(net_record.name)  # joins the document when built: nobody listens to a load's edits
         doc.networks[net.name] = net
-        named = {node.name for node in net_record.nodes if node.name}
+        # The names the file gives are taken: a generated name must not take one a later node has.
+        names = NameAllocator({node.name for node in net_record.nodes if node.name})
         used: set[str] = set()
         for node in net_record.nodes:
-            if not (node.ok and _build_node(net, node, named, used, problems)):
+            if not (node.ok and _build_node(net, node, names, used, problems)):
                 net_record.dropped.add(node.id)
-        for wire in net_record.wires:
-            if wire.src in net_record.dropped or wire.dst in net_record.dropped:
+        built: list[tuple[Wire, _WireRecord]] = []
+        for wire_record in net_record.wires:
+            if wire_record.src in net_record.dropped or wire_record.dst in net_record.dropped:
                 continue  # the node was reported already; a second message about its wires adds nothing
-            _build_wire(net, wire, problems)
+            wire = _build_wire(net, wire_record, problems)
+            if wire is not None:
+                built.append((wire, wire_record))
+        _report_loops(net, built, problems)
+        net.document = doc
     doc.undo_stack.clear()
     return doc
 
 
-def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[str], problems: _Problems) -> bool:
-    """Insert one node. ``named`` holds the names the file gives, which a generated name must not take; ``used``
-    the names of the nodes built so far (kept here, so a large file loads in linear time)."""
+def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: set[str],
+                problems: _Problems) -> bool:
+    """Insert one node. ``names`` makes the names of unnamed nodes (linear1, ...), avoiding every name the file
+    gives; ``used`` holds the names of the nodes built so far. Both are kept here, so that a large file loads in
+    linear time."""
     spec = record.spec
     assert spec is not None
     ok = True
@@ -764,7 +870,7 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     for name in record.params:
         if name not in known:
             ok = False
-            problems.add(_at(record.where, f"param {name!r}"), f"{spec.title} has no parameter {name!r}.")
+            problems.add(_at(record.where, f"param {_short(name)}"), f"{spec.title} has no parameter {_short(name)}.")
     params: dict[str, Any] = {}
     for param in spec.params:
         value = record.params.get(param.name, param.default)
@@ -779,7 +885,7 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     if not ok:
         return False
     if record.name is None:
-        name = net.unique_name(spec.id, taken=named | used)  # e.g. linear1, and no name a later node takes
+        name = names.make(spec.id)  # e.g. linear1, and no name a later node takes
     else:
         name = record.name
         try:
@@ -794,18 +900,42 @@ def _build_node(net: Network, record: _NodeRecord, named: set[str], used: set[st
     return True
 
 
-def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> None:
+def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> Wire | None:
+    """Insert one wire after the checks that look at its two ends only; loops are found once for the whole
+    network by `_report_loops` (a search per wire would make loading quadratic)."""
     for end in (record.src, record.dst):
         if end not in net:
-            problems.add(record.where, f"There is no node {end!r} in this network.")
-            return
+            problems.add(record.where, f"There is no node {_short(end)} in this network.")
+            return None
     wire = Wire(record.src, record.src_port, record.dst, record.dst_port)
     try:
-        net.check_wire(wire)
+        net.check_wire(wire, check_loop=False)
     except DocumentError as error:
         problems.add(record.where, str(error))
-        return
+        return None
     except Exception as error:  # a layer's port rule failing on these params: report, don't crash
-        problems.add(record.where, f"The wire cannot be checked: {error}")
-        return
+        problems.add(record.where, f"The wire cannot be checked: {_short(error, 200)}")
+        return None
     net._insert_wire(wire)
+    return wire
+
+
+def _report_loops(net: Network, built: list[tuple[Wire, _WireRecord]], problems: _Problems) -> None:
+    """Report wires that close a loop: for each loop found, the one latest in the file (the editor never makes
+    loops, so this is a damaged file; the load fails and a few examples are enough to find the damage)."""
+    if net.is_acyclic():
+        return
+    position = {wire: (index, record) for index, (wire, record) in enumerate(built)}
+    for _ in range(MAX_LISTED_PROBLEMS):
+        try:
+            cycle = nx.find_cycle(net.graph)
+        except nx.NetworkXNoCycle:
+            return
+        wires = [net.graph.edges[u, v, key]["wire"] for u, v, key in cycle]
+        latest = max(wires, key=lambda wire: position[wire][0])
+        record = position[latest][1]
+        problems.add(record.where, f"Wiring {_text(net.node(latest.src).name)} into "
+                     f"{_text(net.node(latest.dst).name)} would make a loop; networks must flow one way.")
+        net._delete_wire(latest)
+    if not net.is_acyclic():
+        problems.add(_at(f"network {_short(net.name)}"), "More wires close loops.")

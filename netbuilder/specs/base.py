@@ -176,6 +176,8 @@ class Param:
 
 def _fmt(number: float) -> str:
     if isinstance(number, int):  # exact, and no float overflow for absurd values such as 10**400
+        if number.bit_length() > 10_000:  # Python will not write it as text (over 4,300 digits)
+            return f"a number with about {int(number.bit_length() * 0.30103)} digits"
         text = str(number)
         return text if len(text) <= 20 else f"a number with {len(text.lstrip('-'))} digits"
     return str(int(number)) if number.is_integer() else f"{number:g}"

@@ -218,12 +218,71 @@ def file_figures() -> dict[str, float]:
         save_ms = _median_ms(lambda: save_document(doc, path), repeats=5)
         load_ms = _median_ms(lambda: load_document(path), repeats=5)
         size_kb = path.stat().st_size / 1024
+    unnamed_ms = _load_unnamed_ms()
     return {"save_1000_nodes_ms": round(save_ms, 2), "load_1000_nodes_ms": round(load_ms, 2),
-            "file_1000_nodes_kb": round(size_kb, 1)}
+            "file_1000_nodes_kb": round(size_kb, 1), "load_20000_unnamed_nodes_ms": round(unnamed_ms, 1)}
+
+
+def _load_unnamed_ms(count: int = 20_000) -> float:
+    """Loading a file of ``count`` nodes that have no names (each gets a generated one) and wires listed from
+    the last to the first: both once made loading quadratic (8,000 nodes took 15 s)."""
+    import json
+
+    from netbuilder.io import document_from_dict, parse_bytes
+
+    nodes = [{"id": "n1", "type": "Input", "params": {"shape": [8]}}]
+    nodes += [{"id": f"n{i}", "type": "ReLU"} for i in range(2, count + 1)]
+    wires = [{"from": [f"n{i}", "out"], "to": [f"n{i + 1}", "in"]} for i in range(count - 1, 0, -1)]
+    data = json.dumps({"format": "netbuilder", "format_version": 2,
+                       "networks": [{"name": "m", "nodes": nodes, "wires": wires}]}).encode()
+    return _median_ms(lambda: document_from_dict(parse_bytes(data)), repeats=3)
+
+
+def editing_figures() -> dict[str, float]:
+    """One wire edit through the public API, with the re-analysis that follows it, on a 5,000-layer network.
+
+    ``edit_and_reanalyze_5000_nodes_ms``: the input of a Linear in the middle is reconnected (one undoable
+    Reconnect, as dragging a wire's end does) alternately to the layer before it and to an earlier residual Add
+    of the same shape: the edit's own nodes are worked out again, nothing downstream changes. ``..._cut_ms``: that
+    wire is removed and put back, alternately; each time half the network changes standing (blocked or not, in
+    the model or not), so this is the worst case a single wire can cause."""
+    from netbuilder.analysis import analyze
+    from netbuilder.document import AddWire, Macro, RemoveWires, Wire
+
+    doc, ids = big_document(5000)
+    net = doc.network()
+    assert len(net) == 5000 and analyze(net).ok
+    middle = next(i for i in ids[len(ids) // 2:] if net.node(i).type == "Linear")
+    [wire] = net.wires_into(middle)
+    earlier_add = next(i for i in reversed(ids[:ids.index(wire.src)]) if net.node(i).type == "Add")
+    sources = iter([earlier_add, wire.src] * 100)
+
+    def reconnect() -> None:
+        [current] = net.wires_into(middle)
+        new = Wire(next(sources), "out", middle, "in")
+        doc.execute(Macro("Reconnect", [RemoveWires(net.name, [current]), AddWire(net.name, new)]))
+        assert analyze(net).ok
+
+    edit_ms = _median_ms(reconnect, repeats=21, warmup=2)
+    [wire] = net.wires_into(middle)
+    states = iter([True, False] * 100)
+
+    def cut_or_rejoin() -> None:
+        if next(states):
+            net.disconnect(wire)
+            assert not analyze(net).ok
+        else:
+            net.connect(wire.src, wire.dst, wire.src_port, wire.dst_port)
+            assert analyze(net).ok
+
+    cut_ms = _median_ms(cut_or_rejoin, repeats=20, warmup=0)
+    return {"edit_and_reanalyze_5000_nodes_ms": round(edit_ms, 3),
+            "edit_and_reanalyze_5000_nodes_cut_ms": round(cut_ms, 2)}
 
 
 BENCHMARKS = {
     "compiled_vs_handwritten": compiled_vs_handwritten,
     "analysis": analysis_figures,
     "files": file_figures,
+    "editing": editing_figures,
 }

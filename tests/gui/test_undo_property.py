@@ -1,9 +1,15 @@
 """Property-based undo/redo through the app's Qt undo stack: random sequences of edits (add, remove, connect,
 disconnect, set param, rename, move, options, paste), valid or not. A refused edit changes nothing; undoing
-everything gives back the original document, and redoing everything gives the final one."""
+everything gives back the original document, and redoing everything gives the final one.
+
+The long sequences over every command class (networks and settings included) run here through the Qt stack, with
+the generator and checks of ``tests/core/test_undo_sequences.py``; the short hypothesis sequences below shrink to
+a minimal failing example when one fails."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +32,10 @@ from netbuilder.document import (
 from netbuilder.io import document_to_dict
 from netbuilder.specs import ParamError, ParamKind, get_spec
 from netbuilder_ui.qt_document import QtDocument
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from edit_sequences import start_document as start_with_settings  # noqa: E402
+from test_undo_sequences import run_sequence  # noqa: E402
 
 LAYER_TYPES = ["Input", "Output", "Linear", "ReLU", "Dropout", "Add", "Concat", "Conv2d", "Flatten",
                "Reshape", "LSTM", "Softmax"]
@@ -158,3 +168,14 @@ def test_undo_all_then_redo_all(qapp, data):
     assert canonical(doc) == final
     for name in doc.networks:  # the analysis copes with whatever the edits left
         qt_doc.analysis(name)
+
+
+@settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_every_command_class_undoes_exactly_through_the_qt_stack(qapp, seed):
+    qt_doc = QtDocument(start_with_settings())
+    stack = qt_doc.undo_stack
+    applied = run_sequence(seed, 600, execute=qt_doc.execute, undo=stack.undo, redo=stack.redo,
+                           can_undo=stack.canUndo, can_redo=stack.canRedo, doc=qt_doc.document)
+    assert len(applied) >= 12, applied  # most command classes were applied, not only refused
