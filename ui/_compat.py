@@ -1,13 +1,19 @@
-"""Checks and workarounds for faults of the installed PySide6.
+"""Workarounds for faults of PySide6 on Python 3.11, each as narrow as the evidence allows.
 
 1. PySide6 / shiboken6 **6.12.0** on Python 3.11 drops one reference to ``None`` on every call of a Qt method that
    returns ``void``, and one to ``True`` on every ``Signal.emit()``; once a count reaches zero the interpreter
    aborts ("Fatal Python error: none_dealloc"). Measured with ``QObject.setObjectName`` and ``emit`` called 1,000
-   times each: ``sys.getrefcount(None)`` and ``sys.getrefcount(True)`` fall by exactly 1,000 on 6.12.0, and do not
-   move on 6.11.3, 6.10.3, 6.9.3, 6.8.3 or 6.7.3; a million calls abort 6.12.0 and leave 6.11.3 running. (Python
-   3.12+ makes these singletons immortal, so there the fault is harmless.) ``pyproject.toml`` excludes that
-   release on Python 3.11, and `check_pyside` refuses to start on it with instructions, instead of crashing at
-   a random moment later. An earlier version raised the reference counts through ``ctypes``; that is gone.
+   times each: ``sys.getrefcount(None)`` and ``sys.getrefcount(True)`` fall by exactly 1,000 on 6.12.0 and do not
+   move on 6.11.3, 6.10.3, 6.9.3, 6.8.3 or 6.7.3; a million calls abort 6.12.0 (exit 134) and leave 6.11.3 running.
+   Python 3.12+ makes these singletons immortal, so there the fault is harmless.
+
+   Excluding 6.12.0 is no cure: on 6.11.3 and 6.10.3 the app's own GUI training test
+   (``tests/gui/test_training.py::test_train_mlp_two_epochs_through_the_panel``) dies with a segmentation fault in
+   pyqtgraph's axis painting (``QPainter.boundingRect``) while training runs, with and without this workaround;
+   on 6.12.0 with it, it passes. So every release on offer is faulty on 3.11 in some way, and
+   `keep_singletons_alive` stays, narrowed to the one release with the reference-count fault on Python < 3.12:
+   there it gives ``None``, ``True`` and ``False`` a count so large that no session can use it up (2**48 calls),
+   which is what Python 3.12 does by design. On any other release or Python it does nothing.
 
 2. `set_clipboard_mime`: see there. That fault is in every release tried (6.9.3 to 6.12.0).
 """
@@ -15,32 +21,41 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QMimeData
 
-# Releases with the None/True reference-count fault on Python < 3.12 (see the module docstring).
+# Releases with the None/True/False reference-count fault on Python < 3.12 (see the module docstring).
 FAULTY_ON_PY311 = frozenset({"6.12.0"})
+_HEADROOM = 1 << 48
+_done = False
 
 
-class UnsupportedQtError(ImportError):
-    """The installed PySide6 release is known to crash NetBuilder on this Python."""
-
-
-def check_pyside(version: str | None = None, python: tuple[int, int] | None = None) -> None:
-    """Raise `UnsupportedQtError` (an ImportError, so the ``netbuilder`` command reports it in one line) when the
-    installed PySide6 is a release that crashes on this Python. ``version``/``python`` are for tests."""
+def needs_singleton_guard(version: str | None = None, python: tuple[int, int] | None = None) -> bool:
+    """True only for a release known to drop references to None/True/False, on a Python where that is fatal."""
     if version is None:
         import shiboken6
 
         version = shiboken6.__version__
     python = python or (sys.version_info.major, sys.version_info.minor)
-    if python < (3, 12) and version in FAULTY_ON_PY311:
-        raise UnsupportedQtError(
-            f"PySide6 {version} has a reference-counting fault on Python {python[0]}.{python[1]} that crashes the "
-            f"app after a while. Install another release: pip install \"PySide6-Essentials>=6.6,!={version}\"")
+    return python < (3, 12) and version in FAULTY_ON_PY311
+
+
+def keep_singletons_alive() -> bool:
+    """Apply the guard where `needs_singleton_guard` says so (once, process-wide). True when it is in place."""
+    global _done
+    if _done:
+        return True
+    if not needs_singleton_guard():
+        return False
+    _done = True
+    for singleton in (None, True, False):
+        refcount = ctypes.c_ssize_t.from_address(id(singleton))
+        refcount.value += _HEADROOM
+    return True
 
 
 _clipboard_guarded = False

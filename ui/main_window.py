@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         self.problems_dock.raise_()
 
         self.palette_panel.layerActivated.connect(self.add_layer)
+        self.inspector.editCommitted.connect(self.focus_canvas)
         self.problems.nodeActivated.connect(self.show_node)
         self.problems.countChanged.connect(self._on_problem_count)
         self.qt_doc.documentReplaced.connect(self._on_document_replaced)
@@ -691,6 +692,12 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(view)
         view.select_nodes([node_id])
         view.center_on_node(node_id)
+
+    def focus_canvas(self) -> None:
+        """Keyboard focus to the current canvas (after an inspector edit is committed with Enter)."""
+        view = self.current_view()
+        if view is not None:
+            view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def focus_palette_search(self) -> None:
         """Ctrl+F: show the layer palette and put the cursor in its search field."""

@@ -10,7 +10,7 @@ its own, so repainting a plot never pre-empts one of training's helper threads i
 operation (on 2 cores training runs single-threaded, which for the small networks of the templates is as fast as
 two threads and immune to both effects).
 
-(PySide6 releases with reference-count faults are refused by `netbuilder_ui._compat`.)
+(The reference-count guard for ``True``/``False`` that used to live here is `netbuilder_ui._compat`.)
 """
 
 from __future__ import annotations
