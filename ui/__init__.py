@@ -1,7 +1,15 @@
 """NetBuilder's desktop app (PySide6 + pyqtgraph), installed as ``netbuilder_ui``. It only shows the document and
 turns gestures into commands on it; all logic lives in the Qt-free ``netbuilder`` core."""
 
+# The Qt-free core first: once shiboken6 is loaded, its import hook reads the source of every module imported
+# after it (for PySide6's ``__feature__`` switches), which costs 0.15-0.35 s at start-up for networkx's few hundred
+# modules. Imported before Qt, they are not inspected.
+import netbuilder.analysis  # noqa: F401
+import netbuilder.document  # noqa: F401
+import netbuilder.io  # noqa: F401
+import netbuilder.templates  # noqa: F401
 from netbuilder_ui._compat import keep_singletons_alive
 
-# First thing, before any Qt call: PySide6 6.12 on Python 3.11 drops references to None and True (see _compat).
+# Before any Qt call: PySide6 6.12.0 on Python 3.11 drops references to None and True (see _compat); a no-op on
+# other releases and on Python 3.12+.
 keep_singletons_alive()

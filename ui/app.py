@@ -8,13 +8,16 @@ work left by a crashed session, and opens the file named on the command line or 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -61,6 +64,40 @@ class ErrorHook:
             self._showing = False
 
 
+FIRST_PAINT_ENV = "NETBUILDER_FIRST_PAINT_REPORT"
+
+
+class FirstPaintProbe(QObject):
+    """For the start-up benchmark: when the window paints for the first time, write the wall-clock time (and
+    which heavy modules were loaded by then) as JSON to ``report``, grab the window to ``<report>.png`` when
+    ``grab`` is set, and quit when ``quit_after`` is set. Enabled by the ``NETBUILDER_FIRST_PAINT_REPORT``
+    environment variable (a file path); ``NETBUILDER_FIRST_PAINT_GRAB=1`` and ``NETBUILDER_FIRST_PAINT_QUIT=1``
+    add the rest."""
+
+    def __init__(self, window: QWidget, report: str, grab: bool = False, quit_after: bool = True):
+        super().__init__(window)
+        self.window, self.report, self.grab, self.quit_after = window, report, grab, quit_after
+        self.painted_at: float | None = None
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.window and event.type() == QEvent.Type.Paint and self.painted_at is None:
+            self.painted_at = time.time()
+            QTimer.singleShot(0, self, self._after_paint)
+        return False
+
+    def _after_paint(self) -> None:
+        self.window.removeEventFilter(self)
+        heavy = sorted(m for m in ("torch", "pyqtgraph", "onnx", "onnxruntime") if m in sys.modules)
+        record = {"painted": self.painted_at, "heavy_modules_at_paint": heavy}
+        if self.grab:
+            self.window.grab().save(self.report + ".png")
+        with open(self.report, "w", encoding="utf-8") as out:
+            json.dump(record, out)
+        if self.quit_after:
+            self.window.close()
+
+
 def _configure_high_dpi() -> None:
     """Fractional scale factors are passed through, so 150% displays are sharp instead of rounded to 200%."""
     if QCoreApplication.instance() is None:
@@ -100,7 +137,13 @@ def launch(argv: list[str], **window_options: Any) -> MainWindow:
     from netbuilder_ui.main_window import MainWindow
 
     app.setWindowIcon(app_icon())
+    window_options.setdefault("defer_training", True)  # the editor first; PyTorch loads once it is painted
     window = MainWindow(**window_options)
+    report = os.environ.get(FIRST_PAINT_ENV)
+    if report:
+        window.first_paint_probe = FirstPaintProbe(  # type: ignore[attr-defined]
+            window, report, grab=os.environ.get("NETBUILDER_FIRST_PAINT_GRAB") == "1",
+            quit_after=os.environ.get("NETBUILDER_FIRST_PAINT_QUIT", "1") == "1")
     hook = ErrorHook(window)
     sys.excepthook = hook
     window.error_hook = hook  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEventLoop, QLockFile, QObject, QSettings, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 from netbuilder.document import Document
 from netbuilder.fs.names import safe_file_name
 from netbuilder.io import LoadError, SaveError, load_document, save_document, write_atomic
+from netbuilder_ui.background import Cancelled, Step, run_with_progress
 from netbuilder_ui.qt_document import QtDocument
 
 FILE_SUFFIX = ".nbg"
@@ -453,11 +455,19 @@ class FileController(QObject):
         if target is None:
             return False
         path = target[0]
-        try:
+        snapshot = self.qt_doc.document.network(network).copy()  # the worker never reads the live document
+
+        def work(step: Step) -> Any:
+            step("Loading PyTorch and ONNX…")
             from netbuilder.export import export_onnx
 
-            with _busy():
-                report = export_onnx(self.qt_doc.document.network(network), path)
+            return export_onnx(snapshot, path, step=step)
+
+        try:
+            report = run_with_progress(self.window, "Exporting ONNX…", work)
+        except Cancelled:
+            self.message.emit("ONNX export cancelled; nothing was written.")
+            return False
         except Exception as error:  # noqa: BLE001  ExportError and anything unexpected, in plain words
             self._error("Could not export ONNX", str(error) or type(error).__name__)
             return False
@@ -476,11 +486,19 @@ class FileController(QObject):
         if target is None:
             return False
         path = target[0]
-        try:
+        snapshot = self.qt_doc.document.network(network).copy()
+
+        def work(step: Step) -> Any:
+            step("Loading PyTorch…")
             from netbuilder.export import export_pytorch_code
 
-            with _busy():
-                export_pytorch_code(self.qt_doc.document.network(network), path)
+            return export_pytorch_code(snapshot, path, step=step)
+
+        try:
+            run_with_progress(self.window, "Exporting PyTorch code…", work)
+        except Cancelled:
+            self.message.emit("PyTorch code export cancelled; nothing was written.")
+            return False
         except Exception as error:  # noqa: BLE001
             self._error("Could not export PyTorch code", str(error))
             return False

@@ -302,6 +302,18 @@ class _Stat(QWidget):
 class InspectorWidget(QScrollArea):
     """Shows and edits the selected node(s) of one network, or the network itself when nothing is selected."""
 
+    # Enter committed an edit (editors commit it themselves and let the key travel up here): the window hands
+    # keyboard focus back to the canvas, so Delete and Ctrl+Z act on the layers again at once.
+    editCommitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers() & ~(
+                Qt.KeyboardModifier.KeypadModifier):
+            event.accept()
+            self.editCommitted.emit()
+            return
+        super().keyPressEvent(event)
+
     def __init__(self, qt_doc: QtDocument, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("inspector")

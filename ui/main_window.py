@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QByteArray, QPointF, QSettings, QSize, Qt, QTimer
@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QKeySequence,
+    QPaintEvent,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -53,7 +54,10 @@ from netbuilder_ui.palette import PaletteWidget
 from netbuilder_ui.problems import ProblemsWidget
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.shortcuts import ShortcutsDialog
-from netbuilder_ui.training import TrainingUI, install_training_ui
+from netbuilder_ui.training_loader import TrainingLoader
+
+if TYPE_CHECKING:
+    from netbuilder_ui.training import TrainingUI
 
 APP_NAME = "NetBuilder"
 # Disabled while training runs (the document is locked): they change the network or replace the document.
@@ -152,9 +156,11 @@ class MainWindow(QMainWindow):
                  autosave_interval_ms: int = AUTOSAVE_INTERVAL_MS,
                  ask_restore: Callable[[RecoveryInfo], bool] | None = None,
                  run_root: str | os.PathLike[str] | None = None, training: bool = True,
-                 parent: QWidget | None = None):
+                 defer_training: bool = False, parent: QWidget | None = None):
         """``run_root`` is where training runs are written (default: beside the saved file, else the user's data
-        folder); ``training=False`` builds the editor alone (the Train menu and its docks are left out)."""
+        folder); ``training=False`` builds the editor alone (the Train menu and its docks are left out).
+        ``defer_training=True`` (the app) shows the editor first and adds training once PyTorch has loaded in
+        the background (see `TrainingLoader`); otherwise training is built here, importing PyTorch now."""
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
@@ -168,6 +174,7 @@ class MainWindow(QMainWindow):
         self.views: dict[str, CanvasView] = {}
         self.acts: dict[str, QAction] = {}
         self._fitted_once = False
+        self._painted_once = False
         self._default_layout_pending = True
 
         self.tabs = QTabWidget(self)
@@ -197,8 +204,16 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
-        self.training_ui: TrainingUI | None = install_training_ui(self, run_root) if training else None
-        if self.training_ui is not None:
+        self.training_ui: TrainingUI | None = None
+        self.training_loader: TrainingLoader | None = None
+        if training and defer_training:
+            self.training_loader = TrainingLoader(self, run_root)
+            self.training_loader.ready.connect(self._on_training_ready)
+        elif training:
+            from netbuilder_ui.training import install_training_ui
+
+            self.training_ui = install_training_ui(self, run_root)
+        if training:
             self.toolbar.addSeparator()
             self.toolbar.addActions([self.acts["train_start"], self.acts["train_pause"], self.acts["train_stop"]])
         # The editor comes first; the training tabs come forward when a run starts.
@@ -206,6 +221,7 @@ class MainWindow(QMainWindow):
         self.problems_dock.raise_()
 
         self.palette_panel.layerActivated.connect(self.add_layer)
+        self.inspector.editCommitted.connect(self.focus_canvas)
         self.problems.nodeActivated.connect(self.show_node)
         self.problems.countChanged.connect(self._on_problem_count)
         self.qt_doc.documentReplaced.connect(self._on_document_replaced)
@@ -223,6 +239,20 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.hide_stray_tab_bars()
         self._on_document_replaced()
+
+    def _on_training_ready(self, ui: TrainingUI) -> None:
+        """The training UI arrived after start-up (`TrainingLoader`): its docks take their saved places and the
+        editor's panels stay in front."""
+        self.training_ui = ui
+        self.toolbar.addActions([self.acts["train_start"], self.acts["train_pause"], self.acts["train_stop"]])
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray | bytes) and state:
+            self.restoreState(QByteArray(state), SETTINGS_VERSION)  # the layout saved with these docks in it
+        self.inspector_dock.raise_()
+        self.problems_dock.raise_()
+        self.hide_stray_tab_bars()
+        self.show_message(f"Training is ready (PyTorch loaded in {self.training_loader.seconds:.1f} s)."
+                          if self.training_loader is not None else "Training is ready.")
 
     # ---- construction --------------------------------------------------------------------------------------
     def add_panel(self, title: str, object_name: str, widget: QWidget, area: Qt.DockWidgetArea,
@@ -251,7 +281,7 @@ class MainWindow(QMainWindow):
         """Hide the tab bars Qt leaves behind when docks are tabbed in a second dock area (seen with Qt 6.12:
         a bar with the group's first two tabs stays visible in the middle of the window, over the palette).
         A stray bar holds a strict subset of the tabs of a live bar, or the same tabs as an earlier one."""
-        bars = [bar for bar in self.findChildren(QTabBar) if bar.parent() is self]
+        bars = list(self.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly))  # fast
         tabs = [tuple(re.sub(r" \(\d+\)$", "", bar.tabText(i)) for i in range(bar.count())) for bar in bars]
         for index, (bar, mine) in enumerate(zip(bars, tabs, strict=True)):
             stray = any(set(mine) < set(other) or (other == mine and other_index > index)
@@ -406,7 +436,8 @@ class MainWindow(QMainWindow):
         view.addActions([acts["next_tab"], acts["prev_tab"]])
         view.addSeparator()
         panels = view.addMenu("&Panels")
-        panels.addActions([dock.toggleViewAction() for dock in self.findChildren(QDockWidget)])
+        panels.addActions([dock.toggleViewAction() for dock in
+                           self.findChildren(QDockWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)])
         self.panels_menu = panels
 
         help_menu = bar.addMenu("&Help")
@@ -662,6 +693,12 @@ class MainWindow(QMainWindow):
         view.select_nodes([node_id])
         view.center_on_node(node_id)
 
+    def focus_canvas(self) -> None:
+        """Keyboard focus to the current canvas (after an inspector edit is committed with Enter)."""
+        view = self.current_view()
+        if view is not None:
+            view.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def focus_palette_search(self) -> None:
         """Ctrl+F: show the layer palette and put the cursor in its search field."""
         self.palette_dock.show()
@@ -764,14 +801,19 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         """Help > About: the version and the library versions it runs on."""
-        import PySide6
-        import torch
+        from importlib.metadata import PackageNotFoundError, version
 
+        import PySide6
+
+        try:
+            torch_version = version("torch")  # without importing it (seconds) just to show a number
+        except PackageNotFoundError:
+            torch_version = "not installed"
         QMessageBox.about(
             self, f"About {APP_NAME}",
             f"<h3>{APP_NAME} {html.escape(__version__)}</h3>"
             "<p>Design neural networks visually, train them, and export them to ONNX and PyTorch.</p>"
-            f"<p style='color:#6b7480'>PyTorch {html.escape(torch.__version__)} · "
+            f"<p style='color:#6b7480'>PyTorch {html.escape(torch_version)} · "
             f"Qt {html.escape(PySide6.__version__)} · MIT licence</p>")
 
     # ---- window events -------------------------------------------------------------------------------------
@@ -785,6 +827,13 @@ class MainWindow(QMainWindow):
             self._fitted_once = True
             QTimer.singleShot(0, self, self.fit_all_views)
 
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        if not self._painted_once:
+            self._painted_once = True
+            if self.training_loader is not None:  # heavy imports wait until the window is on screen
+                QTimer.singleShot(0, self, self.training_loader.begin)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self.training_ui is not None and not self.training_ui.confirm_close():
             event.ignore()
@@ -793,6 +842,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
+        if self.training_loader is not None:
+            self.training_loader.shutdown()
         if self.training_ui is not None:
             self.training_ui.shutdown()
         self.files.shutdown()

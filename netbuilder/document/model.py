@@ -37,12 +37,11 @@ _RESERVED_EXTRA = frozenset({"netbuilder", "input", "self", "graph", "code", "me
 def reserved_names() -> frozenset[str]:
     """Names a node cannot take: node names become submodule attributes of a torch.fx.GraphModule (and Python
     names in its generated code), so ``load_state_dict``, ``compile`` or ``to`` would clash with the module's own
-    methods. Read from torch itself, so every torch version's additions are covered."""
-    import torch.fx as fx
-    import torch.nn as nn
+    methods. The list is kept in `netbuilder.document.reserved` (checked against torch by a test), so that
+    checking a name never imports PyTorch."""
+    from netbuilder.document.reserved import GRAPH_MODULE_ATTRIBUTES
 
-    module = fx.GraphModule(nn.Module(), fx.Graph())
-    return frozenset(name for name in dir(module) if not name.startswith("_")) | _RESERVED_EXTRA
+    return GRAPH_MODULE_ATTRIBUTES | _RESERVED_EXTRA
 
 
 class DocumentError(ValueError):

@@ -14,6 +14,7 @@ import copy
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,19 @@ def export_onnx(
     opset: int | None = None,
     check: bool = True,
     parity: bool = True,
+    step: Callable[[str], None] | None = None,
 ) -> OnnxReport:
     """Export a network (compiled here) or a compiled module to an ONNX file and verify it.
 
     Input names are the Input nodes' names, output names the Output nodes'. ``opset`` None lets the exporter pick
     its default. Raises `ExportError` with a plain message when the network has problems, neither exporter can
     convert it, the checker rejects the result, onnxruntime cannot run it, or the file cannot be written.
+
+    ``step(text)``, when given, is called as each stage starts (for a progress display); it may raise to stop the
+    export there, and then nothing is written: the file is written last.
     """
+    step = step or _no_step
+    step("Compiling the network…")
     module, info = resolve(network_or_module)
     target = Path(path)
     if not target.parent.is_dir():
@@ -97,16 +104,20 @@ def export_onnx(
         file = Path(scratch) / "model.onnx"
         export_len, parity_len = _sequence_lengths(model)
         args = random_inputs(info, EXPORT_BATCH, export_len, vocab, seed=0)
+        step("Converting to ONNX…")
         exporter = _export(model, args, file, info, opset, notes)
         proto = _load(file)
         checked = False
         if check:
+            step("Checking the file with onnx.checker…")
             _check(file)
             checked = True
         diff: float | None = None
         if parity:
+            step("Comparing onnxruntime with PyTorch…")
             diff = _parity(model, file, info, vocab, parity_len, notes)
         data = file.read_bytes()
+    step("Writing the file…")
     try:
         write_atomic(target, data, what="ONNX file")
     except SaveError as error:
@@ -127,6 +138,10 @@ def export_onnx(
         checked=checked,
         notes=notes,
     )
+
+
+def _no_step(_text: str) -> None:
+    pass
 
 
 def _check_size(module: nn.Module) -> None:

@@ -16,6 +16,7 @@ import os
 import re
 import textwrap
 import types
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -31,14 +32,18 @@ _FREE = re.compile(r";\s*(?:[A-Za-z_]\w*\s*=\s*)+None\s*$")  # fx frees values e
 
 
 def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.PathLike[str] | None = None,
-                        preprocessing: Any = None, units: str = "") -> str:
+                        preprocessing: Any = None, units: str = "",
+                        step: Callable[[str], None] | None = None) -> str:
     """Return (and write to ``path``, if given) the network as a standalone PyTorch module file.
 
     ``preprocessing`` (a `netbuilder.export.preprocessing.BakePlan`) adds a ``<Name>WithPreprocessing`` module
     with the run's fitted preprocessing baked in as constants, and the example uses it; ``units`` says what it is
     fed. Raises `ExportError` when the network has problems, a layer's module did not record its constructor, or
-    the file cannot be written.
+    the file cannot be written. ``step(text)``, when given, is called as each stage starts (progress display) and
+    may raise to stop there; the file is written last.
     """
+    if step is not None:
+        step("Compiling the network…")
     module, info = resolve(network_or_module)
     writer = _Writer()
     init_lines = []
@@ -69,6 +74,8 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
     except SyntaxError as error:  # a bug in this exporter, not in the user's network; say so plainly
         raise ExportError(f"The generated code is not valid Python ({error.msg}, line {error.lineno}).") from None
     if path is not None:
+        if step is not None:
+            step("Writing the file…")
         try:
             write_atomic(path, code.encode("utf-8"), what="PyTorch file")
         except SaveError as error:

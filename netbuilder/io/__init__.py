@@ -1,5 +1,7 @@
 """File I/O: ``.nbg`` documents (versioned JSON, loaded in stages) and weights (safetensors, never pickle)."""
 
+from typing import Any
+
 from netbuilder.io.atomic import SaveError, write_atomic
 from netbuilder.io.nbg import (
     FILE_SUFFIX,
@@ -13,14 +15,20 @@ from netbuilder.io.nbg import (
     parse_bytes,
     save_document,
 )
-from netbuilder.io.weights import (
-    ShapeMismatch,
-    WeightReport,
-    apply_weights,
-    load_weights,
-    read_weights_metadata,
-    save_weights,
-)
+
+# Weights need PyTorch (seconds to import); documents do not. So ``netbuilder validate`` and the editor never
+# import it, the weight functions are imported from `netbuilder.io.weights` when first asked for.
+_WEIGHT_NAMES = frozenset({"ShapeMismatch", "WeightReport", "apply_weights", "load_weights", "read_weights_metadata",
+                           "save_weights"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WEIGHT_NAMES:
+        from netbuilder.io import weights
+
+        return getattr(weights, name)
+    raise AttributeError(f"module 'netbuilder.io' has no attribute {name!r}")
+
 
 __all__ = [
     "FILE_SUFFIX", "FORMAT_VERSION", "LoadError", "LoadProblem", "SaveError", "ShapeMismatch", "WeightReport",

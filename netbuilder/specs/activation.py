@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn as nn
-
 from netbuilder.specs import register
 from netbuilder.specs.base import (
     LayerContext,
@@ -18,6 +16,7 @@ from netbuilder.specs.base import (
     need_float,
     sample_axis,
 )
+from netbuilder.specs.lazy import nn
 
 
 def _same(ctx: LayerContext) -> tuple[TensorType, ...]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn as nn
-
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     SEQ,
@@ -22,6 +20,7 @@ from netbuilder.specs.base import (
     need_rank,
     shapes_text,
 )
+from netbuilder.specs.lazy import modules, nn
 
 SEQUENCE = "a sequence N×T×D"
 SEQUENCE_HINT = "Put an Embedding (for token ids) or a Linear per step before it, or Unsqueeze a vector N×D to N×1×D."

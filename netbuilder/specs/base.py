@@ -491,8 +491,13 @@ def times(values: Sequence[Any]) -> str:
     return "x".join(str(v) for v in values)
 
 
-def make(cls: type, *args: Any, **kwargs: Any) -> Any:
-    """Construct a module and remember how, so PyTorch code export can write the same constructor call."""
+def make(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """Construct a module and remember how, so PyTorch code export can write the same constructor call.
+    ``cls`` may be a `netbuilder.specs.lazy.LazyClass` (specs name torch classes lazily): the real class is
+    recorded."""
+    from netbuilder.specs.lazy import resolve
+
+    cls = resolve(cls)
     module = cls(*args, **kwargs)
     module._nb_ctor = (cls, args, kwargs)
     return module

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch.nn as nn
-
 from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
@@ -26,6 +24,7 @@ from netbuilder.specs.base import (
     spatial_names,
     times,
 )
+from netbuilder.specs.lazy import nn
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W", 3: "a volume N×C×D×H×W"}
 TORCH_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch.nn as nn
-
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     SEQ,
@@ -33,6 +31,7 @@ from netbuilder.specs.base import (
     spatial_names,
     sym,
 )
+from netbuilder.specs.lazy import modules, nn
 
 
 def _linear_infer(ctx: LayerContext) -> tuple[TensorType, ...]:

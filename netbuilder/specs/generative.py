@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     LayerContext,
@@ -14,6 +14,7 @@ from netbuilder.specs.base import (
     need_float,
     shapes_text,
 )
+from netbuilder.specs.lazy import modules
 
 
 def _reparameterize_infer(ctx: LayerContext) -> tuple[TensorType, ...]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import torch.nn as nn
-
 from netbuilder.specs import register
 from netbuilder.specs.base import BATCH, LayerContext, LayerSpec, Param, ParamKind, Port, TensorType, make
+from netbuilder.specs.lazy import nn
 
 MAX_SIZE = 2**31 - 1  # per axis; larger than any tensor axis a desktop can hold
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     Dim,
@@ -22,6 +22,7 @@ from netbuilder.specs.base import (
     sample_axis,
     shapes_text,
 )
+from netbuilder.specs.lazy import modules
 
 MAX_INPUTS = 8
 INPUTS = Param("inputs", ParamKind.INT, 2, "Number of input ports.", minimum=2, maximum=MAX_INPUTS)

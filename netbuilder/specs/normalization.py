@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn as nn
-
 from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
@@ -21,6 +19,7 @@ from netbuilder.specs.base import (
     prod,
     shapes_text,
 )
+from netbuilder.specs.lazy import nn
 
 EPS = Param("eps", ParamKind.FLOAT, 1e-5, "Small number added to the variance so it never divides by zero.",
             minimum=0.0, maximum=1.0)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-import torch.nn as nn
-
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     SEQ,
@@ -24,6 +22,7 @@ from netbuilder.specs.base import (
     spatial_names,
     times,
 )
+from netbuilder.specs.lazy import modules, nn
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W"}
 HINTS = {

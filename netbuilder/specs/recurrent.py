@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netbuilder.specs import modules, register
+from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
     SEQ,
@@ -16,6 +16,7 @@ from netbuilder.specs.base import (
     need_known,
     need_rank,
 )
+from netbuilder.specs.lazy import modules
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 

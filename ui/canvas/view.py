@@ -280,6 +280,10 @@ class CanvasView(QGraphicsView):
 
     # ---- mouse: panning here, the rest in the scene -----------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        # Focus first, before the click selects a layer: the selection rebuilds the inspector, and an inspector
+        # editor that had focus is destroyed then, leaving no widget with focus (Delete and Ctrl+Z did nothing).
+        if not self.hasFocus():
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
         button = event.button()
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space):
             self._pan = PanInteraction(self, event.position().toPoint())

@@ -389,7 +389,10 @@ class TrainingUI(QObject):
         if self.session is not None and self.session.running:
             self.session.stop(closing=True)
             self.wait(STOP_WAIT_MS)
-        self.training_thread.close(STOP_WAIT_MS)
+        if not self.training_thread.close(STOP_WAIT_MS):
+            # A batch longer than the wait is still running. A QThread destroyed while it runs aborts the process,
+            # so wait for the batch to end (the run already knows to stop) rather than lose everything.
+            self.training_thread.wait()
         self.data_panel.shutdown()
         self.qt_doc.set_locked("")
 

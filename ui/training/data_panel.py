@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -48,6 +48,7 @@ from netbuilder.fs.paths import document_folder
 from netbuilder.specs import ParamError
 from netbuilder.train import ConfigError, DataConfig, TrainConfig, TrainError, choose_recipe
 from netbuilder.train.recipes import pick_network
+from netbuilder_ui.background import BackgroundTask, Cancelled, Step
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.training.outcomes import image_batch, tile
 from netbuilder_ui.training.settings import data_settings, read_config
@@ -69,32 +70,26 @@ FILE_FILTER = ("Data files (*.csv *.tsv *.npy *.npz *.txt *.text *.md *.gz *-uby
                "NumPy (*.npy *.npz);;IDX files (*-ubyte *.idx *.gz);;Text (*.txt *.text *.md);;All files (*)")
 
 
-class _LoadJob(QObject):
-    """Loads one data source and its preview off the GUI thread."""
+def _load_preview(source: Any, options: dict[str, Any], step: Step) -> Any:
+    """Load one data source and its preview (on a worker thread). Returns the preview or an error message (str).
+    ``step`` raises `Cancelled` between the stages once the load was cancelled or replaced."""
+    step("Loading PyTorch…")
+    import torch
 
-    done = Signal(int, object, object)  # generation, Preview or None, error message or None
+    from netbuilder.data import load_data, preview
 
-    def __init__(self, generation: int, source: str, options: dict[str, Any]):
-        super().__init__()
-        self.generation, self.source, self.options = generation, source, options
-
-    @Slot()
-    def run(self) -> None:
-        import torch
-
-        from netbuilder.data import load_data, preview
-
-        torch.set_num_threads(1)  # a short-lived thread: no thread pool of its own (see _guard)
-
-        try:
-            dataset = load_data(self.source, **self.options)
-            result = preview(dataset, PREVIEW_SAMPLES)
-        except (DataError, OSError, ValueError) as error:
-            self.done.emit(self.generation, None, str(error))
-        except Exception as error:  # noqa: BLE001 - a loader bug must not take the window down
-            self.done.emit(self.generation, None, f"The data could not be read: {type(error).__name__}: {error}.")
-        else:
-            self.done.emit(self.generation, result, None)
+    torch.set_num_threads(1)  # a short-lived thread: no thread pool of its own (see _guard)
+    try:
+        step("Reading the data…")
+        dataset = load_data(source, **options)
+        step("Making the preview…")
+        return preview(dataset, PREVIEW_SAMPLES)
+    except (DataError, OSError, ValueError) as error:
+        return str(error)
+    except Cancelled:
+        raise
+    except Exception as error:  # noqa: BLE001 - a loader bug must not take the window down
+        return f"The data could not be read: {type(error).__name__}: {error}."
 
 
 class FitCard(QFrame):
@@ -169,7 +164,7 @@ class DataPanel(QWidget):
         self.preview_data: Any = None
         self.fits: list[Fit] = []
         self._generation = 0
-        self._jobs: list[tuple[QThread, _LoadJob]] = []
+        self._task: BackgroundTask | None = None
         self._loading = False
         self._locked = False
         self._loaded_key: Any = None
@@ -277,6 +272,11 @@ class DataPanel(QWidget):
         self.preview_button.setToolTip("Read the data file now and show its first samples.")
         self.preview_button.hide()
         layout.addWidget(self.preview_button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.cancel_button = QPushButton("Cancel loading")
+        self.cancel_button.setToolTip("Stop reading this data source (it is read again when you choose it).")
+        self.cancel_button.clicked.connect(self.cancel_loading)
+        self.cancel_button.hide()
+        layout.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignLeft)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -621,29 +621,57 @@ class DataPanel(QWidget):
         self.status.show_message("info", "Loading the data…", "")
         fmt = options.pop("format", None)
         load_source: Any = {"path": source, "format": fmt} if fmt else source
-        job = _LoadJob(self._generation, load_source, options)
-        thread = QThread()
-        job.moveToThread(thread)
-        thread.started.connect(job.run)
-        job.done.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
-        job.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(lambda t=thread, j=job: self._forget(t, j))
-        self._jobs.append((thread, job))
-        thread.start()
+        if self._task is not None:  # its result is not wanted any more; it stops at its next stage
+            self._task.detach()
+            self._task.deleteLater()
+        generation = self._generation
+        task = BackgroundTask(lambda step: _load_preview(load_source, options, step), "netbuilder-data", self)
+        task.progressed.connect(lambda text: self._on_progress(generation, text))
+        task.succeeded.connect(lambda value: self._on_loaded(generation, *(
+            (None, value) if isinstance(value, str) else (value, None))))
+        task.failed.connect(lambda error: self._on_loaded(generation, None, f"The data could not be read: "
+                                                                             f"{type(error).__name__}: {error}."))
+        task.cancelled.connect(lambda: self._on_cancelled(generation))
+        task.ended.connect(lambda: self._forget(task))
+        self._task = task
+        self.cancel_button.show()
+        task.start()
 
-    def _forget(self, thread: QThread, job: _LoadJob) -> None:
-        self._jobs = [(t, j) for t, j in self._jobs if t is not thread]
-        job.deleteLater()
-        thread.deleteLater()
+    def _on_progress(self, generation: int, text: str) -> None:
+        if generation == self._generation:
+            self.status.show_message("info", "Loading the data…", text)
+
+    def _forget(self, task: BackgroundTask) -> None:
+        if self._task is task:
+            self._task = None
+            self.cancel_button.hide()
+        task.deleteLater()
 
     def is_loading(self) -> bool:
-        return bool(self._jobs)
+        return self._task is not None
+
+    def cancel_loading(self) -> None:
+        """Cancel: the load stops at its next stage and the panel says so; choosing the data again reloads it."""
+        if self._task is not None:
+            self._task.cancel()
+            self.status.show_message("info", "Cancelling…", "The data source is being closed.")
+
+    def _on_cancelled(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._loaded_key = None  # not loaded: the next look at the settings reads it again
+        self._show_preview(None, None)
+        self.status.show_message("warning", "Loading was cancelled.", "Choose the data again to read it.")
 
     def shutdown(self, milliseconds: int = 3000) -> None:
-        """Wait for loads in progress (a thread must not outlive the window)."""
-        for thread, _job in list(self._jobs):
-            thread.quit()
-            thread.wait(milliseconds)
+        """The window closes: stop any load at its next stage and wait a little for it. A load that takes longer
+        (a huge file being read) is left to finish on its own thread; nothing is delivered from it, and there is no
+        QThread whose destruction could abort the process."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            task.wait(milliseconds / 1000)
+            task.detach()
 
     def _on_loaded(self, generation: int, result: Any, error: str | None) -> None:
         if generation != self._generation:
