@@ -37,6 +37,7 @@ from netbuilder.document.model import Document
 from netbuilder.train import distributed
 from netbuilder.train import events as ev
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
+from netbuilder.train.dropout import set_dropout
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
 from netbuilder.train.recipes import Context, Recipe, TrainError, build_recipe, choose_recipe, seed_for
@@ -54,6 +55,7 @@ from netbuilder.train.runs import (
     set_rng_state,
     unflatten_state,
 )
+from netbuilder.train.threads import set_threads
 
 # A learning rate that usually works for each optimiser: what a diverged run is pointed to when its own rate is
 # far above it (a tenth of 1e6 would diverge just the same).
@@ -207,6 +209,7 @@ class Trainer:
 
     def _events(self) -> Iterator[ev.Event]:
         config = self._resolve_config()
+        set_threads(config.threads)
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
         self._config_dict = config.to_dict()
         self._dist = distributed.setup(config.device != "cpu" and torch.cuda.is_available())
@@ -235,6 +238,9 @@ class Trainer:
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)
         self.recipe = recipe
+        if config.dropout is not None and not set_dropout(recipe.modules.values(), config.dropout):
+            warnings.append(f"The dropout setting ({config.dropout:g}) has no effect: the network has no Dropout "
+                            "layer.")
         train = self._on_device(data.train, device)
         val = self._on_device(data.val, device) if data.val is not None and recipe.has_validation else None
         if len(train) == 0:

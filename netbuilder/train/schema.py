@@ -87,8 +87,8 @@ class Setting:
             text = ", ".join(self.choices)
         elif self.type in ("int", "float"):
             kind = "whole number" if self.type == "int" else "number"
-            low = "" if self.low is None else (f"> {self.low:g}" if self.low_open else f"≥ {self.low:g}")
-            high = "" if self.high is None else f"≤ {self.high:g}"
+            low = "" if self.low is None else (f"> {_num(self.low)}" if self.low_open else f"≥ {_num(self.low)}")
+            high = "" if self.high is None or self.high >= 1e9 else f"≤ {_num(self.high)}"
             text = f"{kind} {', '.join(p for p in (low, high) if p)}".strip()
         elif self.type == "bool":
             text = "true or false"
@@ -109,6 +109,10 @@ class Setting:
         else:
             text = "text"
         return text + (" or empty" if self.nullable else "")
+
+
+def _num(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:g}"
 
 
 def _s(key: str, type_: str, default: Any, label: str, doc: str, group: str, section: str = "training",
