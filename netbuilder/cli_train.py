@@ -414,6 +414,24 @@ def cmd_runs(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from netbuilder.train import schema
+
+    if args.markdown:
+        print(schema.markdown(), end="")
+        return EXIT_OK
+    if args.json:
+        print(json.dumps([{"key": s.id, "flag": s.cli_flag, "type": s.type, "default": s.default,
+                           "allowed": s.allowed(), "choices": list(s.choices), "doc": s.doc}
+                          for s in schema.SETTINGS], indent=2))
+        return EXIT_OK
+    width = max(len(s.id) for s in schema.SETTINGS)
+    for entry in schema.SETTINGS:
+        default = "empty" if entry.default in (None, "", [], {}) else json.dumps(entry.default)
+        print(f"{entry.id:{width}s}  {entry.cli_flag:24s} {default:10s} {entry.allowed()}")
+    return EXIT_OK
+
+
 def _guard(function: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -492,6 +510,11 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default 0: automatic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guard(cmd_predict))
+
+    p = subparsers.add_parser("settings", help="list every training and data setting: key, flag, default, values")
+    p.add_argument("--markdown", action="store_true", help="print the reference page docs/settings.md")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_guard(cmd_settings))
 
     p = subparsers.add_parser("runs", help="list the training runs in a folder")
     p.add_argument("root", nargs="?", default="runs")

@@ -311,6 +311,14 @@ class TrainConfig:
             data = {"source": data}
         return cls.from_dict(settings.get("training"), data)
 
+    def get(self, setting_id: str) -> Any:
+        """The value of one schema entry (``"training.lr"``, ``"data.seed"``) as plain JSON, as a file holds it."""
+        entry = schema.setting(setting_id)
+        value: Any = self.data if entry.section == "data" else self
+        for part in entry.path:
+            value = getattr(value, part)
+        return _plain(value)
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A validated copy with some top-level settings changed (e.g. from command-line flags)."""
         merged = self.to_dict()

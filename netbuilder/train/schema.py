@@ -61,6 +61,7 @@ class Setting:
     length: int = 0  # "floats" of a fixed length (betas)
     flag: str = ""  # command-line flag; "" = --<key with dashes>
     advanced: bool = False  # under "More settings" in the app
+    record: tuple[Setting, ...] = ()  # the fields of a "mapping" that is a record (the pre-training stage)
 
     @property
     def id(self) -> str:
@@ -80,6 +81,25 @@ class Setting:
         if self.choice_labels and choice in self.choices:
             return self.choice_labels[self.choices.index(choice)]
         return choice
+
+    def example(self) -> Any:
+        """A valid value other than the default, as a file would hold it (for help texts and tests)."""
+        if self.type == "choice":
+            return next(c for c in reversed(self.choices) if c != self.default)
+        if self.type in ("int", "float"):
+            low = 0 if self.low is None else self.low
+            high = low + 100 if self.high is None else self.high
+            value = low + 1 if self.type == "int" else low + min(0.5, (high - low) / 2)
+            if self.default is not None and value == self.default:
+                value = low + 2 if self.type == "int" else low + (high - low) / 4
+            return int(value) if self.type == "int" else float(value)
+        examples = {"bool": not self.default, "text": "example", "names": ["conv1", "dense"], "ints": [1, 2],
+                    "floats": [0.8, 0.99], "metrics": ["top3", "f1"], "device": "cpu",
+                    "mapping": {"hflip": True}, "losses": [{"output": "y", "loss": "mse"}]}
+        overrides = {"data.source": "iris", "data.format": "csv", "data.options": {"target": "label"},
+                     "training.transfer.pretrain": {"classes": [0, 1], "epochs": 2},
+                     "training.early_stopping.monitor": "val_accuracy"}
+        return overrides.get(self.id, examples[self.type])
 
     def allowed(self) -> str:
         """What values are allowed, in words (for docs and help)."""
@@ -124,6 +144,32 @@ def _s(key: str, type_: str, default: Any, label: str, doc: str, group: str, sec
 GROUPS = ("Recipe", "Optimisation", "Losses", "Regularisation", "Device and seed", "Optimiser details",
           "Schedule details", "Early stopping", "Metrics and checkpoints", "VAE", "GAN", "Language model",
           "Transfer learning", "Data split")
+
+# Records inside a setting: one loss per Output node, and the pre-training stage.
+LOSS_FIELDS: tuple[Setting, ...] = (
+    _s("output", "text", "", "Output", "The Output node's name (empty = every output without its own entry).",
+       "Losses"),
+    _s("loss", "choice", "auto", "Loss", "auto picks from the Output's role and the task; none trains nothing "
+       "from this output.", "Losses",
+       choices=("auto", "none", "mse", "l1", "huber", "cross_entropy", "nll", "bce", "bce_logits", "kl"),
+       choice_labels=("Automatic (from the role)", "None (not trained)", "Mean squared error",
+                      "Mean absolute error (L1)", "Huber", "Cross-entropy", "Negative log-likelihood",
+                      "Binary cross-entropy", "Binary cross-entropy (logits)", "KL divergence")),
+    _s("weight", "float", 1.0, "Weight", "Weight of this loss in the total.", "Losses", low=0.0, high=1e6),
+    _s("label_smoothing", "float", 0.0, "Label smoothing", "Cross-entropy label smoothing.", "Losses", low=0.0,
+       high=0.99),
+    _s("class_weights", "floats", None, "Class weights", "One weight per class (cross-entropy, NLL).", "Losses",
+       low=0.0, nullable=True),
+    _s("huber_delta", "float", 1.0, "Huber delta", "Where the Huber loss turns from squared to linear.", "Losses",
+       low=0.0, low_open=True, high=1e9),
+)
+PRETRAIN_FIELDS: tuple[Setting, ...] = (
+    _s("classes", "ints", [], "Classes", "The classes to pre-train on (empty = all).", "Transfer learning"),
+    _s("epochs", "int", 10, "Epochs", "Epochs of the pre-training stage.", "Transfer learning", low=1,
+       high=1_000_000),
+    _s("val_fraction", "float", 0.15, "Validation", "Its own validation share (it keeps no test part).",
+       "Transfer learning", low=0.0, high=0.95),
+)
 
 SETTINGS: tuple[Setting, ...] = (
     # ---- Recipe -----------------------------------------------------------------------------------------------
@@ -253,7 +299,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("transfer.pretrain", "mapping", None, "Pre-training stage", "A stage run first on other classes of the same "
        "data, whose weights the main run starts from: {\"classes\": [...], \"epochs\": N, \"val_fraction\": X} "
        "(fields below; empty = none).", "Transfer learning", nullable=True, null_text="no pre-training",
-       flag="--pretrain", advanced=True),
+       flag="--pretrain", advanced=True, record=PRETRAIN_FIELDS),
     # ---- Data ---------------------------------------------------------------------------------------------------
     _s("source", "text", "", "Data", "A bundled data set id (digits, iris, ...) or a file or folder.", "Data split",
        section="data", flag="--data"),
@@ -275,32 +321,6 @@ SETTINGS: tuple[Setting, ...] = (
        advanced=True),
     _s("classes", "ints", [], "Classes", "Train on these class ids only; labels keep their ids (empty = all).",
        "Data split", section="data", flag="--classes", advanced=True),
-)
-
-# Records inside a setting: one loss per Output node, and the pre-training stage.
-LOSS_FIELDS: tuple[Setting, ...] = (
-    _s("output", "text", "", "Output", "The Output node's name (empty = every output without its own entry).",
-       "Losses"),
-    _s("loss", "choice", "auto", "Loss", "auto picks from the Output's role and the task; none trains nothing "
-       "from this output.", "Losses",
-       choices=("auto", "none", "mse", "l1", "huber", "cross_entropy", "nll", "bce", "bce_logits", "kl"),
-       choice_labels=("Automatic (from the role)", "None (not trained)", "Mean squared error",
-                      "Mean absolute error (L1)", "Huber", "Cross-entropy", "Negative log-likelihood",
-                      "Binary cross-entropy", "Binary cross-entropy (logits)", "KL divergence")),
-    _s("weight", "float", 1.0, "Weight", "Weight of this loss in the total.", "Losses", low=0.0, high=1e6),
-    _s("label_smoothing", "float", 0.0, "Label smoothing", "Cross-entropy label smoothing.", "Losses", low=0.0,
-       high=0.99),
-    _s("class_weights", "floats", None, "Class weights", "One weight per class (cross-entropy, NLL).", "Losses",
-       low=0.0, nullable=True),
-    _s("huber_delta", "float", 1.0, "Huber delta", "Where the Huber loss turns from squared to linear.", "Losses",
-       low=0.0, low_open=True, high=1e9),
-)
-PRETRAIN_FIELDS: tuple[Setting, ...] = (
-    _s("classes", "ints", [], "Classes", "The classes to pre-train on (empty = all).", "Transfer learning"),
-    _s("epochs", "int", 10, "Epochs", "Epochs of the pre-training stage.", "Transfer learning", low=1,
-       high=1_000_000),
-    _s("val_fraction", "float", 0.15, "Validation", "Its own validation share (it keeps no test part).",
-       "Transfer learning", low=0.0, high=0.95),
 )
 
 # Keys people put at the top of settings.training that belong somewhere else.
@@ -405,6 +425,8 @@ def parse(entry: Setting, value: Any, where: str | None = None) -> Any:
                 raise _fail(where, f"must be a JSON object such as {{\"hflip\": true}}; got {value!r}.") from None
         if not isinstance(value, dict):
             raise _fail(where, f"must be a mapping of names to values; got {value!r}.")
+        if entry.record:
+            return parse_record(entry.record, value, where, json.dumps(entry.example()))
         return dict(value)
     if kind == "losses":
         return parse_losses(value, where)
@@ -588,10 +610,6 @@ def read_training(raw: dict[str, Any]) -> dict[str, Any]:
         found, value = get_path(raw, entry.path)
         values[entry.id] = parse(entry, value) if found and (value is not None or entry.nullable) \
             else default(entry.id)
-    pretrain = values["training.transfer.pretrain"]
-    if pretrain is not None:
-        values["training.transfer.pretrain"] = parse_record(
-            PRETRAIN_FIELDS, pretrain, "settings.training.transfer.pretrain", "{'classes': [0, 1], 'epochs': 10}")
     return values
 
 
@@ -651,9 +669,7 @@ def settings_problems(settings: dict[str, Any] | None) -> list[tuple[str, str]]:
         found, value = get_path(training, entry.path)
         if found and value is not None:
             try:
-                parsed = parse(entry, value)
-                if entry.key == "transfer.pretrain" and parsed is not None:
-                    parse_record(PRETRAIN_FIELDS, parsed, "settings.training.transfer.pretrain", "{'epochs': 10}")
+                parse(entry, value)
             except ConfigError as error:
                 problems.append(_split(str(error)))
     data = settings.get("data")
@@ -690,7 +706,7 @@ def _split(message: str) -> tuple[str, str]:
 def markdown() -> str:
     """``docs/settings.md``: every setting, its flag, type, default and what it does."""
     lines = ["# Training and data settings", "",
-             "Generated from `netbuilder/train/schema.py` by `python -m netbuilder.train.schema > docs/settings.md`; "
+             "Generated from `netbuilder/train/schema.py` by `netbuilder settings --markdown > docs/settings.md`; "
              "a test keeps it current.", "",
              "A document keeps them in `settings.training` and `settings.data`. `netbuilder train` takes each as a "
              "flag, and any of them as `--set section.key=VALUE` (e.g. `--set training.lr=0.01`). Lists are "
@@ -717,7 +733,3 @@ def markdown() -> str:
     lines.extend(["## Pre-training stage (`settings.training.transfer.pretrain`)", ""])
     table(PRETRAIN_FIELDS, "", False)
     return "\n".join(lines).rstrip() + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")
