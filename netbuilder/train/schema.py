@@ -192,7 +192,7 @@ SETTINGS: tuple[Setting, ...] = (
        choices=("sgd", "adam", "adamw", "rmsprop", "adagrad"),
        choice_labels=("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")),
     _s("lr", "float", 1e-3, "Learning rate", "The size of each step (Adam: 0.001 is a good start).",
-       "Optimisation", low=0.0, low_open=True, high=100.0),
+       "Optimisation", low=0.0, low_open=True),
     _s("schedule", "choice", "none", "Schedule", "How the learning rate changes during training.", "Optimisation",
        choices=("none", "step", "cosine", "plateau", "onecycle"),
        choice_labels=("Constant", "Step decay", "Cosine", "Reduce on plateau", "One-cycle")),
@@ -324,7 +324,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 # Keys people put at the top of settings.training that belong somewhere else.
-MOVED = {"beta": "vae.beta", "latent_size": "gan.latent_size", "d_lr": "gan.d_lr", "g_lr": "gan.g_lr",
+MOVED = {"beta": "vae.beta", "latent_size": "gan.latent_size", "d_lr": "gan.d_lr", "g_lr": "gan.g_lr", "beta1": "gan.beta1",
          "temperature": "lm.temperature", "sample_length": "lm.sample_length", "prompt": "lm.prompt",
          "patience": "early_stopping.patience", "monitor": "early_stopping.monitor", "classes": "data.classes",
          "pretrain": "transfer.pretrain", "loss": "losses", "label_smoothing": "losses[].label_smoothing",
