@@ -384,7 +384,8 @@ class SetSetting(Command):
         self.merge_id = f"setting:{key}"
 
     def do(self, doc: Document) -> None:
-        self.old = copy.deepcopy(doc.settings.get(self.key, self._MISSING))
+        old = doc.settings.get(self.key, self._MISSING)
+        self.old = old if old is self._MISSING else copy.deepcopy(old)  # a deep copy of the marker is not it
         doc.settings[self.key] = copy.deepcopy(self.value)
         doc.events.emit(ev.SettingsChanged("", self.key))
 
