@@ -57,7 +57,7 @@ def _diagnostics(doc: Any) -> list[Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from netbuilder.train.schema import settings_problems
+    from netbuilder.train.settings_check import settings_problems
 
     doc = _load(args.file)
     problems = _diagnostics(doc)

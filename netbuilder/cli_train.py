@@ -108,6 +108,7 @@ def _raw_settings(doc: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 def _set_items(items: list[str]) -> list[tuple[Any, str, str]]:
     """``--set section.key=VALUE`` -> (entry or None for a data loader option, key, value); _Usage if unknown."""
     from netbuilder.train import schema
+    from netbuilder.train import settings_check as check
 
     result = []
     ids = [entry.id for entry in schema.SETTINGS]
@@ -125,7 +126,7 @@ def _set_items(items: list[str]) -> list[tuple[Any, str, str]]:
         if section == "data" and name and "." not in name:  # a loader option, e.g. data.target (checked on load)
             result.append((None, name, value))
             continue
-        hint = schema.suggestion(key, ids) or schema.suggestion(f"training.{key}", ids)
+        hint = check.suggestion(key, ids) or check.suggestion(f"training.{key}", ids)
         raise _Usage(f"--set {key}: unknown setting{hint}. See docs/settings.md for every setting.".replace("?.", "?"))
     return result
 
@@ -134,6 +135,7 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
     """The run's TrainConfig: the file's settings, then ``--set`` items, then flags. The file's other settings
     are kept, its data options and class filter included when ``--data`` names another source."""
     from netbuilder.train import ConfigError, TrainConfig, schema
+    from netbuilder.train import settings_check as check
 
     training, data = _raw_settings(doc)
     changes: list[tuple[Any, str, Any, str]] = []  # (entry, key, value, where)
@@ -150,7 +152,7 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
             continue
         try:
             parsed = _merge_losses(training, value, where) if entry.type == "losses" else \
-                schema.parse(entry, value, where)
+                check.parse(entry, value, where)
         except ConfigError as error:
             raise _Usage(str(error)) from None
         target = training if entry.section == "training" else data
@@ -169,11 +171,11 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
 
 def _merge_losses(training: Any, value: list[str] | str, where: str) -> list[dict[str, Any]]:
     """``--loss NAME`` sets every output's loss; ``--loss OUTPUT=NAME`` one output's (other fields are kept)."""
-    from netbuilder.train import schema
+    from netbuilder.train import settings_check as check
 
-    current = schema.parse_losses(training.get("losses") if isinstance(training, dict) else None)
+    current = check.parse_losses(training.get("losses") if isinstance(training, dict) else None)
     for item in [value] if isinstance(value, str) else value:
-        for record in schema.parse_losses(item, where):
+        for record in check.parse_losses(item, where):
             output, loss = record["output"], record["loss"]
             for existing in current:
                 if output == "" or existing["output"] == output:
@@ -416,9 +418,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     from netbuilder.train import schema
+    from netbuilder.train.settings_doc import markdown
 
     if args.markdown:
-        print(schema.markdown(), end="")
+        print(markdown(), end="")
         return EXIT_OK
     if args.json:
         print(json.dumps([{"key": s.id, "flag": s.cli_flag, "type": s.type, "default": s.default,

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from netbuilder.train import schema
-from netbuilder.train.schema import METRICS, ConfigError, topk_of
+from netbuilder.train import settings_check as check
+from netbuilder.train.schema import METRICS, ConfigError
+from netbuilder.train.settings_check import topk_of
 
 __all__ = ["METRICS", "ConfigError", "DataConfig", "EarlyStopping", "GANConfig", "LMConfig", "LossConfig",
            "PretrainConfig", "TrainConfig", "TransferConfig", "VAEConfig", "topk_of"]
@@ -50,7 +52,7 @@ def _plain(value: Any) -> Any:
 
 def _section(cls: type, prefix: str, data: dict[str, Any] | None) -> Any:
     """A section dataclass (early_stopping, vae, ...) from its mapping, checked by the schema."""
-    values = schema.read_training({prefix: dict(data or {})})
+    values = check.read_training({prefix: dict(data or {})})
     return cls(**{f.name: values[f"training.{prefix}.{f.name}"] for f in dataclasses.fields(cls)})
 
 
@@ -84,7 +86,7 @@ class DataConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> DataConfig:
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"settings.data: must be a mapping such as {{'source': 'digits'}}; got {data!r}.")
-        values = schema.read_data(dict(data or {}))
+        values = check.read_data(dict(data or {}))
         return cls(**{f.name: values[f"data.{f.name}"] for f in dataclasses.fields(cls)})
 
     def load_source(self) -> str | dict[str, Any]:
@@ -115,7 +117,7 @@ class LossConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], index: int = 0) -> LossConfig:
-        return cls(**schema.parse_record(schema.LOSS_FIELDS, data, f"settings.training.losses[{index}]",
+        return cls(**check.parse_record(schema.LOSS_FIELDS, data, f"settings.training.losses[{index}]",
                                          "{'output': 'y', 'loss': 'mse'}"))
 
 
@@ -192,7 +194,7 @@ class PretrainConfig:
     def from_dict(cls, data: dict[str, Any] | None) -> PretrainConfig | None:
         if data is None:
             return None
-        return cls(**schema.parse_record(schema.PRETRAIN_FIELDS, data, "settings.training.transfer.pretrain",
+        return cls(**check.parse_record(schema.PRETRAIN_FIELDS, data, "settings.training.transfer.pretrain",
                                          "{'classes': [0, 1], 'epochs': 10}"))
 
 
@@ -208,7 +210,7 @@ class TransferConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> TransferConfig:
-        values = schema.read_training({"transfer": dict(data or {})})
+        values = check.read_training({"transfer": dict(data or {})})
         return _transfer(values)
 
 
@@ -288,7 +290,7 @@ class TrainConfig:
         if not isinstance(merged, dict):
             raise ConfigError(f"settings.data: must be a mapping such as {{'source': 'digits'}}; got {merged!r}.")
         merged = {**merged, **(data or {})}
-        values = schema.read_training(raw)
+        values = check.read_training(raw)
         out = cls(data=DataConfig.from_dict(merged), transfer=_transfer(values),
                   losses=[LossConfig(**record) for record in values["training.losses"]],
                   early_stopping=EarlyStopping.from_dict(raw.get("early_stopping")),

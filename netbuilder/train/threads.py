@@ -46,7 +46,7 @@ def physical_cores() -> int:
     return len(pairs) or os.cpu_count() or 1
 
 
-def busy_cores(sample_s: float = 0.1) -> int:
+def busy_cores(sample_s: float = 0.05) -> int:
     """Cores other processes keep busy now, measured over ``sample_s`` from /proc/stat on the cores this process
     may use (this process is idle meanwhile, so its own past runs do not count). Elsewhere: the 1-minute load
     average."""

@@ -16,7 +16,9 @@ from netbuilder.document import Document
 from netbuilder.io import load_document, save_document
 from netbuilder.templates import load_template
 from netbuilder.train import ConfigError, TrainConfig, schema, threads
+from netbuilder.train import settings_check as check
 from netbuilder.train.dropout import set_dropout
+from netbuilder.train.settings_doc import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRIES = [pytest.param(entry, id=entry.id) for entry in schema.SETTINGS]
@@ -79,7 +81,7 @@ def test_default_and_example_round_trip_through_file_and_flag(entry: schema.Sett
     example = entry.example()
     assert example != entry.default
     from_file = _through_file(_settings_with(entry, example), tmp_path)
-    expected = schema.parse(entry, example)
+    expected = check.parse(entry, example)
     assert from_file.get(entry.id) == expected
     again = TrainConfig.from_dict(json.loads(json.dumps(from_file.to_dict())))
     assert again == from_file
@@ -104,7 +106,7 @@ def test_invalid_value_is_reported_where_it_is(entry: schema.Setting, tmp_path: 
         TrainConfig.from_settings(_settings_with(entry, _INVALID[entry.type]))
     assert str(caught.value).startswith(f"settings.{entry.id}"), str(caught.value)
     assert any(where.startswith(f"settings.{entry.id}")
-               for where, _ in schema.settings_problems(_settings_with(entry, _INVALID[entry.type])))
+               for where, _ in check.settings_problems(_settings_with(entry, _INVALID[entry.type])))
     if entry.type == "bool":  # --flag/--no-flag cannot be wrong; --set can
         with pytest.raises(cli_train._Usage, match=f"^--set {entry.id}: must be true or false"):
             _through_cli(entry, ["--set", f"{entry.id}=maybe"], tmp_path)
@@ -120,7 +122,7 @@ def test_out_of_range_numbers_name_the_bound() -> None:
     for entry in schema.SETTINGS:
         if entry.type in ("int", "float") and entry.high is not None:
             with pytest.raises(ConfigError, match=rf"^settings\.{entry.id}: must be at most"):
-                schema.parse(entry, entry.high * 2 + 1)
+                check.parse(entry, entry.high * 2 + 1)
 
 
 def test_every_flag_and_key_is_distinct() -> None:
@@ -132,7 +134,7 @@ def test_every_flag_and_key_is_distinct() -> None:
 
 def test_docs_page_is_current() -> None:
     written = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
-    assert written == schema.markdown(), "docs/settings.md is out of date: netbuilder settings --markdown > it"
+    assert written == markdown(), "docs/settings.md is out of date: netbuilder settings --markdown > it"
     for entry in schema.SETTINGS:
         assert f"`{entry.key}`" in written and f"`{entry.cli_flag}`" in written
 
@@ -211,7 +213,7 @@ def test_templates_have_valid_settings() -> None:
     from netbuilder.templates import list_templates
 
     for template in list_templates():
-        assert schema.settings_problems(load_template(template.id).settings) == [], template.id
+        assert check.settings_problems(load_template(template.id).settings) == [], template.id
 
 
 # ---- threads and dropout ---------------------------------------------------------------------------------------

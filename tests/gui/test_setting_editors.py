@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox
 
 from netbuilder.train import TrainConfig, schema
+from netbuilder.train import settings_check as check
 from netbuilder_ui.training.settings import DATA_PANEL_SETTINGS
 
 PANEL_ENTRIES = [pytest.param(e, id=e.id) for e in schema.SETTINGS if e.id not in DATA_PANEL_SETTINGS]
@@ -60,7 +61,7 @@ def test_editor_round_trips_default_and_a_valid_value(entry: schema.Setting, pan
     assert editor.widget.toolTip() == entry.doc
     example = entry.example()
     _type(editor.widget, example, entry)
-    expected = schema.parse(entry, example)
+    expected = check.parse(entry, example)
     assert TrainConfig.from_settings(qt_doc.document.settings).get(entry.id) == expected
     assert panel.message_banner.severity in ("", None) or not panel.message_banner.isVisible()
     qt_doc.undo_stack.undo()

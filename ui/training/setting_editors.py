@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QSpinBox, QWidget
 
 from netbuilder.train import schema
+from netbuilder.train import settings_check as check
 from netbuilder_ui.training.widgets import repolish
 
 SPIN_MAX = 2_147_483_647  # QSpinBox holds a C int
@@ -157,7 +158,7 @@ class SettingEditor(QObject):
             raw = w.text().strip()
             if raw == "" and not self.entry.nullable and self.entry.type in ("int", "float"):
                 raise schema.ConfigError(f"settings.{self.entry.id}: must be a number; it is empty.")
-        return schema.parse(self.entry, raw)
+        return check.parse(self.entry, raw)
 
     def set_invalid(self, invalid: bool) -> None:
         if isinstance(self.widget, NumberField):
