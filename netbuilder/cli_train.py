@@ -151,8 +151,10 @@ def _config(doc: Any, args: argparse.Namespace) -> Any:
             data[key] = value
             continue
         try:
-            parsed = _merge_losses(training, value, where) if entry.type == "losses" else \
-                check.parse(entry, value, where)
+            if entry.type == "losses" and not where.startswith("--set"):  # --loss changes, --set replaces
+                parsed = _merge_losses(training, value, where)
+            else:
+                parsed = check.parse(entry, value, where)
         except ConfigError as error:
             raise _Usage(str(error)) from None
         target = training if entry.section == "training" else data

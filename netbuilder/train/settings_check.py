@@ -202,6 +202,12 @@ def parse_losses(value: Any, where: str = "settings.training.losses") -> list[di
     """A list of loss records; ``{"y": "mse"}`` and ``{"y": {"loss": "mse"}}`` are read as one per output."""
     if value is None:
         return []
+    if isinstance(value, str) and value.strip().startswith("["):  # JSON, as --set writes a whole list
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _fail(where, f"must be a JSON list such as [{{\"output\": \"y\", \"loss\": \"mse\"}}]; got "
+                               f"{value!r}.") from None
     if isinstance(value, str):  # the command line: "mse" or "y=mse,z=l1"
         value = [({"output": o.strip(), "loss": n.strip()} if n else {"output": "", "loss": o.strip()})
                  for o, _eq, n in (part.partition("=") for part in value.split(",") if part.strip())]

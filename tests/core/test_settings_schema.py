@@ -153,6 +153,13 @@ def test_loss_flag_sets_every_output_or_one_and_keeps_other_fields(tmp_path: Pat
     assert [(c.output, c.loss) for c in config.losses] == [("y", "cross_entropy"), ("z", "mse")]
 
 
+def test_set_replaces_the_loss_list_with_every_field() -> None:
+    records = [{"output": "y", "loss": "cross_entropy", "label_smoothing": 0.2}]
+    args = _parser().parse_args(["train", "x.nbg", "--set", f"training.losses={json.dumps(records)}"])
+    config = cli_train._config(load_template("mlp"), args)
+    assert [(c.output, c.loss, c.label_smoothing) for c in config.losses] == [("y", "cross_entropy", 0.2)]
+
+
 def test_unknown_set_key_gets_a_suggestion() -> None:
     args = _parser().parse_args(["train", "x.nbg", "--set", "training.weight_decy=0.1"])
     with pytest.raises(cli_train._Usage, match="did you mean 'training.weight_decay'"):
