@@ -263,7 +263,8 @@ def _json_event(event: Any, out: TextIO) -> None:
         _json({"event": "epoch", "epoch": event.epoch, "metrics": event.metrics}, out)
     elif isinstance(event, ev.Done):
         _json({"event": "done", "run_dir": event.run_dir, "metrics": event.metrics, "epochs": event.epochs_completed,
-               "stopped_early": event.stopped_early, "best_epoch": event.best_epoch}, out)
+               "stopped_early": event.stopped_early, "best_epoch": event.best_epoch, "monitor": event.monitor,
+               "test_metrics": event.test_metrics}, out)
     elif isinstance(event, ev.Error):
         _json({"event": "error", "message": event.message, "step": event.step, "epoch": event.epoch,
                "suggestion": event.suggestion, "run_dir": event.run_dir}, out)
@@ -273,6 +274,8 @@ def _json_event(event: Any, out: TextIO) -> None:
                "world_size": event.world_size}, out)
     elif isinstance(event, ev.Warning):
         _json({"event": "warning", "message": event.message}, out)
+    elif isinstance(event, ev.TestEnd):
+        _json({"event": "test", "epoch": event.epoch, "weights": event.weights, "metrics": event.metrics}, out)
     elif isinstance(event, ev.Stage):
         _json({"event": "stage", "name": event.name, "description": event.description}, out)
     elif isinstance(event, ev.Samples) and event.sample_kind == "text":
@@ -298,6 +301,9 @@ def _text_event(event: Any, progress: _Progress) -> None:
             progress.line("  sample: " + text.replace("\n", " ")[:200])
     elif isinstance(event, ev.Warning):
         progress.line(f"warning: {event.message}")
+    elif isinstance(event, ev.TestEnd):
+        shown = "  ".join(f"{k} {_number(v)}" for k, v in event.metrics.items())
+        progress.line(f"test split (held out until now; {event.weights} weights, epoch {event.epoch}):  {shown}")
     elif isinstance(event, ev.Stage):
         progress.line(f"== {event.description}")
     elif isinstance(event, ev.WeightsLoaded):
@@ -311,10 +317,11 @@ def _summary(event: Any, progress: _Progress, seconds: float) -> None:
     why = " (stopped early)" if event.stopped_early else " (stopped)" if event.stopped_by_user else ""
     progress.line(f"Done{why}: {event.epochs_completed} epochs in {seconds:.1f} s.")
     if event.best_epoch is not None and event.best_metric is not None:
-        progress.line(f"Best epoch: {event.best_epoch} ({_number(event.best_metric)}).")
+        progress.line(f"Best epoch: {event.best_epoch} ({event.monitor or 'monitor'} {_number(event.best_metric)}).")
     for key, value in event.metrics.items():
         if key != "lr":
             progress.line(f"  {key:18s} {_number(value)}")
+
     if event.run_dir:
         progress.line(f"Run folder: {event.run_dir}")
 
@@ -353,7 +360,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2, default=_plain))
         return EXIT_OK
-    print(f"{result['split']} split, {result['samples']} samples:")
+    print(f"{result['split']} split, {result['samples']} samples, {result['weights']}:")
+    if result.get("note"):
+        print(f"warning: {result['note']}", file=sys.stderr)
     for key, value in result.items():
         if isinstance(value, float):
             print(f"  {key:20s} {_number(value)}")
@@ -380,6 +389,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                          temperature=args.temperature, length=args.length)
     except _failures() as error:
         return _report_error(args, str(error))
+    print(f"Using the {result.weights}." + (f"\nwarning: {result.note}" if result.note else ""), file=sys.stderr)
     if args.json:
         print(json.dumps(result.to_dict(), default=_plain))
         return EXIT_OK
@@ -497,7 +507,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("rundir")
     p.add_argument("--data", metavar="ID|PATH", help="evaluate on this data instead (all of it)")
     p.add_argument("--split", default="auto", choices=("auto", "train", "val", "test"))
-    p.add_argument("--weights", default="final", choices=("final", "best", "latest"))
+    p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
+                   help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default 0: automatic)")
     p.add_argument("--json", action="store_true")
@@ -508,7 +519,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("rundir")
     p.add_argument("input", help=".npy or .csv file, an image, a text prompt (language models) or a sample count "
                                  "(GANs)")
-    p.add_argument("--weights", default="final", choices=("final", "best", "latest"))
+    p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
+                   help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")
     p.add_argument("--temperature", type=float)
     p.add_argument("--length", type=int, help="characters to generate (language models)")

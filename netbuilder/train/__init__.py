@@ -26,6 +26,7 @@ from netbuilder.train.events import (
     RunStarted,
     Samples,
     Stage,
+    TestEnd,
     ValidationEnd,
     Warning,
     WeightsLoaded,
@@ -37,7 +38,7 @@ from netbuilder.train.runs import Run, RunError, graph_hash, list_runs, load_run
 __all__ = [
     "BatchEnd", "Checkpoint", "ConfigError", "DataConfig", "Done", "EarlyStopping", "EpochEnd", "Error", "Event",
     "GANConfig", "LMConfig", "LossConfig", "Prediction", "PretrainConfig", "Run", "RunError", "RunStarted", "Samples",
-    "Stage", "TrainConfig", "TrainError", "Trainer", "TransferConfig", "VAEConfig", "ValidationEnd", "Warning",
+    "Stage", "TestEnd", "TrainConfig", "TrainError", "Trainer", "TransferConfig", "VAEConfig", "ValidationEnd", "Warning",
     "WeightsLoaded",
     "choose_recipe", "evaluate", "graph_hash", "list_runs", "load_run", "predict", "resolve_device", "train",
 ]

@@ -60,6 +60,9 @@ def _section(cls: type, prefix: str, data: dict[str, Any] | None) -> Any:
 # Sections
 
 
+BUNDLED_TEST_FRACTION = 0.1  # the test part bundled data keeps when data.test_fraction is not set
+
+
 @dataclass
 class DataConfig:
     """Where the data comes from (``settings["data"]``): a bundled id or a file path, its format ("" = from the
@@ -73,7 +76,7 @@ class DataConfig:
     format: str = _d("data.format")
     options: dict[str, Any] = _d("data.options")  # passed to netbuilder.data.load_data
     val_fraction: float = _d("data.val_fraction")
-    test_fraction: float = _d("data.test_fraction")
+    test_fraction: float | None = _d("data.test_fraction")  # None = auto: BUNDLED_TEST_FRACTION for bundled data
     normalize: bool = _d("data.normalize")
     augment: dict[str, Any] = _d("data.augment")
     seed: int | None = _d("data.seed")
@@ -88,6 +91,19 @@ class DataConfig:
             raise ConfigError(f"settings.data: must be a mapping such as {{'source': 'digits'}}; got {data!r}.")
         values = check.read_data(dict(data or {}))
         return cls(**{f.name: values[f"data.{f.name}"] for f in dataclasses.fields(cls)})
+
+    def resolved_test_fraction(self) -> float:
+        """The test fraction to split off: the setting, or for "auto" (None) a held-out test part of
+        BUNDLED_TEST_FRACTION for bundled data (their results are compared, so the validation split that picks the
+        best epoch must not also report the result) and none for the user's own files."""
+        if self.test_fraction is not None:
+            return self.test_fraction
+        from netbuilder.data.bundled import dataset_ids  # lazily: it imports torch
+
+        bundled = self.format == "bundled" or (not self.format and self.source in dataset_ids())
+        if bundled and self.val_fraction + BUNDLED_TEST_FRACTION < 1.0:
+            return BUNDLED_TEST_FRACTION
+        return 0.0
 
     def load_source(self) -> str | dict[str, Any]:
         """What `netbuilder.data.load_data` takes: the source itself, or a settings dict when a format is set."""

@@ -45,7 +45,7 @@ def setup(use_cuda: bool) -> DistInfo:
     import torch.distributed as dist
 
     if not dist.is_available():
-        from netbuilder.train.recipes import TrainError
+        from netbuilder.train.errors import TrainError
 
         raise TrainError("This PyTorch build has no torch.distributed, so multi-process training is not possible.",
                          "Run without torchrun, or install a PyTorch build with distributed support.")

@@ -1,7 +1,8 @@
 """Using a finished run: evaluate it on held-out data, or predict from new inputs.
 
-Both rebuild the network from the document, load the run's weights (final by default) and reuse what the run
-recorded: the data settings and split seed (so "test" is the same test split the run never trained on) and the
+Both rebuild the network from the document, load the run's weights (the best epoch's by default, and they say
+which epoch; a run interrupted before its best epoch reached the disk is refused rather than silently used with
+older weights) and reuse what the run recorded: the data settings and split seed (so "test" is the same test split the run never trained on) and the
 normaliser fitted on the training split (so new inputs are scaled exactly like the training data).
 """
 
@@ -30,13 +31,13 @@ from netbuilder.train.recipes import (
     pick_network,
     sample_text,
 )
-from netbuilder.train.runs import Run, load_run, read_normalizer
+from netbuilder.train.runs import ChosenWeights, Run, load_run, read_normalizer
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
-def _load_state(run: Run, which: str) -> dict[str, dict[str, torch.Tensor]]:
-    return run.weights(which)
+def _load_state(run: Run, which: str) -> ChosenWeights:
+    return run.choose_weights(which)
 
 
 def _load_into(module: nn.Module, state: dict[str, torch.Tensor], network: str) -> None:
@@ -51,14 +52,15 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], network: str) 
 
 
 def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = None, split: str = "auto",
-             weights: str = "final", device: str = "auto") -> dict[str, Any]:
+             weights: str = "best", device: str = "auto") -> dict[str, Any]:
     """Metrics of a trained run on held-out data.
 
     ``data`` None re-creates the run's own split (same source, options and seed) and evaluates on its test part
     (``split="auto"``: test if the run kept one, else validation). ``data`` may also be a bundled id, a path or a
     Dataset: then all of it is evaluated (as split "data"), scaled with the run's normaliser. Returns
-    ``{"<split>_loss": ..., "<split>_accuracy": ..., "split": ..., "samples": ...}`` and, for classification,
-    ``"confusion"`` and ``"class_names"``.
+    ``{"<split>_loss": ..., "<split>_accuracy": ..., "split": ..., "samples": ..., "weights": "best checkpoint
+    (epoch 3)", "weights_epoch": 3}`` (and ``"note"`` when the weights are older than the run's metrics) and, for
+    classification, ``"confusion"`` and ``"class_names"``.
     """
     run = load_run(run_dir)
     config = dataclasses.replace(run.config, transfer=TransferConfig(), device=device)
@@ -68,20 +70,26 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     if recipe_name == "gan":
         raise TrainError("A GAN has no held-out metric to evaluate.", "Use predict to draw samples from the "
                                                                       "generator instead.")
-    chosen = prepared.train if name == "data" else getattr(prepared, name)
-    if chosen is None or len(chosen) == 0:
+    split_data = prepared.train if name == "data" else getattr(prepared, name)
+    if split_data is None or len(split_data) == 0:
         raise TrainError(f"The run's data has no {name} split to evaluate on.",
                          "Pass other data, or choose split val or train.")
     recipe = build_recipe(recipe_name, Context(document, config, prepared, torch_device))
-    for network, state in _load_state(run, weights).items():
+    chosen = _load_state(run, weights)
+    for network, state in chosen.weights.items():
         if network in recipe.modules:
             _load_into(recipe.modules[network], state, network)
-    if isinstance(chosen, ArraySplit) and torch_device.type != "cpu":
-        chosen = ArraySplit(chosen.x.to(torch_device), chosen.y.to(torch_device) if chosen.y is not None else None)
-    result = recipe.evaluate(chosen, prefix=f"{name}_")
+    if isinstance(split_data, ArraySplit) and torch_device.type != "cpu":
+        split_data = ArraySplit(split_data.x.to(torch_device),
+                                split_data.y.to(torch_device) if split_data.y is not None else None)
+    result = recipe.evaluate(split_data, prefix=f"{name}_")
     out: dict[str, Any] = dict(result.metrics)
     out["split"] = name
-    out["samples"] = len(chosen)
+    out["samples"] = len(split_data)
+    out["weights"] = chosen.describe()
+    out["weights_epoch"] = chosen.epoch
+    if chosen.note:
+        out["note"] = chosen.note
     if result.confusion is not None:
         out["confusion"] = result.confusion
         out["class_names"] = result.class_names
@@ -97,7 +105,7 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
             raise TrainError("The run does not record where its data came from.", "Pass the data to evaluate on.")
         dataset = open_dataset(options)
         seed = config.seed if options.seed is None else options.seed
-        prepared = dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction,
+        prepared = dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.resolved_test_fraction(),
                                    seed=seed, normalize=options.normalize)
         if split == "auto":
             split = "test" if prepared.test is not None else "val" if prepared.val is not None else "train"
@@ -126,6 +134,8 @@ class Prediction:
     labels: list[str] | None = None  # classification: the predicted class of each sample
     probabilities: torch.Tensor | None = None  # classification: N×C
     text: str | None = None  # language models: the prompt and its continuation
+    weights: str = ""  # which weights made it, e.g. "best checkpoint (epoch 3)"
+    note: str = ""  # why those weights may be older than the run's metrics (an interrupted run)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -136,10 +146,13 @@ class Prediction:
         if self.probabilities is not None:
             data["probabilities"] = [[round(float(p), 6) for p in row] for row in self.probabilities.tolist()]
         data["outputs"] = {name: value.tolist() for name, value in self.outputs.items()}
+        data["weights"] = self.weights
+        if self.note:
+            data["note"] = self.note
         return data
 
 
-def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, weights: str = "final",
+def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, weights: str = "best",
             device: str = "auto", temperature: float | None = None, length: int | None = None) -> Prediction:
     """Run a trained network on new inputs.
 
@@ -152,7 +165,16 @@ def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, we
     torch_device = resolve_device(device)
     info = DataInfo(**_info_fields(run.record.get("data") or {}))
     recipe = run.record.get("recipe") or ""
-    state = _load_state(run, weights)
+    chosen = _load_state(run, weights)
+    prediction = _predict(document, run, config, info, recipe, chosen.weights, inputs, torch_device, temperature,
+                          length)
+    prediction.weights, prediction.note = chosen.describe(), chosen.note
+    return prediction
+
+
+def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, recipe: str,
+             state: dict[str, dict[str, torch.Tensor]], inputs: Any, torch_device: torch.device,
+             temperature: float | None, length: int | None) -> Prediction:
     if recipe == "gan" or {"generator", "discriminator"} <= set(document.networks):
         return _predict_gan(document, state, inputs, torch_device, config)
     network = pick_network(document, config)

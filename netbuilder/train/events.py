@@ -132,6 +132,20 @@ class Warning(Event):  # shadows the builtin inside this module only; the name t
 
 
 @dataclass
+class TestEnd(Event):
+    """The held-out test split's metrics, reported once at the end of a run (never during it, so that nothing is
+    tuned on them), with the weights they were measured on: "best" (the best epoch's) or "final"."""
+
+    kind: ClassVar[str] = "test"
+    __test__ = False  # not a pytest test class, despite its name
+    epoch: int
+    metrics: dict[str, float]
+    weights: str = "best"
+    confusion: list[list[int]] | None = None
+    class_names: list[str] | None = None
+
+
+@dataclass
 class Done(Event):
     kind: ClassVar[str] = "done"
     run_dir: str | None
@@ -141,6 +155,8 @@ class Done(Event):
     stopped_by_user: bool = False
     best_epoch: int | None = None
     best_metric: float | None = None
+    monitor: str | None = None  # the metric best_epoch was picked on
+    test_metrics: dict[str, float] = field(default_factory=dict)  # from the TestEnd before it, if any
 
 
 @dataclass
@@ -159,4 +175,4 @@ class Error(Event):
 
 
 TrainEvent = RunStarted | BatchEnd | ValidationEnd | EpochEnd | Samples | Checkpoint | WeightsLoaded | Stage | \
-    Warning | Done | Error
+    Warning | TestEnd | Done | Error

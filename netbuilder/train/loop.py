@@ -1,14 +1,17 @@
 """The training loop: a generator of plain events, controlled by thread-safe stop/pause flags.
 
 ``Trainer(document, config).events()`` yields `RunStarted`, then per epoch a few `BatchEnd`, `ValidationEnd`,
-`Samples`, `EpochEnd` and `Checkpoint`, and finally `Done` or `Error`. The desktop app runs it in a worker thread
+`Samples`, `EpochEnd` and `Checkpoint`, and finally (with a test split) one `TestEnd`, then `Done`, or an `Error`.
+Before any model is built, `preflight` checks the data against the network and the memory the run needs. The
+desktop app runs it in a worker thread
 and calls `stop`/`pause`/`resume` from the GUI thread; the CLI runs it in the main thread. No exception leaves the
 generator (except GeneratorExit when the consumer closes it): every failure becomes an `Error` event with a plain
 message, the step, and a suggestion, and the run folder keeps the last good checkpoint.
 
 Speed: in-memory data is moved to the device once and batched by tensor indexing; the step does no host-device
 synchronisation. Losses stay on the device and are read back together when a `BatchEnd` is due (every
-``log_every`` batches and at most every ``log_interval`` seconds), which is also where NaN/Inf is detected.
+``log_every`` batches and at most every ``log_interval`` seconds), which is also where NaN/Inf and a diverging
+loss (DIVERGENCE_FACTOR times its starting value) are detected.
 
 Reproducibility: model weights are initialised from the seed; the data order of epoch ``e`` comes from a
 generator seeded with (seed, e); checkpoints hold model, optimiser, schedule, loss scaler and every global RNG
@@ -32,28 +35,26 @@ from typing import Any
 import torch
 
 from netbuilder import __version__
-from netbuilder.data.base import ArrayDataset, ArraySplit, DataError, PreparedData, Split
+from netbuilder.data.base import ArrayDataset, DataError, PreparedData, Split
 from netbuilder.document.model import Document
-from netbuilder.train import distributed
+from netbuilder.train import distributed, preflight
 from netbuilder.train import events as ev
+from netbuilder.train.batching import Batcher, is_oom, to_device
+from netbuilder.train.checkpointing import Checkpointer, restore
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
 from netbuilder.train.dropout import set_dropout
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
+from netbuilder.train.plateau import PlateauTracker
 from netbuilder.train.recipes import Context, Recipe, TrainError, build_recipe, choose_recipe, seed_for
 from netbuilder.train.runs import (
     CHECKPOINTS,
     CONFIG_FILE,
-    WEIGHTS,
     RunError,
     RunWriter,
-    flatten_state,
     graph_hash,
     load_checkpoint,
     new_run_dir,
-    rng_state,
-    set_rng_state,
-    unflatten_state,
 )
 from netbuilder.train.threads import set_threads
 
@@ -70,10 +71,24 @@ def _lower_rate(lr: float, config: TrainConfig | None) -> str:
     return f"{lr / 10:g}"
 
 
+# A run has diverged when its loss over a few batches exceeds this many times its starting loss (the first step's,
+# before any update could change it). Seen in legitimate runs: losses spike a few-fold, GAN losses wander up to
+# some tens of times their start; seen in diverged ones (lr 1e6 with Adam): 1e17 times and more, never NaN.
+DIVERGENCE_FACTOR = 1e4
+DIVERGENCE_FLOOR = 1e-2  # a starting loss near 0 (a pre-trained model) is taken as this, so noise cannot trip it
+SKIPPED_SHOWN = 5  # unreadable data files named in a warning; the rest are counted
+
+
 class _NonFinite(Exception):
     def __init__(self, what: str, step: int, epoch: int, batch: int):
         super().__init__(what)
         self.what, self.step, self.epoch, self.batch = what, step, epoch, batch
+
+
+class _Diverged(Exception):
+    def __init__(self, loss: float, reference: float, step: int, epoch: int, batch: int):
+        super().__init__("diverged")
+        self.loss, self.reference, self.step, self.epoch, self.batch = loss, reference, step, epoch, batch
 
 
 def resolve_device(name: str, dist_info: distributed.DistInfo | None = None) -> torch.device:
@@ -102,15 +117,6 @@ def resolve_device(name: str, dist_info: distributed.DistInfo | None = None) -> 
             raise TrainError("Device mps (Apple GPU) is not available on this machine.", "Use device auto or cpu.")
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def _is_oom(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return True
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if oom is not None and isinstance(error, oom):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
 class Trainer:
@@ -143,16 +149,27 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.writer = RunWriter(None, enabled=False)
         self._dist = distributed.DistInfo()
-        self._best: float | None = None
-        self._best_epoch: int | None = None
-        self._bad_epochs = 0
-        self._last_good: str | None = None  # last checkpoint written
+        self.plateau = PlateauTracker()  # early stopping's view of the monitored metric
+        self.batcher = Batcher(self._dist)
+        self.checkpoints = Checkpointer(self.writer, self._dist)
         self._graph_hash = ""
         self._stage: Trainer | None = None  # the pre-training run in progress, which stop/pause also reach
-        self._last_checkpoint = time.perf_counter()
-        self._pending_best: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
-        self._best_buffers: dict[str, torch.Tensor] = {}  # reused by each pending best (see _snapshot)
         self._config_dict: dict[str, Any] = {}
+        self._monitor: str | None = None  # the metric "best" is picked on (the configured one, if reported)
+        self._reference_loss: float | None = None  # the starting loss divergence is measured against
+        self._skipped_reported = 0  # unreadable data files already reported
+
+    @property
+    def _best(self) -> float | None:
+        return self.plateau.best
+
+    @property
+    def _best_epoch(self) -> int | None:
+        return self.plateau.best_epoch
+
+    @property
+    def _last_good(self) -> str | None:
+        return self.checkpoints.last_good
 
     # ---- control (thread-safe: plain flag writes and a threading.Event) -------------------------------------
     def stop(self) -> None:
@@ -210,12 +227,17 @@ class Trainer:
     def _events(self) -> Iterator[ev.Event]:
         config = self._resolve_config()
         set_threads(config.threads)
+        checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
+        config = self.config = self._with_test_fraction(config, checkpoint)
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
         self._config_dict = config.to_dict()
         self._dist = distributed.setup(config.device != "cpu" and torch.cuda.is_available())
         dist_info = self._dist
         device = resolve_device(config.device, dist_info)
         self.device = device
+        self.batcher.dist = self.checkpoints.dist = dist_info
+        self.checkpoints.device = device
+        self.plateau = PlateauTracker(config.early_stopping.direction(), config.early_stopping.min_delta)
         warnings: list[str] = []
         precision = config.precision
         if precision != "fp32" and device.type != "cuda":
@@ -234,6 +256,7 @@ class Trainer:
         data = self._prepare_data(config)
         self.data = data
         recipe_name = choose_recipe(self.document, config, data.info)
+        warnings.extend(preflight.run_checks(self.document, config, recipe_name, data, device))  # before building
         ctx = Context(self.document, config, data, device, precision, dist_info.world_size, warnings,
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)
@@ -241,19 +264,19 @@ class Trainer:
         if config.dropout is not None and not set_dropout(recipe.modules.values(), config.dropout):
             warnings.append(f"The dropout setting ({config.dropout:g}) has no effect: the network has no Dropout "
                             "layer.")
-        train = self._on_device(data.train, device)
-        val = self._on_device(data.val, device) if data.val is not None and recipe.has_validation else None
+        train = self.batcher.on_device(data.train, device, ctx.warnings)
+        val = self.batcher.on_device(data.val, device, ctx.warnings) \
+            if data.val is not None and recipe.has_validation else None
         if len(train) == 0:
             raise TrainError("The training split is empty.", "Lower the validation and test fractions.")
         x0, y0 = train.head(min(2, len(train)))
-        recipe.check(_to(x0, device), _to(y0, device))
+        recipe.check(to_device(x0, device), to_device(y0, device))
 
-        checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
         if dist_info.enabled:
             recipe.wrap_ddp()
         if config.torch_compile:
             recipe.use_compile()
-        batches = self._batch_count(train, config.batch_size)
+        batches = self.batcher.count(train, config.batch_size)
         schedule = LRSchedule(config, batches, config.epochs)
         start_epoch = 1
         if checkpoint is not None:
@@ -268,8 +291,9 @@ class Trainer:
                             recipe.trainable_count(), data.info.to_dict(), dist_info.world_size)
         for message in warnings:
             yield ev.Warning(message)
+        yield from self._skipped_files()
         yield from ctx.transfer_events
-        self._last_checkpoint = time.perf_counter()
+        self.checkpoints.last_time = time.perf_counter()
         if checkpoint is not None and start_epoch > config.epochs:
             yield from self._finish(stopped_by_user=False, stopped_early=False)
             return
@@ -320,6 +344,8 @@ class Trainer:
         interval = 0.0 if ddp else config.log_interval
         monitor = config.early_stopping.monitor
         direction = config.early_stopping.direction()
+        device = self.device
+        assert device is not None
         step_fn = recipe.train_step
         compiled = config.torch_compile
         warned_monitor = False
@@ -341,7 +367,7 @@ class Trainer:
             reported = 0
             index = 0
             stopped = False
-            for x, y in self._train_batches(train, config.batch_size, generator, device=self.device):
+            for x, y in self.batcher.batches(train, config.batch_size, generator, device):
                 if self._stop and not ddp:
                     stopped = True
                     break
@@ -402,31 +428,27 @@ class Trainer:
             metrics["lr"] = lr
             yield from recipe.samples(epoch)
 
-            watched = monitor if monitor in metrics else "train_loss"
+            watched = self._watched(monitor, metrics, recipe)
             if watched != monitor and config.early_stopping.patience and not warned_monitor:
                 warned_monitor = True
-                yield ev.Warning(f"Early stopping watches {monitor}, which this run does not report; it watches "
-                                 "train_loss instead.")
-            value = metrics[watched]
-            improved = math.isfinite(value) and (
-                self._best is None
-                or (value < self._best - config.early_stopping.min_delta if direction == "min"
-                    else value > self._best + config.early_stopping.min_delta))
-            if improved:
-                self._best, self._best_epoch, self._bad_epochs = value, epoch, 0
-            else:
-                self._bad_epochs += 1
-            schedule.end_epoch(metrics.get(monitor, metrics[watched]), direction)
+                yield ev.Warning(self._monitor_warning(monitor, watched))
+            self._monitor = watched
+            if watched == "epoch" and self.plateau.direction != "max":  # the epoch counts up
+                counting = PlateauTracker("max")
+                counting.load_state_dict(self.plateau.state_dict())
+                self.plateau = counting
+            improved = self.plateau.update(float(epoch) if watched == "epoch" else metrics[watched], epoch)
+            schedule.end_epoch(metrics.get(monitor, metrics["train_loss"]), direction)
 
             self.history.append({"epoch": epoch, **metrics})
             self.writer.append_metrics(epoch, metrics)
             yield ev.EpochEnd(epoch, metrics, improved, time.perf_counter() - started)
 
             patience = config.early_stopping.patience
-            early = bool(patience and self._bad_epochs >= patience and epoch < config.epochs)
+            early = bool(patience and self.plateau.bad_epochs >= patience and epoch < config.epochs)
             user = self._stop and not ddp
-            yield from self._checkpoint(epoch, recipe, schedule, config, improved,
-                                        ending=early or user or epoch == config.epochs)
+            yield from self.checkpoints.save(recipe, schedule, config, self._progress(epoch), improved,
+                                             ending=early or user or epoch == config.epochs)
             if early:
                 yield from self._finish(stopped_by_user=False, stopped_early=True)
                 return
@@ -435,12 +457,28 @@ class Trainer:
                 return
         yield from self._finish(stopped_by_user=False, stopped_early=False)
 
+    @staticmethod
+    def _watched(monitor: str, metrics: dict[str, float], recipe: Recipe) -> str:
+        """The metric the best epoch is picked on: the configured monitor when the run reports it; for a recipe
+        without held-out data (a GAN, whose losses do not measure its samples) the latest epoch ("epoch");
+        otherwise train_loss."""
+        if monitor in metrics:
+            return monitor
+        return "train_loss" if recipe.has_validation else "epoch"
+
+    @staticmethod
+    def _monitor_warning(monitor: str, watched: str) -> str:
+        if watched == "epoch":
+            return (f"Early stopping watches {monitor}, which this run does not report (a GAN has no held-out "
+                    "data); it is off, and the latest epoch is kept as the best.")
+        return f"Early stopping watches {monitor}, which this run does not report; it watches {watched} instead."
+
     def _compiled_step(self, recipe: Recipe, x: torch.Tensor, y: torch.Tensor | None) -> Any:
         """The first step with torch.compile; if compiling fails, warn and go on without it."""
         try:
             return recipe.train_step(x, y)
         except Exception as error:  # noqa: BLE001 - any compiler failure falls back to eager mode
-            if _is_oom(error):
+            if is_oom(error):
                 raise
             recipe.use_eager()
             recipe.ctx.warnings.append(f"torch.compile failed ({type(error).__name__}); training continues "
@@ -461,8 +499,7 @@ class Trainer:
             stacked = torch.stack(rows).float()
         else:
             stacked = torch.stack(window).float().unsqueeze(0)
-        norms = recipe.grad_norms
-        recipe.grad_norms = []
+        norms = recipe.updater.take_grad_norms()
         stop_all = False
         if self._dist.enabled:
             flat = torch.cat([stacked.flatten(), torch.tensor([1.0 if self._stop else 0.0], device=stacked.device)])
@@ -481,6 +518,11 @@ class Trainer:
                     raise _NonFinite("gradients", first + offset, epoch, index - len(window) + offset + 1)
         weight = float(sum(sizes))
         mean = sum(v * s for v, s in zip(values[0], sizes, strict=True)) / weight
+        if self._reference_loss is None:
+            self._reference_loss = values[0][0]
+        limit = DIVERGENCE_FACTOR * max(self._reference_loss, DIVERGENCE_FLOOR)
+        if mean > limit:
+            raise _Diverged(mean, self._reference_loss, self.step, epoch, index)
         totals["sum"] += mean * weight
         totals["count"] += weight
         extra = {}
@@ -499,71 +541,8 @@ class Trainer:
         options = config.data
         dataset = open_dataset(options) if source is None else select_classes(source, options.classes)
         seed = config.seed if options.seed is None else options.seed
-        return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.test_fraction, seed=seed,
-                               normalize=options.normalize, augment=options.augment or None)
-
-    def _on_device(self, split: Split, device: torch.device) -> Split:
-        """In-memory splits move to the device once (falling back to per-batch copies if it is too small)."""
-        if not isinstance(split, ArraySplit) or device.type == "cpu":
-            return split
-        try:
-            y = split.y.to(device) if split.y is not None else None
-            return ArraySplit(split.x.to(device), y, split.augment)
-        except RuntimeError as error:
-            if not _is_oom(error):
-                raise
-            if self.recipe is not None:
-                self.recipe.ctx.warnings.append(f"The data does not fit in {device} memory; batches are copied "
-                                                "there one at a time.")
-            return split
-
-    def _shard_size(self, count: int) -> int:
-        world = self._dist.world_size
-        return count // world if world > 1 else count
-
-    def _batch_count(self, split: Split, batch_size: int) -> int:
-        if isinstance(split, ArraySplit):
-            count = self._shard_size(len(split))
-            full, rest = divmod(count, batch_size)
-            return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
-        total = math.ceil(len(split) / batch_size)
-        return total // self._dist.world_size if self._dist.enabled else total
-
-    def _train_batches(self, split: Split, batch_size: int, generator: torch.Generator,
-                       device: torch.device | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Shuffled batches of this rank's shard. A last batch of a single sample is dropped (batch norm cannot
-        train on it, and it would weigh as much as a full batch in the step)."""
-        assert device is not None
-        world, rank = self._dist.world_size, self._dist.rank
-        if isinstance(split, ArraySplit):
-            count = len(split)
-            order = torch.randperm(count, generator=generator)
-            if world > 1:
-                share = count // world
-                order = order[rank * share:(rank + 1) * share]
-            if len(order) % batch_size == 1 and len(order) > 1:
-                order = order[:-1]
-            x, y, augment = split.x, split.y, split.augment
-            if x.device != order.device:
-                order = order.to(x.device)
-            move = x.device != device  # the data stayed in host memory: copy each batch over
-            for index in order.split(batch_size):
-                xb = x[index]
-                yb = y[index] if y is not None else None
-                if augment is not None:
-                    xb = augment(xb, generator)
-                if move:
-                    xb, yb = _to(xb, device), _to(yb, device)
-                yield xb, yb
-            return
-        total = self._batch_count(split, batch_size) * world if world > 1 else None
-        for number, (xb, yb) in enumerate(split.batches(batch_size, shuffle=True, generator=generator)):
-            if total is not None:
-                if number >= total:
-                    break
-                if number % world != rank:
-                    continue
-            yield _to(xb, device), _to(yb, device)
+        return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.resolved_test_fraction(),
+                               seed=seed, normalize=options.normalize, augment=options.augment or None)
 
     # ---- config, run folder, checkpoints ---------------------------------------------------------------------
     def _resolve_config(self) -> TrainConfig:
@@ -575,6 +554,16 @@ class Trainer:
                 return self.config
         self.config = TrainConfig.from_settings(self.document.settings)
         return self.config
+
+    def _with_test_fraction(self, config: TrainConfig, checkpoint: Any) -> TrainConfig:
+        """``config`` with data.test_fraction decided ("auto" = a test part for bundled data), so that the run
+        records the split it used. A resumed run keeps its checkpoint's split."""
+        if config.data.test_fraction is not None:
+            return config
+        saved = ((checkpoint.state.get("config") or {}).get("data") or {}).get("test_fraction") \
+            if checkpoint is not None else None
+        fraction = float(saved) if saved is not None else config.data.resolved_test_fraction()
+        return dataclasses.replace(config, data=dataclasses.replace(config.data, test_fraction=fraction))
 
     def _open_run_dir(self, config: TrainConfig, recipe_name: str, checkpoint: Any, start_epoch: int) -> None:
         dist_info = self._dist
@@ -593,6 +582,7 @@ class Trainer:
             text = distributed.broadcast_text(str(self.run_dir) if enabled and self.run_dir else None)
             self.run_dir = Path(text) if text else None
         self.writer = RunWriter(self.run_dir, enabled=enabled)
+        self.checkpoints.writer = self.writer
         if not enabled:
             return
         data = self.data
@@ -620,135 +610,25 @@ class Trainer:
         if checkpoint is not None:
             self.writer.keep_metrics_until(start_epoch - 1)
 
-    def _snapshot(self, epoch: int, recipe: Recipe, schedule: LRSchedule,
-                  clone: bool) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """Everything a checkpoint holds: tensors (weights, optimiser state, RNG) and the JSON state."""
-        tensors: dict[str, torch.Tensor] = {}
-        for name, module in recipe.modules.items():
-            for key, value in module.state_dict().items():
-                tensors[f"{WEIGHTS}/{name}/{key}"] = value
-        optimizer_meta = {}
-        for name, optimizer in recipe.optimizers.items():
-            flat, meta = flatten_state(f"optimizer/{name}", optimizer.state_dict())
-            tensors.update(flat)
-            optimizer_meta[name] = meta
-        tensors.update(rng_state())
-        if clone:  # kept while training goes on changing the originals
-            tensors = self._copy_into_best_buffers(tensors)
-        state = {
-            "epoch": epoch, "step": self.step, "networks": list(recipe.modules), "recipe": recipe.name,
-            "optimizers": optimizer_meta, "schedule": schedule.state_dict(), "recipe_state": recipe.state(),
-            "early_stopping": {"best": self._best, "best_epoch": self._best_epoch, "bad_epochs": self._bad_epochs},
-            "history": list(self.history), "graph_sha256": self._graph_hash, "config": self._config_dict,
-        }
-        return tensors, state
-
-    def _copy_into_best_buffers(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """A copy of ``tensors`` in buffers kept from the previous best epoch where they still fit. Most epochs of
-        a run improve on the last one; allocating a fresh copy each time cost 2 % of a small network's training
-        speed, copying into the same memory costs a tenth of that."""
-        buffers = self._best_buffers
-        copies: dict[str, torch.Tensor] = {}
-        for key, value in tensors.items():
-            value = value.detach()
-            buffer = buffers.get(key)
-            if (buffer is not None and buffer.shape == value.shape and buffer.dtype == value.dtype
-                    and buffer.device == value.device):
-                buffer.copy_(value)
-            else:
-                buffer = value.clone()
-            copies[key] = buffer
-        self._best_buffers = copies
-        return copies
-
-    def _checkpoint(self, epoch: int, recipe: Recipe, schedule: LRSchedule, config: TrainConfig, best: bool,
-                    ending: bool) -> Iterator[ev.Event]:
-        """Checkpoint this epoch if one is due: after the last epoch always, otherwise when
-        ``checkpoint_interval`` seconds have passed since the last one (0 = every epoch). A best epoch that falls
-        between checkpoints is kept in memory and written as ``best`` with the next one, so it is never lost."""
-        interval = config.checkpoint_interval
-        now = time.perf_counter()
-        due = ending or interval <= 0 or now - self._last_checkpoint >= interval
-        if self._dist.enabled:  # rank 0's clock decides for everyone
-            device = self.device or torch.device("cpu")
-            due = distributed.any_rank(due and self._dist.main, device)
-        if not self.writer.enabled and not self._dist.enabled:
-            return
-        if not due:
-            if best and self.writer.enabled:
-                self._pending_best = self._snapshot(epoch, recipe, schedule, clone=True)
-            return
-        failure: OSError | None = None
-        events: list[ev.Event] = []
-        try:
-            if self.writer.enabled:
-                tensors, state = self._snapshot(epoch, recipe, schedule, clone=False)
-                self.writer.flush()  # the metrics files agree with the checkpoint on disk
-                path = self.writer.save_checkpoint(epoch, tensors, state, best, config.keep_checkpoints)
-                assert path is not None
-                self._last_good = str(path)
-                events.append(ev.Checkpoint(epoch, str(path), best))
-                if best:
-                    self._pending_best = None
-                else:
-                    events.extend(self._write_pending_best())
-        except OSError as error:
-            failure = error
-        if self._dist.enabled:
-            device = self.device or torch.device("cpu")
-            if distributed.any_rank(failure is not None, device) and failure is None:
-                raise TrainError("Rank 0 could not write its checkpoint; every rank stops.")
-        if failure is not None:
-            raise failure
-        self._last_checkpoint = time.perf_counter()
-        yield from events
-
-    def _write_pending_best(self) -> list[ev.Event]:
-        if self._pending_best is None:
-            return []
-        tensors, state = self._pending_best
-        path = self.writer.save_checkpoint(None, tensors, state, True, 0)
-        self._pending_best = None
-        return [ev.Checkpoint(int(state["epoch"]), str(path), True)] if path is not None else []
+    def _progress(self, epoch: int) -> dict[str, Any]:
+        """The loop's part of a checkpoint's state."""
+        early = {**self.plateau.state_dict(), "monitor": self._monitor, "reference_loss": self._reference_loss}
+        return {"epoch": epoch, "step": self.step, "early_stopping": early,
+                "history": self.history, "graph_sha256": self._graph_hash, "config": self._config_dict}
 
     def _restore(self, checkpoint: Any, recipe: Recipe, schedule: LRSchedule, config: TrainConfig) -> int:
-        state = checkpoint.state
-        for name, module in recipe.modules.items():
-            weights = checkpoint.weights.get(name)
-            if weights is None:
-                raise TrainError(f"The checkpoint {checkpoint.path} has no weights for network {name!r}.",
-                                 "Resume with the document the checkpoint was trained from.")
-            try:
-                module.load_state_dict(weights)
-            except RuntimeError as error:
-                first = str(error).strip().splitlines()
-                raise TrainError(f"The checkpoint {checkpoint.path} does not fit network {name!r}: "
-                                 f"{first[1].strip() if len(first) > 1 else first[0]}",
-                                 "Resume with the document the checkpoint was trained from.") from None
-        same_optimizer = (state.get("config") or {}).get("optimizer", config.optimizer) == config.optimizer
-        for name, optimizer in recipe.optimizers.items():
-            meta = state["optimizers"].get(name)
-            if meta is not None and same_optimizer:
-                rates = [group["base_lr"] for group in optimizer.param_groups]  # this run's settings win
-                try:
-                    optimizer.load_state_dict(unflatten_state(f"optimizer/{name}", checkpoint.training, meta))
-                except (ValueError, KeyError):
-                    raise TrainError(f"The optimiser state in {checkpoint.path} does not fit network {name!r}: "
-                                     "frozen layers or learning-rate multipliers changed since it was written.",
-                                     "Resume with the same per-layer options, or start a new run that transfers "
-                                     "the weights from this checkpoint.") from None
-                for group, rate in zip(optimizer.param_groups, rates, strict=False):
-                    group["base_lr"] = rate
-        schedule.load_state_dict(state["schedule"])
-        recipe.load_state(state.get("recipe_state") or {})
+        state = restore(checkpoint, recipe, schedule, config)
         early = state.get("early_stopping") or {}
-        self._best, self._best_epoch = early.get("best"), early.get("best_epoch")
-        self._bad_epochs = int(early.get("bad_epochs", 0))
+        self.plateau.load_state_dict(early)
+        self._monitor = early.get("monitor")
         self.history = list(state.get("history") or [])
+        reference = early.get("reference_loss")
+        if reference is None and self.history:  # a checkpoint from before the divergence check
+            reference = self.history[0].get("train_loss")
+        self._reference_loss = None if reference is None else float(reference)
         self.writer.history = list(self.history)
         self.step = int(state["step"])
-        self._last_good = str(checkpoint.path)
-        set_rng_state(checkpoint.training)
+        self.checkpoints.last_good = str(checkpoint.path)
         return int(state["epoch"]) + 1
 
     def _resume_warnings(self, checkpoint: Any, config: TrainConfig) -> list[str]:
@@ -780,29 +660,95 @@ class Trainer:
         recipe = self.recipe
         metrics = self._final_metrics()
         try:
-            yield from self._write_pending_best()
+            yield from self.checkpoints.write_pending_best()
             if recipe is not None:
                 meta = {"epoch": str(self.epoch), "step": str(self.step), "graph_sha256": self._graph_hash}
                 self.writer.save_weights(recipe.modules, meta)
-            self.writer.write_summary({
+            test = None if stopped_by_user else self._evaluate_test()
+            summary = {
                 "status": "stopped" if stopped_by_user else "done", "stopped_early": stopped_early,
                 "epochs_completed": len(self.history), "step": self.step, "metrics": metrics,
-                "best_epoch": self._best_epoch, "best_metric": self._best,
-                "monitor": self.config.early_stopping.monitor if self.config else None,
+                "best_epoch": self._best_epoch, "best_metric": self._best, "monitor": self._monitor_name(),
                 "finished": dt.datetime.now().isoformat(timespec="seconds"),
-            })
+            }
+            if test is not None:
+                summary.update({"test_metrics": test.metrics, "test_epoch": test.epoch,
+                                "test_weights": test.weights})
+            self.writer.write_summary(summary)
         except OSError as error:
             yield self._failure(error)
             return
+        yield from self._skipped_files()  # files that failed to decode during the run
+        if test is not None:
+            yield test
         yield ev.Done(str(self.run_dir) if self.run_dir else None, metrics, len(self.history), stopped_early,
-                      stopped_by_user, self._best_epoch, self._best)
+                      stopped_by_user, self._best_epoch, self._best, self._monitor_name(),
+                      dict(test.metrics) if test is not None else {})
+
+    def _skipped_files(self) -> Iterator[ev.Warning]:
+        """One warning that counts and names the data files skipped as unreadable since the last one."""
+        split = self.data.train if self.data is not None else None
+        skipped = list(getattr(split, "warnings", None) or [])
+        new = skipped[self._skipped_reported:]
+        self._skipped_reported = len(skipped)
+        if not new:
+            return
+        shown = " ".join(new[:SKIPPED_SHOWN]) + (f" … and {len(new) - SKIPPED_SHOWN} more." if len(new) >
+                                                  SKIPPED_SHOWN else "")
+        yield ev.Warning(f"{len(new)} unreadable data file{'s' if len(new) > 1 else ''} skipped: {shown}")
+
+    def _monitor_name(self) -> str | None:
+        """The metric the best epoch was picked on: the configured monitor, or train_loss where the run does not
+        report it (a GAN has no validation)."""
+        if self._monitor is not None:
+            return self._monitor
+        return self.config.early_stopping.monitor if self.config else None
+
+    def _evaluate_test(self) -> ev.TestEnd | None:
+        """The test split's metrics, once, at the end: with the best epoch's weights where a best checkpoint was
+        written (the modules get their final weights back afterwards), else with the final weights."""
+        recipe, data, device = self.recipe, self.data, self.device
+        if recipe is None or data is None or device is None or data.test is None or len(data.test) == 0:
+            return None
+        if not recipe.has_validation or (self._dist.enabled and not self._dist.main):
+            return None
+        last_epoch = int(self.history[-1]["epoch"]) if self.history else 0
+        recipe.use_eager()  # no DDP or compiled wrapper: this process evaluates alone
+        weights, epoch = "final", last_epoch
+        final: dict[str, dict[str, torch.Tensor]] | None = None
+        best_path = self.writer.best_checkpoint_path() if self.writer.enabled else None
+        if self._best_epoch is not None and self._best_epoch == last_epoch:
+            weights = "best"
+        elif self._best_epoch is not None and best_path is not None:
+            best = load_checkpoint(best_path)
+            if all(name in best.weights for name in recipe.modules):
+                final = {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+                         for name, module in recipe.modules.items()}
+                for name, module in recipe.modules.items():
+                    module.load_state_dict(best.weights[name])
+                weights, epoch = "best", int(best.state["epoch"])
+        try:
+            split = self.batcher.on_device(data.test, device)
+            result = recipe.evaluate(split, prefix="test_")
+        finally:
+            if final is not None:
+                for name, module in recipe.modules.items():
+                    module.load_state_dict(final[name])
+        return ev.TestEnd(epoch, dict(result.metrics), weights, result.confusion, result.class_names)
 
     def _failure(self, error: BaseException) -> ev.Error:
         """Turn any failure into an Error event and record it in the run folder's summary."""
         step = self.step or None
         epoch = self.epoch or None
         kept = f" The last good checkpoint is kept: {self._last_good}." if self._last_good else ""
-        if isinstance(error, _NonFinite):
+        if isinstance(error, _Diverged):
+            lr = self._current_lr()
+            message = (f"The loss exploded at step {error.step} (epoch {error.epoch}, batch {error.batch}): "
+                       f"{error.loss:.3g}, more than {DIVERGENCE_FACTOR:,.0f} times its starting value "
+                       f"{error.reference:.3g}; training stopped.{kept}")
+            suggestion = f"Lower the learning rate (it is {lr:g}; try {_lower_rate(lr, self.config)})."
+            event = ev.Error(message, error.step, suggestion, error.epoch, self._run_text())
+        elif isinstance(error, _NonFinite):
             lr = self._current_lr()
             what = "The loss" if error.what == "loss" else "The gradients"
             message = (f"{what} became NaN or infinite at step {error.step} (epoch {error.epoch}, batch "
@@ -811,7 +757,7 @@ class Trainer:
             suggestion = (f"Lower the learning rate (it is {lr:g}; try {_lower_rate(lr, self.config)})"
                           + (" or turn on gradient clipping (e.g. grad_clip 1.0)." if not clip else "."))
             event = ev.Error(message, error.step, suggestion, error.epoch, self._run_text())
-        elif _is_oom(error):
+        elif is_oom(error):
             size = self.config.batch_size if self.config else 0
             where = str(self.device) if self.device else "the device"
             event = ev.Error(f"Out of memory on {where} at step {self.step} with batch size {size}.{kept}", step,
@@ -895,12 +841,6 @@ def select_classes(dataset: Any, classes: list[int]) -> Any:
     if hasattr(new_info, "samples"):
         new_info.samples = int(keep.sum().item())
     return dataclasses.replace(dataset, info=new_info, x=dataset.x[keep], y=dataset.y[keep])
-
-
-def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    if t is None:
-        return None
-    return t if t.device == device else t.to(device, non_blocking=True)
 
 
 def train(document: Document, config: TrainConfig | None = None, **kwargs: Any) -> ev.Done | ev.Error:

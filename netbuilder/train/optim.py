@@ -24,6 +24,7 @@ import torch.nn as nn
 from netbuilder.compile import compiled_info
 from netbuilder.document.model import Network
 from netbuilder.train.config import TrainConfig
+from netbuilder.train.plateau import PlateauTracker
 
 
 @dataclass
@@ -147,8 +148,7 @@ class LRSchedule:
         self.plateau_patience = config.plateau_patience
         self.plateau_factor = config.plateau_factor
         self.scale = 1.0  # reduce-on-plateau multiplier
-        self.best: float | None = None
-        self.bad_epochs = 0
+        self.plateau = PlateauTracker(config.early_stopping.direction())
         self.epoch = 0  # 0-based epoch in progress
 
     @property
@@ -196,23 +196,19 @@ class LRSchedule:
         self.epoch += 1
         if self.kind != "plateau" or monitored is None or not math.isfinite(monitored):
             return
-        better = self.best is None or (monitored < self.best if direction == "min" else monitored > self.best)
-        if better:
-            self.best = monitored
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
-            if self.bad_epochs > self.plateau_patience:
-                self.scale *= self.plateau_factor
-                self.bad_epochs = 0
+        plateau = self.plateau
+        plateau.direction = direction
+        if not plateau.update(monitored) and plateau.bad_epochs > self.plateau_patience:
+            self.scale *= self.plateau_factor
+            plateau.bad_epochs = 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "best": self.best, "bad_epochs": self.bad_epochs, "epoch": self.epoch}
+        return {"scale": self.scale, "best": self.plateau.best, "bad_epochs": self.plateau.bad_epochs,
+                "epoch": self.epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scale = float(state["scale"])
-        self.best = None if state["best"] is None else float(state["best"])
-        self.bad_epochs = int(state["bad_epochs"])
+        self.plateau.load_state_dict({"best": state["best"], "bad_epochs": state["bad_epochs"]})
         self.epoch = int(state["epoch"])
 
 

@@ -42,6 +42,7 @@ import torch.nn as nn
 
 from netbuilder.document.model import Document
 from netbuilder.train.config import TrainConfig
+from netbuilder.train.plateau import PlateauTracker
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"
@@ -57,7 +58,16 @@ _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.safetensors$")
 
 
 class RunError(ValueError):
-    """A run folder or checkpoint that cannot be read; the message names the path and what is wrong."""
+    """A run folder or checkpoint that cannot be read or used; the message names the path and what is wrong,
+    ``suggestion`` (if any) what to do."""
+
+    def __init__(self, message: str, suggestion: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.suggestion = suggestion
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.suggestion}".strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -273,6 +283,13 @@ class RunWriter:
             paths[name] = str(path)
         return paths
 
+    def best_checkpoint_path(self) -> Path | None:
+        """``checkpoints/best.safetensors`` when it has been written."""
+        if not self.enabled or self.run_dir is None:
+            return None
+        path = self.run_dir / CHECKPOINTS / f"{BEST}.safetensors"
+        return path if path.is_file() else None
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         self.close()
         if self.enabled:
@@ -422,6 +439,22 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 @dataclass
+class ChosenWeights:
+    """Weights picked from a run folder, and where they come from."""
+
+    weights: dict[str, dict[str, torch.Tensor]]  # network -> state dict
+    which: str  # "best", "final" or "latest"
+    epoch: int | None
+    path: Path
+    note: str = ""  # why these weights may not be what the run's metrics show (an interrupted run)
+
+    def describe(self) -> str:
+        """E.g. "best checkpoint (epoch 3)"."""
+        what = {"best": "best checkpoint", "final": "final weights", "latest": "latest checkpoint"}[self.which]
+        return f"{what} (epoch {self.epoch})" if self.epoch is not None else what
+
+
+@dataclass
 class Run:
     """A run folder read back: its settings, per-epoch metrics, summary and files."""
 
@@ -468,12 +501,91 @@ class Run:
             raise RunError(f"The run {self.path} has no weights yet (no weights/ folder and no checkpoint).") \
                 from None
 
+    @property
+    def finished(self) -> bool:
+        """The run ended on its own or was stopped, and wrote its final weights and summary."""
+        return self.summary.get("status") in ("done", "stopped")
+
+    def recorded_best(self) -> tuple[int, float, str] | None:
+        """(epoch, value, metric) of the best epoch in the metrics file, picked as the trainer picks it: on the
+        metric summary.json names (else the configured monitor if the run reports it, else train_loss)."""
+        if not self.metrics:
+            return None
+        config = self.config
+        monitor = self.summary.get("monitor") or config.early_stopping.monitor
+        if not any(monitor in row for row in self.metrics):
+            monitor = "train_loss" if self.record.get("recipe") != "gan" else "epoch"
+        tracker = PlateauTracker("max") if monitor == "epoch" else PlateauTracker(
+            config.early_stopping.direction(), config.early_stopping.min_delta)
+        for row in self.metrics:
+            value = row.get(monitor)
+            if isinstance(value, int | float):
+                tracker.update(float(value), int(row.get("epoch", 0)))
+        if tracker.best is None or tracker.best_epoch is None:
+            return None
+        return tracker.best_epoch, tracker.best, monitor
+
+    def choose_weights(self, which: str = "best", strict: bool = True) -> ChosenWeights:
+        """The weights to evaluate or predict with, saying which epoch they come from.
+
+        ``which``: "best" (the best epoch's checkpoint; the final weights when no epoch was marked best),
+        "final" (the weights written when the run ended) or "latest" (the newest epoch checkpoint). A run that was
+        interrupted after its best epoch but before that epoch's checkpoint reached the disk would otherwise be
+        used with older weights than its metrics show: with ``strict`` that is a RunError saying so, without it
+        the choice carries a ``note``.
+        """
+        if which not in ("final", "best", "latest"):
+            raise RunError(f"Unknown weights choice {which!r}; use best, final or latest.")
+        checkpoints = self.path / CHECKPOINTS
+        last = int(self.metrics[-1].get("epoch", len(self.metrics))) if self.metrics else None
+        state = "finished" if self.finished else f"was interrupted after epoch {last}" if last else "has no epochs"
+        if which == "final":
+            files = sorted((self.path / WEIGHTS).glob("*.safetensors"))
+            if not files:
+                raise RunError(f"The run {self.name} has no final weights: it {state}.",
+                               "Use its best or latest checkpoint instead (--weights best or latest).")
+            weights, epoch = {}, None
+            for file in files:
+                tensors, metadata = _read_safetensors(file)
+                weights[file.stem] = tensors
+                epoch = int(metadata["epoch"]) if str(metadata.get("epoch", "")).isdigit() else epoch
+            return ChosenWeights(weights, "final", epoch, self.path / WEIGHTS)
+        best_file = checkpoints / f"{BEST}.safetensors"
+        if which == "best" and best_file.is_file():
+            checkpoint = load_checkpoint(best_file)
+            chosen = ChosenWeights(checkpoint.weights, "best", checkpoint.epoch, best_file)
+        elif which == "best" and self.finished and (self.path / WEIGHTS).is_dir():
+            return self.choose_weights("final")
+        else:
+            try:
+                checkpoint = load_checkpoint(self.path)
+            except RunError:
+                raise RunError(f"The run {self.name} has no weights yet: it {state} before its first checkpoint "
+                               "was written.", "Train it again, or resume it from its document.") from None
+            chosen = ChosenWeights(checkpoint.weights, "latest", checkpoint.epoch, checkpoint.path)
+        if self.finished:
+            return chosen
+        recorded = self.recorded_best()
+        if recorded is not None and chosen.epoch is not None and recorded[0] > chosen.epoch:
+            epoch, value, metric = recorded
+            note = (f"The run {self.name} {state}, before the checkpoint of its best epoch {epoch} ({metric} "
+                    f"{value:.4g}) was written; the {chosen.describe()} is the newest the disk has.")
+            if strict and which == "best":
+                raise RunError(note, f"Resume the run to finish it (netbuilder train FILE --resume {self.path}), "
+                                     "or use these older weights anyway with --weights latest.")
+            chosen.note = note
+        elif last is not None and chosen.epoch is not None and last > chosen.epoch:
+            chosen.note = (f"The run {self.name} {state}; these weights are from epoch {chosen.epoch}, the newest "
+                           "checkpoint it wrote.")
+        return chosen
+
     def to_dict(self) -> dict[str, Any]:
         return {"run_dir": str(self.path), "name": self.name, "status": self.status,
                 "created": self.record.get("created"), "recipe": self.record.get("recipe"),
                 "data": (self.record.get("data") or {}).get("id"), "graph_sha256": self.graph_sha256,
                 "epochs": len(self.metrics), "metrics": self.final_metrics,
-                "best_epoch": self.summary.get("best_epoch"), "best_metric": self.summary.get("best_metric")}
+                "best_epoch": self.summary.get("best_epoch"), "best_metric": self.summary.get("best_metric"),
+                "monitor": self.summary.get("monitor"), "test_metrics": self.summary.get("test_metrics")}
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:

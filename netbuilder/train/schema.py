@@ -309,8 +309,9 @@ SETTINGS: tuple[Setting, ...] = (
        "also be written directly in settings.data.", "Data split", section="data", flag="--data-options"),
     _s("val_fraction", "float", 0.15, "Validation", "Share of the samples held out for validation.", "Data split",
        section="data", low=0.0, high=0.99),
-    _s("test_fraction", "float", 0.0, "Test", "Share of the samples held out for the final test.", "Data split",
-       section="data", low=0.0, high=0.99),
+    _s("test_fraction", "float", None, "Test", "Share of the samples held out for the final test, reported once at "
+       "the end (empty = automatic: 10 % for bundled data, none for your own files).", "Data split",
+       section="data", low=0.0, high=0.99, nullable=True, null_text="automatic"),
     _s("normalize", "bool", True, "Standardise inputs", "Scale inputs to mean 0 and standard deviation 1, "
        "fitted on the training split.", "Data split", section="data"),
     _s("augment", "mapping", {}, "Augmentation", "Random changes to training samples, e.g. {\"hflip\": true, "

@@ -293,7 +293,7 @@ def read_data(raw: dict[str, Any]) -> dict[str, Any]:
     for key in raw:
         if key not in declared:
             options[key] = raw[key]
-    if values["data.val_fraction"] + values["data.test_fraction"] >= 1.0:
+    if values["data.val_fraction"] + (values["data.test_fraction"] or 0.0) >= 1.0:
         raise ConfigError("settings.data: val_fraction plus test_fraction must leave samples to train on "
                           "(sum < 1).")
     return values

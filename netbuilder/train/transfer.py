@@ -13,8 +13,8 @@ import torch
 import torch.nn as nn
 
 from netbuilder.io import LoadError, apply_weights, load_weights, read_weights_metadata
+from netbuilder.train.errors import TrainError
 from netbuilder.train.events import WeightsLoaded
-from netbuilder.train.recipes import TrainError
 from netbuilder.train.runs import RunError, load_run, split_checkpoint
 
 

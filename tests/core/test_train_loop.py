@@ -166,7 +166,8 @@ def test_checkpoints_follow_the_interval_and_always_keep_the_last_and_the_best(t
     written = [e for e in events if isinstance(e, Checkpoint)]
     assert [e.epoch for e in written] == [3]
     state = load_checkpoint(written[0].path)
-    assert state.epoch == 3 and state.state["step"] == events[-1].epochs_completed * 24
+    batches = next(e for e in events if isinstance(e, RunStarted)).batches_per_epoch
+    assert state.epoch == 3 and state.state["step"] == events[-1].epochs_completed * batches
     assert (Path(written[0].path).parent / "best.safetensors").is_file()
 
 
@@ -455,8 +456,13 @@ def test_cli_train_json_lines_then_evaluate_and_predict(tmp_path: Path, capsys: 
     assert done["event"] == "done" and done["metrics"] == epochs[-1]["metrics"]
     run_dir = done["run_dir"]
 
-    assert cli(["evaluate", str(file), run_dir, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["val_accuracy"] == pytest.approx(done["metrics"]["val_accuracy"])
+    assert cli(["evaluate", str(file), run_dir, "--json"]) == 0  # the held-out test split, with the best weights
+    result = json.loads(capsys.readouterr().out)
+    assert result["split"] == "test" and result["test_accuracy"] == pytest.approx(
+        done["test_metrics"]["test_accuracy"])
+    best = epochs[done["best_epoch"] - 1]["metrics"]
+    assert cli(["evaluate", str(file), run_dir, "--split", "val", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_accuracy"] == pytest.approx(best["val_accuracy"])
     np.save(tmp_path / "one.npy", load_data("digits").x[:1].numpy())
     assert cli(["predict", str(file), run_dir, str(tmp_path / "one.npy")]) == 0
     assert capsys.readouterr().out.startswith("0: ")

@@ -125,8 +125,10 @@ def test_autoencoder_halves_its_reconstruction_loss(tmp_path: Path) -> None:
     net.chain(net.add("Input", name="pixels", shape=(64,)), net.add("Linear", units=32), net.add("ReLU"),
               net.add("Linear", name="bottleneck", units=16), net.add("ReLU"), net.add("Linear", units=32),
               net.add("ReLU"), net.add("Linear", units=64), net.add("Output", name="recon", role="reconstruction"))
+    # The split this bar was set on (no test part): per-pixel standardisation makes the validation loss depend
+    # on which samples hold a near-constant pixel (issue 10, preprocessing), so another split moves it.
     events = train(doc, tmp_path, {"epochs": 10, "lr": 5e-3, "log_every": 1, "log_interval": 0},
-                   {"source": "digits"})
+                   {"source": "digits", "test_fraction": 0.0})
     assert next(e for e in events if isinstance(e, ev.RunStarted)).recipe == "autoencoder"
     first = next(e for e in events if isinstance(e, ev.BatchEnd))
     assert first.batch == 1  # the loss of the untrained network

@@ -141,6 +141,7 @@ def test_train_mlp_two_epochs_through_the_panel(qtbot, tmp_path, no_dialogs):
     assert ui.train_panel.progress_fraction() == pytest.approx(1.0)
     assert ui.train_panel.headline.text() == "Finished"
     assert "Finished 2 epochs" in ui.train_panel.message_banner.message()
+    assert "Test split (held out until now): accuracy" in ui.train_panel.message_banner.message()
     assert ui.plots.point_count("loss", "batch_smooth") >= 2
     assert ui.plots.point_count("loss", "val_loss") == 2
     assert ui.plots.point_count("metric", "val_accuracy") == 2
@@ -349,6 +350,7 @@ def test_data_panel_preview_fit_and_one_click_fix(qtbot, tmp_path, no_dialogs):
     qtbot.waitUntil(lambda: not panel.is_loading() and panel.preview_data.info.id == "iris", timeout=10_000)
     qtbot.waitUntil(lambda: len(panel.fits) == 2, timeout=5_000)
     assert doc.document.settings["data"]["source"] == "iris"
+    assert panel.test_percent.value() == 10  # bundled data keeps a test split unless test_fraction says otherwise
     assert not panel.table.isHidden()
     buttons = panel.fix_buttons()
     assert len(buttons) == 2
@@ -376,6 +378,7 @@ def test_data_panel_preview_fit_and_one_click_fix(qtbot, tmp_path, no_dialogs):
                     and panel.preview_data.count == 6, timeout=10_000)
     targets = [panel.target_box.itemText(i) for i in range(panel.target_box.count())]
     assert targets == ["Last column", "height", "width", "kind", "None (unsupervised)"]
+    assert panel.test_percent.value() == 0  # your own files keep none unless asked
     panel.target_box.setCurrentIndex(panel.target_box.findData("kind"))
     assert doc.document.settings["data"]["options"] == {"target": "kind"}
     assert panel.preview_data.info.num_classes == 2 if not panel.is_loading() else True

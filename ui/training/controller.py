@@ -530,8 +530,9 @@ class TrainingUI(QObject):
             headline = "Stopped"
         else:
             early = " (stopped early: no more improvement)" if done.stopped_early else ""
+            test = f" {_test_text(done)}" if done.test_metrics else ""
             self.train_panel.show_message("ok", f"Finished {epochs} epoch{'s' * (epochs != 1)} in {elapsed}{early}.",
-                                          f"{summary}. Saved in {done.run_dir}.")
+                                          f"{summary}.{test} Saved in {done.run_dir}.")
             headline = "Finished"
             state.complete = True
         if state.notes:
@@ -642,6 +643,17 @@ def _metrics_text(metrics: dict[str, Any]) -> str:
         if isinstance(value, int | float):
             parts.append(f"{label} {value:.1%}" if key == "val_accuracy" else f"{label} {value:.4g}")
     return ", ".join(parts).capitalize() if parts else "No metrics were recorded"
+
+
+def _test_text(done: Done) -> str:
+    """The held-out test figures, measured once at the end (with the best epoch's weights)."""
+    parts = []
+    for key, label in (("test_accuracy", "accuracy"), ("test_loss", "loss"), ("test_r2", "R²"),
+                       ("test_perplexity", "perplexity")):
+        value = done.test_metrics.get(key)
+        if isinstance(value, int | float):
+            parts.append(f"{label} {value:.1%}" if key == "test_accuracy" else f"{label} {value:.4g}")
+    return f"Test split (held out until now): {', '.join(parts)}." if parts else ""
 
 
 class _RunState:

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from netbuilder.data import DataError, Fit, check_compatibility, detect_format, list_datasets
 from netbuilder.document import DocumentError, SetParams, SetSetting
 from netbuilder.specs import ParamError
-from netbuilder.train import ConfigError, TrainConfig, TrainError, choose_recipe
+from netbuilder.train import ConfigError, DataConfig, TrainConfig, TrainError, choose_recipe
 from netbuilder.train.recipes import pick_network
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.training.outcomes import image_batch, tile
@@ -359,7 +359,7 @@ class DataPanel(QWidget):
             labels = options.get("target_path") or options.get("labels")
             self.labels_label.setText(Path(str(labels)).name if labels else "no labels: unsupervised")
             self.val_percent.setValue(int(round(float(data.get("val_fraction", 0.15)) * 100)))
-            self.test_percent.setValue(int(round(float(data.get("test_fraction", 0.0)) * 100)))
+            self.test_percent.setValue(int(round(_test_fraction(data) * 100)))
             self.normalize.setChecked(bool(data.get("normalize", True)))
         finally:
             self._loading = False
@@ -774,3 +774,12 @@ class DataPanel(QWidget):
             return False
         self.check_fit()
         return True
+
+
+def _test_fraction(data: dict[str, Any]) -> float:
+    """The test share a run will hold out: the setting, or when it is not set the default for this source
+    (bundled data keeps a test split, your own files none)."""
+    try:
+        return DataConfig.from_dict(data).resolved_test_fraction()
+    except ConfigError:  # the panel shows what is wrong elsewhere; the field shows no test split meanwhile
+        return 0.0
