@@ -148,6 +148,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from netbuilder.export import ExportError, export_onnx, export_pytorch_code
+    from netbuilder.export.preprocessing import Preprocessed
 
     doc = _load(args.file)
     if not args.onnx and not args.pytorch:
@@ -160,16 +161,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     if len(targets) > 1 and (args.onnx or args.pytorch):
         names = ", ".join(n.name for n in targets)
         print(f"The document has several networks ({names}); exporting each to its own file.", file=sys.stderr)
+    trained = _TrainedRun(args.run, doc) if args.run else None
     results: list[dict[str, Any]] = []
     for target in targets:
         suffix = f"-{target.name}" if len(targets) > 1 else ""
         try:
+            source: Any = target
+            baked = ""
+            plan = None
+            units = ""
+            if trained is not None:
+                source, plan, baked = trained.module(target, args.bake_preprocessing)
+                units = trained.units
             if args.onnx:
                 path = _output_file(args.onnx, "model.onnx", suffix)
-                report = export_onnx(target, path)
+                report = export_onnx(source, path)
                 results.append({"network": target.name, "onnx": str(path), "exporter": report.exporter,
                                 "opset": report.opset, "max_abs_diff": report.max_abs_diff, "ok": report.ok,
-                                "parity_batch": report.parity_batch})
+                                "parity_batch": report.parity_batch, **({"preprocessing": baked} if baked else {})})
                 if not args.json:
                     verdict = "matches" if report.ok else "DIFFERS FROM"
                     print(f"{target.name}: wrote {path} ({report.exporter} exporter, opset {report.opset}); "
@@ -177,15 +186,63 @@ def cmd_export(args: argparse.Namespace) -> int:
                           f"{report.max_abs_diff:.2e} at batch {report.parity_batch}")
             if args.pytorch:
                 path = _output_file(args.pytorch, "model.py", suffix)
-                export_pytorch_code(target, path)
-                results.append({"network": target.name, "pytorch": str(path)})
+                bare = source.network if isinstance(source, Preprocessed) else source
+                export_pytorch_code(bare, path, preprocessing=plan if args.bake_preprocessing else None,
+                                    units=units)
+                results.append({"network": target.name, "pytorch": str(path),
+                                **({"preprocessing": baked} if baked else {})})
                 if not args.json:
                     print(f"{target.name}: wrote {path}")
+            if baked and not args.json:
+                print(f"{target.name}: {baked}")
         except ExportError as error:
             raise CliError(str(error), EXIT_INVALID) from None
     if args.json:
         print(json.dumps(results, indent=2))
     return EXIT_OK if all(r.get("ok", True) for r in results) else EXIT_INVALID
+
+
+class _TrainedRun:
+    """A run folder whose weights (final) and preprocessing an export uses."""
+
+    def __init__(self, run_dir: str, doc: Any):
+        from netbuilder.train import RunError, load_run
+        from netbuilder.train.runs import read_preprocessing
+
+        try:
+            self.run = load_run(run_dir)
+            self.weights = self.run.weights("final")
+            self.preprocessing = read_preprocessing(self.run.path)
+        except RunError as error:
+            raise CliError(str(error), EXIT_INVALID) from None
+        self.units = self.preprocessing.units if self.preprocessing is not None else ""
+        self.gan = {"generator", "discriminator"} <= set(doc.networks)
+
+    def module(self, network: Any, bake_preprocessing: bool) -> tuple[Any, Any, str]:
+        """(the network compiled with the run's weights, baked or not; the bake plan; what was done, in words)."""
+        from netbuilder.compile import CompileError, compile_network
+        from netbuilder.export import ExportError
+        from netbuilder.export.preprocessing import bake, not_baked, plan
+
+        try:
+            compiled = compile_network(network)
+        except CompileError as error:
+            raise ExportError(f"Cannot export: {error}") from None
+        state = self.weights.get(network.name) or (next(iter(self.weights.values())) if len(self.weights) == 1
+                                                    else None)
+        if state is None:
+            raise ExportError(f"The run {self.run.path} has no weights for network {network.name!r}.")
+        try:
+            compiled.load_state_dict(state)
+        except RuntimeError as error:
+            raise ExportError(f"The run's weights do not fit network {network.name!r}: "
+                              f"{str(error).strip().splitlines()[-1].strip()}") from None
+        generator = self.gan and network.name == "generator"
+        chosen = plan(compiled.netbuilder, self.preprocessing, generator)
+        if not bake_preprocessing:
+            return compiled, chosen, not_baked(self.preprocessing)
+        baked, text = bake(compiled, self.preprocessing, generator)
+        return baked, chosen, text
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -249,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", metavar="OUT.onnx")
     p.add_argument("--pytorch", metavar="OUT.py")
     p.add_argument("--network", help="which network of the document (default: all)")
+    p.add_argument("--run", metavar="RUNDIR", help="export with this training run's weights and preprocessing")
+    p.add_argument("--bake-preprocessing", action=argparse.BooleanOptionalAction, default=True,
+                   dest="bake_preprocessing",
+                   help="with --run: put the run's input scaling (and the inverse on regression, reconstruction "
+                        "and generated outputs) into the exported graph, so it takes data in its own units "
+                        "(default: on; the report says which)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)
 

@@ -390,6 +390,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except _failures() as error:
         return _report_error(args, str(error))
     print(f"Using the {result.weights}." + (f"\nwarning: {result.note}" if result.note else ""), file=sys.stderr)
+    if args.output:
+        from netbuilder.train.sample_files import write_prediction
+
+        try:
+            message = write_prediction(result, args.output)
+        except (ValueError, OSError) as error:
+            return _report_error(args, str(error))
+        if args.json:
+            _json({"event": "written", "path": args.output, "message": message})
+        else:
+            print(message)
+        return EXIT_OK
     if args.json:
         print(json.dumps(result.to_dict(), default=_plain))
         return EXIT_OK
@@ -518,7 +530,10 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("file")
     p.add_argument("rundir")
     p.add_argument("input", help=".npy or .csv file, an image, a text prompt (language models) or a sample count "
-                                 "(GANs)")
+                                 "(GANs, VAEs)")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="write the result to a file: images (GAN/VAE samples, autoencoder reconstructions) as a "
+                        "PNG grid, generated text as .txt, anything else as .json or .npy")
     p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
                    help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")

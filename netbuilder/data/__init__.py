@@ -14,7 +14,6 @@ from netbuilder.data.base import (
     DataError,
     DataInfo,
     Dataset,
-    Normalizer,
     PreparedData,
     SeriesDataset,
     Split,
@@ -25,13 +24,14 @@ from netbuilder.data.compat import Fit, check_compatibility
 from netbuilder.data.idx import load_idx, read_idx
 from netbuilder.data.images import ImageFolderDataset, ImageFolderSplit, load_image_folder
 from netbuilder.data.load import FORMATS, detect_format, load_data
+from netbuilder.data.preprocess import Affine, Preprocessing, load_preprocessing
 from netbuilder.data.preview import Preview, preview
 from netbuilder.data.tables import load_csv
 from netbuilder.data.text import load_text
 
 __all__ = [
-    "FORMATS", "TASKS", "ArrayDataset", "ArraySplit", "Augment", "Batch", "DataError", "DataInfo", "Dataset", "Fit",
-    "ImageFolderDataset", "ImageFolderSplit", "Normalizer", "PreparedData", "Preview", "SeriesDataset", "Split",
+    "Affine", "Preprocessing", "load_preprocessing", "FORMATS", "TASKS", "ArrayDataset", "ArraySplit", "Augment", "Batch", "DataError", "DataInfo", "Dataset", "Fit",
+    "ImageFolderDataset", "ImageFolderSplit", "PreparedData", "Preview", "SeriesDataset", "Split",
     "TextDataset", "check_compatibility", "dataset_ids", "detect_format", "from_arrays", "list_datasets",
     "load_bundled", "load_csv", "load_data", "load_idx", "load_image_folder", "load_npy", "load_npz", "load_text",
     "make_augment", "preview", "read_idx",

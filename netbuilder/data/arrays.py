@@ -124,7 +124,9 @@ def from_arrays(x: np.ndarray, y: np.ndarray | None, source: str, task: str = "a
     yt = None
     num_classes = None
     target_shape: tuple[int, ...] = ()
-    target_scale = None
+    pixel_range = None
+    if kind == "images" and (was_uint8 or (xf.size and float(xf.min()) >= 0.0 and float(xf.max()) <= 1.0)):
+        pixel_range = (0.0, 1.0)  # 8-bit images were divided by 255; float images already in [0, 1] stay
     if task == "classification":
         assert y is not None
         labels = y.reshape(len(y), -1)
@@ -154,22 +156,18 @@ def from_arrays(x: np.ndarray, y: np.ndarray | None, source: str, task: str = "a
         if target.ndim == 1:
             target = target[:, None]
         if scale_target and task == "regression":  # forecasting inputs stay unscaled, so its target does too
-            mean, std = float(target.mean()), float(target.std())
-            std = std if std > 1e-12 else 1.0
-            target = (target - mean) / std
-            target_scale = (mean, std)
-            description += "Target standardised. "
+            description += "Target standardised for training (predictions in its own units). "
         yt = torch.from_numpy(target.astype(np.float32))
         target_shape = tuple(target.shape[1:])
         if task == "forecasting":
             kind = "series"
     info = DataInfo(id=stem(source), title=title or file, task=task, sample_shape=tuple(xf.shape[1:]),
-                    target_shape=target_shape, source=source, kind=kind, samples=len(xf), target_scale=target_scale,
+                    target_shape=target_shape, source=source, kind=kind, samples=len(xf), pixel_range=pixel_range,
                     description=(f"{len(xf):,} samples of {'×'.join(map(str, xf.shape[1:]))}. " + description).strip(),
                     **info_extra)
     if task == "forecasting":
         return SeriesDataset(info, torch.from_numpy(xf), yt)
-    return ArrayDataset(info, torch.from_numpy(xf), yt)
+    return ArrayDataset(info, torch.from_numpy(xf), yt, scale_target=scale_target)
 
 
 def load_npy(path: str | Path, target_path: str | Path | None = None, task: str = "auto",

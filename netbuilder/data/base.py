@@ -1,8 +1,8 @@
 """The data contract between loaders and training.
 
 Every loader (bundled sample data, CSV, arrays, image folders, IDX, text) produces a `Dataset`: what the data is
-(`DataInfo`) and how to get samples. `prepare` splits it with a seed, fits normalisation on the training part only,
-and returns `PreparedData`, whose splits hand out batches. In-memory data is batched by tensor indexing (one gather
+(`DataInfo`) and how to get samples. `prepare` splits it with a seed, fits the preprocessing (`netbuilder.data.preprocess`)
+on the training part only, and returns `PreparedData`, whose splits hand out batches. In-memory data is batched by tensor indexing (one gather
 per batch, no per-sample Python calls); streaming data (image folders) goes through a DataLoader with workers.
 """
 
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+
+from netbuilder.data.preprocess import Preprocessing, fit_inputs, fit_targets, units_text
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -41,15 +43,16 @@ class DataInfo:
     kind: str = "table"  # how to preview: "table", "images", "series", "text"
     feature_names: list[str] | None = None  # for tables: the name of each feature column
     samples: int | None = None  # how many samples the whole data set has, when known
-    # (mean, std) when a regression target was standardised: prediction * std + mean gives original units.
-    target_scale: tuple[float, float] | None = None
+    # Pixel data (images, or pixels given as features): the declared range its loader brought the values to,
+    # e.g. (0, 1) for 8-bit images divided by 255 and for the bundled digits' grey levels 0-16 divided by 16.
+    pixel_range: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["sample_shape"] = list(self.sample_shape)
         data["target_shape"] = list(self.target_shape)
-        if self.target_scale is not None:
-            data["target_scale"] = list(self.target_scale)
+        if self.pixel_range is not None:
+            data["pixel_range"] = list(self.pixel_range)
         return data
 
     @classmethod
@@ -60,37 +63,9 @@ class DataInfo:
         for key in ("sample_shape", "target_shape"):
             if key in values:
                 values[key] = tuple(values[key])
-        if values.get("target_scale") is not None:
-            values["target_scale"] = tuple(values["target_scale"])
+        if values.get("pixel_range") is not None:
+            values["pixel_range"] = tuple(values["pixel_range"])
         return cls(**values)
-
-
-@dataclass
-class Normalizer:
-    """Per-feature (or per-channel for images) standardisation fitted on the training split only."""
-
-    mean: torch.Tensor
-    std: torch.Tensor
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
-
-    @classmethod
-    def fit(cls, x: torch.Tensor, per_channel: bool = False) -> Normalizer:
-        if per_channel and x.dim() >= 3:
-            dims = [0] + list(range(2, x.dim()))
-            mean = x.mean(dim=dims, keepdim=True)[0]
-            std = x.std(dim=dims, keepdim=True)[0]
-        else:
-            mean, std = x.mean(dim=0), x.std(dim=0)
-        return cls(mean, torch.where(std > 1e-8, std, torch.ones_like(std)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Normalizer:
-        return cls(torch.tensor(data["mean"]), torch.tensor(data["std"]))
 
 
 def split_counts(count: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
@@ -157,7 +132,7 @@ class PreparedData:
     train: Split
     val: Split | None = None
     test: Split | None = None
-    normalizer: Normalizer | None = None
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -167,48 +142,80 @@ class Dataset(Protocol):
     info: DataInfo
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
-                normalize: bool = True, augment: dict[str, Any] | None = None) -> PreparedData: ...
+                normalize: bool = True, augment: dict[str, Any] | None = None,
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData: ...
 
 
 @dataclass
 class ArrayDataset:
-    """A data set fully in memory (all bundled data, CSV, arrays, IDX, text)."""
+    """A data set fully in memory (all bundled data, CSV, arrays, IDX, text).
+
+    ``scale_target``: regression targets are standardised with training-split statistics for training, and
+    predictions are given back in the target's units."""
 
     info: DataInfo
     x: torch.Tensor
     y: torch.Tensor | None = None
+    scale_target: bool = True
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
-                normalize: bool = True, augment: dict[str, Any] | None = None) -> PreparedData:
-        """Shuffle with ``seed``, split, and standardise float features with training-split statistics."""
+                normalize: bool = True, augment: dict[str, Any] | None = None,
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData:
+        """Shuffle with ``seed``, split, and fit the preprocessing on the training split (see
+        `netbuilder.data.preprocess`): inputs standardised (or mapped to ``output_range``, for a GAN's real data),
+        regression targets standardised. ``per_class`` keeps only the first that many training samples of each
+        class (a small-data experiment); validation and test keep all theirs."""
         count = len(self)
         n_val, n_test = split_counts(count, val_fraction, test_fraction)
         order = self._order(count, n_val, n_test, seed)
         test_idx, val_idx, train_idx = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
         full = ArraySplit(self.x, self.y)
-        train = full.subset(train_idx)
-        val = full.subset(val_idx) if n_val else None
-        test = full.subset(test_idx) if n_test else None
-        normalizer = None
-        if normalize and self.x.is_floating_point() and self.info.kind != "series":
-            normalizer = Normalizer.fit(train.x, per_channel=self.info.kind == "images")
-            train = ArraySplit(normalizer(train.x), train.y)
-            val = ArraySplit(normalizer(val.x), val.y) if val is not None else None
-            test = ArraySplit(normalizer(test.x), test.y) if test is not None else None
-        if augment and self.info.kind == "images":
+        if per_class:
+            train_idx = _first_per_class(train_idx, self.y, per_class, self.info.id)
+        parts = [full.subset(train_idx), full.subset(val_idx) if n_val else None,
+                 full.subset(test_idx) if n_test else None]
+        info = self.info
+        preprocessing = Preprocessing(units=units_text(info.kind, info.pixel_range), pixel_range=info.pixel_range,
+                                      vocab=info.vocab)
+        train = parts[0]
+        assert train is not None
+        if (normalize or output_range is not None) and self.x.is_floating_point() and info.kind != "series":
+            preprocessing.inputs = fit_inputs(train.x, info.kind, info.pixel_range, output_range)
+            preprocessing.output_range = output_range
+        if (normalize and self.scale_target and info.task == "regression" and train.y is not None
+                and train.y.is_floating_point()):
+            preprocessing.targets = fit_targets(train.y)
+        if preprocessing.inputs is not None or preprocessing.targets is not None:
+            parts = [ArraySplit(preprocessing.apply_inputs(p.x),
+                                preprocessing.apply_targets(p.y) if p.y is not None else None)
+                     if p is not None else None for p in parts]
+        train, val, test = parts
+        assert train is not None
+        if augment and info.kind == "images":
             from netbuilder.data.augment import make_augment
 
             train.augment = make_augment(augment)
         options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed,
-                   "normalize": normalize, "augment": augment or {}}
-        return PreparedData(self.info, train, val, test, normalizer, options)
+                   "normalize": normalize, "augment": augment or {}, **({"per_class": per_class} if per_class else {})}
+        return PreparedData(info, train, val, test, preprocessing, options)
 
     def _order(self, count: int, n_val: int, n_test: int, seed: int) -> torch.Tensor:
         """The sample order that prepare() cuts into test, validation and training parts (in that order)."""
         return torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+
+
+def _first_per_class(index: torch.Tensor, y: torch.Tensor | None, count: int, name: str) -> torch.Tensor:
+    """The entries of ``index`` (in order) whose class has not yet had ``count`` samples."""
+    if y is None or y.is_floating_point() or y.dim() != 1:
+        raise DataError(f"per_class keeps a number of samples of each class, but {name!r} has no class labels.")
+    labels = y[index]
+    keep = torch.zeros(len(index), dtype=torch.bool)
+    for label in labels.unique():
+        keep[torch.nonzero(labels == label).flatten()[:count]] = True
+    return index[keep]
 
 
 @dataclass

@@ -49,23 +49,29 @@ def _table(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(bunch.data, np.float32), np.asarray(bunch.target, np.int64)  # type: ignore[attr-defined]
 
 
-def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+DIGIT_LEVELS = 16.0  # the scanned digits' grey levels run 0..16
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits' grey levels brought to the declared pixel range [0, 1] (level / 16), the range an 8-bit image
+    file of the same digit reaches by / 255: a model trained here reads PNG or IDX digits the same way."""
     x, y = _table("digits")
+    return (x / DIGIT_LEVELS).astype(np.float32), y
+
+
+def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+    x, y = _digits()
     return x.reshape(-1, 1, 8, 8), y
 
 
 def _diabetes() -> tuple[np.ndarray, np.ndarray]:
+    """Measurements and the progression score in their own units; training standardises the score with
+    training-split statistics and gives predictions back in score units."""
     from sklearn.datasets import load_diabetes
 
     bunch = load_diabetes(scaled=False)
-    target = np.asarray(bunch.target, np.float64)
-    scaled = (target - DIABETES_MEAN) / DIABETES_STD
-    return np.asarray(bunch.data, np.float32), scaled.astype(np.float32).reshape(-1, 1)
-
-
-# Mean and standard deviation of the diabetes progression score over all 442 patients (population std).
-DIABETES_MEAN = 152.13348416289594
-DIABETES_STD = 77.00574586945044
+    target = np.asarray(bunch.target, np.float32).reshape(-1, 1)
+    return np.asarray(bunch.data, np.float32), target
 
 
 def _moons() -> tuple[np.ndarray, np.ndarray]:
@@ -157,14 +163,15 @@ def _entries() -> dict[str, _Entry]:
     entries = [
         _Entry(info(id="digits", title="Handwritten digits (8×8, as 64 features)", task="classification",
                     sample_shape=(64,), num_classes=10, class_names=_DIGITS, samples=1797, kind="table",
-                    feature_names=[f"pixel {r},{c}" for r in range(8) for c in range(8)],
-                    description="1,797 scanned digits 0-9 from scikit-learn, each 8×8 grey levels 0-16 "
-                                "flattened into 64 features. A quick first classifier."),
-               functools.partial(_table, "digits")),
+                    feature_names=[f"pixel {r},{c}" for r in range(8) for c in range(8)], pixel_range=(0.0, 1.0),
+                    description="1,797 scanned digits 0-9 from scikit-learn, each 8×8 grey levels 0-16 scaled "
+                                "to pixel values 0-1 and flattened into 64 features. A quick first classifier."),
+               _digits),
         _Entry(info(id="digits-images", title="Handwritten digits (1×8×8 images)", task="classification",
                     sample_shape=(1, 8, 8), num_classes=10, class_names=_DIGITS, samples=1797, kind="images",
-                    description="The same 1,797 digits as 1-channel 8×8 images (grey levels 0-16), for small "
-                                "convolutional networks."),
+                    pixel_range=(0.0, 1.0),
+                    description="The same 1,797 digits as 1-channel 8×8 images (grey levels 0-16 scaled to 0-1, "
+                                "as 8-bit image files are divided by 255), for small convolutional networks."),
                _digits_images),
         _Entry(info(id="iris", title="Iris flowers", task="classification", sample_shape=(4,), num_classes=3,
                     class_names=["setosa", "versicolor", "virginica"], samples=150,
@@ -183,11 +190,10 @@ def _entries() -> dict[str, _Entry]:
                functools.partial(_table, "breast_cancer")),
         _Entry(info(id="diabetes", title="Diabetes progression", task="regression", sample_shape=(10,),
                     target_shape=(1,), samples=442, feature_names=_DIABETES_FEATURES,
-                    target_scale=(DIABETES_MEAN, DIABETES_STD),
                     description="442 patients, 10 baseline measurements (age, sex, BMI, blood pressure, six blood "
-                                "serum values, unscaled), and a disease-progression score one year later. The "
-                                f"target is standardised: score = value × {DIABETES_STD:.2f} + "
-                                f"{DIABETES_MEAN:.2f}."),
+                                "serum values, unscaled), and a disease-progression score (25-346) one year "
+                                "later. Training standardises the score; predictions and errors are in score "
+                                "units."),
                _diabetes),
         _Entry(info(id="moons", title="Two moons", task="classification", sample_shape=(2,), num_classes=2,
                     class_names=["upper", "lower"], samples=TOY_SAMPLES, feature_names=["x", "y"],

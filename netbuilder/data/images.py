@@ -1,8 +1,8 @@
 """Folders of images, one sub-folder per class, streamed from disk.
 
 Only the file list lives in memory. Batches are decoded by a torch DataLoader with worker processes, in an order
-drawn from the training loop's generator, so runs are reproducible. Normalisation is per channel, fitted on a
-sample of training images. A file Pillow cannot read is skipped and recorded in ``warnings``: one bad photo in
+drawn from the training loop's generator, so runs are reproducible. Pixels are divided by 255 (the declared range
+[0, 1]) and then standardised per channel, fitted on a sample of training images. A file Pillow cannot read is skipped and recorded in ``warnings``: one bad photo in
 ten thousand must not stop a training run.
 """
 
@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from netbuilder.data.base import Batch, DataError, DataInfo, Normalizer, PreparedData, split_counts
+from netbuilder.data.base import Batch, DataError, DataInfo, PreparedData, split_counts
+from netbuilder.data.preprocess import Affine, Preprocessing, fit_inputs, units_text
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 NORMALIZE_SAMPLE = 256  # training images used to estimate the per-channel mean and std
@@ -97,7 +98,7 @@ class ImageFolderSplit:
     size: tuple[int, int]
     grayscale: bool
     num_workers: int = 0
-    normalizer: Normalizer | None = None
+    transform: Affine | None = None  # the fitted input transform, applied after / 255
     augment: Any = None
     root: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -114,7 +115,7 @@ class ImageFolderSplit:
         for path, reason in failed:
             self._warn(path, reason)
         x = x.float().div_(255.0)
-        return self.normalizer(x) if self.normalizer is not None else x
+        return self.transform.apply(x) if self.transform is not None else x
 
     def _warn(self, path: str, reason: str) -> None:
         rel = os.path.relpath(path, self.root) if self.root else path
@@ -157,7 +158,7 @@ class ImageFolderSplit:
     def subset(self, index: list[int] | torch.Tensor) -> ImageFolderSplit:
         chosen = [int(i) for i in index]
         return ImageFolderSplit([self.paths[i] for i in chosen], [self.labels[i] for i in chosen], self.size,
-                                self.grayscale, self.num_workers, self.normalizer, self.augment, self.root,
+                                self.grayscale, self.num_workers, self.transform, self.augment, self.root,
                                 self.warnings)
 
 
@@ -190,33 +191,47 @@ class ImageFolderDataset:
         return self.split().head(count)
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
-                normalize: bool = True, augment: dict[str, Any] | None = None) -> PreparedData:
-        """Split the file list with ``seed``; fit per-channel normalisation on a sample of training images."""
+                normalize: bool = True, augment: dict[str, Any] | None = None,
+                output_range: tuple[float, float] | None = None, per_class: int | None = None) -> PreparedData:
+        """Split the file list with ``seed``; fit the per-channel standardisation (or, with ``output_range``, the
+        mapping of [0, 1] onto it) on a sample of training images. ``per_class`` keeps that many training images
+        of each class."""
         count = len(self)
         n_val, n_test = split_counts(count, val_fraction, test_fraction)
         order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
         full = self.split()
         test = full.subset(order[:n_test]) if n_test else None
         val = full.subset(order[n_test:n_test + n_val]) if n_val else None
-        train = full.subset(order[n_test + n_val:])
-        normalizer = None
-        if normalize:
+        train_index = order[n_test + n_val:].tolist()
+        if per_class:
+            seen: dict[int, int] = {}
+            kept = []
+            for i in train_index:
+                seen[self.labels[i]] = seen.get(self.labels[i], 0) + 1
+                if seen[self.labels[i]] <= per_class:
+                    kept.append(i)
+            train_index = kept
+        train = full.subset(train_index)
+        preprocessing = Preprocessing(units=units_text("images", self.info.pixel_range),
+                                      pixel_range=self.info.pixel_range)
+        if normalize or output_range is not None:
             sample = train.subset(range(min(NORMALIZE_SAMPLE, len(train))))
             pixels = [x for x, _ in sample.batches(64)]
             if not pixels:
                 raise DataError(f"None of the sampled training images in {self.root} could be read; see the "
                                 "skipped files listed with the data.")
-            normalizer = Normalizer.fit(torch.cat(pixels), per_channel=True)
+            preprocessing.inputs = fit_inputs(torch.cat(pixels), "images", self.info.pixel_range, output_range)
+            preprocessing.output_range = output_range
             for part in (train, val, test):
                 if part is not None:
-                    part.normalizer = normalizer
+                    part.transform = preprocessing.inputs
         if augment:
             from netbuilder.data.augment import make_augment
 
             train.augment = make_augment(augment)
         options = {"val_fraction": val_fraction, "test_fraction": test_fraction, "seed": seed,
                    "normalize": normalize, "augment": augment or {}, "num_workers": self.num_workers}
-        return PreparedData(self.info, train, val, test, normalizer, options)
+        return PreparedData(self.info, train, val, test, preprocessing, options)
 
 
 def _scan(root: Path) -> tuple[list[str], list[str], list[int]]:
@@ -290,7 +305,7 @@ def load_image_folder(path: str | Path, size: tuple[int, int] | int | None = Non
     channels = 1 if grey else 3
     info = DataInfo(id=root.name, title=root.name, task="classification", sample_shape=(channels, *size),
                     num_classes=len(classes), class_names=classes, source=str(root), kind="images",
-                    samples=len(paths),
+                    samples=len(paths), pixel_range=(0.0, 1.0),
                     description=f"{len(paths):,} images in {len(classes)} classes, read as "
                                 f"{'grey' if grey else 'RGB'} {size[0]}×{size[1]}"
                                 + (f"; {len(warnings)} unreadable file{'s' if len(warnings) > 1 else ''} skipped."

@@ -141,8 +141,9 @@ def load_csv(path: str | Path, target: str | int | None, features: list[str | in
 
     ``target`` is the column to predict (name or number; None for unsupervised data), ``features`` the input
     columns (default: all others). ``task`` "auto" makes a text target, or a whole-number one with few values,
-    a classification; otherwise regression. A regression target is standardised when ``scale_target`` is true
-    (``DataInfo.target_scale`` keeps the mean and std), so training sees values near 1 whatever the units.
+    a classification; otherwise regression. A regression target is standardised for training when
+    ``scale_target`` is true (with training-split statistics, in ``prepare``); predictions and metrics come back
+    in its own units.
     """
     if task not in ("auto", "classification", "regression"):
         raise DataError(f"Task for a CSV file must be auto, classification or regression, not {task!r}.")
@@ -209,7 +210,6 @@ def load_csv(path: str | Path, target: str | int | None, features: list[str | in
     y = None
     num_classes = class_names = None
     target_shape: tuple[int, ...] = ()
-    target_scale = None
     chosen_task = "unsupervised"
     if target_index is not None:
         column = columns[target_index]
@@ -248,11 +248,6 @@ def load_csv(path: str | Path, target: str | int | None, features: list[str | in
                                 "task regression if it is a measurement.")
         else:
             measured = values.astype(np.float64)
-            if scale_target:
-                mean, std = float(measured.mean()), float(measured.std())
-                std = std if std > 1e-12 else 1.0
-                measured = (measured - mean) / std
-                target_scale = (mean, std)
             y = torch.tensor(measured, dtype=torch.float32).reshape(-1, 1)
             target_shape = (1,)
     elif problems:
@@ -262,11 +257,10 @@ def load_csv(path: str | Path, target: str | int | None, features: list[str | in
     feature_names = [names[i] for i in feature_index]
     target_name = names[target_index] if target_index is not None else None
     what = {"classification": f"target {target_name!r} with {num_classes} classes",
-            "regression": f"target {target_name!r}" + (" (standardised)" if target_scale else ""),
+            "regression": f"target {target_name!r}" + (" (standardised for training)" if scale_target else ""),
             "unsupervised": "no target"}[chosen_task]
     info = DataInfo(id=stem(p), title=file, task=chosen_task, sample_shape=(len(feature_index),),
                     num_classes=num_classes, class_names=class_names, target_shape=target_shape,
                     description=f"{len(rows):,} rows, {len(feature_index)} numeric features, {what}.",
-                    source=str(path), kind="table", feature_names=feature_names, samples=len(rows),
-                    target_scale=target_scale)
-    return ArrayDataset(info, x, y)
+                    source=str(path), kind="table", feature_names=feature_names, samples=len(rows))
+    return ArrayDataset(info, x, y, scale_target=scale_target)

@@ -30,11 +30,14 @@ from netbuilder.io.atomic import SaveError, write_atomic
 _FREE = re.compile(r";\s*(?:[A-Za-z_]\w*\s*=\s*)+None\s*$")  # fx frees values early: "x = None"
 
 
-def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.PathLike[str] | None = None) -> str:
+def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.PathLike[str] | None = None,
+                        preprocessing: Any = None, units: str = "") -> str:
     """Return (and write to ``path``, if given) the network as a standalone PyTorch module file.
 
-    Raises `ExportError` when the network has problems, a layer's module did not record its constructor, or the
-    file cannot be written.
+    ``preprocessing`` (a `netbuilder.export.preprocessing.BakePlan`) adds a ``<Name>WithPreprocessing`` module
+    with the run's fitted preprocessing baked in as constants, and the example uses it; ``units`` says what it is
+    fed. Raises `ExportError` when the network has problems, a layer's module did not record its constructor, or
+    the file cannot be written.
     """
     module, info = resolve(network_or_module)
     writer = _Writer()
@@ -54,6 +57,13 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
     class_name = _free_name(type(module).__name__, writer.taken)
     code = _assemble(writer, class_name, init_lines, forward, info, vocab_size(module),
                      min(8, sequence_limit(module) or 8))
+    if preprocessing is not None and not preprocessing.empty:
+        from netbuilder.export.preprocessing import code_wrapper
+
+        wrapper, wrapped = code_wrapper(class_name, preprocessing, units, info.single_output)
+        head, main = code.split('if __name__ == "__main__":', 1)
+        main = main.replace(f"model = {class_name}().eval()", f"model = {wrapped}().eval()", 1)
+        code = head + wrapper + '\n\n\nif __name__ == "__main__":' + main
     try:
         compile(code, f"{class_name}.py", "exec")
     except SyntaxError as error:  # a bug in this exporter, not in the user's network; say so plainly

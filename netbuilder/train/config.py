@@ -81,6 +81,7 @@ class DataConfig:
     augment: dict[str, Any] = _d("data.augment")
     seed: int | None = _d("data.seed")
     classes: list[int] = _d("data.classes")  # train on these class ids only (labels keep their ids)
+    per_class: int = _d("data.per_class")  # keep at most this many training samples per class (0 = all)
 
     SPLIT_KEYS: ClassVar[tuple[str, ...]] = tuple(
         s.key for s in schema.section_settings("data") if s.key not in ("source", "format", "options"))

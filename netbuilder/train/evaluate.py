@@ -2,8 +2,10 @@
 
 Both rebuild the network from the document, load the run's weights (the best epoch's by default, and they say
 which epoch; a run interrupted before its best epoch reached the disk is refused rather than silently used with
-older weights) and reuse what the run recorded: the data settings and split seed (so "test" is the same test split the run never trained on) and the
-normaliser fitted on the training split (so new inputs are scaled exactly like the training data).
+older weights) and reuse what the run recorded: the data settings and split seed (so "test" is the same test split
+the run never trained on) and the preprocessing fitted on the training split (``preprocessing.json``), so new inputs
+are scaled exactly like the training data and regression, reconstruction and generated outputs come back in the
+data's own units.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import torch.nn as nn
 
 from netbuilder.compile import CompileError, compile_network, compiled_info
 from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
+from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Document
 from netbuilder.train.config import TrainConfig, TransferConfig
 from netbuilder.train.loop import open_dataset, resolve_device
+from netbuilder.train.preprocessing import prepared_with, with_preprocessing
 from netbuilder.train.recipes import (
     Context,
     TrainError,
@@ -31,7 +35,7 @@ from netbuilder.train.recipes import (
     pick_network,
     sample_text,
 )
-from netbuilder.train.runs import ChosenWeights, Run, load_run, read_normalizer
+from netbuilder.train.runs import ChosenWeights, Run, load_run, read_preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -105,8 +109,10 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
             raise TrainError("The run does not record where its data came from.", "Pass the data to evaluate on.")
         dataset = open_dataset(options)
         seed = config.seed if options.seed is None else options.seed
+        saved = read_preprocessing(run.path)
         prepared = dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.resolved_test_fraction(),
-                                   seed=seed, normalize=options.normalize)
+                                   seed=seed, normalize=options.normalize and saved is None)
+        prepared = prepared_with(prepared, saved)
         if split == "auto":
             split = "test" if prepared.test is not None else "val" if prepared.val is not None else "train"
         if split not in ("train", "val", "test"):
@@ -114,12 +120,9 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
         return prepared, split
     dataset = load_data(data) if isinstance(data, str | Path) else data
     prepared = dataset.prepare(val_fraction=0.0, test_fraction=0.0, seed=0, normalize=False)
-    train = prepared.train
-    normalizer = read_normalizer(run.path)
-    if normalizer is not None and isinstance(train, ArraySplit) and train.x.is_floating_point():
-        mean, std = normalizer
-        train = ArraySplit((train.x - mean) / std, train.y)
-    return PreparedData(prepared.info, train, None, None, None, prepared.options), "data"
+    saved = read_preprocessing(run.path)
+    train = with_preprocessing(prepared.train, saved)
+    return PreparedData(prepared.info, train, None, None, saved or prepared.preprocessing, prepared.options), "data"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,12 +131,15 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
 
 @dataclass
 class Prediction:
-    """What a trained network makes of some inputs."""
+    """What a trained network makes of some inputs, in the data's own units (the run's preprocessing undone)."""
 
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)  # Output name -> N×… tensor
     labels: list[str] | None = None  # classification: the predicted class of each sample
     probabilities: torch.Tensor | None = None  # classification: N×C
     text: str | None = None  # language models: the prompt and its continuation
+    images: torch.Tensor | None = None  # generated or reconstructed images, N×C×H×W in the data's units
+    image_rows: int = 1  # autoencoders: inputs in the first half of ``images``, reconstructions in the second
+    pixel_range: tuple[float, float] | None = None  # the declared range of ``images`` (None: unknown)
     weights: str = ""  # which weights made it, e.g. "best checkpoint (epoch 3)"
     note: str = ""  # why those weights may be older than the run's metrics (an interrupted run)
 
@@ -158,7 +164,9 @@ def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, we
 
     ``inputs``: a tensor or array; a ``.npy`` or ``.csv`` file (one sample per row, or arrays of the Input's
     shape); an image file (resized to the Input's size); for a language model, a text prompt to continue; for a
-    GAN, a number of samples to generate. Float inputs are scaled with the run's normaliser.
+    GAN or a VAE, a number of samples to generate. Inputs are given in the data's units (pixels in [0, 1], table
+    values as in the file) and go through the run's preprocessing; regression, reconstruction and generated
+    outputs come back in the data's units.
     """
     run = load_run(run_dir)
     config = run.config
@@ -175,8 +183,9 @@ def predict(document: Document, run_dir: str | os.PathLike[str], inputs: Any, we
 def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, recipe: str,
              state: dict[str, dict[str, torch.Tensor]], inputs: Any, torch_device: torch.device,
              temperature: float | None, length: int | None) -> Prediction:
+    preprocessing = read_preprocessing(run.path) or Preprocessing()
     if recipe == "gan" or {"generator", "discriminator"} <= set(document.networks):
-        return _predict_gan(document, state, inputs, torch_device, config)
+        return _predict_gan(document, state, inputs, torch_device, config, preprocessing, info)
     network = pick_network(document, config)
     module = _compiled(network, state, torch_device)
     cinfo = compiled_info(module)
@@ -190,19 +199,29 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
         fixed = bool(features) and isinstance(features[0], int)
         window = int(features[0]) if fixed else int(info.sample_shape[0]) if info.sample_shape else 64
         index = cinfo.output_roles.index("token_logits") if "token_logits" in cinfo.output_roles else 0
-        text = sample_text(module, info.vocab, inputs, length if length is not None else config.lm.sample_length,
+        vocab = preprocessing.vocab or info.vocab
+        text = sample_text(module, vocab, inputs, length if length is not None else config.lm.sample_length,
                            temperature if temperature is not None else config.lm.temperature, config.seed, window,
                            fixed, index)
         return Prediction(text=text)
+    if recipe == "vae" and _is_count(inputs):
+        return _predict_vae_samples(network, module, int(inputs), config, preprocessing, info)
     x = _read_inputs(inputs, itype.features, itype.dtype)
-    normalizer = read_normalizer(run.path)
-    if normalizer is not None and x.is_floating_point():
-        mean, std = normalizer
-        x = (x - mean) / std
     with torch.inference_mode():
-        out = module(x.to(torch_device))
+        out = module(preprocessing.apply_inputs(x).to(torch_device))
     outs = (out,) if cinfo.single_output else tuple(out)
-    result = Prediction({name: value.detach().cpu() for name, value in zip(cinfo.output_names, outs, strict=True)})
+    result = Prediction(pixel_range=preprocessing.pixel_range)
+    for name, value, role in zip(cinfo.output_names, outs, cinfo.output_roles, strict=True):
+        value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
+        if role == "regression":
+            value = preprocessing.invert_targets(value)
+        elif role == "reconstruction":
+            value = preprocessing.invert_inputs(value.reshape(x.shape) if value.numel() == x.numel() else value)
+            images = _as_images(torch.cat([x.float(), value.reshape(x.shape)]) if value.numel() == x.numel()
+                                else None, info)
+            if images is not None and result.images is None:
+                result.images, result.image_rows = images, 2
+        result.outputs[name] = value
     for value, role in zip(outs, cinfo.output_roles, strict=True):
         if role in ("logits", "probabilities") and value.dim() == 2:
             if value.shape[1] == 1:
@@ -215,6 +234,48 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
             result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
             break
     return result
+
+
+def _is_count(inputs: Any) -> bool:
+    return (isinstance(inputs, int) and not isinstance(inputs, bool)) or (
+        isinstance(inputs, str) and inputs.strip().isdigit())
+
+
+def _as_images(x: torch.Tensor | None, info: DataInfo) -> torch.Tensor | None:
+    """N×… values as N×C×H×W images when they are images (or flat pixels of a square grey image)."""
+    if x is None or not x.is_floating_point():
+        return None
+    if x.dim() == 4 and x.shape[1] in (1, 3):
+        return x
+    shape = tuple(info.sample_shape)
+    per = x[0].numel() if x.shape[0] else 0
+    if info.kind == "images" and len(shape) == 3 and per == int(np.prod(shape)):
+        return x.reshape(x.shape[0], *shape)
+    side = int(round(per ** 0.5))
+    if info.pixel_range is not None and side * side == per and per > 1:
+        return x.reshape(x.shape[0], 1, side, side)
+    return None
+
+
+def _predict_vae_samples(network: Any, module: nn.Module, count: int, config: TrainConfig,
+                         preprocessing: Preprocessing, info: DataInfo) -> Prediction:
+    """``count`` samples decoded from N(0, 1) latents, in the data's units."""
+    from netbuilder.train.recipes import decoder_module
+
+    if not 1 <= count <= 10_000:
+        raise TrainError(f"Ask for 1 to 10000 samples, not {count}.")
+    try:
+        decoder, latent = decoder_module(network, module)
+    except TrainError as error:
+        raise TrainError(f"This VAE cannot generate samples: {error}",
+                         "Give inputs to reconstruct instead (a .npy or .csv file).") from None
+    device = next(module.parameters()).device
+    z = torch.randn((count, *[int(d) for d in latent.features]), generator=torch.Generator().manual_seed(config.seed))
+    with torch.inference_mode():
+        decoded = decoder.eval()(z.to(device)).float().cpu()
+    name = next((n.name for n in network.outputs() if n.params.get("role") == "reconstruction"), "samples")
+    decoded = preprocessing.invert_inputs(decoded)
+    return Prediction({name: decoded}, images=_as_images(decoded, info), pixel_range=preprocessing.pixel_range)
 
 
 def _info_fields(data: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +304,8 @@ def _compiled(network: Any, state: dict[str, dict[str, torch.Tensor]], device: t
 
 
 def _predict_gan(document: Document, state: dict[str, dict[str, torch.Tensor]], inputs: Any,
-                 device: torch.device, config: TrainConfig) -> Prediction:
+                 device: torch.device, config: TrainConfig, preprocessing: Preprocessing,
+                 info: DataInfo) -> Prediction:
     generator = _compiled(document.networks["generator"], {"generator": state.get("generator", {})}, device)
     latent = compiled_info(generator).input_types[0].features
     if isinstance(inputs, int) or (isinstance(inputs, str) and inputs.strip().isdigit()):
@@ -253,8 +315,9 @@ def _predict_gan(document: Document, state: dict[str, dict[str, torch.Tensor]], 
     else:
         z = _read_inputs(inputs, latent, "float32")
     with torch.inference_mode():
-        fake = generator(z.to(device))
-    return Prediction({compiled_info(generator).output_names[0]: fake.cpu()})
+        fake = preprocessing.invert_inputs(generator(z.to(device)).float().cpu())
+    return Prediction({compiled_info(generator).output_names[0]: fake}, images=_as_images(fake, info),
+                      pixel_range=preprocessing.pixel_range)
 
 
 def _read_inputs(inputs: Any, features: tuple[Any, ...], dtype: str) -> torch.Tensor:

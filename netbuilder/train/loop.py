@@ -46,7 +46,16 @@ from netbuilder.train.dropout import set_dropout
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
 from netbuilder.train.plateau import PlateauTracker
-from netbuilder.train.recipes import Context, Recipe, TrainError, build_recipe, choose_recipe, seed_for
+from netbuilder.train.preprocessing import output_range_for
+from netbuilder.train.recipes import (
+    Context,
+    Recipe,
+    TrainError,
+    build_recipe,
+    choose_recipe,
+    pick_network,
+    seed_for,
+)
 from netbuilder.train.runs import (
     CHECKPOINTS,
     CONFIG_FILE,
@@ -311,7 +320,8 @@ class Trainer:
         yield ev.Stage("pretrain", f"Pre-training every layer on {classes} for {pre.epochs} epochs.")
         document = _all_trainable(self.document)
         stage = config.replace(epochs=pre.epochs, transfer={}, early_stopping={},
-                               data={"classes": pre.classes, "val_fraction": pre.val_fraction, "test_fraction": 0.0},
+                               data={"classes": pre.classes, "val_fraction": pre.val_fraction, "test_fraction": 0.0,
+                                     "per_class": 0},
                                name=f"{config.name or self.document.info.title or 'run'}-pretrain")
         trainer = Trainer(document, stage, run_root=self.run_root, data=self._data_arg, write=self.write)
         self._stage = trainer
@@ -541,8 +551,12 @@ class Trainer:
         options = config.data
         dataset = open_dataset(options) if source is None else select_classes(source, options.classes)
         seed = config.seed if options.seed is None else options.seed
+        recipe = choose_recipe(self.document, config, dataset.info)
+        network = None if recipe == "gan" else pick_network(self.document, config)
         return dataset.prepare(val_fraction=options.val_fraction, test_fraction=options.resolved_test_fraction(),
-                               seed=seed, normalize=options.normalize, augment=options.augment or None)
+                               seed=seed, normalize=options.normalize, augment=options.augment or None,
+                               output_range=output_range_for(self.document, recipe, network),
+                               per_class=options.per_class or None)
 
     # ---- config, run folder, checkpoints ---------------------------------------------------------------------
     def _resolve_config(self) -> TrainConfig:
@@ -606,7 +620,7 @@ class Trainer:
             record["resumed_from"] = str(checkpoint.path)
             record["resumed_at_epoch"] = start_epoch
         self.writer.write_config(record, self.document)
-        self.writer.write_normalizer(data.normalizer)
+        self.writer.write_preprocessing(data.preprocessing)
         if checkpoint is not None:
             self.writer.keep_metrics_until(start_epoch - 1)
 

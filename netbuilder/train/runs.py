@@ -7,7 +7,8 @@
         graph.nbg            the document as it was trained
         metrics.jsonl        one JSON object per epoch
         metrics.csv          the same as a table
-        normalizer.safetensors   feature/channel mean and std fitted on the training split (if normalised)
+        preprocessing.json   what turns raw data into the network's inputs (per-channel/column scaling, target
+                             scaling, vocabulary), fitted on the training split; see netbuilder.data.preprocess
         checkpoints/epoch-0003.safetensors   one file per epoch: every tensor (weights as
                              ``weights/<network>/<name>``, optimiser state, RNG states) plus, in the file's
                              metadata, a JSON ``state`` (epoch, step, optimiser groups, schedule, early stopping,
@@ -51,7 +52,6 @@ CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 METRICS_JSONL = "metrics.jsonl"
 METRICS_CSV = "metrics.csv"
-NORMALIZER_FILE = "normalizer.safetensors"
 GRAPH_FILE = "graph.nbg"
 FLUSH_SECONDS = 1.0
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.safetensors$")
@@ -172,12 +172,12 @@ class RunWriter:
                 return
             _write(self.run_dir / GRAPH_FILE, dumps_document(document))
 
-    def write_normalizer(self, normalizer: Any) -> None:
-        if not self.enabled or normalizer is None:
+    def write_preprocessing(self, preprocessing: Any) -> None:
+        """``preprocessing.json``: the fitted preprocessing evaluate, predict and export apply to new data."""
+        if not self.enabled or preprocessing is None:
             return
         assert self.run_dir is not None
-        data = _safetensors_bytes({"mean": normalizer.mean, "std": normalizer.std})
-        _write(self.run_dir / NORMALIZER_FILE, data)
+        preprocessing.save(self.run_dir)
 
     def keep_metrics_until(self, epoch: int) -> None:
         """Resuming: forget epochs after ``epoch`` (they will be trained again) and rewrite the files."""
@@ -618,9 +618,11 @@ def list_runs(root: str | os.PathLike[str] = "runs") -> list[Run]:
     return runs
 
 
-def read_normalizer(run_dir: str | os.PathLike[str]) -> tuple[torch.Tensor, torch.Tensor] | None:
-    path = Path(run_dir) / NORMALIZER_FILE
-    if not path.is_file():
-        return None
-    tensors, _ = _read_safetensors(path)
-    return tensors["mean"], tensors["std"]
+def read_preprocessing(run_dir: str | os.PathLike[str]) -> Any:
+    """The run's fitted `Preprocessing` (None for a run without one); RunError when its file is damaged."""
+    from netbuilder.data.preprocess import PreprocessingError, load_preprocessing
+
+    try:
+        return load_preprocessing(run_dir)
+    except PreprocessingError as error:
+        raise RunError(str(error)) from None

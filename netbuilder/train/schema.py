@@ -321,6 +321,9 @@ SETTINGS: tuple[Setting, ...] = (
        advanced=True),
     _s("classes", "ints", [], "Classes", "Train on these class ids only; labels keep their ids (empty = all).",
        "Data split", section="data", flag="--classes", advanced=True),
+    _s("per_class", "int", 0, "Per class", "Keep at most this many training samples per class (0 = all); the "
+       "validation and test splits stay whole.", "Data split", section="data", low=0, high=10_000_000,
+       zero_text="all", flag="--per-class", advanced=True),
 )
 
 # Keys people put at the top of settings.training that belong somewhere else.

@@ -216,18 +216,33 @@ def dcgan() -> Document:
     return doc
 
 
+TRANSFER_PER_CLASS = 10  # training digits per class of 5-9: a small target set
+TRANSFER_EPOCHS = 4  # 4 epochs of 5 steps: the short budget a small target set affords
+
+
 def transfer_digits() -> Document:
+    """LeNet pre-trained on digits 0-4, its convolutions frozen, fine-tuned on 10 examples of each digit 5-9.
+
+    Measured (seed 0, the 179 validation digits 5-9, tests/core/test_transfer_template.py): 72.1 % after the 4
+    short epochs, against 27.4 % for the same LeNet trained from scratch on the same 50 digits with the same
+    settings (seeds 1 and 2: 60.9 vs 33.0 and 70.9 vs 31.3). Trained long enough (60 epochs) the scratch network
+    catches up (~93 %): 8×8 digits are easy, and what transfer buys here is learning from a few examples in a few
+    steps. Pre-training for fewer classes and freezing its dense layer too, or transferring fc1, made it worse.
+    """
     doc = lenet()
     doc.info.title = "Transfer learning on digits"
-    doc.info.description = ("The LeNet CNN, pre-trained on digits 0-4, reused for digits 5-9: the convolutions "
-                            "are frozen and only the dense head is fine-tuned.")
+    doc.info.description = (
+        "The LeNet CNN pre-trained on digits 0-4, then reused for digits 5-9 with only 10 training examples of "
+        "each: the convolutions are frozen and the dense head learns in 4 short epochs. Validation accuracy on "
+        "digits 5-9: 72.1 % with transfer against 27.4 % for the same network trained from scratch on the same "
+        "50 digits with the same settings (the scratch network needs ~60 epochs to catch up).")
     net = doc.network()
     for name in ("conv1", "conv2"):
         net.set_options(name, trainable=False)
-    net.set_options("fc1", lr_mult=0.5)
-    doc.settings["data"] = {"source": "digits-images", "val_fraction": 0.2, "seed": 0, "classes": [5, 6, 7, 8, 9]}
+    doc.settings["data"] = {"source": "digits-images", "val_fraction": 0.2, "seed": 0, "classes": [5, 6, 7, 8, 9],
+                            "per_class": TRANSFER_PER_CLASS}
     doc.settings["training"].update({
-        "epochs": 10,
+        "epochs": TRANSFER_EPOCHS, "batch_size": 10,
         "transfer": {"pretrain": {"classes": [0, 1, 2, 3, 4], "epochs": 10}, "nodes": ["conv1", "conv2"]},
     })
     return doc

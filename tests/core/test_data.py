@@ -94,14 +94,19 @@ def test_bundled_tables_match_scikit_learn_names():
         assert info.class_names == list(bunch.target_names)
 
 
-def test_diabetes_target_is_standardised_and_reversible():
+def test_diabetes_target_is_in_score_units_and_standardised_on_the_training_split():
     from sklearn.datasets import load_diabetes
 
     data = load_data("diabetes")
-    mean, std = data.info.target_scale
-    assert abs(float(data.y.mean())) < 1e-5 and abs(float(data.y.std(unbiased=False)) - 1) < 1e-4
     original = torch.tensor(load_diabetes().target, dtype=torch.float32)
-    assert torch.allclose(data.y[:, 0] * std + mean, original, atol=1e-3)
+    assert torch.allclose(data.y[:, 0], original)
+    prepared = data.prepare(val_fraction=0.2, seed=3)
+    targets = prepared.preprocessing.targets
+    assert abs(float(prepared.train.y.mean())) < 1e-4
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(3))
+    assert float(targets.shift) == pytest.approx(float(original[order[88:]].mean()), rel=1e-5)
+    assert torch.allclose(prepared.preprocessing.invert_targets(prepared.val.y)[:, 0], original[order[:88]],
+                          atol=1e-3)
 
 
 def test_text_sample_targets_are_inputs_shifted_by_one():
@@ -125,7 +130,7 @@ def test_waves_targets_are_the_next_value_and_splits_are_chronological():
     assert isinstance(data, SeriesDataset)
     assert torch.equal(data.x[1:, -1, 0], data.y[:-1, 0])
     prepared = data.prepare(val_fraction=0.2, test_fraction=0.1, seed=5)
-    assert prepared.normalizer is None
+    assert prepared.preprocessing.inputs is None
     assert torch.equal(prepared.train.x, data.x[:700])
     assert torch.equal(prepared.val.x, data.x[700:900])
     assert torch.equal(prepared.test.x, data.x[900:])
@@ -151,15 +156,16 @@ def test_normalisation_is_fitted_on_the_training_split_only():
     prepared = data.prepare(val_fraction=0.3, seed=11)
     order = torch.randperm(100, generator=torch.Generator().manual_seed(11))
     train_raw = x[order[30:]]
-    assert torch.allclose(prepared.normalizer.mean, train_raw.mean(0))
-    assert not torch.allclose(prepared.normalizer.mean, x.mean(0))
+    assert torch.allclose(prepared.preprocessing.inputs.shift, train_raw.mean(0))
+    assert not torch.allclose(prepared.preprocessing.inputs.shift, x.mean(0))
     assert torch.allclose(prepared.train.x.mean(0), torch.zeros(2), atol=1e-5)
     assert torch.allclose(prepared.val.x, (x[order[:30]] - train_raw.mean(0)) / train_raw.std(0))
 
 
 def test_image_normalisation_is_per_channel():
     prepared = load_data("digits-images").prepare(seed=0)
-    assert prepared.normalizer.mean.shape == (1, 1, 1)
+    assert prepared.preprocessing.inputs.shift.shape == (1, 1, 1)
+    assert prepared.preprocessing.inputs.axis == "channel"
     assert abs(float(prepared.train.x.mean())) < 1e-4
 
 
@@ -196,13 +202,17 @@ def test_csv_without_header_uses_the_last_column_and_detects_the_delimiter(tmp_p
     assert load_data({"path": str(path), "target": None}).info.task == "unsupervised"
 
 
-def test_csv_regression_target_is_standardised(tmp_path):
+def test_csv_regression_target_is_standardised_for_training_only(tmp_path):
     rows = "\n".join(f"{i},{i * 0.5},{1000 + 37.5 * i}" for i in range(30))
     data = load_csv(write(tmp_path / "price.csv", "a,b,price\n" + rows), "price")
     assert data.info.task == "regression" and data.y.shape == (30, 1) and data.info.target_shape == (1,)
-    mean, std = data.info.target_scale
-    assert mean == pytest.approx(1000 + 37.5 * 14.5)
-    assert torch.allclose(data.y[:, 0] * std + mean, torch.tensor([1000 + 37.5 * i for i in range(30)]))
+    prices = torch.tensor([1000 + 37.5 * i for i in range(30)])
+    assert torch.allclose(data.y[:, 0], prices)  # the data keeps its units
+    prepared = data.prepare(val_fraction=0.0)
+    assert float(prepared.preprocessing.targets.shift) == pytest.approx(1000 + 37.5 * 14.5)
+    assert abs(float(prepared.train.y.mean())) < 1e-4
+    assert torch.allclose(prepared.preprocessing.invert_targets(prepared.train.y)[:, 0].sort().values, prices,
+                          atol=1e-2)
 
 
 def test_csv_missing_values_name_row_and_column(tmp_path):
@@ -307,7 +317,7 @@ def test_image_folder_streams_batches(image_folder, workers):
     assert len(data) == 19 and any("broken.png" in w for w in data.warnings)
     prepared = data.prepare(val_fraction=0.25, seed=1)
     assert len(prepared.train) + len(prepared.val) == 19
-    assert prepared.normalizer.mean.shape == (3, 1, 1)
+    assert prepared.preprocessing.inputs.shift.shape == (3, 1, 1)
     seen = 0
     for x, y in prepared.train.batches(4, shuffle=True, generator=torch.Generator().manual_seed(0)):
         assert x.dtype == torch.float32 and x.shape[1:] == (3, 8, 8) and len(x) == len(y) <= 4

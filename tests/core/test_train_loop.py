@@ -239,8 +239,9 @@ def test_nan_loss_stops_with_the_step_and_a_suggestion_keeping_the_last_good_che
     assert any(isinstance(e, Warning) and "Settings differ" in e.message for e in events)
     error = events[-1]
     assert isinstance(error, Error)
-    assert "NaN or infinite" in error.message and f"step {error.step}" in error.message
-    assert error.step > 24 and "learning rate" in error.suggestion and "grad_clip" in error.suggestion
+    # lr 1e6 either overflows to NaN/inf or is caught first as a loss grown 10,000-fold; both stop the run here
+    assert ("NaN or infinite" in error.message or "exploded" in error.message) and f"step {error.step}" in error.message
+    assert error.step > 24 and "learning rate" in error.suggestion
     assert "it is 1e+06; try 0.01, a usual value for SGD" in error.suggestion  # not 1e5: that diverges as well
     assert str(good) in error.message and good.is_file()
     assert load_checkpoint(good).epoch == 1
@@ -369,7 +370,7 @@ def test_run_folder_records_everything_and_can_be_listed_evaluated_and_used(tmp_
     record = json.loads((folder / "config.json").read_text())
     assert record["graph_sha256"] == graph_hash(doc) and record["data"]["id"] == "digits"
     assert record["config"]["epochs"] == 3 and record["recipe"] == "classification"
-    assert (folder / "graph.nbg").is_file() and (folder / "normalizer.safetensors").is_file()
+    assert (folder / "graph.nbg").is_file() and (folder / "preprocessing.json").is_file()
     header = (folder / "metrics.csv").read_text().splitlines()
     assert header[0].startswith("epoch,train_loss,val_loss,val_accuracy") and len(header) == 4
     runs = list_runs(tmp_path)

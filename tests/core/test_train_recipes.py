@@ -113,7 +113,8 @@ def test_regression_on_diabetes_reports_mae_and_r2(tmp_path: Path) -> None:
     events = train(doc, tmp_path, {"epochs": 10, "lr": 3e-3, "batch_size": 32}, {"source": "diabetes"})
     final = epochs(events)[-1]
     assert final["val_r2"] > 0.3
-    assert final["val_mae"] < 0.8  # the target is standardised; predicting the mean gives about 0.8
+    # MAE in score units (std 77): predicting the mean gives about 0.8 × 77; standardised it would be below 1
+    assert 5 < final["val_mae"] < 0.8 * 77
 
 
 # ---- autoencoders ----------------------------------------------------------------------------------------------

@@ -65,15 +65,11 @@ def tile(images: np.ndarray, columns: int | None = None, pad: int = 1, backgroun
     return (grid * 255.0 + 0.5).astype(np.uint8)
 
 
-def _unnormalize(x: torch.Tensor, normalizer: Any) -> torch.Tensor:
-    if normalizer is None or not x.is_floating_point():
+def _data_units(x: torch.Tensor, preprocessing: Any) -> torch.Tensor:
+    """Network-side inputs back in the data's units (the run's fitted preprocessing undone)."""
+    if preprocessing is None or not x.is_floating_point():
         return x
-    mean = normalizer.mean.to(x.device)
-    std = normalizer.std.to(x.device)
-    try:
-        return x * std + mean
-    except RuntimeError:  # shapes that do not broadcast (the output is not in the input's space)
-        return x
+    return preprocessing.invert_inputs(x)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -134,7 +130,7 @@ def compute_results(trainer: Any, document: Document) -> RunResults | None:
     if run_dir is None or split is None or recipe.name not in CLASSIFIERS + RECONSTRUCTORS:
         return results
     x, y = split.head(GALLERY_SAMPLES)
-    raw = _unnormalize(x.detach().cpu(), data.normalizer)
+    raw = _data_units(x.detach().cpu(), getattr(data, "preprocessing", None))
     from netbuilder.train import predict
 
     device = str(getattr(trainer, "device", "cpu") or "cpu")
@@ -149,7 +145,7 @@ def compute_results(trainer: Any, document: Document) -> RunResults | None:
         names = [n.name for n in net.outputs() if n.params.get("role") == "reconstruction"] if net else []
         name = next((n for n in names if n in prediction.outputs), None)
         if name is not None:
-            out = _unnormalize(prediction.outputs[name].float().cpu(), data.normalizer)
+            out = prediction.outputs[name].float().cpu()  # predict gives it in the data's units
             inputs = raw[:count].float()
             out = out.reshape(inputs.shape) if out.numel() == inputs.numel() else out
             recon = Reconstructions(inputs.numpy(), out.numpy(), output_name=name)

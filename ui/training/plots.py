@@ -33,8 +33,8 @@ SYMBOL_LIMIT = 40  # epoch curves show their points as dots until they have this
 # The metric plot's title per recipe, known when a run starts (so the layout never changes mid-run).
 PLANNED_METRIC = {"classification": "Accuracy", "sequence_classification": "Accuracy", "regression": "R²",
                   "forecasting": "R²", "language_model": "Perplexity", "vae": "Reconstruction and KL",
-                  "gan": "Generator vs discriminator"}
-NO_METRIC = ("autoencoder",)
+                  "gan": "Generator vs discriminator", "autoencoder": "R²"}  # reconstructions in the data's units
+NO_METRIC: tuple[str, ...] = ()
 RISING = ("Accuracy", "R²", "Top-k accuracy")
 
 
@@ -55,10 +55,10 @@ def metric_group(recipe: str, names: list[str]) -> MetricGroup | None:
 
     for title, keys in (("Accuracy", pick("train_accuracy", "val_accuracy", "val_f1")),
                         ("Perplexity", pick("train_perplexity", "val_perplexity")),
-                        ("R²", pick("val_r2")),
-                        ("Mean absolute error", pick("val_mae")),
                         ("Reconstruction and KL", pick("train_reconstruction", "val_reconstruction", "train_kl",
-                                                       "val_kl"))):
+                                                       "val_kl")),
+                        ("R²", pick("val_r2")),
+                        ("Mean absolute error", pick("val_mae"))):
         if keys:
             return MetricGroup(title, keys)
     top = [n for n in present if n.startswith("val_top")]

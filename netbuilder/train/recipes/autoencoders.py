@@ -24,6 +24,7 @@ import torch.nn as nn
 from netbuilder.analysis import analyze
 from netbuilder.compile import CompileError, compile_network, compiled_info
 from netbuilder.data.base import DataInfo, Split
+from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Network, Node, Wire
 from netbuilder.specs import TensorType
 from netbuilder.specs.modules import Reparameterize
@@ -33,17 +34,30 @@ from netbuilder.train.recipes.base import Context, EvalResult, TrainError, _to, 
 from netbuilder.train.recipes.supervised import Supervised
 
 
-def to_images(batch: torch.Tensor, info: DataInfo) -> torch.Tensor | None:
-    """A batch as N×C×H×W floats in [0, 1] (each image stretched to its own range), or None if not images."""
+def to_images(batch: torch.Tensor, info: DataInfo, preprocessing: Preprocessing | None = None) -> torch.Tensor | None:
+    """A batch (as the network sees or makes it) as N×C×H×W floats in [0, 1], or None if not images.
+
+    With ``preprocessing``, values go back to the data's units first; pixel data (a declared pixel range) is then
+    shown as it is, 0 black and 1 white, so samples look the way the data does. Other values are stretched per
+    image. Flat pixels of a square grey image (digits as 64 features) are shown as that image."""
     x = batch.detach().float().cpu()
+    if preprocessing is not None:
+        shaped = x.reshape(x.shape[0], *info.sample_shape) if x[0].numel() == math.prod(info.sample_shape) else x
+        x = preprocessing.invert_inputs(shaped)
     if x.dim() != 4:
         shape = tuple(info.sample_shape)
+        side = math.isqrt(x[0].numel()) if x.shape[0] else 0
         if info.kind == "images" and len(shape) == 3 and x[0].numel() == math.prod(shape):
             x = x.reshape(x.shape[0], *shape)
+        elif info.pixel_range is not None and side > 1 and side * side == x[0].numel():
+            x = x.reshape(x.shape[0], 1, side, side)
         else:
             return None
     if x.shape[1] not in (1, 3):
         return None
+    if info.pixel_range is not None and preprocessing is not None:
+        low, high = info.pixel_range
+        return ((x - low) / max(high - low, 1e-8)).clamp(0.0, 1.0)
     flat = x.flatten(1)
     low = flat.min(dim=1).values.view(-1, 1, 1, 1)
     high = flat.max(dim=1).values.view(-1, 1, 1, 1)
@@ -77,7 +91,8 @@ class Autoencoder(Supervised):
         recon = next((outs[loss.index] for loss in self.active if loss.role == "reconstruction"), None)
         if recon is None:
             return []
-        images = to_images(torch.cat([x.reshape(recon.shape), recon.float()]), self.info)
+        images = to_images(torch.cat([x.reshape(recon.shape), recon.float()]), self.info,
+                           self.ctx.data.preprocessing)
         if images is None:
             return []
         return [ev.Samples(epoch, "images", images, f"top: {x.shape[0]} inputs; bottom: their reconstructions")]
@@ -163,7 +178,7 @@ class VAE(Autoencoder):
                 decoded = self.decoder(z)
         finally:
             self.decoder.train()
-        images = to_images(decoded, self.info)
+        images = to_images(decoded, self.info, self.ctx.data.preprocessing)
         if images is not None:
             events.append(ev.Samples(epoch, "images", images, f"{count} samples decoded from N(0, 1) latents"))
         return events

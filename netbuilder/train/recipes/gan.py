@@ -111,7 +111,7 @@ class GAN(Recipe):
                 fake = self.g(self.fixed_latent)
         finally:
             self.g.train()
-        images = to_images(fake, self.info)
+        images = to_images(fake, self.info, self.ctx.data.preprocessing)
         if images is None:
             return []
         return [ev.Samples(epoch, "images", images, f"{images.shape[0]} samples from a fixed latent batch")]

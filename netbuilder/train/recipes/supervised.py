@@ -178,8 +178,10 @@ class Supervised(Recipe):
                                    probabilities=self.primary.role == "probabilities")
         wants_regression = self.task in ("regression", "forecasting") or any(
             m in ("mae", "r2") for m in self.config.metrics)
-        regression = RegressionMetrics(self.device) if wants_regression and self.primary.role != "reconstruction" \
+        reconstruction = self.primary.role == "reconstruction"
+        regression = RegressionMetrics(self.device) if (wants_regression or reconstruction) \
             and self.class_count is None else None
+        units = self.ctx.data.preprocessing  # MAE and R² in the data's units, not the network's
         try:
             with torch.inference_mode(), self.autocast():
                 for xb, yb in self.eval_batches(split):
@@ -194,8 +196,11 @@ class Supervised(Recipe):
                     primary = outs[self.primary.index].float()
                     if classes is not None and y is not None:
                         classes.update(primary, y)
-                    if regression is not None and y is not None:
-                        regression.update(primary, y)
+                    if regression is not None and reconstruction and primary.numel() == x.numel():
+                        regression.update(units.invert_inputs(primary.reshape(x.shape)),
+                                          units.invert_inputs(x.float()))
+                    elif regression is not None and y is not None and not reconstruction:
+                        regression.update(units.invert_targets(primary), units.invert_targets(y))
         finally:
             module.train()
         metrics = {f"{prefix}loss": total.item() / max(1, count)}
