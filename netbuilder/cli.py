@@ -58,18 +58,24 @@ def _diagnostics(doc: Any) -> list[Any]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from netbuilder.train.settings_check import settings_problems
+
     doc = _load(args.file)
     problems = _diagnostics(doc)
-    errors = [d for d in problems if d.severity == "error"]
+    setting_errors = settings_problems(doc.settings)  # unknown or misspelt keys, values that cannot be used
+    errors = [d for d in problems if d.severity == "error"] + setting_errors
     if args.json:
-        print(json.dumps({"file": args.file, "valid": not errors, "diagnostics": [d.to_dict() for d in problems]},
-                         indent=2))
+        print(json.dumps({"file": args.file, "valid": not errors, "diagnostics": [d.to_dict() for d in problems],
+                          "settings": [{"severity": "error", "location": where, "message": message}
+                                       for where, message in setting_errors]}, indent=2))
     else:
         for d in problems:
             print(f"{d.severity}: {d.network}/{d}")
-        count = len(errors)
+        for where, message in setting_errors:
+            print(f"error: {where}: {message}")
+        count, warnings = len(errors), len(problems) + len(setting_errors) - len(errors)
         print(f"{args.file}: " + ("valid" if not errors else f"{count} error{'s' if count != 1 else ''}")
-              + (f", {len(problems) - count} warning(s)" if len(problems) > count else ""))
+              + (f", {warnings} warning(s)" if warnings else ""))
     return EXIT_INVALID if errors else EXIT_OK
 
 

@@ -12,6 +12,7 @@ rank 0 prints and writes the run folder.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -88,26 +89,105 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 # train
 
 
+def _flag_dest(entry: Any) -> str:
+    return f"setting:{entry.id}"
+
+
+def _raw_settings(doc: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Copies of the file's settings["training"] and settings["data"] as mappings."""
+    settings = copy.deepcopy(doc.settings or {})
+    training = settings.get("training") or {}
+    data = settings.get("data") or {}
+    if isinstance(data, str):
+        data = {"source": data}
+    if not isinstance(training, dict) or not isinstance(data, dict):
+        return training, data  # TrainConfig reports what is wrong
+    return training, data
+
+
+def _set_items(items: list[str]) -> list[tuple[Any, str, str]]:
+    """``--set section.key=VALUE`` -> (entry or None for a data loader option, key, value); _Usage if unknown."""
+    from netbuilder.train import schema
+    from netbuilder.train import settings_check as check
+
+    result = []
+    ids = [entry.id for entry in schema.SETTINGS]
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise _Usage(f"--set {item!r}: write it as KEY=VALUE, e.g. --set training.lr=0.01.")
+        try:
+            result.append((schema.setting(key), key, value))
+            continue
+        except KeyError:
+            pass
+        section, _dot, name = key.partition(".")
+        if section == "data" and name and "." not in name:  # a loader option, e.g. data.target (checked on load)
+            result.append((None, name, value))
+            continue
+        hint = check.suggestion(key, ids) or check.suggestion(f"training.{key}", ids)
+        raise _Usage(f"--set {key}: unknown setting{hint}. See docs/settings.md for every setting.".replace("?.", "?"))
+    return result
+
+
 def _config(doc: Any, args: argparse.Namespace) -> Any:
-    from netbuilder.train import TrainConfig
+    """The run's TrainConfig: the file's settings, then ``--set`` items, then flags. The file's other settings
+    are kept, its data options and class filter included when ``--data`` names another source."""
+    from netbuilder.train import ConfigError, TrainConfig, schema
+    from netbuilder.train import settings_check as check
 
-    config = TrainConfig.from_settings(doc.settings)
-    changes: dict[str, Any] = {}
-    if args.data:  # another source: the file's loader options were meant for its own data
-        data = config.to_dict()["data"]
-        from netbuilder.data.sources import resolve_source
-
-        # A path typed on the command line means the current directory, not the document's folder.
-        data.update({"source": resolve_source(args.data, None, None), "format": "", "options": {}, "classes": []})
-        changes["data"] = data
-    for flag, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("device", "device"),
-                      ("seed", "seed"), ("recipe", "recipe")):
-        value = getattr(args, flag, None)
+    training, data = _raw_settings(doc)
+    changes: list[tuple[Any, str, Any, str]] = []  # (entry, key, value, where)
+    for entry, key, value in _set_items(getattr(args, "set", None) or []):
+        changes.append((entry, key, value, f"--set {key}"))
+    for entry in schema.SETTINGS:
+        value = getattr(args, _flag_dest(entry), None)
         if value is not None:
-            changes[key] = value
-    if not config.name and not doc.info.title:  # name the run folder after the file
-        changes["name"] = os.path.splitext(os.path.basename(args.file))[0]
-    return config.replace(**changes) if changes else config
+            changes.append((entry, entry.key, value, entry.cli_flag))
+    for entry, key, value, where in changes:
+        if entry is None:
+            data = dict(data) if isinstance(data, dict) else {}
+            data[key] = value
+            continue
+        try:
+            if entry.type == "losses" and not where.startswith("--set"):  # --loss changes, --set replaces
+                parsed = _merge_losses(training, value, where)
+            else:
+                parsed = check.parse(entry, value, where)
+        except ConfigError as error:
+            raise _Usage(str(error)) from None
+        target = training if entry.section == "training" else data
+        if not isinstance(target, dict):
+            continue  # the file's section is not a mapping: TrainConfig says so below
+        if entry.id == "data.source":
+            from netbuilder.data.sources import resolve_source
+
+            parsed = resolve_source(parsed, None, None)  # a path typed on the command line means the current folder
+            for alias in schema.DATA_ALIASES:  # the file's "path"/"id" would name a second source
+                target.pop(alias, None)
+            if getattr(args, _flag_dest(schema.setting("data.format")), None) is None:
+                target.pop("format", None)  # the new source's format follows from its name
+        schema.set_path(target, entry.path, parsed)
+    if isinstance(training, dict) and not training.get("name") and not doc.info.title:
+        training["name"] = os.path.splitext(os.path.basename(args.file))[0]  # name the run folder after the file
+    return TrainConfig.from_dict(training, data)
+
+
+def _merge_losses(training: Any, value: list[str] | str, where: str) -> list[dict[str, Any]]:
+    """``--loss NAME`` sets every output's loss; ``--loss OUTPUT=NAME`` one output's (other fields are kept)."""
+    from netbuilder.train import settings_check as check
+
+    current = check.parse_losses(training.get("losses") if isinstance(training, dict) else None)
+    for item in [value] if isinstance(value, str) else value:
+        for record in check.parse_losses(item, where):
+            output, loss = record["output"], record["loss"]
+            for existing in current:
+                if output == "" or existing["output"] == output:
+                    existing["loss"] = loss
+            if not any(existing["output"] == output for existing in current):
+                current.append({"output": output, "loss": loss})
+    return current
 
 
 class _Progress:
@@ -273,6 +353,9 @@ def _failures() -> tuple[type[BaseException], ...]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from netbuilder.train import evaluate
+    from netbuilder.train.threads import set_threads
+
+    set_threads(args.threads)
 
     doc = _load_document(args.file)
     try:
@@ -302,6 +385,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from netbuilder.train import predict
+    from netbuilder.train.threads import set_threads
+
+    set_threads(args.threads)
 
     doc = _load_document(args.file)
     try:
@@ -360,6 +446,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from netbuilder.train import schema
+    from netbuilder.train.settings_doc import markdown
+
+    if args.markdown:
+        print(markdown(), end="")
+        return EXIT_OK
+    if args.json:
+        print(json.dumps([{"key": s.id, "flag": s.cli_flag, "type": s.type, "default": s.default,
+                           "allowed": s.allowed(), "choices": list(s.choices), "doc": s.doc}
+                          for s in schema.SETTINGS], indent=2))
+        return EXIT_OK
+    width = max(len(s.id) for s in schema.SETTINGS)
+    for entry in schema.SETTINGS:
+        default = "empty" if entry.default in (None, "", [], {}) else json.dumps(entry.default)
+        print(f"{entry.id:{width}s}  {entry.cli_flag:24s} {default:10s} {entry.allowed()}")
+    return EXIT_OK
+
+
 def _guard(function: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -373,6 +478,33 @@ def _guard(function: Any) -> Any:
     return run
 
 
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting of the schema (netbuilder.train.schema), plus --set KEY=VALUE for any of them."""
+    from netbuilder.train import schema
+
+    settings = parser.add_argument_group("settings (override the file's; see docs/settings.md)")
+    for entry in schema.SETTINGS:
+        default = "empty" if entry.default in (None, "", [], {}) else json.dumps(entry.default)
+        help_text = f"{entry.doc} [{entry.allowed()}; default {default}]".replace("%", "%%")
+        if entry.type == "bool":
+            settings.add_argument(entry.cli_flag, dest=_flag_dest(entry), action=argparse.BooleanOptionalAction,
+                                  default=None, help=help_text)
+            continue
+        if entry.type == "choice" and len(entry.choices) <= 6:
+            metavar = "|".join(entry.choices)
+        else:
+            metavar = {"int": "N", "float": "X", "choice": "NAME", "losses": "[OUTPUT=]LOSS", "mapping": "JSON",
+                       "device": "auto|cpu|cuda|cuda:N|mps"}.get(entry.type, "VALUE")
+        if entry.id == "data.source":
+            metavar = "ID|PATH"
+        action = "append" if entry.type == "losses" else "store"
+        settings.add_argument(entry.cli_flag, dest=_flag_dest(entry), metavar=metavar, action=action,
+                              help=help_text)
+    settings.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                          help="any setting by its key, e.g. --set training.lr=0.01 or --set data.target=label "
+                               "(repeatable)")
+
+
 def add_commands(subparsers: Any) -> None:
     """Register datasets, train, evaluate, predict and runs on an argparse subparsers object."""
     p = subparsers.add_parser("datasets", help="list the bundled data sets")
@@ -381,13 +513,7 @@ def add_commands(subparsers: Any) -> None:
 
     p = subparsers.add_parser("train", help="train a .nbg file; writes a run folder (progress bar, or --json lines)")
     p.add_argument("file")
-    p.add_argument("--data", metavar="ID|PATH", help="bundled data id or a file/folder (default: the file's)")
-    p.add_argument("--epochs", type=int, metavar="N")
-    p.add_argument("--batch-size", type=int, metavar="N", dest="batch_size")
-    p.add_argument("--lr", type=float, metavar="X", help="learning rate")
-    p.add_argument("--device", metavar="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--seed", type=int, metavar="N")
-    p.add_argument("--recipe", metavar="NAME", help="auto, classification, regression, gan, vae, ...")
+    _add_setting_flags(p)
     p.add_argument("--out", metavar="RUNDIR", help="write the run into this folder (default: runs/<time>-<name>)")
     p.add_argument("--runs", metavar="ROOT", default="runs", help="where new run folders go (default: runs)")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint file or a run folder")
@@ -402,6 +528,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
                    help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default 0: automatic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guard(cmd_evaluate))
 
@@ -418,8 +545,14 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--temperature", type=float)
     p.add_argument("--length", type=int, help="characters to generate (language models)")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="CPU threads (default 0: automatic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_guard(cmd_predict))
+
+    p = subparsers.add_parser("settings", help="list every training and data setting: key, flag, default, values")
+    p.add_argument("--markdown", action="store_true", help="print the reference page docs/settings.md")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_guard(cmd_settings))
 
     p = subparsers.add_parser("runs", help="list the training runs in a folder")
     p.add_argument("root", nargs="?", default="runs")

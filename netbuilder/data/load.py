@@ -64,12 +64,25 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+def loader_options(source: str, fmt: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """(format, the option names its loader takes) for a source, without reading it. ValueError (a DataError)
+    when the format cannot be told from the name."""
+    if fmt == "bundled" or (fmt is None and source in dataset_ids()):
+        return "bundled", tuple(list(inspect.signature(_bundled).parameters)[1:])
+    fmt = fmt or detect_format(Path(source).expanduser())
+    if fmt not in _LOADERS:
+        raise DataError(f"Unknown data format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    return fmt, tuple(list(inspect.signature(_LOADERS[fmt]).parameters)[1:])
+
+
 def _call(fmt: str, loader: Callable[..., Dataset], first: str, options: dict[str, Any]) -> Dataset:
     parameters = list(inspect.signature(loader).parameters)[1:]
     unknown = sorted(set(options) - set(parameters))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], parameters, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise DataError(f"Unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for "
-                        f"{fmt} data. Options: {', '.join(parameters) or 'none'}.")
+                        f"{fmt} data.{hint} Options: {', '.join(parameters) or 'none'}.")
     return loader(first, **options)
 
 

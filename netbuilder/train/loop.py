@@ -44,6 +44,7 @@ from netbuilder.train import events as ev
 from netbuilder.train.batching import Batcher, is_oom, to_device
 from netbuilder.train.checkpointing import Checkpointer, restore
 from netbuilder.train.config import ConfigError, DataConfig, TrainConfig
+from netbuilder.train.dropout import set_dropout
 from netbuilder.train.losses import perplexity
 from netbuilder.train.optim import LRSchedule
 from netbuilder.train.paths import resolve_config_paths
@@ -67,6 +68,7 @@ from netbuilder.train.runs import (
     load_checkpoint,
     new_run_dir,
 )
+from netbuilder.train.threads import set_threads
 
 # A learning rate that usually works for each optimiser: what a diverged run is pointed to when its own rate is
 # far above it (a tenth of 1e6 would diverge just the same).
@@ -236,6 +238,7 @@ class Trainer:
     def _events(self) -> Iterator[ev.Event]:
         # Paths in the settings mean files beside the document, not in the current directory.
         config = resolve_config_paths(self._resolve_config(), document_folder(self.document))
+        set_threads(config.threads)
         checkpoint = load_checkpoint(self.resume_from) if self.resume_from is not None else None
         config = self.config = self._with_test_fraction(config, checkpoint)
         self._graph_hash = graph_hash(self.document)  # of the graph as it is trained, even if edited meanwhile
@@ -270,6 +273,9 @@ class Trainer:
                       pretrained=pretrained)
         recipe = build_recipe(recipe_name, ctx)
         self.recipe = recipe
+        if config.dropout is not None and not set_dropout(recipe.modules.values(), config.dropout):
+            warnings.append(f"The dropout setting ({config.dropout:g}) has no effect: the network has no Dropout "
+                            "layer.")
         train = self.batcher.on_device(data.train, device, ctx.warnings)
         val = self.batcher.on_device(data.val, device, ctx.warnings) \
             if data.val is not None and recipe.has_validation else None

@@ -297,7 +297,7 @@ def test_bad_settings_in_the_document_become_an_error_event() -> None:
     doc.settings["data"] = {"source": "digits"}
     events = list(Trainer(doc).events())
     assert len(events) == 1 and isinstance(events[0], Error)
-    assert "epochs must be at least 1" in events[0].message
+    assert "settings.training.epochs: must be at least 1" in events[0].message
 
 
 def test_a_full_disk_while_checkpointing_is_reported_and_the_last_checkpoint_survives(

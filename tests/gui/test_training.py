@@ -560,7 +560,8 @@ def test_misplaced_settings_are_read_where_the_engine_expects_them_with_a_note()
 
     settings = {"data": {"source": "digits-images"},
                 "training": {"recipe": "gan", "latent_size": 24, "beta": 2.0, "colour": "blue"}}
-    with pytest.raises(ConfigError, match="latent_size belongs in gan.latent_size"):
+    with pytest.raises(ConfigError, match="settings.training.latent_size: unknown training setting — it belongs in "
+                                          "gan.latent_size"):
         from netbuilder.train import TrainConfig
 
         TrainConfig.from_settings(settings)

@@ -9,44 +9,29 @@ so that the user can fix it with one edit instead of facing an error before the 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 from netbuilder.document import Document
-from netbuilder.train import ConfigError, DataConfig, GANConfig, LMConfig, TrainConfig, VAEConfig
-from netbuilder.train.config import LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
+from netbuilder.train import ConfigError, DataConfig, TrainConfig, schema
 
 LOCK_REASON = "Training is running: stop it to change the network."
 
-RECIPE_LABELS = {
-    "auto": "Automatic (from the network and data)",
-    "classification": "Classification",
-    "regression": "Regression",
-    "sequence_classification": "Sequence classification",
-    "forecasting": "Time-series forecasting",
-    "autoencoder": "Autoencoder",
-    "vae": "Variational autoencoder",
-    "gan": "GAN (generator + discriminator)",
-    "language_model": "Language model",
-}
-OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
-SCHEDULE_LABELS = {"none": "Constant", "step": "Step decay", "cosine": "Cosine", "plateau": "Reduce on plateau",
-                   "onecycle": "One-cycle"}
-LOSS_LABELS = {"auto": "Automatic (from the role)", "none": "None (not trained)", "mse": "Mean squared error",
-               "l1": "Mean absolute error (L1)", "huber": "Huber", "cross_entropy": "Cross-entropy",
-               "nll": "Negative log-likelihood", "bce": "Binary cross-entropy",
-               "bce_logits": "Binary cross-entropy (logits)", "kl": "KL divergence"}
+
+def _labels(entry: schema.Setting) -> dict[str, str]:
+    return {choice: entry.label_of(choice) for choice in entry.choices}
+
+
+# The app's names of the choices, from the settings schema.
+RECIPE_LABELS = _labels(schema.setting("training.recipe"))
+OPTIMIZER_LABELS = _labels(schema.setting("training.optimizer"))
+SCHEDULE_LABELS = _labels(schema.setting("training.schedule"))
+LOSS_LABELS = _labels(next(f for f in schema.LOSS_FIELDS if f.key == "loss"))
 
 # The options the data panel edits per format (everything else in settings["data"] is kept as it is).
 SPLIT_KEYS = DataConfig.SPLIT_KEYS
-_SECTIONS: tuple[tuple[str, type], ...] = (("gan", GANConfig), ("vae", VAEConfig), ("lm", LMConfig))
-
-assert set(RECIPE_LABELS) == set(RECIPES) and set(OPTIMIZER_LABELS) == set(OPTIMIZERS)
-assert set(SCHEDULE_LABELS) == set(SCHEDULES) and set(LOSS_LABELS) == set(LOSSES)
-
-
-def _field_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+# Settings the Data panel edits; the Training panel edits every other one.
+DATA_PANEL_SETTINGS = frozenset({"data.source", "data.format", "data.options", "data.val_fraction",
+                                 "data.test_fraction", "data.normalize"})
 
 
 def normalized_training(settings: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
@@ -56,16 +41,16 @@ def normalized_training(settings: dict[str, Any] | None) -> tuple[dict[str, Any]
     if not isinstance(training, dict):
         return {}, ["The training settings were not a mapping of names to values; defaults are shown."]
     notes: list[str] = []
-    known = _field_names(TrainConfig)
+    known = {entry.path[0] for entry in schema.section_settings("training")} | {"data"}
     for key in [k for k in training if k not in known]:
         value = training.pop(key)
-        for section, cls in _SECTIONS:
-            if key in _field_names(cls):
-                target = training.setdefault(section, {})
-                if isinstance(target, dict):
-                    target.setdefault(key, value)
-                notes.append(f"The setting '{key}' was read as {section}.{key}.")
-                break
+        moved = schema.MOVED.get(key, "")
+        section, _dot, name = moved.partition(".")
+        if section in known and name and "." not in name and "[" not in moved:
+            target = training.setdefault(section, {})
+            if isinstance(target, dict):
+                target.setdefault(name, value)
+            notes.append(f"The setting '{key}' was read as {moved}.")
         else:
             notes.append(f"The unknown training setting '{key}' is ignored.")
     return training, notes

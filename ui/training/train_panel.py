@@ -9,7 +9,6 @@ field and explained, never stored.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -21,23 +20,23 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from netbuilder.document import DocumentError, SetSetting
-from netbuilder.train import ConfigError, TrainConfig, TrainError, choose_recipe
+from netbuilder.train import ConfigError, TrainConfig, TrainError, choose_recipe, schema
 from netbuilder.train.recipes import pick_network
 from netbuilder_ui.qt_document import QtDocument
+from netbuilder_ui.training.setting_editors import NumberField, SettingEditor, combo, select
 from netbuilder_ui.training.settings import (
+    DATA_PANEL_SETTINGS,
     LOSS_LABELS,
-    OPTIMIZER_LABELS,
     RECIPE_LABELS,
-    SCHEDULE_LABELS,
+    data_settings,
     device_choices,
     normalized_training,
     read_config,
@@ -47,57 +46,11 @@ from netbuilder_ui.training.widgets import (
     Banner,
     field_label,
     hint,
-    repolish,
     scrolled_panel,
     section_title,
 )
 
-
-class NumberField(QLineEdit):
-    """A float typed as text (0.001, 1e-4): friendlier than a spin box for values spanning decades."""
-
-    def __init__(self, minimum: float = 0.0, maximum: float | None = None, allow_zero: bool = True):
-        super().__init__()
-        self.minimum, self.maximum, self.allow_zero = minimum, maximum, allow_zero
-        self.setMaximumWidth(120)
-
-    def set_value(self, value: float) -> None:
-        self.setText(f"{value:g}")
-        self.set_invalid(False)
-
-    def value(self) -> float | None:
-        try:
-            number = float(self.text().strip())
-        except ValueError:
-            return None
-        if not math.isfinite(number) or number < self.minimum or (self.maximum is not None and number > self.maximum):
-            return None
-        if number == 0 and not self.allow_zero:
-            return None
-        return number
-
-    def set_invalid(self, invalid: bool) -> None:
-        if bool(self.property("invalid")) != invalid:
-            self.setProperty("invalid", invalid)
-            repolish(self)
-
-
-def _combo(items: dict[str, str] | list[tuple[str, str]]) -> QComboBox:
-    combo = QComboBox()
-    pairs = list(items.items()) if isinstance(items, dict) else items
-    for value, label in pairs:
-        combo.addItem(label, value)
-    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    combo.setMinimumContentsLength(8)
-    return combo
-
-
-def _select(combo: QComboBox, value: Any) -> None:
-    index = combo.findData(value)
-    if index < 0:
-        combo.addItem(str(value), value)
-        index = combo.count() - 1
-    combo.setCurrentIndex(index)
+__all__ = ["NumberField", "TrainingPanel"]
 
 
 class TrainingPanel(QWidget):
@@ -192,105 +145,10 @@ class TrainingPanel(QWidget):
         self.notes.hide()
         form_layout.addWidget(self.notes)
 
-        form_layout.addWidget(section_title("Recipe"))
-        recipe_form = self._form()
-        self.recipe = _combo(RECIPE_LABELS)
-        self.recipe.setToolTip("What training means for this network; Automatic decides from the network and "
-                               "the data.")
-        self.recipe_hint = hint()
-        recipe_form.addRow(field_label("Recipe"), self.recipe)
-        recipe_form.addRow("", self.recipe_hint)
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1_000_000)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 1_000_000)
-        self.patience = QSpinBox()
-        self.patience.setRange(0, 100_000)
-        self.patience.setSpecialValueText("off")
-        self.patience.setToolTip("Stop when the validation loss has not improved for this many epochs.")
-        recipe_form.addRow(field_label("Epochs"), self.epochs)
-        recipe_form.addRow(field_label("Batch size"), self.batch_size)
-        recipe_form.addRow(field_label("Early stop"), self.patience)
-        self.transfer = QLineEdit()
-        self.transfer.setPlaceholderText("random initial weights")
-        self.transfer.setToolTip("Transfer learning: start from an earlier run folder or a .safetensors file "
-                                 "(layers matched by name and shape).")
-        self.transfer_button = QPushButton("Browse…")
-        transfer_row = QWidget()
-        row = QHBoxLayout(transfer_row)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.setSpacing(4)
-        row.addWidget(self.transfer, 1)
-        row.addWidget(self.transfer_button)
-        recipe_form.addRow(field_label("Start from"), transfer_row)
-        form_layout.addLayout(recipe_form)
-
-        form_layout.addWidget(section_title("Optimisation"))
-        opt_form = self._form()
-        self.optimizer = _combo(OPTIMIZER_LABELS)
-        self.lr = NumberField(0.0, None, allow_zero=False)
-        self.lr.setToolTip("Learning rate: the size of each step (Adam: 0.001 is a good start).")
-        self.schedule = _combo(SCHEDULE_LABELS)
-        self.warmup = QSpinBox()
-        self.warmup.setRange(0, 100_000_000)
-        self.warmup.setSuffix(" batches")
-        self.warmup.setToolTip("Raise the learning rate linearly from 0 over this many batches first.")
-        opt_form.addRow(field_label("Optimizer"), self.optimizer)
-        opt_form.addRow(field_label("Learning rate"), self.lr)
-        opt_form.addRow(field_label("Schedule"), self.schedule)
-        opt_form.addRow(field_label("Warm-up"), self.warmup)
-        form_layout.addLayout(opt_form)
-
-        self.loss_title = section_title("Loss per output")
-        form_layout.addWidget(self.loss_title)
-        self.loss_form = self._form()
-        form_layout.addLayout(self.loss_form)
-
-        form_layout.addWidget(section_title("Regularisation"))
-        reg_form = self._form()
-        self.weight_decay = NumberField(0.0, 10.0)
-        self.weight_decay.setToolTip("Decoupled weight decay applied by the optimiser (AdamW-style for AdamW).")
-        self.l1 = NumberField(0.0, 1e6)
-        self.l1.setToolTip("L1 penalty on every weight matrix and kernel (drives weights to exactly zero).")
-        self.l2 = NumberField(0.0, 1e6)
-        self.l2.setToolTip("L2 penalty on every weight matrix and kernel.")
-        self.grad_clip = NumberField(0.0, None)
-        self.grad_clip.setToolTip("Clip the global gradient norm to this value (0 = off); steadies training.")
-        reg_form.addRow(field_label("Weight decay"), self.weight_decay)
-        reg_form.addRow(field_label("L1 penalty"), self.l1)
-        reg_form.addRow(field_label("L2 penalty"), self.l2)
-        reg_form.addRow(field_label("Gradient clip"), self.grad_clip)
-        form_layout.addLayout(reg_form)
-
-        form_layout.addWidget(section_title("Device and seed"))
-        hw_form = self._form()
-        self.device = _combo(device_choices())
-        self.device.setToolTip("Where to train. Automatic picks a GPU when there is one.")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2_147_483_647)
-        self.seed.setToolTip("The same seed, data and settings give the same run, loss for loss.")
-        hw_form.addRow(field_label("Device"), self.device)
-        hw_form.addRow(field_label("Seed"), self.seed)
-        form_layout.addLayout(hw_form)
+        self.editors: dict[str, SettingEditor] = {}
+        self._build_settings(form_layout)
         layout.addWidget(self.settings_widget)
         layout.addStretch(1)
-
-        # ---- wiring ---------------------------------------------------------------------------------------
-        self.recipe.currentIndexChanged.connect(lambda: self._commit({"recipe": self.recipe.currentData()}))
-        self.optimizer.currentIndexChanged.connect(
-            lambda: self._commit({"optimizer": self.optimizer.currentData()}))
-        self.schedule.currentIndexChanged.connect(lambda: self._commit({"schedule": self.schedule.currentData()}))
-        self.device.currentIndexChanged.connect(lambda: self._commit({"device": self.device.currentData()}))
-        self.epochs.valueChanged.connect(lambda v: self._commit({"epochs": v}))
-        self.batch_size.valueChanged.connect(lambda v: self._commit({"batch_size": v}))
-        self.warmup.valueChanged.connect(lambda v: self._commit({"warmup_steps": v}))
-        self.seed.valueChanged.connect(lambda v: self._commit({"seed": v}))
-        self.patience.valueChanged.connect(self._commit_patience)
-        for key, field in (("lr", self.lr), ("weight_decay", self.weight_decay), ("l1", self.l1), ("l2", self.l2),
-                           ("grad_clip", self.grad_clip)):
-            field.editingFinished.connect(lambda k=key, f=field: self._commit_number(k, f))
-        self.transfer.editingFinished.connect(self._commit_transfer)
-        self.transfer_button.clicked.connect(self._browse_transfer)
 
         qt_doc.settingsChanged.connect(self._on_settings_changed)
         qt_doc.documentReplaced.connect(self.load_settings)
@@ -308,6 +166,72 @@ class TrainingPanel(QWidget):
         form.setHorizontalSpacing(12)
         form.setVerticalSpacing(6)
         return form
+
+    def _build_settings(self, form_layout: QVBoxLayout) -> None:
+        """One editor per setting of the schema, in the schema's groups; the rarely changed groups sit under
+        "More settings". The Data panel edits the data source, its options and the split fractions."""
+        shown = [e for e in schema.SETTINGS if e.id not in DATA_PANEL_SETTINGS]
+        more = QWidget()
+        more_layout = QVBoxLayout(more)
+        more_layout.setContentsMargins(0, 0, 0, 0)
+        more_layout.setSpacing(8)
+        for group in schema.GROUPS:
+            entries = [e for e in shown if e.group == group]
+            if not entries:
+                continue
+            target = more_layout if all(e.advanced for e in entries) else form_layout
+            if group == "Losses":
+                self.loss_title = section_title("Loss per output")
+                target.addWidget(self.loss_title)
+                self.loss_form = self._form()
+                target.addLayout(self.loss_form)
+                continue
+            target.addWidget(section_title(group))
+            form = self._form()
+            for entry in entries:
+                editor = SettingEditor(entry, device_choices)
+                editor.edited.connect(lambda e=editor: self._commit_editor(e))
+                self.editors[entry.id] = editor
+                row: QWidget = editor.widget
+                if entry.id == "training.transfer.source":
+                    self.transfer_button = QPushButton("Browse…")
+                    self.transfer_button.clicked.connect(self._browse_transfer)
+                    row = QWidget()
+                    line = QHBoxLayout(row)
+                    line.setContentsMargins(0, 0, 0, 0)
+                    line.setSpacing(4)
+                    line.addWidget(editor.widget, 1)
+                    line.addWidget(self.transfer_button)
+                form.addRow(field_label(entry.label), row)
+                if entry.id == "training.recipe":
+                    self.recipe_hint = hint()
+                    form.addRow("", self.recipe_hint)
+            target.addLayout(form)
+        self.more_button = QToolButton()
+        self.more_button.setText("More settings")
+        self.more_button.setCheckable(True)
+        self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.more_button.setAutoRaise(True)
+        self.more_button.setToolTip("Optimiser and schedule details, early stopping, metrics, checkpoints, the "
+                                    "settings of VAEs, GANs and language models, transfer learning and the split.")
+        self.more_settings = more
+        more.setVisible(False)
+        self.more_button.toggled.connect(self._show_more)
+        form_layout.addWidget(self.more_button)
+        form_layout.addWidget(more)
+        # the panel's most used editors by name
+        for name, key in (("recipe", "recipe"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                          ("patience", "early_stopping.patience"), ("optimizer", "optimizer"), ("lr", "lr"),
+                          ("schedule", "schedule"), ("warmup", "warmup_steps"), ("weight_decay", "weight_decay"),
+                          ("l1", "l1"), ("l2", "l2"), ("grad_clip", "grad_clip"), ("dropout", "dropout"),
+                          ("device", "device"), ("seed", "seed"), ("threads", "threads"),
+                          ("transfer", "transfer.source")):
+            setattr(self, name, self.editors[f"training.{key}"].widget)
+
+    def _show_more(self, shown: bool) -> None:
+        self.more_settings.setVisible(shown)
+        self.more_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     # ---- settings <-> widgets ------------------------------------------------------------------------------
     def config(self) -> tuple[TrainConfig, list[str]]:
@@ -327,21 +251,8 @@ class TrainingPanel(QWidget):
                                   f"{error} Change the setting below to replace it.")
             self.notes.setText(" ".join(notes))
             self.notes.setVisible(bool(notes))
-            _select(self.recipe, config.recipe)
-            _select(self.optimizer, config.optimizer)
-            _select(self.schedule, config.schedule)
-            _select(self.device, config.device)
-            self.epochs.setValue(config.epochs)
-            self.batch_size.setValue(config.batch_size)
-            self.warmup.setValue(config.warmup_steps)
-            self.seed.setValue(min(config.seed, self.seed.maximum()))
-            self.patience.setValue(config.early_stopping.patience)
-            self.lr.set_value(config.lr)
-            self.weight_decay.set_value(config.weight_decay)
-            self.l1.set_value(config.l1)
-            self.l2.set_value(config.l2)
-            self.grad_clip.set_value(config.grad_clip)
-            self.transfer.setText(config.transfer.source)
+            for setting_id, editor in self.editors.items():
+                editor.set_value(config.get(setting_id))
             self._refresh_outputs(config)
             self._update_recipe_hint(config)
         finally:
@@ -351,12 +262,13 @@ class TrainingPanel(QWidget):
         if key in ("training", "data") and not self._loading:
             self.load_settings()
 
-    def _commit(self, changes: dict[str, Any]) -> bool:
-        """Merge ``changes`` into settings["training"] and store it with one undoable SetSetting."""
+    def _commit(self, changes: dict[str, Any], training: dict[str, Any] | None = None) -> bool:
+        """Merge ``changes`` into settings["training"] (or ``training``, already changed) and store it with one
+        undoable SetSetting."""
         if self._loading:
             return False
-        settings = self.qt_doc.document.settings
-        training, _notes = normalized_training(settings)
+        if training is None:
+            training, _notes = normalized_training(self.qt_doc.document.settings)
         training.update(changes)
         try:
             TrainConfig.from_dict(training)  # validates every field (the data settings are the Data panel's)
@@ -389,39 +301,56 @@ class TrainingPanel(QWidget):
         if visible:
             self.show_message(*message)
 
-    def _commit_number(self, key: str, field: NumberField) -> None:
-        value = field.value()
-        if value is None:
-            field.set_invalid(True)
-            bounds = f"from {field.minimum:g}" + (f" to {field.maximum:g}" if field.maximum is not None else "")
-            zero = "" if field.allow_zero else ", above 0"
-            self.show_message("error", f"{field_name(key)} must be a number {bounds}{zero}.",
-                              f"'{field.text()}' is not; the stored value is kept.")
+    def _commit_editor(self, editor: SettingEditor) -> None:
+        """Store what the user set in one editor (checked by the schema first; a bad value is marked and kept out
+        of the document)."""
+        if self._loading:
             return
-        field.set_invalid(False)
-        current, _ = normalized_training(self.qt_doc.document.settings)
-        if current.get(key) == value or (key not in current and getattr(TrainConfig(), key) == value):
+        entry = editor.entry
+        try:
+            value = editor.value()
+        except ConfigError as error:
+            editor.set_invalid(True)
+            _where, _sep, text = str(error).partition(": ")
+            self.show_message("error", f"{entry.label}: {text}", f"'{editor.text()}' is not used; the stored value "
+                                                                  "is kept.")
             return
-        self._commit({key: value})
-
-    def _commit_patience(self, value: int) -> None:
+        editor.set_invalid(False)
+        try:
+            if self.config()[0].get(entry.id) == value:
+                return  # nothing changed (e.g. the focus left a field)
+        except ConfigError:
+            pass
+        if entry.section == "data":
+            self._commit_data(entry, value)
+            return
         training, _ = normalized_training(self.qt_doc.document.settings)
-        early = dict(training.get("early_stopping") or {})
-        early["patience"] = value
-        self._commit({"early_stopping": early})
+        schema.set_path(training, entry.path, value)
+        if entry.id == "training.transfer.source" and value and isinstance(training.get("transfer"), dict):
+            training["transfer"].pop("pretrain", None)  # one way to start from other weights
+        self._commit({}, training)
+
+    def _commit_data(self, entry: schema.Setting, value: Any) -> None:
+        data = data_settings(self.qt_doc.document.settings)
+        schema.set_path(data, entry.path, value)
+        training, _ = normalized_training(self.qt_doc.document.settings)
+        try:
+            TrainConfig.from_dict(training, data)
+        except ConfigError as error:
+            self.show_message("error", "This setting cannot be used.", str(error))
+            self.load_settings_later()
+            return
+        try:
+            self._loading = True
+            self.qt_doc.execute(SetSetting("data", data))
+        except DocumentError as error:
+            self.show_message("warning", "The setting was not changed.", str(error))
+        finally:
+            self._loading = False
+        self.load_settings()
 
     def _commit_transfer(self) -> None:
-        text = self.transfer.text().strip()
-        training, _ = normalized_training(self.qt_doc.document.settings)
-        transfer = dict(training.get("transfer") or {})
-        if transfer.get("source", "") == text:
-            return
-        if text:
-            transfer["source"] = text
-            transfer.pop("pretrain", None)
-        else:
-            transfer.pop("source", None)
-        self._commit({"transfer": transfer})
+        self._commit_editor(self.editors["training.transfer.source"])
 
     def _browse_transfer(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Start from weights", "",
@@ -466,7 +395,7 @@ class TrainingPanel(QWidget):
                 self.loss_form.removeRow(0)
             self._loss_boxes = {}
             for name in names:
-                box = _combo(LOSS_LABELS)
+                box = combo(LOSS_LABELS)
                 box.setToolTip(f"The loss that trains Output '{name}'. Automatic follows the Output's role.")
                 box.currentIndexChanged.connect(lambda _i, n=name: self._commit_loss(n))
                 self.loss_form.addRow(field_label(name), box)
@@ -475,7 +404,7 @@ class TrainingPanel(QWidget):
         self._loading = True
         try:
             for name, box in self._loss_boxes.items():
-                _select(box, chosen.get(name, "auto"))
+                select(box, chosen.get(name, "auto"))
         finally:
             self._loading = was
         visible = bool(names)
@@ -554,7 +483,3 @@ class TrainingPanel(QWidget):
     def progress_fraction(self) -> float:
         return self.progress.value() / 1000.0
 
-
-def field_name(key: str) -> str:
-    return {"lr": "The learning rate", "weight_decay": "Weight decay", "l1": "The L1 penalty",
-            "l2": "The L2 penalty", "grad_clip": "Gradient clipping"}.get(key, key)
