@@ -346,7 +346,7 @@ def test_copy_paste_and_duplicate_keep_internal_wires(qtbot, qt_doc):
 
 
 def test_auto_layout_orders_nodes_left_to_right_by_depth(qtbot, cnn_doc):
-    view = make_view(qtbot, cnn_doc)
+    view = make_view(qtbot, cnn_doc, 4000, 300)  # a view as wide as the network: one row, no wrapping
     net = cnn_doc.document.network("model")
     scrambled = {n.id: (float((i * 7919) % 900), float((i * 104729) % 700)) for i, n in enumerate(net.nodes)}
     cnn_doc.execute(MoveNodes("model", scrambled))

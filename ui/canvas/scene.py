@@ -17,12 +17,13 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import Command, DocumentError, Network
+from netbuilder.layout import Rect
 from netbuilder.specs import ParamError
+from netbuilder.wiring import PortKey
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
 from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
 from netbuilder_ui.canvas.visuals import NodeContent, node_content
-from netbuilder_ui.canvas.wiring import PortKey
 from netbuilder_ui.qt_document import QtDocument
 
 TOAST_MS = 4500
@@ -228,19 +229,35 @@ class NetworkScene(QGraphicsScene):
         if src not in self.node_items or dst not in self.node_items:
             return None
         item = WireItem(key, self.node_items[src].port_scene_pos(src_port, False),
-                        self.node_items[dst].port_scene_pos(dst_port, True))
+                        self.node_items[dst].port_scene_pos(dst_port, True), self.node_rects_in,
+                        (self.node_items[src].node_rect(), self.node_items[dst].node_rect()))
         self.addItem(item)
         self.wire_items[key] = item
         self._node_wires[src].add(key)
         self._node_wires[dst].add(key)
         return item
 
+    def node_rects_in(self, area: Rect) -> list[Rect]:
+        """The boxes of the nodes meeting a scene area (wires route around them; labels keep off them)."""
+        rect = QRectF(area[0], area[1], area[2] - area[0], area[3] - area[1])
+        return [item.node_rect() for item in self.items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
+                if isinstance(item, NodeItem)]
+
     def _reroute(self, node_id: str) -> None:
-        for key in self._node_wires.get(node_id, ()):
+        """Re-route the node's own wires, and the wires it now sits on (they find a way around it)."""
+        own = self._node_wires.get(node_id, set())
+        for key in own:
             item = self.wire_items.get(key)
             if item is not None:
                 item.set_endpoints(self.node_items[key[0]].port_scene_pos(key[1], False),
-                                   self.node_items[key[2]].port_scene_pos(key[3], True))
+                                   self.node_items[key[2]].port_scene_pos(key[3], True),
+                                   (self.node_items[key[0]].node_rect(), self.node_items[key[2]].node_rect()))
+        node = self.node_items.get(node_id)
+        if node is None:
+            return
+        for other in self.items(node.sceneBoundingRect(), Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(other, WireItem) and other.key not in own:
+                other.set_endpoints(*other.endpoints, force=True)
 
     def _update_connected(self, node_id: str) -> None:
         item = self.node_items.get(node_id)

@@ -39,13 +39,13 @@ from netbuilder.document import (
     RemoveWires,
     Wire,
 )
+from netbuilder.layout import DEFAULT_ASPECT, layered_positions
 from netbuilder.specs import UnknownLayerError, get_spec
 from netbuilder_ui._compat import set_clipboard_mime
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
 from netbuilder_ui.canvas.interactions import PanInteraction
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
-from netbuilder_ui.canvas.layout import layered_positions
 from netbuilder_ui.canvas.render import render_network
 from netbuilder_ui.canvas.scene import NetworkScene
 from netbuilder_ui.canvas.visuals import node_geometry
@@ -506,7 +506,8 @@ class CanvasView(QGraphicsView):
             self.select_nodes(list(command.id_map.values()))
 
     def auto_layout(self) -> None:
-        """Arrange the layers in columns, left to right by depth in the graph; one undoable step."""
+        """Arrange the layers in columns, left to right by depth in the graph, wrapped into rows so the network
+        fills this view's shape; one undoable step."""
         network = self._scene.network
         if len(network) == 0:
             return
@@ -515,7 +516,9 @@ class CanvasView(QGraphicsView):
             g = self._scene.node_items[node_id].visual.geometry
             return g.width, g.height, g.inputs, g.outputs
 
-        layout = layered_positions(network, size_of, style.GRID)
+        view = self.viewport().rect()
+        aspect = view.width() / view.height() if view.height() > 50 and view.width() > 50 else None
+        layout = layered_positions(network, size_of, style.GRID, aspect or DEFAULT_ASPECT)
         left = min(n.position[0] for n in network.nodes)
         top = min(n.position[1] for n in network.nodes)
         left, top = round(left / style.GRID) * style.GRID, round(top / style.GRID) * style.GRID
