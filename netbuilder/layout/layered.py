@@ -167,7 +167,14 @@ def _wrap(layers: list[list[_Slot]], widths: list[float], aspect: float | None) 
         first, width = 0, 0.0
         for index in range(count):
             width += widths[index] + COLUMN_GAP
-            if index + 1 in cuts and width - COLUMN_GAP >= target * 0.92 and len(bands) < rows - 1:
+            if index + 1 not in cuts or len(bands) >= rows - 1:
+                continue
+            # Break here if this is the allowed cut nearest the row's target width.
+            later = next((c for c in sorted(cuts) if c > index + 1), None)
+            later_width = width + sum(widths[index + 1:later]) + COLUMN_GAP * ((later or 0) - index - 1)
+            if width - COLUMN_GAP >= target or (later is not None and
+                                                abs(later_width - COLUMN_GAP - target) > abs(width - target)
+                                                and width - COLUMN_GAP >= target * 0.6):
                 bands.append((first, index + 1))
                 first, width = index + 1, 0.0
         bands.append((first, count))

@@ -124,4 +124,19 @@ def bench_canvas() -> dict[str, float]:
     return figures
 
 
-BENCHMARKS = {"canvas": bench_canvas}
+def bench_canvas_group() -> dict[str, float | str]:
+    """The whole canvas group: the 500-node figures above, then legibility after Fit and opening 200 nodes."""
+    import importlib.util
+    from pathlib import Path
+
+    figures: dict[str, float | str] = dict(bench_canvas())
+    spec = importlib.util.spec_from_file_location("netbuilder_bench_canvas_fit",
+                                                  Path(__file__).with_name("bench_canvas_fit.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures.update(module.bench_canvas_fit(build_document))
+    return figures
+
+
+BENCHMARKS = {"canvas": bench_canvas_group}

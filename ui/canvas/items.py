@@ -222,10 +222,10 @@ class WireItem(QGraphicsItem):
     """A wire from an output port to an input port, labelled with the tensor type it carries."""
 
     def __init__(self, key: WireKey, p1: QPointF, p2: QPointF, obstacles_in: ObstacleFn | None = None,
-                 ends: tuple[Rect, ...] = ()):
+                 ends: tuple[Rect, ...] = (), label: str = ""):
         super().__init__()
         self.key = key
-        self.label = ""
+        self.label = label
         self.label_fits = False
         self.hovered = False
         self.obstacles_in = obstacles_in  # the scene's node rectangles, to route around and keep labels off

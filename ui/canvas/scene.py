@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import Command, DocumentError, Network
 from netbuilder.layout import Rect
+from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
 from netbuilder.wiring import PortKey
 from netbuilder_ui.canvas import style
@@ -46,6 +47,7 @@ class NetworkScene(QGraphicsScene):
         self._unlabelled: set[WireKey] = set()
         self._highlighted: dict[str, set[tuple[str, bool]]] = {}
         self._hovered: PortKey | None = None
+        self._node_index = RectIndex()  # node boxes, kept in step with the items, for routing wires
         self.snap_to_grid = True
         self.interaction: Interaction | None = None
         self.toast: ToastItem | None = None
@@ -183,6 +185,7 @@ class NetworkScene(QGraphicsScene):
         item.setPos(QPointF(*position))
         self.addItem(item)
         self.node_items[node_id] = item
+        self._node_index.put(node_id, item.node_rect())
         return item
 
     def begin_wire(self, node_id: str, port: str, is_input: bool) -> NewWireInteraction:
@@ -199,6 +202,7 @@ class NetworkScene(QGraphicsScene):
         self.hide_toast()
         self.clear()
         self.node_items.clear()
+        self._node_index.clear()
         self.wire_items.clear()
         self._node_wires.clear()
         self._diagnostics.clear()
@@ -218,19 +222,19 @@ class NetworkScene(QGraphicsScene):
             item.info_ref = info
             self._diagnostics[node.id] = diagnostics
         for wire in network.wires:
-            self._add_wire_item(wire.key)
+            self._add_wire_item(wire.key, self._wire_label(analysis, wire.key))
         self._label_wires(analysis, self.wire_items)
         self._unlabelled.clear()
         for node_id in self.node_items:
             self._update_connected(node_id)
 
-    def _add_wire_item(self, key: WireKey) -> WireItem | None:
+    def _add_wire_item(self, key: WireKey, label: str = "") -> WireItem | None:
         src, src_port, dst, dst_port = key
         if src not in self.node_items or dst not in self.node_items:
             return None
         item = WireItem(key, self.node_items[src].port_scene_pos(src_port, False),
                         self.node_items[dst].port_scene_pos(dst_port, True), self.node_rects_in,
-                        (self.node_items[src].node_rect(), self.node_items[dst].node_rect()))
+                        (self.node_items[src].node_rect(), self.node_items[dst].node_rect()), label)
         self.addItem(item)
         self.wire_items[key] = item
         self._node_wires[src].add(key)
@@ -239,12 +243,12 @@ class NetworkScene(QGraphicsScene):
 
     def node_rects_in(self, area: Rect) -> list[Rect]:
         """The boxes of the nodes meeting a scene area (wires route around them; labels keep off them)."""
-        rect = QRectF(area[0], area[1], area[2] - area[0], area[3] - area[1])
-        return [item.node_rect() for item in self.items(rect, Qt.ItemSelectionMode.IntersectsItemBoundingRect)
-                if isinstance(item, NodeItem)]
+        return self._node_index.query(area)
 
     def _reroute(self, node_id: str) -> None:
         """Re-route the node's own wires, and the wires it now sits on (they find a way around it)."""
+        if node_id in self.node_items:
+            self._node_index.put(node_id, self.node_items[node_id].node_rect())
         own = self._node_wires.get(node_id, set())
         for key in own:
             item = self.wire_items.get(key)
@@ -277,14 +281,18 @@ class NetworkScene(QGraphicsScene):
         route = f"{src.name}.{key[1]} → {dst.name}.{key[3]}"
         return f"{label}\n{route}" if label else f"{route}\n(shape not known yet: check the layers above)"
 
+    @staticmethod
+    def _wire_label(analysis: Analysis, key: WireKey) -> str:
+        info = analysis.nodes.get(key[0])
+        tensor = info.outputs.get(key[1]) if info is not None else None
+        return str(tensor) if tensor is not None else ""
+
     def _label_wires(self, analysis: Analysis, keys: Iterable[WireKey]) -> None:
         for key in keys:
             item = self.wire_items.get(key)
             if item is None:
                 continue
-            info = analysis.nodes.get(key[0])
-            tensor = info.outputs.get(key[1]) if info is not None else None
-            label = str(tensor) if tensor is not None else ""
+            label = self._wire_label(analysis, key)
             if label != item.label or not item.toolTip():
                 item.set_label(label, self._wire_tooltip(key, label))
 
@@ -301,6 +309,7 @@ class NetworkScene(QGraphicsScene):
             return
         self.cancel_interaction()  # an edit from elsewhere (undo shortcut, script) during a drag ends the drag
         item = self.node_items.pop(node_id, None)
+        self._node_index.remove(node_id)
         if item is not None:
             self.removeItem(item)
         for key in list(self._node_wires.pop(node_id, ())):

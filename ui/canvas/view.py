@@ -48,7 +48,7 @@ from netbuilder_ui.canvas.interactions import PanInteraction
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
 from netbuilder_ui.canvas.render import render_network
 from netbuilder_ui.canvas.scene import NetworkScene
-from netbuilder_ui.canvas.visuals import node_geometry
+from netbuilder_ui.canvas.visuals import MIN_TITLE_PX, node_geometry, title_screen_pixels
 from netbuilder_ui.qt_document import QtDocument
 
 LAYER_MIME = "application/x-netbuilder-layer"
@@ -206,6 +206,41 @@ class CanvasView(QGraphicsView):
             return
         self._fit(rect, 1.0)
 
+    def legible_fraction(self, zoom: float | None = None) -> float:
+        """The share of nodes whose title is drawn whole and at least 9 screen pixels tall at ``zoom``."""
+        items = list(self._scene.node_items.values())
+        if not items:
+            return 1.0
+        zoom = self.zoom() if zoom is None else zoom
+        kinds: dict[tuple, list] = {}  # nodes that look alike are measured once
+        for item in items:
+            c, g = item.visual.content, item.visual.geometry
+            kinds.setdefault((c.title, item.visual.title, g.width, g.height), [item.visual, 0])[1] += 1
+        legible = 0
+        for visual, count in kinds.values():
+            pixels, whole = title_screen_pixels(visual, zoom)
+            legible += count if whole and pixels >= MIN_TITLE_PX - 1e-6 else 0
+        return legible / len(items)
+
+    def fit_legible(self) -> None:
+        """Fit the whole network (what a newly opened network shows); when that would make titles unreadable,
+        the smallest zoom where every title reads, with the start of the network (its top left) in view."""
+        self.fit_all()
+        if self.legible_fraction() >= 1.0:
+            return
+        low, high = self.zoom(), 1.0
+        if self.legible_fraction(high) < 1.0:
+            return
+        for _ in range(12):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self.legible_fraction(middle) < 1.0 else (low, middle)
+        self._scale_to(high)
+        nodes = self._scene.nodes_rect()
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        margin = FIT_MARGIN / high
+        self.centerOn(QPointF(nodes.left() - margin + visible.width() / 2,
+                              min(nodes.center().y(), nodes.top() - margin + visible.height() / 2)))
+
     def zoom_to_selection(self) -> None:
         rect = QRectF()
         for item in self._scene.selectedItems():
@@ -247,7 +282,7 @@ class CanvasView(QGraphicsView):
         super().showEvent(event)
         if not self._fitted:
             self._fitted = True
-            self.fit_all()
+            self.fit_legible()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, QColor(style.CANVAS_BACKGROUND))

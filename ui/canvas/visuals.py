@@ -309,19 +309,29 @@ def detail_zoom() -> float:
 
 @lru_cache(maxsize=4096)
 def compact_text(title: str, name: str, width: float, height: float, zoom: float) -> CompactText:
+    """Lay out the compact form's text: the title on one line, or on two when that reads larger ("Global average
+    pool" / "2D"), elided only when not even two lines fit at the minimum size; the name below when room allows."""
     room = width - 12.0
-    fit = room / max(_advance(title, True), 1e-6)
-    size = min(COMPACT_TITLE_PX / zoom, fit, height * 0.6)
+    lines = (title,)
+    size = min(COMPACT_TITLE_PX / zoom, room / max(_advance(title, True), 1e-6), height * 0.6)
+    words = title.split(" ")
+    if size * zoom < COMPACT_TITLE_PX and len(words) > 1:  # try two lines, split nearest the middle
+        splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        first, second = min(splits, key=lambda pair: max(_advance(pair[0], True), _advance(pair[1], True)))
+        two = min(COMPACT_TITLE_PX / zoom, room / max(_advance(first, True), _advance(second, True), 1e-6),
+                  height * 0.42)
+        if two > size:
+            size, lines = two, (first, second)
     complete = size * zoom >= MIN_TITLE_PX - 1e-6
-    shown = title
     if not complete:
         size = min(MIN_TITLE_PX / zoom, height * 0.9)
         metrics = QFontMetricsF(_compact_font(round(size), True))
-        shown = metrics.elidedText(title, Qt.TextElideMode.ElideRight, room)
+        lines = (metrics.elidedText(title, Qt.TextElideMode.ElideRight, room),)
     name_size = min(size * 0.8, room / max(_advance(name, False), 1e-6))
-    lines_fit = size * 1.25 + name_size * 1.25 <= height
-    show_name = name and name_size * zoom >= MIN_TITLE_PX and lines_fit and complete
-    return CompactText(shown, size, name if show_name else "", name_size, complete and shown == title)
+    lines_fit = size * 1.2 * len(lines) + name_size * 1.2 <= height
+    show_name = bool(name) and name_size * zoom >= MIN_TITLE_PX and lines_fit and complete
+    return CompactText("\n".join(lines), size, name if show_name else "", name_size,
+                       complete and " ".join(lines) == title)
 
 
 def title_screen_pixels(visual: NodeVisual, zoom: float) -> tuple[float, bool]:
@@ -329,7 +339,7 @@ def title_screen_pixels(visual: NodeVisual, zoom: float) -> tuple[float, bool]:
     if zoom >= detail_zoom():
         return title_pixels() * zoom, visual.title == visual.content.title
     g = visual.geometry
-    text = compact_text(visual.content.title, visual.content.name, g.width, g.height, round(zoom, 3))
+    text = compact_text(visual.content.title, "", g.width, g.height, round(zoom, 3))  # the name never shrinks it
     return round(text.title_size) * zoom, text.complete
 
 
@@ -350,13 +360,13 @@ def paint_compact(painter: QPainter, visual: NodeVisual, state: NodeState, zoom:
     title_font = _compact_font(round(text.title_size), True)
     if text.name:
         name_font = _compact_font(round(text.name_size), False)
-        total = text.title_size * 1.15 + text.name_size * 1.15
-        top = (g.height - total) / 2
+        title_height = text.title_size * 1.2 * (text.title.count("\n") + 1)
+        top = (g.height - title_height - text.name_size * 1.2) / 2
         painter.setFont(title_font)
-        painter.drawText(QRectF(0, top, g.width, text.title_size * 1.15), Qt.AlignmentFlag.AlignCenter, text.title)
+        painter.drawText(QRectF(0, top, g.width, title_height), Qt.AlignmentFlag.AlignCenter, text.title)
         painter.setFont(name_font)
         painter.setPen(translucent(style.TITLE_TEXT, 0.85))
-        painter.drawText(QRectF(0, top + text.title_size * 1.15, g.width, text.name_size * 1.15),
+        painter.drawText(QRectF(0, top + title_height, g.width, text.name_size * 1.2),
                          Qt.AlignmentFlag.AlignCenter, text.name)
     else:
         painter.setFont(title_font)
