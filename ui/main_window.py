@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder import __version__
+from netbuilder.analysis import group_by_cause
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
@@ -579,7 +580,10 @@ class MainWindow(QMainWindow):
             self.status_macs.setText("")
             return
         analysis = self.qt_doc.analysis(network)
-        errors, warnings = len(analysis.errors), len(analysis.warnings)
+        # Counted by root cause, as the Problems list shows them (a deleted wire is one problem, not seven).
+        groups = group_by_cause(self.qt_doc.document.network(network), analysis)
+        errors = sum(g.severity == "error" for g in groups)
+        warnings = len(groups) - errors
         if errors:
             text, state, color = f"{errors} problem{'s' * (errors != 1)}", "error", ERROR
         elif warnings:

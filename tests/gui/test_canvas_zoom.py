@@ -134,8 +134,13 @@ def test_moving_a_node_onto_a_wire_reroutes_the_wire_around_it(qtbot):
 # ---- the main window: every template opens fitted and legible, every tab ----------------------------------------
 
 @pytest.fixture
-def window(qtbot, tmp_path):
+def window(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     from netbuilder_ui.main_window import MainWindow
+
+    # Closing never waits on a "save changes?" prompt.
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
