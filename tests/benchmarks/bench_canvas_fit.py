@@ -4,6 +4,7 @@
   9 screen pixels tall, over every network of every template (goal 1.0); ``canvas_fit_legible_fraction_200`` the
   same for a generated 200-layer residual network; ``canvas_fit_legible_worst`` names the worst template network.
 - ``canvas_open_200_nodes_ms``: open that 200-layer network in the window, lay it out and paint it once (< 500).
+- ``canvas_insert_on_wire_ms``: median time to drop a layer onto a wire of it, inserted and analysed (< 30).
 """
 
 from __future__ import annotations
@@ -71,6 +72,26 @@ def bench_canvas_fit(build_document) -> dict[str, float | str]:  # noqa: ANN001 
     window.current_view().viewport().repaint()
     figures["canvas_open_200_nodes_ms"] = round((time.perf_counter() - start) * 1000, 1)
     figures["canvas_fit_legible_fraction_200"] = round(fit_legible_fraction(window, "model"), 3)
+
+    # Drop a layer onto a wire mid-network: trial check, one command, items and analysis updated.
+    from PySide6.QtCore import QMimeData
+
+    from netbuilder_ui.canvas import LAYER_MIME
+
+    view = window.current_view()
+    network = window.qt_doc.document.network("model")
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, b"Identity")
+    times = []
+    for step in range(10):
+        wire = network.wires[len(network.wires) // 3 + step * 7]
+        spot = view.scene().wire_items[wire.key].path.pointAtPercent(0.5)
+        start = time.perf_counter()
+        inserted = view.handle_drop(mime, spot)
+        window.qt_doc.flush()
+        times.append((time.perf_counter() - start) * 1000)
+        assert inserted is not None and wire not in network.wires
+    figures["canvas_insert_on_wire_ms"] = round(sorted(times)[len(times) // 2], 2)
     window.qt_doc.undo_stack.setClean()
     window.close()
     window.deleteLater()

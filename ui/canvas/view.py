@@ -31,16 +31,19 @@ from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QWidget
 
 from netbuilder.document import (
     AddNode,
+    AddWire,
     DocumentError,
     InsertNodes,
     Macro,
     MoveNodes,
+    Node,
     RemoveNodes,
     RemoveWires,
     Wire,
 )
 from netbuilder.layout import DEFAULT_ASPECT, layered_positions
 from netbuilder.specs import UnknownLayerError, get_spec
+from netbuilder.wiring import edit_problem
 from netbuilder_ui._compat import set_clipboard_mime
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
@@ -353,6 +356,9 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         for matches, action in (
+            (key == Qt.Key.Key_Delete and event.modifiers() == (Qt.KeyboardModifier.ControlModifier |
+                                                                Qt.KeyboardModifier.ShiftModifier),
+             self.delete_and_reconnect),
             (key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace), self.delete_selection),
             (event.matches(QKeySequence.StandardKey.SelectAll), self.select_all),
             (event.matches(QKeySequence.StandardKey.Copy), self.copy),
@@ -398,31 +404,69 @@ class CanvasView(QGraphicsView):
 
     # ---- editing ----------------------------------------------------------------------------------------------------
     def add_layer(self, type_id: str, scene_pos: QPointF | None = None) -> str | None:
-        """Add a layer with its default parameters, its title at ``scene_pos`` (default: the view's centre).
+        """Add a layer with its default parameters, its title at ``scene_pos``. Without a point (palette
+        double-click, Enter) it goes after the one selected layer, wired to it when the shapes allow (the status
+        bar says why not), else at the view's centre. Dropped onto a wire, it is inserted into that wire.
         Returns the new node id, or None when it cannot be added (the reason goes to statusMessage)."""
         try:
             spec = get_spec(type_id)
         except UnknownLayerError as error:
             self.statusMessage.emit(f"{error} It may come from a newer NetBuilder.")
             return None
-        centre = scene_pos is None
-        if scene_pos is None:
-            scene_pos = self.mapToScene(self.viewport().rect().center())
+        network = self._scene.network
         params = spec.defaults()
         geometry = node_geometry(tuple(p.name for p in spec.input_ports(params)),
                                  tuple(p.name for p in spec.output_ports(params)),
                                  spec.id != "Input" and bool(spec.summary(params)))
-        top_left = self._scene.snap(QPointF(scene_pos.x() - geometry.width / 2,
-                                            scene_pos.y() - style.metrics().header / 2))
-        if centre:  # repeated adds at the centre step aside instead of piling up
-            taken = {(round(i.pos().x()), round(i.pos().y())) for i in self._scene.node_items.values()}
-            while (round(top_left.x()), round(top_left.y())) in taken:
-                top_left += QPointF(2 * style.GRID, 2 * style.GRID)
-        command = AddNode(self.network, spec.id, position=(top_left.x(), top_left.y()))
+        node_id = network.new_id()
+        inputs = [p.name for p in spec.input_ports(params)]
+        outputs = [p.name for p in spec.output_ports(params)]
+        selected = self.selected_node_ids()
+        after = selected[0] if scene_pos is None and len(selected) == 1 else None
+        wire_under = self._wire_at(scene_pos) if scene_pos is not None else None
+        if after is not None:
+            item = self._scene.node_items[after]
+            top_left = self._free_spot(QPointF(item.pos().x() + item.visual.geometry.width + 100.0, item.pos().y()),
+                                       geometry.height)
+        else:
+            if scene_pos is None:
+                scene_pos = self.mapToScene(self.viewport().rect().center())
+            top_left = self._scene.snap(QPointF(scene_pos.x() - geometry.width / 2,
+                                                scene_pos.y() - style.metrics().header / 2))
+            if wire_under is None:  # repeated adds at one spot step aside instead of piling up
+                taken = {(round(i.pos().x()), round(i.pos().y())) for i in self._scene.node_items.values()}
+                while (round(top_left.x()), round(top_left.y())) in taken:
+                    top_left += QPointF(2 * style.GRID, 2 * style.GRID)
+        add = AddNode(self.network, spec.id, position=(top_left.x(), top_left.y()), node_id=node_id)
+        command: AddNode | Macro = add
+        note = ""
+        new_node = Node(node_id, spec.id, network.unique_name(spec.id), dict(add.params), (0.0, 0.0))
+        if after is not None and inputs:
+            source_ports = [p.name for p in network.node(after).spec.output_ports(network.node(after).params)]
+            if source_ports:
+                wire = Wire(after, source_ports[0], node_id, inputs[0])
+                problem = edit_problem(network, [new_node], [], [wire])
+                if problem is None:
+                    command = Macro(f"Add {spec.title} after {network.node(after).name}",
+                                    [add, AddWire(self.network, wire)])
+                else:
+                    note = f"Added {spec.title}, not wired to {network.node(after).name}: {problem}"
+        elif wire_under is not None and inputs and outputs:
+            old = Wire(*wire_under)
+            new_wires = [Wire(old.src, old.src_port, node_id, inputs[0]), Wire(node_id, outputs[0], old.dst,
+                                                                                old.dst_port)]
+            problem = edit_problem(network, [new_node], [old], new_wires)
+            if problem is None:
+                command = Macro(f"Insert {spec.title}", [RemoveWires(self.network, [old]), add,
+                                                         *(AddWire(self.network, w) for w in new_wires)])
+            else:
+                note = f"Added {spec.title} beside the wire, not into it: {problem}"
         if not self._scene.run(command):
             return None
-        self.select_nodes([command.node_id])
-        return command.node_id
+        self.select_nodes([node_id])
+        if note:
+            self.statusMessage.emit(note)
+        return node_id
 
     def handle_drop(self, mime: QMimeData | None, scene_pos: QPointF) -> str | None:
         """Add the layer a palette drag carries (mime type application/x-netbuilder-layer) at a scene point."""
@@ -430,6 +474,49 @@ class CanvasView(QGraphicsView):
             return None
         type_id = bytes(mime.data(LAYER_MIME).data()).decode("utf-8").strip()
         return self.add_layer(type_id, scene_pos)
+
+    def _free_spot(self, top_left: QPointF, height: float) -> QPointF:
+        """The first place at or below ``top_left`` where a new node overlaps none (placing it locally)."""
+        spot = self._scene.snap(top_left)
+        width = style.metrics().node_width
+        for _ in range(50):
+            area = (spot.x() - 20, spot.y() - 20, spot.x() + width + 20, spot.y() + height + 20)
+            if not self._scene.node_rects_in(area):
+                return spot
+            spot += QPointF(0, height + 2 * style.GRID)
+        return spot
+
+    def _wire_at(self, scene_pos: QPointF) -> tuple[str, str, str, str] | None:
+        """The wire under a scene point, unless a node is there (a layer dropped onto a wire goes into it)."""
+        for item in self._scene.items(scene_pos):
+            if isinstance(item, NodeItem):
+                return None
+            if isinstance(item, WireItem):
+                return item.key
+        return None
+
+    def delete_and_reconnect(self) -> None:
+        """Delete the selected layer and wire what fed it to what it fed (Ctrl+Shift+Delete), when the shapes
+        allow; otherwise say why and change nothing."""
+        ids = self.selected_node_ids()
+        if len(ids) != 1:
+            self.statusMessage.emit("Select one layer to delete and reconnect around.")
+            return
+        network = self._scene.network
+        node = network.node(ids[0])
+        feeding = network.wires_into(node.id)
+        fed = network.wires_out_of(node.id)
+        if len(feeding) != 1 or not fed:
+            self._scene.run(RemoveNodes(self.network, ids))
+            return
+        source = feeding[0]
+        bridges = [Wire(source.src, source.src_port, w.dst, w.dst_port) for w in fed]
+        problem = edit_problem(network, [], list(feeding) + list(fed), bridges)
+        if problem is not None:
+            self.statusMessage.emit(f"Cannot reconnect around {node.name}: {problem}")
+            return
+        self._scene.run(Macro(f"Delete {node.name} and reconnect",
+                              [RemoveNodes(self.network, ids), *(AddWire(self.network, w) for w in bridges)]))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasFormat(LAYER_MIME):
@@ -609,6 +696,8 @@ class CanvasView(QGraphicsView):
             many = count > 1
             add("Delete" + (f" {count} layers" if many else ""), self.delete_selection,
                 QKeySequence.StandardKey.Delete)
+            if not many:
+                add("Delete and reconnect", self.delete_and_reconnect, "Ctrl+Shift+Del")
             add("Duplicate", self.duplicate, "Ctrl+D")
             add("Cut", self.cut, QKeySequence.StandardKey.Cut)
             add("Copy", self.copy, QKeySequence.StandardKey.Copy)
