@@ -87,11 +87,13 @@ def connection_problem(network: Network, wire: Wire, analysis: Analysis | None =
     return None
 
 
-def edit_problem(network: Network, new_nodes: list[Node], remove: list[Wire], add: list[Wire]) -> str | None:
+def edit_problem(network: Network, new_nodes: list[Node], remove: list[Wire], add: list[Wire],
+                 analysis: Analysis | None = None) -> str | None:
     """Why adding ``new_nodes``, removing the wires ``remove`` and adding the wires ``add`` would break the
     network's shapes (a sentence), or None when it would not. Used before wiring a new layer in (after the selected
     one, or onto a wire it was dropped on) and before reconnecting around a deleted layer: the edit is only made
-    when it is sound. Nothing in ``network`` changes; a trial copy of the layers upstream is analysed."""
+    when it is sound. Nothing in ``network`` changes; a trial copy of the layers upstream is analysed.
+    ``analysis`` is the network's current analysis when the caller has it (saves analysing it again)."""
     graph = network.graph
     ends = {w.dst for w in add if w.dst in graph} | {w.src for w in add if w.src in graph}
     keep: set[str] = set(ends)
@@ -106,7 +108,7 @@ def edit_problem(network: Network, new_nodes: list[Node], remove: list[Wire], ad
     for existing in network.wires:
         if existing.src in keep and existing.dst in keep and existing not in removed:
             trial._insert_wire(existing)
-    before = {(d.node_id, d.message) for d in analyze(network).diagnostics}
+    before = {(d.node_id, d.message) for d in (analysis or analyze(network)).diagnostics}
     for wire in add:
         try:
             trial.check_wire(wire)

@@ -445,7 +445,7 @@ class CanvasView(QGraphicsView):
             source_ports = [p.name for p in network.node(after).spec.output_ports(network.node(after).params)]
             if source_ports:
                 wire = Wire(after, source_ports[0], node_id, inputs[0])
-                problem = edit_problem(network, [new_node], [], [wire])
+                problem = edit_problem(network, [new_node], [], [wire], self.qt_doc.analysis(self.network))
                 if problem is None:
                     command = Macro(f"Add {spec.title} after {network.node(after).name}",
                                     [add, AddWire(self.network, wire)])
@@ -455,7 +455,7 @@ class CanvasView(QGraphicsView):
             old = Wire(*wire_under)
             new_wires = [Wire(old.src, old.src_port, node_id, inputs[0]), Wire(node_id, outputs[0], old.dst,
                                                                                 old.dst_port)]
-            problem = edit_problem(network, [new_node], [old], new_wires)
+            problem = edit_problem(network, [new_node], [old], new_wires, self.qt_doc.analysis(self.network))
             if problem is None:
                 command = Macro(f"Insert {spec.title}", [RemoveWires(self.network, [old]), add,
                                                          *(AddWire(self.network, w) for w in new_wires)])
@@ -511,7 +511,8 @@ class CanvasView(QGraphicsView):
             return
         source = feeding[0]
         bridges = [Wire(source.src, source.src_port, w.dst, w.dst_port) for w in fed]
-        problem = edit_problem(network, [], list(feeding) + list(fed), bridges)
+        problem = edit_problem(network, [], list(feeding) + list(fed), bridges,
+                               self.qt_doc.analysis(self.network))
         if problem is not None:
             self.statusMessage.emit(f"Cannot reconnect around {node.name}: {problem}")
             return

@@ -291,7 +291,7 @@ def _compact_font(pixels: int, bold: bool) -> QFont:
     return font
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=8192)
 def _advance(text: str, bold: bool) -> float:
     """Width of ``text`` at the reference size; text width scales with the font size."""
     return QFontMetricsF(_compact_font(_REFERENCE_PX, bold)).horizontalAdvance(text) / _REFERENCE_PX
@@ -307,10 +307,20 @@ def detail_zoom() -> float:
     return MIN_TITLE_PX / title_pixels()
 
 
-@lru_cache(maxsize=4096)
 def compact_text(title: str, name: str, width: float, height: float, zoom: float) -> CompactText:
     """Lay out the compact form's text: the title on one line, or on two when that reads larger ("Global average
     pool" / "2D"), elided only when not even two lines fit at the minimum size; the name below when room allows."""
+    shown, size, lines, complete = _compact_title(title, width, height, zoom)
+    room = width - 12.0
+    name_size = min(size * 0.8, room / max(_advance(name, False), 1e-6)) if name else 0.0
+    lines_fit = size * 1.2 * lines + name_size * 1.2 <= height
+    show_name = bool(name) and name_size * zoom >= MIN_TITLE_PX and lines_fit and complete
+    return CompactText(shown, size, name if show_name else "", name_size, complete)
+
+
+@lru_cache(maxsize=4096)
+def _compact_title(title: str, width: float, height: float, zoom: float) -> tuple[str, float, int, bool]:
+    """(text with a line break where wrapped, font size in scene units, line count, whole title shown)."""
     room = width - 12.0
     lines = (title,)
     size = min(COMPACT_TITLE_PX / zoom, room / max(_advance(title, True), 1e-6), height * 0.6)
@@ -327,11 +337,7 @@ def compact_text(title: str, name: str, width: float, height: float, zoom: float
         size = min(MIN_TITLE_PX / zoom, height * 0.9)
         metrics = QFontMetricsF(_compact_font(round(size), True))
         lines = (metrics.elidedText(title, Qt.TextElideMode.ElideRight, room),)
-    name_size = min(size * 0.8, room / max(_advance(name, False), 1e-6))
-    lines_fit = size * 1.2 * len(lines) + name_size * 1.2 <= height
-    show_name = bool(name) and name_size * zoom >= MIN_TITLE_PX and lines_fit and complete
-    return CompactText("\n".join(lines), size, name if show_name else "", name_size,
-                       complete and " ".join(lines) == title)
+    return "\n".join(lines), size, len(lines), complete and " ".join(lines) == title
 
 
 def title_screen_pixels(visual: NodeVisual, zoom: float) -> tuple[float, bool]:
