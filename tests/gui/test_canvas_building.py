@@ -96,3 +96,24 @@ def test_delete_and_reconnect_refuses_when_the_shapes_would_break(qtbot, cnn_doc
     view.delete_and_reconnect()
     assert fc.id in net.graph and cnn_doc.undo_stack.count() == count
     assert messages and messages[-1].startswith("Cannot reconnect around fc:")
+
+
+def test_ctrl_f_finds_a_layer_by_name_or_type(qtbot, cnn_doc):
+    view = make_view(qtbot, cnn_doc)
+    net = cnn_doc.document.network("model")
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    box = view._find
+    assert box is not None and box.isVisible()
+    QTest.keyClicks(box, "pool")
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    assert view.selected_node_ids() == [net.find("pool").id]
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(view.scene().node_items[net.find("pool").id].sceneBoundingRect().center())
+    assert view.find_matches("linear") == [net.find("fc").id, net.find("fc_skip").id]  # by type, in order
+    assert view.find_matches("Conv 2D") == [net.find("conv").id]  # by the title shown on the node
+    messages: list[str] = []
+    view.statusMessage.connect(messages.append)
+    assert view.find_layer("lstm") is False and messages == ["No layer matches “lstm”."]
+    QTest.keyClick(box, Qt.Key.Key_Escape)
+    assert not box.isVisible()

@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
+from PySide6.QtCore import QEvent, QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -27,7 +27,7 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QCompleter, QGraphicsView, QLineEdit, QMenu, QWidget
 
 from netbuilder.document import (
     AddNode,
@@ -81,6 +81,7 @@ class CanvasView(QGraphicsView):
         self._paste_serial = 0
         self._fitted = False
         self._flash: QVariantAnimation | None = None
+        self._find: QLineEdit | None = None
 
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -149,6 +150,82 @@ class CanvasView(QGraphicsView):
 
     def _emit_selection(self) -> None:
         self.selectionChanged.emit(self._scene.selected_node_ids())
+
+    # ---- find layer (Ctrl+F) ---------------------------------------------------------------------------------
+    def find_matches(self, text: str) -> list[str]:
+        """Node ids whose name or layer type matches ``text`` (case-insensitive): exact names first, then names
+        and types that start with it, then those that contain it; in network order within each."""
+        wanted = text.strip().lower()
+        if not wanted:
+            return []
+        ranked: list[tuple[int, int, str]] = []
+        for index, node in enumerate(self._scene.network.nodes):
+            title = self._scene.node_items[node.id].visual.content.title.lower() \
+                if node.id in self._scene.node_items else ""
+            keys = (node.name.lower(), node.type.lower(), title)
+            if keys[0] == wanted:
+                rank = 0
+            elif any(k.startswith(wanted) for k in keys):
+                rank = 1
+            elif any(wanted in k for k in keys):
+                rank = 2
+            else:
+                continue
+            ranked.append((rank, index, node.id))
+        return [node_id for _, _, node_id in sorted(ranked)]
+
+    def find_layer(self, text: str) -> bool:
+        """Jump to and select the best match for ``text`` (a name or a layer type); False when none matches."""
+        matches = self.find_matches(text)
+        if not matches:
+            self.statusMessage.emit(f"No layer matches “{text.strip()}”.")
+            return False
+        self.center_on_node(matches[0])
+        if len(matches) > 1:
+            self.statusMessage.emit(f"{len(matches)} layers match “{text.strip()}”; showing the first.")
+        return True
+
+    def show_find(self) -> QLineEdit:
+        """Open the find box over the canvas (Ctrl+F): type a name or type, Enter jumps, Esc closes."""
+        if self._find is None:
+            box = QLineEdit(self)
+            box.setObjectName("findLayer")
+            box.setPlaceholderText("Find layer by name or type…")
+            box.setClearButtonEnabled(True)
+            box.setFixedWidth(260)
+            box.returnPressed.connect(lambda: self.find_layer(box.text()))
+            box.installEventFilter(self)
+            self._find = box
+        box = self._find
+        names = [n.name for n in self._scene.network.nodes]
+        titles = sorted({i.visual.content.title for i in self._scene.node_items.values()})
+        completer = QCompleter(names + titles, box)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.activated.connect(self.find_layer)
+        box.setCompleter(completer)
+        box.move(self.viewport().width() - box.width() - 12, 10)
+        box.show()
+        box.raise_()
+        box.setFocus()
+        box.selectAll()
+        return box
+
+    def event(self, event: QEvent) -> bool:
+        # Ctrl+F on the canvas finds a layer (elsewhere in the window it searches the palette).
+        if event.type() == QEvent.Type.ShortcutOverride and \
+                event.matches(QKeySequence.StandardKey.Find):  # type: ignore[attr-defined]
+            event.accept()
+            return True
+        return super().event(event)
+
+    def eventFilter(self, watched: object, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self._find and event.type() == QEvent.Type.KeyPress and \
+                event.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
+            self._find.hide()
+            self.setFocus()
+            return True
+        return super().eventFilter(watched, event)
 
     def center_on_node(self, node_id: str) -> None:
         """Select a node, bring it to the middle of the view and flash it (the problems list jumps here)."""
@@ -368,6 +445,7 @@ class CanvasView(QGraphicsView):
              self.zoom_in),
             (event.matches(QKeySequence.StandardKey.ZoomOut), self.zoom_out),
             (self._ctrl_key(event, Qt.Key.Key_D), self.duplicate),
+            (event.matches(QKeySequence.StandardKey.Find), self.show_find),
             (self._ctrl_key(event, Qt.Key.Key_0), self.fit_all),
             (self._ctrl_key(event, Qt.Key.Key_1), self.reset_zoom),
         ):
@@ -722,6 +800,7 @@ class CanvasView(QGraphicsView):
                 enabled=bool(self._scene.node_items))
             menu.addSeparator()
             add("Auto-layout", self.auto_layout, enabled=bool(self._scene.node_items))
+            add("Find layer…", self.show_find, QKeySequence.StandardKey.Find, enabled=bool(self._scene.node_items))
             add("Fit all", self.fit_all, "Ctrl+0")
             snap = add("Snap to grid", self.set_snap_to_grid)
             snap.setCheckable(True)
