@@ -117,3 +117,22 @@ def test_ctrl_f_finds_a_layer_by_name_or_type(qtbot, cnn_doc):
     assert view.find_layer("lstm") is False and messages == ["No layer matches “lstm”."]
     QTest.keyClick(box, Qt.Key.Key_Escape)
     assert not box.isVisible()
+
+
+def test_the_minimap_shows_when_the_network_is_cut_off_and_clicking_it_moves_the_view(qtbot, cnn_doc):
+    from PySide6.QtCore import QPoint
+
+    view = make_view(qtbot, cnn_doc)
+    view.fit_all()
+    assert not view.minimap.isVisible()  # everything on screen: no overview needed
+    view.set_zoom(2.0)
+    view.centerOn(0, 0)
+    assert view.minimap.isVisible()
+    net = cnn_doc.document.network("model")
+    target = view.scene().node_items[net.find("out").id].sceneBoundingRect().center()
+    area, scale, offset = view.minimap.mapping()
+    spot = QPoint(round(offset.x() + (target.x() - area.left()) * scale),
+                  round(offset.y() + (target.y() - area.top()) * scale))
+    QTest.mouseClick(view.minimap, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, spot)
+    centre = view.mapToScene(view.viewport().rect().center())
+    assert abs(centre.x() - target.x()) < 2 / scale and abs(centre.y() - target.y()) < 2 / scale

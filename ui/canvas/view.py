@@ -49,6 +49,7 @@ from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
 from netbuilder_ui.canvas.interactions import PanInteraction
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
+from netbuilder_ui.canvas.minimap import Minimap
 from netbuilder_ui.canvas.render import render_network
 from netbuilder_ui.canvas.scene import NetworkScene
 from netbuilder_ui.canvas.visuals import MIN_TITLE_PX, node_geometry, title_screen_pixels
@@ -82,6 +83,8 @@ class CanvasView(QGraphicsView):
         self._fitted = False
         self._flash: QVariantAnimation | None = None
         self._find: QLineEdit | None = None
+        self.minimap = Minimap(self)
+        self.minimap.hide()
 
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -341,12 +344,37 @@ class CanvasView(QGraphicsView):
 
     def _scale_to(self, scale: float) -> None:
         self.setTransform(QTransform.fromScale(scale, scale))
+        self.update_minimap()
+
+    def update_minimap(self) -> None:
+        """Show the overview in the bottom-right corner while part of the network is off screen."""
+        minimap = getattr(self, "minimap", None)
+        if minimap is None:
+            return
+        nodes = self._scene.nodes_rect()
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        wanted = not nodes.isEmpty() and not visible.contains(nodes)
+        viewport = self.viewport().geometry()
+        minimap.move(viewport.right() - minimap.width() - 10, viewport.bottom() - minimap.height() - 10)
+        if wanted != minimap.isVisible():
+            minimap.setVisible(wanted)
+        if wanted:
+            minimap.update()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 (Qt override)
+        super().scrollContentsBy(dx, dy)
+        self.update_minimap()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt override)
+        super().resizeEvent(event)
+        self.update_minimap()
 
     def _update_scroll_extent(self) -> None:
         items = self._scene.itemsBoundingRect()
         extent = QRectF(-SCROLL_EXTENT, -SCROLL_EXTENT, 2 * SCROLL_EXTENT, 2 * SCROLL_EXTENT)
         self.setSceneRect(extent.united(items.adjusted(-SCROLL_EXTENT / 5, -SCROLL_EXTENT / 5, SCROLL_EXTENT / 5,
                                                         SCROLL_EXTENT / 5)))
+        self.update_minimap()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
