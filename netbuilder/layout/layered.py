@@ -149,14 +149,17 @@ def _layout_part(graph: nx.DiGraph, wires: list, size_of: SizeFn, order: dict[st
 def _wrap(layers: list[list[_Slot]], widths: list[float], aspect: float | None) -> list[tuple[int, int]]:
     """Cut the columns into rows [first, last) so the whole drawing best fills a view of this aspect.
 
-    Rows may only break where the fewest wires cross (one, in a chain of blocks), so skip connections never wrap.
+    Rows may only break where the wires crossing come from the fewest layers (one, between two blocks), so a skip
+    connection never wraps from the middle of a block.
     Each row count from 1 up is tried, breaking greedily near equal widths, and the one that would be drawn
     largest in the view wins.
     """
     count = len(layers)
     if aspect is None or count < 4:
         return [(0, count)]
-    crossing = [sum(len(s.succs) for s in layer) for layer in layers[:-1]]  # wires between column i and i + 1
+    # Where wires leave column i for column i + 1, how many layers (or skip-wire waypoints) they come from: one
+    # means the network narrows to a single layer there (a chain, or the end of a residual block).
+    crossing = [sum(1 for s in layer if s.succs) for layer in layers[:-1]]
     fewest = min(crossing)
     cuts = {i + 1 for i, c in enumerate(crossing) if c == fewest}
     total = sum(widths) + COLUMN_GAP * (count - 1)

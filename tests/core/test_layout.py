@@ -83,14 +83,34 @@ def test_wrapping_fits_a_view_better_than_one_row():
     assert min(aspect / w2, 1 / h2) > 3 * min(aspect / w1, 1 / h1)  # drawn over three times larger
 
 
-def test_residual_blocks_wrap_between_blocks_so_skip_wires_stay_in_their_row():
+def rows_of(positions: dict[str, tuple[float, float]]) -> list[list[str]]:
+    """Nodes grouped into wrapped rows (bands that do not overlap vertically), each sorted left to right."""
+    rows: list[list[str]] = []
+    bottom = 0.0
+    for node_id in sorted(positions, key=lambda n: positions[n][1]):
+        y = positions[node_id][1]
+        if not rows or y > bottom + 20:
+            rows.append([])
+            bottom = y + HEIGHT
+        rows[-1].append(node_id)
+        bottom = max(bottom, y + HEIGHT)
+    return [sorted(row, key=lambda n: positions[n][0]) for row in rows]
+
+
+def test_residual_blocks_wrap_only_between_blocks():
     net, skips = residual(8)
     positions = layered_positions(net, size_of, aspect=1.6)
     assert not overlaps(positions)
-    assert len({y for _, y in positions.values()}) > 2  # it did wrap
-    for src, dst in skips:
-        assert positions[dst][0] > positions[src][0]  # the skip runs forward, inside one row
-        assert abs(positions[dst][1] - positions[src][1]) < 3 * HEIGHT
+    rows = rows_of(positions)
+    assert len(rows) > 2  # it did wrap
+    row_of = {n: i for i, row in enumerate(rows) for n in row}
+    for row in rows:  # every row ends at an Add (the end of a block) or the Output: none breaks inside a block
+        assert net.node(row[-1]).type in ("Add", "Output"), [net.node(n).type for n in row]
+    for src, dst in skips:  # a skip runs forward inside its row, or leaves from the Add that ends a row
+        if row_of[src] == row_of[dst]:
+            assert positions[dst][0] > positions[src][0]
+        else:
+            assert row_of[dst] == row_of[src] + 1 and rows[row_of[src]][-1] == src
 
 
 def test_a_wire_across_a_node_is_routed_around_it_and_a_clear_one_is_not():
