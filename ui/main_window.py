@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QPointF, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder import __version__
+from netbuilder.analysis import group_by_cause
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
@@ -64,7 +65,6 @@ APP_NAME = "NetBuilder"
 LOCKED_ACTIONS = ("new", "new_template", "open", "cut", "paste", "duplicate", "delete", "auto_layout")
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored
 BOTTOM_PANEL_HEIGHT = 190  # problems, plots and results share it: room for a plot, not only a list
-READABLE_ZOOM = 0.85  # a newly opened network starts no smaller than this (text stays legible)
 
 STYLE_SHEET = """
 QMainWindow, QMainWindow::separator { background: #eef0f3; }
@@ -554,17 +554,10 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self.fit_all_views)
 
     def fit_all_views(self) -> None:
-        """The first view of a freshly opened document: the whole network when it fits at a readable size;
-        otherwise a readable zoom with the start of the network (where data comes in) on screen."""
+        """The first view of a freshly opened document: the whole network where every title reads (see
+        CanvasView.fit_legible)."""
         for view in self.views.values():
-            view.fit_all()
-            if view.zoom() >= READABLE_ZOOM:
-                continue
-            view.set_zoom(READABLE_ZOOM)
-            nodes = view.scene().nodes_rect()
-            visible = view.mapToScene(view.viewport().rect()).boundingRect()
-            left_edge = nodes.left() - 40 / READABLE_ZOOM
-            view.centerOn(QPointF(left_edge + visible.width() / 2, nodes.center().y()))
+            view.fit_legible()
 
     def _step_tab(self, step: int) -> None:
         count = self.tabs.count()
@@ -618,7 +611,10 @@ class MainWindow(QMainWindow):
             self.status_macs.setText("")
             return
         analysis = self.qt_doc.analysis(network)
-        errors, warnings = len(analysis.errors), len(analysis.warnings)
+        # Counted by root cause, as the Problems list shows them (a deleted wire is one problem, not seven).
+        groups = group_by_cause(self.qt_doc.document.network(network), analysis)
+        errors = sum(g.severity == "error" for g in groups)
+        warnings = len(groups) - errors
         if errors:
             text, state, color = f"{errors} problem{'s' * (errors != 1)}", "error", ERROR
         elif warnings:

@@ -1,4 +1,5 @@
-"""The problems list: every diagnostic of the current network, with where it is and what to do about it.
+"""The problems list: every diagnostic of the current network, with where it is and what to do about it, one row
+per root cause (`netbuilder.analysis.group_by_cause`) with its consequences folded inside it.
 
 It only reads the cached analysis (`QtDocument.analysis`) and refreshes on the coalesced ``analysisChanged``
 signal, so a burst of edits costs one refresh. Clicking a row asks the window to show that node
@@ -19,16 +20,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from netbuilder.analysis import Diagnostic
+from netbuilder.analysis import Diagnostic, ProblemGroup, group_by_cause
 from netbuilder_ui.icons import severity_icon
 from netbuilder_ui.qt_document import QtDocument
 
 NODE_ROLE = Qt.ItemDataRole.UserRole + 1
-_SEVERITY_RANK = {"error": 0, "warning": 1}
 
 
 class ProblemsWidget(QWidget):
-    """A sortable list of diagnostics; ``countChanged(errors, warnings)`` lets the window title its dock."""
+    """The problems as root causes; ``countChanged(errors, warnings)`` counts rows (causes), as the status bar
+    does."""
 
     nodeActivated = Signal(str, str)  # noqa: N815  network, node id
     countChanged = Signal(int, int)  # noqa: N815  errors, warnings
@@ -39,12 +40,13 @@ class ProblemsWidget(QWidget):
         self.qt_doc = qt_doc
         self.network_name: str | None = None
         self.diagnostics: list[Diagnostic] = []
+        self.groups: list[ProblemGroup] = []
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("problemsList")
         self.tree.setColumnCount(3)
         self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it"])
-        self.tree.setRootIsDecorated(False)
+        self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
         self.tree.setIconSize(QSize(16, 16))
@@ -85,24 +87,24 @@ class ProblemsWidget(QWidget):
         doc = self.qt_doc.document
         name = self.network_name
         if name is None or name not in doc.networks:
-            self.diagnostics = []
+            self.diagnostics, self.groups = [], []
         else:
             analysis = self.qt_doc.analysis(name)
-            order = {node_id: i for i, node_id in enumerate(analysis.order)}
-            self.diagnostics = sorted(analysis.diagnostics,
-                                      key=lambda d: (_SEVERITY_RANK.get(d.severity, 2),
-                                                     order.get(d.node_id or "", -1)))
+            self.groups = group_by_cause(doc.network(name), analysis)
+            self.diagnostics = [d for g in self.groups for d in (g.root, *g.consequences)]
         self.tree.clear()
-        for diag in self.diagnostics:
-            item = QTreeWidgetItem([diag.node_name or "(network)", diag.message, diag.suggestion or ""])
-            item.setIcon(0, severity_icon(diag.severity))
-            item.setData(0, NODE_ROLE, diag.node_id or "")
-            tip = str(diag)
-            for column in range(3):
-                item.setToolTip(column, tip)
+        for group in self.groups:
+            item = self._row(group.root)
             self.tree.addTopLevelItem(item)
-        errors = sum(d.severity == "error" for d in self.diagnostics)
-        warnings = len(self.diagnostics) - errors
+            parent = item
+            if group.summary:
+                parent = QTreeWidgetItem(["", group.summary, ""])
+                parent.setData(0, NODE_ROLE, "")
+                item.addChild(parent)
+            for consequence in group.consequences:
+                parent.addChild(self._row(consequence))
+        errors = sum(g.severity == "error" for g in self.groups)
+        warnings = len(self.groups) - errors
         if self.diagnostics:
             self.stack.setCurrentWidget(self.tree)
         else:
@@ -110,8 +112,18 @@ class ProblemsWidget(QWidget):
             self.stack.setCurrentWidget(self.placeholder)
         self.countChanged.emit(errors, warnings)
 
+    @staticmethod
+    def _row(diag: Diagnostic) -> QTreeWidgetItem:
+        item = QTreeWidgetItem([diag.node_name or "(network)", diag.message, diag.suggestion or ""])
+        item.setIcon(0, severity_icon(diag.severity))
+        item.setData(0, NODE_ROLE, diag.node_id or "")
+        tip = str(diag)
+        for column in range(3):
+            item.setToolTip(column, tip)
+        return item
+
     def rows(self) -> list[tuple[str, str, str]]:
-        """(layer, problem, suggestion) per row, as displayed."""
+        """(layer, problem, suggestion) per root cause (top-level row), as displayed."""
         return [(self.tree.topLevelItem(i).text(0), self.tree.topLevelItem(i).text(1),
                  self.tree.topLevelItem(i).text(2)) for i in range(self.tree.topLevelItemCount())]
 

@@ -262,12 +262,38 @@ TEMPLATES: dict[str, Callable[[], Document]] = {
 }
 
 
+# Width / height of the canvas in a 1600 x 1000 main window with the default docks: templates are laid out to fill it.
+CANVAS_ASPECT = 1.5
+
+
+def lay_out(net: Network) -> None:
+    """Place the nodes with the canvas's auto-layout (columns by depth, wrapped into rows to fit the window), using
+    the node sizes the app draws (measured offscreen)."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from netbuilder.layout import layered_positions
+    from netbuilder_ui.canvas.render import ensure_gui_application
+    from netbuilder_ui.canvas.visuals import geometry_of, node_content
+
+    ensure_gui_application()
+
+    def size_of(node_id: str) -> tuple[float, float, dict[str, float], dict[str, float]]:
+        g = geometry_of(node_content(net.node(node_id), None))
+        return g.width, g.height, g.inputs, g.outputs
+
+    for node_id, position in layered_positions(net, size_of, 20.0, CANVAS_ASPECT).items():
+        net.node(node_id).position = position
+
+
 def main() -> None:
     from netbuilder.analysis import analyze
     from netbuilder.train import ConfigError, TrainConfig
 
     for template_id, build in TEMPLATES.items():
         doc = build()
+        for net in doc:
+            lay_out(net)
         for net in doc:
             result = analyze(net)
             if result.diagnostics:

@@ -18,8 +18,8 @@ def build_document(nodes: int = NODES):
     """A valid network of ``nodes`` layers: Input, residual blocks (Linear, ReLU, Linear, Add with a skip wire)
     and an Output, laid out by the canvas's auto-layout. Built with one InsertNodes, not 500 commands."""
     from netbuilder.document import Document, InsertNodes, Node, Wire
-    from netbuilder_ui.canvas.layout import layered_positions
-    from netbuilder_ui.canvas.visuals import node_content, node_geometry
+    from netbuilder.layout import layered_positions
+    from netbuilder_ui.canvas.visuals import geometry_of, node_content
 
     made: list[Node] = []
     wires: list[Wire] = []
@@ -54,7 +54,7 @@ def build_document(nodes: int = NODES):
 
     def size_of(node_id: str) -> tuple[float, float, dict[str, float], dict[str, float]]:
         content = node_content(network.node(node_id), None)
-        g = node_geometry(content.inputs, content.outputs, bool(content.summary))
+        g = geometry_of(content)
         return g.width, g.height, g.inputs, g.outputs
 
     for node_id, position in layered_positions(network, size_of).items():
@@ -124,4 +124,19 @@ def bench_canvas() -> dict[str, float]:
     return figures
 
 
-BENCHMARKS = {"canvas": bench_canvas}
+def bench_canvas_group() -> dict[str, float | str]:
+    """The whole canvas group: the 500-node figures above, then legibility after Fit and opening 200 nodes."""
+    import importlib.util
+    from pathlib import Path
+
+    figures: dict[str, float | str] = dict(bench_canvas())
+    spec = importlib.util.spec_from_file_location("netbuilder_bench_canvas_fit",
+                                                  Path(__file__).with_name("bench_canvas_fit.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures.update(module.bench_canvas_fit(build_document))
+    return figures
+
+
+BENCHMARKS = {"canvas": bench_canvas_group}

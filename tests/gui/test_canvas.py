@@ -346,7 +346,7 @@ def test_copy_paste_and_duplicate_keep_internal_wires(qtbot, qt_doc):
 
 
 def test_auto_layout_orders_nodes_left_to_right_by_depth(qtbot, cnn_doc):
-    view = make_view(qtbot, cnn_doc)
+    view = make_view(qtbot, cnn_doc, 4000, 300)  # a view as wide as the network: one row, no wrapping
     net = cnn_doc.document.network("model")
     scrambled = {n.id: (float((i * 7919) % 900), float((i * 104729) % 700)) for i, n in enumerate(net.nodes)}
     cnn_doc.execute(MoveNodes("model", scrambled))
@@ -456,7 +456,7 @@ def test_context_menus(qtbot, qt_doc):
     act = node_id(qt_doc, "act")
     menu = view.context_menu(scene.node_items[act].sceneBoundingRect().center())
     texts = [a.text() for a in menu.actions() if a.text()]
-    assert texts[:4] == ["Delete", "Duplicate", "Cut", "Copy"]
+    assert texts[:5] == ["Delete", "Delete and reconnect", "Duplicate", "Cut", "Copy"]
     assert {"Disconnect all", "Select upstream", "Select downstream"} <= set(texts)
     assert view.selected_node_ids() == [act]
     next(a for a in menu.actions() if a.text() == "Select upstream").trigger()
@@ -475,7 +475,7 @@ def test_context_menus(qtbot, qt_doc):
 
     menu = view.context_menu(QPointF(-5000, -5000))
     texts = [a.text() for a in menu.actions() if a.text()]
-    assert texts == ["Paste", "Select all", "Auto-layout", "Fit all", "Snap to grid"]
+    assert texts == ["Paste", "Select all", "Auto-layout", "Find layer…", "Fit all", "Snap to grid"]
 
 
 # ---- pictures ------------------------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
 from netbuilder.document import AddWire, Macro, MoveNodes, RemoveWires, Wire
+from netbuilder.wiring import PortKey, compatible_ports, connection_problem
 from netbuilder_ui.canvas.items import DraftWireItem, NodeItem
-from netbuilder_ui.canvas.wiring import PortKey, compatible_ports, connection_problem
 
 if TYPE_CHECKING:
     from netbuilder_ui.canvas.scene import NetworkScene

@@ -12,18 +12,20 @@ from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
 
 from netbuilder.analysis import NodeInfo
+from netbuilder.layout import ObstacleFn, Rect
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.visuals import (
     NodeContent,
     NodeState,
     PortRef,
+    detail_zoom,
     make_visual,
     node_bounds,
     paint_node,
     paint_wire,
     wire_hit_shape,
-    wire_label_rect,
     wire_path,
+    wire_shape,
 )
 
 WireKey = tuple[str, str, str, str]
@@ -31,6 +33,7 @@ WireKey = tuple[str, str, str, str]
 Z_WIRE = -1.0
 Z_NODE = 0.0
 Z_SELECTED_NODE = 1.0
+Z_HOVERED_WIRE = 2.0
 Z_DRAFT = 5.0
 Z_TOAST = 10.0
 
@@ -125,6 +128,12 @@ class NodeItem(QGraphicsItem):
             self.state = state
             self.update()
 
+    def node_rect(self) -> Rect:
+        """The node's box in scene coordinates (left, top, right, bottom): what wires and labels keep clear of."""
+        x, y = self.pos().x(), self.pos().y()
+        g = self.visual.geometry
+        return (x, y, x + g.width, y + g.height)
+
     def port_scene_pos(self, name: str, is_input: bool) -> QPointF:
         local = self.visual.geometry.port_pos(name, is_input)
         if local is None:  # a port that no longer exists: the wire is about to go; anchor it on the edge
@@ -167,8 +176,8 @@ class NodeItem(QGraphicsItem):
             name, is_input = port
             kind = "input" if is_input else "output"
             self.setToolTip(f"{content.name}: {kind} {name!r}. Drag to connect.")
-        else:
-            self.setToolTip("")
+        else:  # the full title and name, which a narrow or zoomed-out node may cut short
+            self.setToolTip(f"{content.title} “{content.name}”" + (f"\n{content.shape}" if content.shape else ""))
 
     # ---- QGraphicsItem ---------------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
@@ -181,14 +190,14 @@ class NodeItem(QGraphicsItem):
         return path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        detail = _lod(painter) >= style.DETAIL_ZOOM
-        if detail:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        lod = _lod(painter)
+        detail = lod >= detail_zoom()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
         state = self.state
         if state.selected != self.isSelected():
             state = replace(state, selected=self.isSelected())
-        paint_node(painter, self.visual, state, detail=detail)
+        paint_node(painter, self.visual, state, detail=detail, zoom=lod)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
@@ -212,11 +221,15 @@ class NodeItem(QGraphicsItem):
 class WireItem(QGraphicsItem):
     """A wire from an output port to an input port, labelled with the tensor type it carries."""
 
-    def __init__(self, key: WireKey, p1: QPointF, p2: QPointF):
+    def __init__(self, key: WireKey, p1: QPointF, p2: QPointF, obstacles_in: ObstacleFn | None = None,
+                 ends: tuple[Rect, ...] = (), label: str = ""):
         super().__init__()
         self.key = key
-        self.label = ""
+        self.label = label
+        self.label_fits = False
         self.hovered = False
+        self.obstacles_in = obstacles_in  # the scene's node rectangles, to route around and keep labels off
+        self.ends = ends
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
         self.setAcceptHoverEvents(True)
         self.setZValue(Z_WIRE)
@@ -227,11 +240,15 @@ class WireItem(QGraphicsItem):
     def endpoints(self) -> tuple[QPointF, QPointF]:
         return self._p1, self._p2
 
-    def set_endpoints(self, p1: QPointF, p2: QPointF) -> None:
-        if p1 == self._p1 and p2 == self._p2:
+    def set_endpoints(self, p1: QPointF, p2: QPointF, ends: tuple[Rect, ...] | None = None,
+                      force: bool = False) -> None:
+        """Move the ends (and re-route); ``force`` re-routes even in place (a node moved next to the wire)."""
+        if p1 == self._p1 and p2 == self._p2 and not force and (ends is None or ends == self.ends):
             return
         self.prepareGeometryChange()
         self._p1, self._p2 = QPointF(p1), QPointF(p2)
+        if ends is not None:
+            self.ends = ends
         self._rebuild()
 
     def set_label(self, label: str, tooltip: str) -> None:
@@ -243,10 +260,10 @@ class WireItem(QGraphicsItem):
         self._rebuild()
 
     def _rebuild(self) -> None:
-        self.path = wire_path(self._p1, self._p2)
-        self.label_rect = wire_label_rect(self.path, self.label)
+        shape = wire_shape(self._p1, self._p2, self.label, self.obstacles_in, self.ends)
+        self.path, self.label_rect, self.label_fits = shape.path, shape.label_rect, shape.label_fits
         self._shape = wire_hit_shape(self.path)
-        if not self.label_rect.isEmpty():
+        if self.label_fits:
             self._shape.addRect(self.label_rect)
         self._bounds = self.path.boundingRect().adjusted(-6, -6, 6, 6).united(self.label_rect.adjusted(-2, -2, 2, 2))
 
@@ -259,16 +276,20 @@ class WireItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         lod = _lod(painter)
+        # A label shows where it has room at a readable size; hovering or selecting the wire always shows it.
+        shown = (self.label_fits and lod >= style.LABEL_ZOOM) or self.hovered or self.isSelected()
         paint_wire(painter, self.path, self.label, self.label_rect, selected=self.isSelected(), hovered=self.hovered,
-                   detail=lod >= style.LABEL_ZOOM, thin=lod < style.THIN_WIRE_ZOOM,
+                   detail=shown, thin=lod < style.THIN_WIRE_ZOOM,
                    stamp_ratio=widget.devicePixelRatioF() if widget is not None else 1.0)
 
     def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self.hovered = True
+        self.setZValue(Z_HOVERED_WIRE)  # its label, shown now, goes over the nodes it would otherwise cover
         self.update()
 
     def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
         self.hovered = False
+        self.setZValue(Z_WIRE)
         self.update()
 
 

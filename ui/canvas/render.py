@@ -18,18 +18,17 @@ from PySide6.QtSvg import QSvgGenerator
 
 from netbuilder.analysis import Analysis, analyze
 from netbuilder.document import Document, DocumentError, Network
+from netbuilder.layout import Rect, layered_positions
 from netbuilder_ui.canvas import style
-from netbuilder_ui.canvas.layout import layered_positions
 from netbuilder_ui.canvas.visuals import (
     NodeState,
     NodeVisual,
+    geometry_of,
     make_visual,
     node_content,
-    node_geometry,
     paint_node,
     paint_wire,
-    wire_label_rect,
-    wire_path,
+    wire_shape,
 )
 
 MARGIN = 14.0  # around the diagram: tight, so it drops into a paper as is
@@ -83,6 +82,15 @@ class Diagram:
             positions[node.id] = (origin, visual)
             g = visual.geometry
             rect = rect.united(QRectF(origin.x() - overhang, origin.y(), g.width + 2 * overhang, g.height + 2))
+        boxes: dict[str, Rect] = {}
+        for node_id, (origin, visual) in positions.items():
+            g = visual.geometry
+            boxes[node_id] = (origin.x(), origin.y(), origin.x() + g.width, origin.y() + g.height)
+
+        def boxes_in(area: Rect) -> list[Rect]:
+            return [b for b in boxes.values() if b[0] < area[2] and b[2] > area[0] and b[1] < area[3]
+                    and b[3] > area[1]]
+
         self.wires: list[tuple[Any, str, QRectF]] = []
         for wire in network.wires:
             src, dst = positions.get(wire.src), positions.get(wire.dst)
@@ -90,12 +98,12 @@ class Diagram:
                 continue
             p1 = src[1].geometry.port_pos(wire.src_port, False) or QPointF(src[1].geometry.width, 0)
             p2 = dst[1].geometry.port_pos(wire.dst_port, True) or QPointF(0, 0)
-            path = wire_path(src[0] + p1, dst[0] + p2)
             tensor = analysis.wire_type(wire.src, wire.src_port)
             label = str(tensor) if tensor is not None else ""
-            label_rect = wire_label_rect(path, label)
-            self.wires.append((path, label, label_rect))
-            rect = rect.united(path.boundingRect()).united(label_rect)
+            shape = wire_shape(src[0] + p1, dst[0] + p2, label, boxes_in, (boxes[wire.src], boxes[wire.dst]))
+            label_rect = shape.label_rect if shape.label_fits else QRectF()
+            self.wires.append((shape.path, label, label_rect))
+            rect = rect.united(shape.path.boundingRect()).united(label_rect)
         self.rect = rect.adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN)
 
     def paint(self, painter: QPainter) -> None:
@@ -116,7 +124,7 @@ def _size_of(network: Network):  # noqa: ANN202 (a layout.SizeFn)
     def size_of(node_id: str) -> tuple[float, float, dict[str, float], dict[str, float]]:
         node = network.node(node_id)
         content = node_content(node, None)
-        g = node_geometry(content.inputs, content.outputs, bool(content.summary))
+        g = geometry_of(content)
         return g.width, g.height, g.inputs, g.outputs
 
     return size_of

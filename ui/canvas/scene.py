@@ -17,12 +17,14 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import Command, DocumentError, Network
+from netbuilder.layout import Rect
+from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
+from netbuilder.wiring import PortKey
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
 from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
 from netbuilder_ui.canvas.visuals import NodeContent, node_content
-from netbuilder_ui.canvas.wiring import PortKey
 from netbuilder_ui.qt_document import QtDocument
 
 TOAST_MS = 4500
@@ -45,6 +47,7 @@ class NetworkScene(QGraphicsScene):
         self._unlabelled: set[WireKey] = set()
         self._highlighted: dict[str, set[tuple[str, bool]]] = {}
         self._hovered: PortKey | None = None
+        self._node_index = RectIndex()  # node boxes, kept in step with the items, for routing wires
         self.snap_to_grid = True
         self.interaction: Interaction | None = None
         self.toast: ToastItem | None = None
@@ -182,6 +185,7 @@ class NetworkScene(QGraphicsScene):
         item.setPos(QPointF(*position))
         self.addItem(item)
         self.node_items[node_id] = item
+        self._node_index.put(node_id, item.node_rect())
         return item
 
     def begin_wire(self, node_id: str, port: str, is_input: bool) -> NewWireInteraction:
@@ -198,6 +202,7 @@ class NetworkScene(QGraphicsScene):
         self.hide_toast()
         self.clear()
         self.node_items.clear()
+        self._node_index.clear()
         self.wire_items.clear()
         self._node_wires.clear()
         self._diagnostics.clear()
@@ -217,30 +222,46 @@ class NetworkScene(QGraphicsScene):
             item.info_ref = info
             self._diagnostics[node.id] = diagnostics
         for wire in network.wires:
-            self._add_wire_item(wire.key)
+            self._add_wire_item(wire.key, self._wire_label(analysis, wire.key))
         self._label_wires(analysis, self.wire_items)
         self._unlabelled.clear()
         for node_id in self.node_items:
             self._update_connected(node_id)
 
-    def _add_wire_item(self, key: WireKey) -> WireItem | None:
+    def _add_wire_item(self, key: WireKey, label: str = "") -> WireItem | None:
         src, src_port, dst, dst_port = key
         if src not in self.node_items or dst not in self.node_items:
             return None
         item = WireItem(key, self.node_items[src].port_scene_pos(src_port, False),
-                        self.node_items[dst].port_scene_pos(dst_port, True))
+                        self.node_items[dst].port_scene_pos(dst_port, True), self.node_rects_in,
+                        (self.node_items[src].node_rect(), self.node_items[dst].node_rect()), label)
         self.addItem(item)
         self.wire_items[key] = item
         self._node_wires[src].add(key)
         self._node_wires[dst].add(key)
         return item
 
+    def node_rects_in(self, area: Rect) -> list[Rect]:
+        """The boxes of the nodes meeting a scene area (wires route around them; labels keep off them)."""
+        return self._node_index.query(area)
+
     def _reroute(self, node_id: str) -> None:
-        for key in self._node_wires.get(node_id, ()):
+        """Re-route the node's own wires, and the wires it now sits on (they find a way around it)."""
+        if node_id in self.node_items:
+            self._node_index.put(node_id, self.node_items[node_id].node_rect())
+        own = self._node_wires.get(node_id, set())
+        for key in own:
             item = self.wire_items.get(key)
             if item is not None:
                 item.set_endpoints(self.node_items[key[0]].port_scene_pos(key[1], False),
-                                   self.node_items[key[2]].port_scene_pos(key[3], True))
+                                   self.node_items[key[2]].port_scene_pos(key[3], True),
+                                   (self.node_items[key[0]].node_rect(), self.node_items[key[2]].node_rect()))
+        node = self.node_items.get(node_id)
+        if node is None:
+            return
+        for other in self.items(node.sceneBoundingRect(), Qt.ItemSelectionMode.IntersectsItemBoundingRect):
+            if isinstance(other, WireItem) and other.key not in own:
+                other.set_endpoints(*other.endpoints, force=True)
 
     def _update_connected(self, node_id: str) -> None:
         item = self.node_items.get(node_id)
@@ -260,14 +281,18 @@ class NetworkScene(QGraphicsScene):
         route = f"{src.name}.{key[1]} → {dst.name}.{key[3]}"
         return f"{label}\n{route}" if label else f"{route}\n(shape not known yet: check the layers above)"
 
+    @staticmethod
+    def _wire_label(analysis: Analysis, key: WireKey) -> str:
+        info = analysis.nodes.get(key[0])
+        tensor = info.outputs.get(key[1]) if info is not None else None
+        return str(tensor) if tensor is not None else ""
+
     def _label_wires(self, analysis: Analysis, keys: Iterable[WireKey]) -> None:
         for key in keys:
             item = self.wire_items.get(key)
             if item is None:
                 continue
-            info = analysis.nodes.get(key[0])
-            tensor = info.outputs.get(key[1]) if info is not None else None
-            label = str(tensor) if tensor is not None else ""
+            label = self._wire_label(analysis, key)
             if label != item.label or not item.toolTip():
                 item.set_label(label, self._wire_tooltip(key, label))
 
@@ -284,6 +309,7 @@ class NetworkScene(QGraphicsScene):
             return
         self.cancel_interaction()  # an edit from elsewhere (undo shortcut, script) during a drag ends the drag
         item = self.node_items.pop(node_id, None)
+        self._node_index.remove(node_id)
         if item is not None:
             self.removeItem(item)
         for key in list(self._node_wires.pop(node_id, ())):

@@ -8,7 +8,7 @@ import math
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
+from PySide6.QtCore import QEvent, QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -27,28 +27,32 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QApplication, QGraphicsView, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QCompleter, QGraphicsView, QLineEdit, QMenu, QWidget
 
 from netbuilder.document import (
     AddNode,
+    AddWire,
     DocumentError,
     InsertNodes,
     Macro,
     MoveNodes,
+    Node,
     RemoveNodes,
     RemoveWires,
     Wire,
 )
+from netbuilder.layout import DEFAULT_ASPECT, layered_positions
 from netbuilder.specs import UnknownLayerError, get_spec
+from netbuilder.wiring import edit_problem
 from netbuilder_ui._compat import set_clipboard_mime
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.clipboard import NODES_MIME, nodes_from_mime, nodes_to_mime
 from netbuilder_ui.canvas.interactions import PanInteraction
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem, WireItem
-from netbuilder_ui.canvas.layout import layered_positions
+from netbuilder_ui.canvas.minimap import Minimap
 from netbuilder_ui.canvas.render import render_network
 from netbuilder_ui.canvas.scene import NetworkScene
-from netbuilder_ui.canvas.visuals import node_geometry
+from netbuilder_ui.canvas.visuals import MIN_TITLE_PX, node_geometry, title_screen_pixels
 from netbuilder_ui.qt_document import QtDocument
 
 LAYER_MIME = "application/x-netbuilder-layer"
@@ -78,6 +82,9 @@ class CanvasView(QGraphicsView):
         self._paste_serial = 0
         self._fitted = False
         self._flash: QVariantAnimation | None = None
+        self._find: QLineEdit | None = None
+        self.minimap = Minimap(self)
+        self.minimap.hide()
 
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -147,6 +154,82 @@ class CanvasView(QGraphicsView):
     def _emit_selection(self) -> None:
         self.selectionChanged.emit(self._scene.selected_node_ids())
 
+    # ---- find layer (Ctrl+F) ---------------------------------------------------------------------------------
+    def find_matches(self, text: str) -> list[str]:
+        """Node ids whose name or layer type matches ``text`` (case-insensitive): exact names first, then names
+        and types that start with it, then those that contain it; in network order within each."""
+        wanted = text.strip().lower()
+        if not wanted:
+            return []
+        ranked: list[tuple[int, int, str]] = []
+        for index, node in enumerate(self._scene.network.nodes):
+            title = self._scene.node_items[node.id].visual.content.title.lower() \
+                if node.id in self._scene.node_items else ""
+            keys = (node.name.lower(), node.type.lower(), title)
+            if keys[0] == wanted:
+                rank = 0
+            elif any(k.startswith(wanted) for k in keys):
+                rank = 1
+            elif any(wanted in k for k in keys):
+                rank = 2
+            else:
+                continue
+            ranked.append((rank, index, node.id))
+        return [node_id for _, _, node_id in sorted(ranked)]
+
+    def find_layer(self, text: str) -> bool:
+        """Jump to and select the best match for ``text`` (a name or a layer type); False when none matches."""
+        matches = self.find_matches(text)
+        if not matches:
+            self.statusMessage.emit(f"No layer matches “{text.strip()}”.")
+            return False
+        self.center_on_node(matches[0])
+        if len(matches) > 1:
+            self.statusMessage.emit(f"{len(matches)} layers match “{text.strip()}”; showing the first.")
+        return True
+
+    def show_find(self) -> QLineEdit:
+        """Open the find box over the canvas (Ctrl+F): type a name or type, Enter jumps, Esc closes."""
+        if self._find is None:
+            box = QLineEdit(self)
+            box.setObjectName("findLayer")
+            box.setPlaceholderText("Find layer by name or type…")
+            box.setClearButtonEnabled(True)
+            box.setFixedWidth(260)
+            box.returnPressed.connect(lambda: self.find_layer(box.text()))
+            box.installEventFilter(self)
+            self._find = box
+        box = self._find
+        names = [n.name for n in self._scene.network.nodes]
+        titles = sorted({i.visual.content.title for i in self._scene.node_items.values()})
+        completer = QCompleter(names + titles, box)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        completer.activated.connect(self.find_layer)
+        box.setCompleter(completer)
+        box.move(self.viewport().width() - box.width() - 12, 10)
+        box.show()
+        box.raise_()
+        box.setFocus()
+        box.selectAll()
+        return box
+
+    def event(self, event: QEvent) -> bool:
+        # Ctrl+F on the canvas finds a layer (elsewhere in the window it searches the palette).
+        if event.type() == QEvent.Type.ShortcutOverride and \
+                event.matches(QKeySequence.StandardKey.Find):  # type: ignore[attr-defined]
+            event.accept()
+            return True
+        return super().event(event)
+
+    def eventFilter(self, watched: object, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self._find and event.type() == QEvent.Type.KeyPress and \
+                event.key() == Qt.Key.Key_Escape:  # type: ignore[attr-defined]
+            self._find.hide()
+            self.setFocus()
+            return True
+        return super().eventFilter(watched, event)
+
     def center_on_node(self, node_id: str) -> None:
         """Select a node, bring it to the middle of the view and flash it (the problems list jumps here)."""
         item = self._scene.node_items.get(node_id)
@@ -206,6 +289,41 @@ class CanvasView(QGraphicsView):
             return
         self._fit(rect, 1.0)
 
+    def legible_fraction(self, zoom: float | None = None) -> float:
+        """The share of nodes whose title is drawn whole and at least 9 screen pixels tall at ``zoom``."""
+        items = list(self._scene.node_items.values())
+        if not items:
+            return 1.0
+        zoom = self.zoom() if zoom is None else zoom
+        kinds: dict[tuple, list] = {}  # nodes that look alike are measured once
+        for item in items:
+            c, g = item.visual.content, item.visual.geometry
+            kinds.setdefault((c.title, item.visual.title, g.width, g.height), [item.visual, 0])[1] += 1
+        legible = 0
+        for visual, count in kinds.values():
+            pixels, whole = title_screen_pixels(visual, zoom)
+            legible += count if whole and pixels >= MIN_TITLE_PX - 1e-6 else 0
+        return legible / len(items)
+
+    def fit_legible(self) -> None:
+        """Fit the whole network (what a newly opened network shows); when that would make titles unreadable,
+        the smallest zoom where every title reads, with the start of the network (its top left) in view."""
+        self.fit_all()
+        if self.legible_fraction() >= 1.0:
+            return
+        low, high = self.zoom(), 1.0
+        if self.legible_fraction(high) < 1.0:
+            return
+        for _ in range(12):
+            middle = (low + high) / 2
+            low, high = (middle, high) if self.legible_fraction(middle) < 1.0 else (low, middle)
+        self._scale_to(high)
+        nodes = self._scene.nodes_rect()
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        margin = FIT_MARGIN / high
+        self.centerOn(QPointF(nodes.left() - margin + visible.width() / 2,
+                              min(nodes.center().y(), nodes.top() - margin + visible.height() / 2)))
+
     def zoom_to_selection(self) -> None:
         rect = QRectF()
         for item in self._scene.selectedItems():
@@ -226,12 +344,37 @@ class CanvasView(QGraphicsView):
 
     def _scale_to(self, scale: float) -> None:
         self.setTransform(QTransform.fromScale(scale, scale))
+        self.update_minimap()
+
+    def update_minimap(self) -> None:
+        """Show the overview in the bottom-right corner while part of the network is off screen."""
+        minimap = getattr(self, "minimap", None)
+        if minimap is None:
+            return
+        nodes = self._scene.nodes_rect()
+        visible = self.mapToScene(self.viewport().rect()).boundingRect()
+        wanted = not nodes.isEmpty() and not visible.contains(nodes)
+        viewport = self.viewport().geometry()
+        minimap.move(viewport.right() - minimap.width() - 10, viewport.bottom() - minimap.height() - 10)
+        if wanted != minimap.isVisible():
+            minimap.setVisible(wanted)
+        if wanted:
+            minimap.update()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 (Qt override)
+        super().scrollContentsBy(dx, dy)
+        self.update_minimap()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt override)
+        super().resizeEvent(event)
+        self.update_minimap()
 
     def _update_scroll_extent(self) -> None:
         items = self._scene.itemsBoundingRect()
         extent = QRectF(-SCROLL_EXTENT, -SCROLL_EXTENT, 2 * SCROLL_EXTENT, 2 * SCROLL_EXTENT)
         self.setSceneRect(extent.united(items.adjusted(-SCROLL_EXTENT / 5, -SCROLL_EXTENT / 5, SCROLL_EXTENT / 5,
                                                         SCROLL_EXTENT / 5)))
+        self.update_minimap()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
@@ -247,7 +390,7 @@ class CanvasView(QGraphicsView):
         super().showEvent(event)
         if not self._fitted:
             self._fitted = True
-            self.fit_all()
+            self.fit_legible()
 
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, QColor(style.CANVAS_BACKGROUND))
@@ -322,6 +465,9 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         for matches, action in (
+            (key == Qt.Key.Key_Delete and event.modifiers() == (Qt.KeyboardModifier.ControlModifier |
+                                                                Qt.KeyboardModifier.ShiftModifier),
+             self.delete_and_reconnect),
             (key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace), self.delete_selection),
             (event.matches(QKeySequence.StandardKey.SelectAll), self.select_all),
             (event.matches(QKeySequence.StandardKey.Copy), self.copy),
@@ -331,6 +477,7 @@ class CanvasView(QGraphicsView):
              self.zoom_in),
             (event.matches(QKeySequence.StandardKey.ZoomOut), self.zoom_out),
             (self._ctrl_key(event, Qt.Key.Key_D), self.duplicate),
+            (event.matches(QKeySequence.StandardKey.Find), self.show_find),
             (self._ctrl_key(event, Qt.Key.Key_0), self.fit_all),
             (self._ctrl_key(event, Qt.Key.Key_1), self.reset_zoom),
         ):
@@ -367,31 +514,69 @@ class CanvasView(QGraphicsView):
 
     # ---- editing ----------------------------------------------------------------------------------------------------
     def add_layer(self, type_id: str, scene_pos: QPointF | None = None) -> str | None:
-        """Add a layer with its default parameters, its title at ``scene_pos`` (default: the view's centre).
+        """Add a layer with its default parameters, its title at ``scene_pos``. Without a point (palette
+        double-click, Enter) it goes after the one selected layer, wired to it when the shapes allow (the status
+        bar says why not), else at the view's centre. Dropped onto a wire, it is inserted into that wire.
         Returns the new node id, or None when it cannot be added (the reason goes to statusMessage)."""
         try:
             spec = get_spec(type_id)
         except UnknownLayerError as error:
             self.statusMessage.emit(f"{error} It may come from a newer NetBuilder.")
             return None
-        centre = scene_pos is None
-        if scene_pos is None:
-            scene_pos = self.mapToScene(self.viewport().rect().center())
+        network = self._scene.network
         params = spec.defaults()
         geometry = node_geometry(tuple(p.name for p in spec.input_ports(params)),
                                  tuple(p.name for p in spec.output_ports(params)),
                                  spec.id != "Input" and bool(spec.summary(params)))
-        top_left = self._scene.snap(QPointF(scene_pos.x() - geometry.width / 2,
-                                            scene_pos.y() - style.metrics().header / 2))
-        if centre:  # repeated adds at the centre step aside instead of piling up
-            taken = {(round(i.pos().x()), round(i.pos().y())) for i in self._scene.node_items.values()}
-            while (round(top_left.x()), round(top_left.y())) in taken:
-                top_left += QPointF(2 * style.GRID, 2 * style.GRID)
-        command = AddNode(self.network, spec.id, position=(top_left.x(), top_left.y()))
+        node_id = network.new_id()
+        inputs = [p.name for p in spec.input_ports(params)]
+        outputs = [p.name for p in spec.output_ports(params)]
+        selected = self.selected_node_ids()
+        after = selected[0] if scene_pos is None and len(selected) == 1 else None
+        wire_under = self._wire_at(scene_pos) if scene_pos is not None else None
+        if after is not None:
+            item = self._scene.node_items[after]
+            top_left = self._free_spot(QPointF(item.pos().x() + item.visual.geometry.width + 100.0, item.pos().y()),
+                                       geometry.height)
+        else:
+            if scene_pos is None:
+                scene_pos = self.mapToScene(self.viewport().rect().center())
+            top_left = self._scene.snap(QPointF(scene_pos.x() - geometry.width / 2,
+                                                scene_pos.y() - style.metrics().header / 2))
+            if wire_under is None:  # repeated adds at one spot step aside instead of piling up
+                taken = {(round(i.pos().x()), round(i.pos().y())) for i in self._scene.node_items.values()}
+                while (round(top_left.x()), round(top_left.y())) in taken:
+                    top_left += QPointF(2 * style.GRID, 2 * style.GRID)
+        add = AddNode(self.network, spec.id, position=(top_left.x(), top_left.y()), node_id=node_id)
+        command: AddNode | Macro = add
+        note = ""
+        new_node = Node(node_id, spec.id, network.unique_name(spec.id), dict(add.params), (0.0, 0.0))
+        if after is not None and inputs:
+            source_ports = [p.name for p in network.node(after).spec.output_ports(network.node(after).params)]
+            if source_ports:
+                wire = Wire(after, source_ports[0], node_id, inputs[0])
+                problem = edit_problem(network, [new_node], [], [wire], self.qt_doc.analysis(self.network))
+                if problem is None:
+                    command = Macro(f"Add {spec.title} after {network.node(after).name}",
+                                    [add, AddWire(self.network, wire)])
+                else:
+                    note = f"Added {spec.title}, not wired to {network.node(after).name}: {problem}"
+        elif wire_under is not None and inputs and outputs:
+            old = Wire(*wire_under)
+            new_wires = [Wire(old.src, old.src_port, node_id, inputs[0]), Wire(node_id, outputs[0], old.dst,
+                                                                                old.dst_port)]
+            problem = edit_problem(network, [new_node], [old], new_wires, self.qt_doc.analysis(self.network))
+            if problem is None:
+                command = Macro(f"Insert {spec.title}", [RemoveWires(self.network, [old]), add,
+                                                         *(AddWire(self.network, w) for w in new_wires)])
+            else:
+                note = f"Added {spec.title} beside the wire, not into it: {problem}"
         if not self._scene.run(command):
             return None
-        self.select_nodes([command.node_id])
-        return command.node_id
+        self.select_nodes([node_id])
+        if note:
+            self.statusMessage.emit(note)
+        return node_id
 
     def handle_drop(self, mime: QMimeData | None, scene_pos: QPointF) -> str | None:
         """Add the layer a palette drag carries (mime type application/x-netbuilder-layer) at a scene point."""
@@ -399,6 +584,50 @@ class CanvasView(QGraphicsView):
             return None
         type_id = bytes(mime.data(LAYER_MIME).data()).decode("utf-8").strip()
         return self.add_layer(type_id, scene_pos)
+
+    def _free_spot(self, top_left: QPointF, height: float) -> QPointF:
+        """The first place at or below ``top_left`` where a new node overlaps none (placing it locally)."""
+        spot = self._scene.snap(top_left)
+        width = style.metrics().node_width
+        for _ in range(50):
+            area = (spot.x() - 20, spot.y() - 20, spot.x() + width + 20, spot.y() + height + 20)
+            if not self._scene.node_rects_in(area):
+                return spot
+            spot += QPointF(0, height + 2 * style.GRID)
+        return spot
+
+    def _wire_at(self, scene_pos: QPointF) -> tuple[str, str, str, str] | None:
+        """The wire under a scene point, unless a node is there (a layer dropped onto a wire goes into it)."""
+        for item in self._scene.items(scene_pos):
+            if isinstance(item, NodeItem):
+                return None
+            if isinstance(item, WireItem):
+                return item.key
+        return None
+
+    def delete_and_reconnect(self) -> None:
+        """Delete the selected layer and wire what fed it to what it fed (Ctrl+Shift+Delete), when the shapes
+        allow; otherwise say why and change nothing."""
+        ids = self.selected_node_ids()
+        if len(ids) != 1:
+            self.statusMessage.emit("Select one layer to delete and reconnect around.")
+            return
+        network = self._scene.network
+        node = network.node(ids[0])
+        feeding = network.wires_into(node.id)
+        fed = network.wires_out_of(node.id)
+        if len(feeding) != 1 or not fed:
+            self._scene.run(RemoveNodes(self.network, ids))
+            return
+        source = feeding[0]
+        bridges = [Wire(source.src, source.src_port, w.dst, w.dst_port) for w in fed]
+        problem = edit_problem(network, [], list(feeding) + list(fed), bridges,
+                               self.qt_doc.analysis(self.network))
+        if problem is not None:
+            self.statusMessage.emit(f"Cannot reconnect around {node.name}: {problem}")
+            return
+        self._scene.run(Macro(f"Delete {node.name} and reconnect",
+                              [RemoveNodes(self.network, ids), *(AddWire(self.network, w) for w in bridges)]))
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasFormat(LAYER_MIME):
@@ -510,7 +739,8 @@ class CanvasView(QGraphicsView):
             self.select_nodes(list(command.id_map.values()))
 
     def auto_layout(self) -> None:
-        """Arrange the layers in columns, left to right by depth in the graph; one undoable step."""
+        """Arrange the layers in columns, left to right by depth in the graph, wrapped into rows so the network
+        fills this view's shape; one undoable step."""
         network = self._scene.network
         if len(network) == 0:
             return
@@ -519,7 +749,9 @@ class CanvasView(QGraphicsView):
             g = self._scene.node_items[node_id].visual.geometry
             return g.width, g.height, g.inputs, g.outputs
 
-        layout = layered_positions(network, size_of, style.GRID)
+        view = self.viewport().rect()
+        aspect = view.width() / view.height() if view.height() > 50 and view.width() > 50 else None
+        layout = layered_positions(network, size_of, style.GRID, aspect or DEFAULT_ASPECT)
         left = min(n.position[0] for n in network.nodes)
         top = min(n.position[1] for n in network.nodes)
         left, top = round(left / style.GRID) * style.GRID, round(top / style.GRID) * style.GRID
@@ -575,6 +807,8 @@ class CanvasView(QGraphicsView):
             many = count > 1
             add("Delete" + (f" {count} layers" if many else ""), self.delete_selection,
                 QKeySequence.StandardKey.Delete)
+            if not many:
+                add("Delete and reconnect", self.delete_and_reconnect, "Ctrl+Shift+Del")
             add("Duplicate", self.duplicate, "Ctrl+D")
             add("Cut", self.cut, QKeySequence.StandardKey.Cut)
             add("Copy", self.copy, QKeySequence.StandardKey.Copy)
@@ -598,6 +832,7 @@ class CanvasView(QGraphicsView):
                 enabled=bool(self._scene.node_items))
             menu.addSeparator()
             add("Auto-layout", self.auto_layout, enabled=bool(self._scene.node_items))
+            add("Find layer…", self.show_find, QKeySequence.StandardKey.Find, enabled=bool(self._scene.node_items))
             add("Fit all", self.fit_all, "Ctrl+0")
             snap = add("Snap to grid", self.set_snap_to_grid)
             snap.setCheckable(True)

@@ -16,6 +16,8 @@ from functools import lru_cache
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
+    QFont,
+    QFontInfo,
     QFontMetricsF,
     QPainter,
     QPainterPath,
@@ -27,6 +29,7 @@ from PySide6.QtGui import (
 
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import Node
+from netbuilder.layout import ObstacleFn, Rect, label_spot, rect_clear, route_wire
 from netbuilder.specs import TensorType, UnknownLayerError, get_spec
 from netbuilder_ui.canvas import style
 
@@ -123,7 +126,9 @@ class NodeGeometry:
 
 
 @lru_cache(maxsize=512)
-def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool) -> NodeGeometry:
+def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool, width: float = 0.0
+                  ) -> NodeGeometry:
+    """Size and ports of a node; ``width`` 0 is the standard width (see `content_width` for titles that need more)."""
     m = style.metrics()
     label_in, label_out = len(inputs) > 1, len(outputs) > 1
     port_rows = max(len(inputs) if label_in else 0, len(outputs) if label_out else 0)
@@ -132,14 +137,34 @@ def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary
     height = m.header + 2 * m.pad + (port_rows + lines) * m.row
     ins = {name: first + i * m.row for i, name in enumerate(inputs)}
     outs = {name: first + i * m.row for i, name in enumerate(outputs)}
-    return NodeGeometry(m.node_width, height, ins, outs, label_in, label_out, port_rows,
+    return NodeGeometry(max(width, m.node_width), height, ins, outs, label_in, label_out, port_rows,
                         m.header + m.pad + port_rows * m.row)
+
+
+MAX_WIDTH_FACTOR = 1.6  # a long title widens its node up to this many standard widths; beyond, it is elided
+
+
+@lru_cache(maxsize=1024)
+def _title_width(title: str, name: str) -> float:
+    m = style.metrics()
+    return (QFontMetricsF(m.title_font).horizontalAdvance(title) + QFontMetricsF(m.small_font).horizontalAdvance(name)
+            + 2 * m.inset + 12)
+
+
+def content_width(content: NodeContent) -> float:
+    """A node's width: the standard one, widened (on the grid, up to a limit) so its title and name fit."""
+    m = style.metrics()
+    need = math.ceil(_title_width(content.title, content.name) / style.GRID) * style.GRID
+    return min(max(need, m.node_width), m.node_width * MAX_WIDTH_FACTOR)
+
+
+def geometry_of(content: NodeContent) -> NodeGeometry:
+    return node_geometry(content.inputs, content.outputs, bool(content.summary), content_width(content))
 
 
 def node_size(node: Node) -> tuple[float, float]:
     """A node's size on the canvas without building its item (auto-layout, placing a dropped layer)."""
-    content = node_content(node, None)
-    geometry = node_geometry(content.inputs, content.outputs, bool(content.summary))
+    geometry = geometry_of(node_content(node, None))
     return geometry.width, geometry.height
 
 
@@ -162,13 +187,14 @@ class NodeVisual:
 
 def make_visual(content: NodeContent) -> NodeVisual:
     m = style.metrics()
-    geometry = node_geometry(content.inputs, content.outputs, bool(content.summary))
+    geometry = geometry_of(content)
     visual = NodeVisual(content, geometry, color=style.category_color(content.category))
     width = geometry.width - 2 * m.inset
     small = QFontMetricsF(m.small_font)
     body = QFontMetricsF(m.body_font)
     title = QFontMetricsF(m.title_font)
-    name_width = min(small.horizontalAdvance(content.name), width * 0.45)
+    name_width = min(small.horizontalAdvance(content.name), max(width - title.horizontalAdvance(content.title) - 8,
+                                                                 width * 0.4))
     visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
     visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
     visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width)
@@ -242,19 +268,127 @@ class NodeState:
 PLAIN = NodeState()
 
 
+@dataclass(frozen=True)
+class CompactText:
+    """The compact (zoomed-out) form's text: sizes in scene units, chosen so the title reads at >= 9 screen px."""
+
+    title: str
+    title_size: float  # font pixel size in scene units
+    name: str  # "" when there is no room for a second line
+    name_size: float
+    complete: bool  # the whole title is shown (not elided)
+
+
+COMPACT_TITLE_PX = 12.0  # preferred screen size of a zoomed-out title
+MIN_TITLE_PX = 9.0  # never smaller: below this it is elided instead
+_REFERENCE_PX = 100
+
+
+@lru_cache(maxsize=64)
+def _compact_font(pixels: int, bold: bool) -> QFont:
+    font = QFont(style.metrics().title_font if bold else style.metrics().small_font)
+    font.setPixelSize(max(1, pixels))
+    return font
+
+
+@lru_cache(maxsize=8192)
+def _advance(text: str, bold: bool) -> float:
+    """Width of ``text`` at the reference size; text width scales with the font size."""
+    return QFontMetricsF(_compact_font(_REFERENCE_PX, bold)).horizontalAdvance(text) / _REFERENCE_PX
+
+
+def title_pixels() -> float:
+    """Screen pixel size of a title at 100 % zoom (the detail form's title font)."""
+    return float(QFontInfo(style.metrics().title_font).pixelSize())
+
+
+def detail_zoom() -> float:
+    """The zoom below which detail text is too small and nodes switch to the compact form."""
+    return MIN_TITLE_PX / title_pixels()
+
+
+def compact_text(title: str, name: str, width: float, height: float, zoom: float) -> CompactText:
+    """Lay out the compact form's text: the title on one line, or on two when that reads larger ("Global average
+    pool" / "2D"), elided only when not even two lines fit at the minimum size; the name below when room allows."""
+    shown, size, lines, complete = _compact_title(title, width, height, zoom)
+    room = width - 12.0
+    name_size = min(size * 0.8, room / max(_advance(name, False), 1e-6)) if name else 0.0
+    lines_fit = size * 1.2 * lines + name_size * 1.2 <= height
+    show_name = bool(name) and name_size * zoom >= MIN_TITLE_PX and lines_fit and complete
+    return CompactText(shown, size, name if show_name else "", name_size, complete)
+
+
+@lru_cache(maxsize=4096)
+def _compact_title(title: str, width: float, height: float, zoom: float) -> tuple[str, float, int, bool]:
+    """(text with a line break where wrapped, font size in scene units, line count, whole title shown)."""
+    room = width - 12.0
+    lines = (title,)
+    size = min(COMPACT_TITLE_PX / zoom, room / max(_advance(title, True), 1e-6), height * 0.6)
+    words = title.split(" ")
+    if size * zoom < COMPACT_TITLE_PX and len(words) > 1:  # try two lines, split nearest the middle
+        splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+        first, second = min(splits, key=lambda pair: max(_advance(pair[0], True), _advance(pair[1], True)))
+        two = min(COMPACT_TITLE_PX / zoom, room / max(_advance(first, True), _advance(second, True), 1e-6),
+                  height * 0.42)
+        if two > size:
+            size, lines = two, (first, second)
+    complete = size * zoom >= MIN_TITLE_PX - 1e-6
+    if not complete:
+        size = min(MIN_TITLE_PX / zoom, height * 0.9)
+        metrics = QFontMetricsF(_compact_font(round(size), True))
+        lines = (metrics.elidedText(title, Qt.TextElideMode.ElideRight, room),)
+    return "\n".join(lines), size, len(lines), complete and " ".join(lines) == title
+
+
+def title_screen_pixels(visual: NodeVisual, zoom: float) -> tuple[float, bool]:
+    """How tall a node's title is drawn on screen at ``zoom``, and whether it is drawn whole."""
+    if zoom >= detail_zoom():
+        return title_pixels() * zoom, visual.title == visual.content.title
+    g = visual.geometry
+    text = compact_text(visual.content.title, "", g.width, g.height, round(zoom, 3))  # the name never shrinks it
+    return round(text.title_size) * zoom, text.complete
+
+
+def paint_compact(painter: QPainter, visual: NodeVisual, state: NodeState, zoom: float, decorations: bool) -> None:
+    """The zoomed-out form: a box in the category's colour with the title (and name, when room) large enough to
+    read; never a blank bar."""
+    m = style.metrics()
+    g = visual.geometry
+    rect = g.rect
+    selected = decorations and (state.selected or state.flash > 0)
+    border = (style.ACCENT if selected else style.ERROR if decorations and visual.content.errors else
+              style.NODE_BORDER)
+    painter.setPen(pen(border, 2.0 if selected else 1.0, True))
+    painter.setBrush(visual.color)
+    painter.drawRoundedRect(rect, m.radius, m.radius)
+    text = compact_text(visual.content.title, visual.content.name, g.width, g.height, round(zoom, 3))
+    painter.setPen(color(style.TITLE_TEXT))
+    title_font = _compact_font(round(text.title_size), True)
+    if text.name:
+        name_font = _compact_font(round(text.name_size), False)
+        title_height = text.title_size * 1.2 * (text.title.count("\n") + 1)
+        top = (g.height - title_height - text.name_size * 1.2) / 2
+        painter.setFont(title_font)
+        painter.drawText(QRectF(0, top, g.width, title_height), Qt.AlignmentFlag.AlignCenter, text.title)
+        painter.setFont(name_font)
+        painter.setPen(translucent(style.TITLE_TEXT, 0.85))
+        painter.drawText(QRectF(0, top + title_height, g.width, text.name_size * 1.2),
+                         Qt.AlignmentFlag.AlignCenter, text.name)
+    else:
+        painter.setFont(title_font)
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text.title)
+
+
 def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, *, detail: bool = True,
-               cosmetic: bool = True, decorations: bool = True) -> None:
-    """Draw a node at the painter's origin. ``detail`` False draws only the coloured box (far zoom)."""
+               cosmetic: bool = True, decorations: bool = True, zoom: float = 1.0) -> None:
+    """Draw a node at the painter's origin. ``detail`` False draws the compact form for ``zoom`` (far out)."""
     m = style.metrics()
     g = visual.geometry
     content = visual.content
     rect = g.rect
     selected = decorations and state.selected
     if not detail:
-        painter.setPen(pen(style.ACCENT if selected else style.NODE_BORDER, 1.0, True))
-        painter.setBrush(color(style.NODE_BODY))
-        painter.drawRect(rect)
-        painter.fillRect(QRectF(0, 0, rect.width(), m.header), visual.color)
+        paint_compact(painter, visual, state, zoom, decorations)
         return
 
     painter.setPen(_NO_PEN)
@@ -346,8 +480,14 @@ def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, 
 # ---- wires --------------------------------------------------------------------------------------------------------
 
 
-def wire_path(p1: QPointF, p2: QPointF) -> QPainterPath:
-    """A smooth S-curve leaving the output port to the right and entering the input port from the left."""
+CORNER = 10.0  # radius of a routed wire's bends
+
+
+def wire_path(p1: QPointF, p2: QPointF, route: list[tuple[float, float]] | None = None) -> QPainterPath:
+    """A smooth S-curve leaving the output port to the right and entering the input port from the left; with a
+    ``route`` (from `netbuilder.layout.route_wire`), that polyline with rounded bends."""
+    if route:
+        return _rounded(route)
     dx = p2.x() - p1.x()
     reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, min(-dx * 0.5, 200.0) + abs(p2.y() - p1.y()) * 0.2)
     path = QPainterPath(p1)
@@ -355,15 +495,58 @@ def wire_path(p1: QPointF, p2: QPointF) -> QPainterPath:
     return path
 
 
-def wire_label_rect(path: QPainterPath, label: str) -> QRectF:
-    """Where a wire's shape label sits: a pill centred on the middle of the curve."""
+def _rounded(points: list[tuple[float, float]]) -> QPainterPath:
+    path = QPainterPath(QPointF(*points[0]))
+    for i in range(1, len(points) - 1):
+        (ax, ay), (bx, by), (cx, cy) = points[i - 1], points[i], points[i + 1]
+        before = math.hypot(bx - ax, by - ay)
+        after = math.hypot(cx - bx, cy - by)
+        r = min(CORNER, before / 2, after / 2)
+        if r < 0.5:
+            path.lineTo(bx, by)
+            continue
+        path.lineTo(bx - (bx - ax) / before * r, by - (by - ay) / before * r)
+        path.quadTo(bx, by, bx + (cx - bx) / after * r, by + (cy - by) / after * r)
+    path.lineTo(QPointF(*points[-1]))
+    return path
+
+
+def wire_label_rect(path: QPainterPath, label: str, centre: QPointF | None = None) -> QRectF:
+    """Where a wire's shape label sits: a pill centred on ``centre`` (default: the middle of the curve)."""
     if not label:
         return QRectF()
     fm = QFontMetricsF(style.metrics().label_font)
     width = fm.horizontalAdvance(label) + 12
     height = fm.height() + 4
-    mid = path.pointAtPercent(0.5)
+    mid = path.pointAtPercent(0.5) if centre is None else centre
     return QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
+
+
+@dataclass(frozen=True)
+class WireShape:
+    """How one wire is drawn: its path, where its label goes, and whether the label has room there."""
+
+    path: QPainterPath
+    label_rect: QRectF
+    label_fits: bool
+
+
+def wire_shape(p1: QPointF, p2: QPointF, label: str, obstacles_in: ObstacleFn | None = None,
+               ends: tuple[Rect, ...] = ()) -> WireShape:
+    """Route a wire around the nodes ``obstacles_in`` reports and place its label on it, away from its ends; a
+    label that would cover a node or a port, or that is longer than its wire, does not fit (it shows on hover)."""
+    a, b = (p1.x(), p1.y()), (p2.x(), p2.y())
+    route = route_wire(a, b, obstacles_in, ends) if obstacles_in is not None else None
+    path = wire_path(p1, p2, route)
+    if not label:
+        return WireShape(path, QRectF(), False)
+    rect = wire_label_rect(path, label, QPointF(*label_spot(route, a, b)))
+    box = (rect.left(), rect.top(), rect.right(), rect.bottom())
+    margin = style.metrics().port_radius + 3
+    near = list(ends) + (obstacles_in(box) if obstacles_in is not None else [])
+    room = path.length() if route is None else abs(route[3][0] - route[2][0])
+    fits = rect_clear(box, near, margin) and room >= rect.width() + 2 * margin
+    return WireShape(path, rect, fits)
 
 
 def wire_hit_shape(path: QPainterPath) -> QPainterPath:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import networkx as nx
 
 from netbuilder.analysis import Analysis, analyze
-from netbuilder.document import DocumentError, Network, Wire
+from netbuilder.document import DocumentError, Network, Node, Wire
 
 PortKey = tuple[str, str, bool]  # (node id, port name, is_input)
 
@@ -82,6 +82,45 @@ def connection_problem(network: Network, wire: Wire, analysis: Analysis | None =
         return None
     for diagnostic in info.diagnostics:
         if diagnostic.severity == "error" and diagnostic.message not in before:
+            text = diagnostic.message
+            return f"{text} {diagnostic.suggestion}" if diagnostic.suggestion else text
+    return None
+
+
+def edit_problem(network: Network, new_nodes: list[Node], remove: list[Wire], add: list[Wire],
+                 analysis: Analysis | None = None) -> str | None:
+    """Why adding ``new_nodes``, removing the wires ``remove`` and adding the wires ``add`` would break the
+    network's shapes (a sentence), or None when it would not. Used before wiring a new layer in (after the selected
+    one, or onto a wire it was dropped on) and before reconnecting around a deleted layer: the edit is only made
+    when it is sound. Nothing in ``network`` changes; a trial copy of the layers upstream is analysed.
+    ``analysis`` is the network's current analysis when the caller has it (saves analysing it again)."""
+    graph = network.graph
+    ends = {w.dst for w in add if w.dst in graph} | {w.src for w in add if w.src in graph}
+    keep: set[str] = set(ends)
+    for node_id in ends:
+        keep |= nx.ancestors(graph, node_id)
+    trial = Network(f"{network.name} (trial)")
+    for node_id in keep:
+        trial._insert_node(network.node(node_id).clone())
+    for node in new_nodes:
+        trial._insert_node(node.clone())
+    removed = set(remove)
+    for existing in network.wires:
+        if existing.src in keep and existing.dst in keep and existing not in removed:
+            trial._insert_wire(existing)
+    before = {(d.node_id, d.message) for d in (analysis or analyze(network)).diagnostics}
+    for wire in add:
+        try:
+            trial.check_wire(wire)
+        except DocumentError as error:
+            return str(error)
+        trial._insert_wire(wire)
+    checked = {w.dst for w in add} | {n.id for n in new_nodes}
+    for diagnostic in analyze(trial).diagnostics:
+        if diagnostic.severity == "error" and diagnostic.node_id in checked and \
+                (diagnostic.node_id, diagnostic.message) not in before:
+            if diagnostic.message.endswith("is not connected."):
+                continue  # an input the edit leaves open is the user's next step, not a refusal
             text = diagnostic.message
             return f"{text} {diagnostic.suggestion}" if diagnostic.suggestion else text
     return None

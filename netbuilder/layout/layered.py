@@ -8,6 +8,10 @@
    feeds), solved per column as an isotonic regression, so nodes keep their order and never overlap. A chain stays
    one straight row; a skip connection's waypoints take a slot beside the layers it jumps over, so its wire
    passes next to them rather than through them.
+5. Wrapping: a long strip of columns is cut into several rows (read left to right, row after row) so the drawing
+   has about the shape of the window it is shown in. Cuts go where one wire crosses (between two blocks of a
+   ResNet, say), so skip connections stay inside a row; the wire that wraps is routed through the gap between rows
+   (see `routing`).
 Each weakly connected part is laid out on its own and the parts are stacked top to bottom.
 """
 
@@ -26,7 +30,9 @@ SizeFn = Callable[[str], tuple[float, float, dict[str, float], dict[str, float]]
 COLUMN_GAP = 100.0  # room for a wire's shape label between columns
 ROW_GAP = 40.0
 PART_GAP = 100.0
+BAND_GAP = 80.0  # between wrapped rows: a lane for the wrapping wire and its label
 WAYPOINT_HEIGHT = 30.0
+DEFAULT_ASPECT = 1.6  # width / height of the view the drawing should fill (16:10)
 
 
 @dataclass
@@ -42,8 +48,13 @@ class _Slot:
     succs: list[tuple[_Slot, float, float]] = field(default_factory=list)
 
 
-def layered_positions(network: Network, size_of: SizeFn, grid: float = 20.0) -> dict[str, tuple[float, float]]:
-    """Top-left positions for every node, starting at (0, 0) and snapped to ``grid``."""
+def layered_positions(network: Network, size_of: SizeFn, grid: float = 20.0, aspect: float | None = DEFAULT_ASPECT
+                      ) -> dict[str, tuple[float, float]]:
+    """Top-left positions for every node, starting at (0, 0) and snapped to ``grid``.
+
+    ``aspect`` is the width / height of the view the drawing is for: long networks wrap into rows to match it.
+    None keeps every part on one row.
+    """
     graph = nx.DiGraph()
     graph.add_nodes_from(network.graph.nodes)
     wires = [w for w in network.wires if w.src != w.dst]
@@ -57,14 +68,15 @@ def layered_positions(network: Network, size_of: SizeFn, grid: float = 20.0) -> 
     top = 0.0
     for part in parts:
         placed, height = _layout_part(graph.subgraph(part), [w for w in wires if w.src in part and w.dst in part
-                                                             and graph.has_edge(w.src, w.dst)], size_of, order)
+                                                             and graph.has_edge(w.src, w.dst)], size_of, order,
+                                      aspect)
         for node_id, (x, y) in placed.items():
             positions[node_id] = (x, y + top)
         top += height + PART_GAP
     return {k: (round(x / grid) * grid, round(y / grid) * grid) for k, (x, y) in positions.items()}
 
 
-def _layout_part(graph: nx.DiGraph, wires: list, size_of: SizeFn, order: dict[str, int]
+def _layout_part(graph: nx.DiGraph, wires: list, size_of: SizeFn, order: dict[str, int], aspect: float | None
                  ) -> tuple[dict[str, tuple[float, float]], float]:
     layer_of: dict[str, int] = {}
     for index, generation in enumerate(nx.topological_generations(graph)):
@@ -117,16 +129,71 @@ def _layout_part(graph: nx.DiGraph, wires: list, size_of: SizeFn, order: dict[st
     for layer in layers[1:]:
         _place(layer, [_wish(s, s.preds) for s in layer])
 
-    top = min(s.y for layer in layers for s in layer if s.real)
-    bottom = max(s.y + s.height for layer in layers for s in layer if s.real)
+    bands = _wrap(layers, widths, aspect)
     result: dict[str, tuple[float, float]] = {}
-    x = 0.0
-    for index, layer in enumerate(layers):
-        for slot in layer:
-            if slot.real:
-                result[slot.key] = (x, slot.y - top)  # type: ignore[index]
-        x += widths[index] + COLUMN_GAP
-    return result, bottom - top
+    band_top = 0.0
+    for first, last in bands:
+        band = [s for layer in layers[first:last] for s in layer]
+        top = min(s.y for s in band)
+        bottom = max(s.y + s.height for s in band if s.real)
+        x = 0.0
+        for index in range(first, last):
+            for slot in layers[index]:
+                if slot.real:
+                    result[slot.key] = (x, slot.y - top + band_top)  # type: ignore[index]
+            x += widths[index] + COLUMN_GAP
+        band_top += bottom - top + BAND_GAP
+    return result, band_top - BAND_GAP
+
+
+def _wrap(layers: list[list[_Slot]], widths: list[float], aspect: float | None) -> list[tuple[int, int]]:
+    """Cut the columns into rows [first, last) so the whole drawing best fills a view of this aspect.
+
+    Rows may only break where the wires crossing come from the fewest layers (one, between two blocks), so a skip
+    connection never wraps from the middle of a block.
+    Each row count from 1 up is tried, breaking greedily near equal widths, and the one that would be drawn
+    largest in the view wins.
+    """
+    count = len(layers)
+    if aspect is None or count < 4:
+        return [(0, count)]
+    # Where wires leave column i for column i + 1, how many layers (or skip-wire waypoints) they come from: one
+    # means the network narrows to a single layer there (a chain, or the end of a residual block).
+    crossing = [sum(1 for s in layer if s.succs) for layer in layers[:-1]]
+    fewest = min(crossing)
+    cuts = {i + 1 for i, c in enumerate(crossing) if c == fewest}
+    total = sum(widths) + COLUMN_GAP * (count - 1)
+    best: tuple[float, list[tuple[int, int]]] = (0.0, [(0, count)])
+    for rows in range(1, min(count, len(cuts) + 1) + 1):
+        target = total / rows
+        bands: list[tuple[int, int]] = []
+        first, width = 0, 0.0
+        for index in range(count):
+            width += widths[index] + COLUMN_GAP
+            if index + 1 not in cuts or len(bands) >= rows - 1:
+                continue
+            # Break here if this is the allowed cut nearest the row's target width.
+            later = next((c for c in sorted(cuts) if c > index + 1), None)
+            later_width = width + sum(widths[index + 1:later]) + COLUMN_GAP * ((later or 0) - index - 1)
+            if width - COLUMN_GAP >= target or (later is not None and
+                                                abs(later_width - COLUMN_GAP - target) > abs(width - target)
+                                                and width - COLUMN_GAP >= target * 0.6):
+                bands.append((first, index + 1))
+                first, width = index + 1, 0.0
+        bands.append((first, count))
+        band_width = max(sum(widths[a:b]) + COLUMN_GAP * (b - a - 1) for a, b in bands)
+        band_height = sum(_band_height(layers[a:b]) for a, b in bands) + BAND_GAP * (len(bands) - 1)
+        scale = min(aspect / band_width, 1.0 / band_height)
+        if scale > best[0] * 1.0001:
+            best = (scale, bands)
+    return best[1]
+
+
+def _band_height(layers: list[list[_Slot]]) -> float:
+    slots = [s for layer in layers for s in layer]
+    if not slots:
+        return 0.0
+    return max(s.y + s.height for s in slots) - min(s.y for s in slots)
 
 
 def _sort_by(layer: list[_Slot], neighbours: Callable[[_Slot], list[float]]) -> None:
