@@ -113,6 +113,14 @@ def _size_setter_name(network: Network, analysis: Analysis, output: Any) -> str 
     return setter.name if setter is not None else None
 
 
+def _in_data_units(values: torch.Tensor, data: PreparedData) -> torch.Tensor:
+    """Flat target values standardised for training, back in the data's own units (what the user's file holds)."""
+    targets = data.preprocessing.targets
+    if targets is None or targets.shift.numel() != 1:
+        return values
+    return values * targets.scale.reshape(-1)[0] + targets.shift.reshape(-1)[0]
+
+
 def _check_labels(network: Network, analysis: Analysis, data: PreparedData, splits: list[Split]) -> None:
     info = data.info
     labels = _scan(splits, targets=True)
@@ -121,7 +129,8 @@ def _check_labels(network: Network, analysis: Analysis, data: PreparedData, spli
     found = _class_output(network, analysis)
     if labels.is_floating_point():
         finite = labels[torch.isfinite(labels)]
-        odd = finite[finite != finite.round()]
+        raw = _in_data_units(finite, data)  # the values the user's file holds
+        odd = raw[(raw - raw.round()).abs() > 1e-4 * raw.abs().clamp(min=1)]
         if odd.numel() or finite.numel() < labels.numel():
             example = f"{odd[0].item():g}" if odd.numel() else "NaN"
             raise TrainError(
@@ -129,6 +138,12 @@ def _check_labels(network: Network, analysis: Analysis, data: PreparedData, spli
                 "class labels 0, 1, 2, …; these look like measurements.",
                 "Train it as regression (recipe regression, Output role regression), or choose data with class "
                 "labels.")
+        if data.preprocessing.targets is not None:  # whole numbers, read as regression and standardised
+            raise TrainError(
+                f"The data {info.id!r} was read as {info.task} (targets such as {raw[0].item():g}), but a "
+                "classifier needs class labels 0, 1, 2, …",
+                "Train it as regression (recipe regression, Output role regression), or, if the targets are "
+                "classes, load the data with the option task=classification.")
     low = int(labels.min().item())
     if low < 0:
         raise TrainError(

@@ -268,6 +268,25 @@ def test_decimal_targets_on_a_classifier_are_refused_before_building(tmp_path: P
     assert "regression" in error.suggestion
 
 
+def test_a_csv_read_as_regression_on_a_classifier_names_the_files_values_and_the_task_option(
+        tmp_path: Path, no_model_built: None) -> None:
+    # Whole-number targets with many values (disease progression 25..346) are read as regression and standardised;
+    # the message must quote a value the file holds, not the standardised one (151 was shown as 0.0064).
+    rng = np.random.default_rng(0)
+    rows = ["a,b,progression"] + [f"{rng.normal():.3f},{rng.normal():.3f},{int(v)}"
+                                  for v in rng.integers(25, 347, size=200)]
+    file = tmp_path / "diabetes.csv"
+    file.write_text("\n".join(rows) + "\n")
+    values = {int(row.rsplit(",", 1)[1]) for row in rows[1:]}
+    events = run(mlp(inputs=2), config({"source": str(file)}, recipe="classification", epochs=1),
+                 run_root=tmp_path)
+    error = events[-1]
+    assert isinstance(error, Error) and "read as regression" in error.message
+    quoted = error.message.split("targets such as ", 1)[1].split(")", 1)[0]
+    assert int(quoted) in values
+    assert "task=classification" in error.suggestion
+
+
 def test_negative_labels_are_refused_with_the_label_named(tmp_path: Path, no_model_built: None) -> None:
     x = torch.randn(100, 64)
     y = torch.arange(100) % 3 - 1  # -1, 0, 1
