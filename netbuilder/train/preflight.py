@@ -27,8 +27,8 @@ from netbuilder.data.base import ArraySplit, PreparedData, Split
 from netbuilder.document.model import Document, Network
 from netbuilder.train.config import TrainConfig
 from netbuilder.train.errors import TrainError
-from netbuilder.train.recipes.base import check_fits, pick_network
-from netbuilder.train.recipes.supervised import TASK_OF, _compat_check
+from netbuilder.train.recipes.base import check_compatible, check_fits, pick_network
+from netbuilder.train.recipes.supervised import TASK_OF
 
 CLASSIFIERS = ("classification", "sequence_classification")
 CLASS_ROLES = ("logits", "probabilities")
@@ -65,7 +65,7 @@ def check_data(document: Document, config: TrainConfig, recipe: str, data: Prepa
     analysis = analyze(network)
     if not analysis.ok:
         return  # building the model refuses it with the network's own problems, which come first
-    _compat_check(network, data.info, TASK_OF.get(recipe, ""))  # the data package's own fit check, in its words
+    check_compatible(network, data.info, TASK_OF.get(recipe, ""))  # the data package's own fit check, in its words
     inputs = network.inputs()
     if len(inputs) == 1:  # the Input's shape and dtype first: what follows reads the data as that Input takes it
         input_type = analysis.nodes[inputs[0].id].output if inputs[0].id in analysis.nodes else None

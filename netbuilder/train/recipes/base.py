@@ -261,7 +261,7 @@ def check_fits(network: Network, input_type: TensorType, info: DataInfo, input_n
                          f"{input_type.dtype}.", hint)
 
 
-def _compat_check(network: Network, info: DataInfo, task: str) -> None:
+def check_compatible(network: Network, info: DataInfo, task: str) -> None:
     """The data package's fit check (shapes, class counts, vocabulary), when the recipe trains for the data's own
     task; an autoencoder trained on labelled data, say, only needs the Input to fit."""
     if task != info.task:
@@ -272,7 +272,6 @@ def _compat_check(network: Network, info: DataInfo, task: str) -> None:
     if problems:
         first = problems[0]
         raise TrainError(first.message, first.suggestion)
-
 
 
 def seed_for(seed: int, epoch: int, purpose: str = "") -> int:

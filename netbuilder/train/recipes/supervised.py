@@ -9,26 +9,18 @@ from __future__ import annotations
 import torch
 
 from netbuilder.compile import compiled_info
-from netbuilder.data.base import DataInfo, Split
-from netbuilder.document.model import Network
+from netbuilder.data.base import Split
 from netbuilder.train.config import topk_of
 from netbuilder.train.losses import ClassMetrics, LossError, RegressionMetrics, resolve_losses, sum_dtype
-from netbuilder.train.recipes.base import Context, EvalResult, Recipe, TrainError, check_fits, pick_network
-
-
-def _compat_check(network: Network, info: DataInfo, task: str) -> None:
-    """The data package's fit check (shapes, class counts, vocabulary), when the recipe trains for the data's own
-    task; an autoencoder trained on labelled data, say, only needs the Input to fit."""
-    if task != info.task:
-        return
-    from netbuilder.data import check_compatibility
-
-    problems = check_compatibility(info, network)
-    if problems:
-        first = problems[0]
-        raise TrainError(first.message, first.suggestion)
-
-
+from netbuilder.train.recipes.base import (
+    Context,
+    EvalResult,
+    Recipe,
+    TrainError,
+    check_compatible,
+    check_fits,
+    pick_network,
+)
 
 TASK_OF = {"classification": "classification", "sequence_classification": "classification",
            "regression": "regression", "forecasting": "forecasting", "autoencoder": "unsupervised",
@@ -54,7 +46,7 @@ class Supervised(Recipe):
                              f"({', '.join(info.input_names) or 'none'}); this recipe feeds exactly one.",
                              "Keep one Input node, or merge the inputs inside the network.")
         self.input_type = info.input_types[0]
-        _compat_check(network, self.info, self.task)
+        check_compatible(network, self.info, self.task)
         check_fits(network, self.input_type, self.info, info.input_names[0])
         try:
             self.losses = resolve_losses(info, network, ctx.config, self.loss_task(), self.device)
