@@ -45,6 +45,7 @@ from netbuilder.document.model import Document
 from netbuilder.fs.limits import read_limited
 from netbuilder.fs.names import safe_file_name
 from netbuilder.train.config import TrainConfig
+from netbuilder.train.errors import Explained
 from netbuilder.train.plateau import PlateauTracker
 
 CHECKPOINTS = "checkpoints"
@@ -59,17 +60,9 @@ FLUSH_SECONDS = 1.0
 _EPOCH_FILE = re.compile(r"^epoch-(\d+)\.safetensors$")
 
 
-class RunError(ValueError):
+class RunError(Explained, ValueError):
     """A run folder or checkpoint that cannot be read or used; the message names the path and what is wrong,
     ``suggestion`` (if any) what to do."""
-
-    def __init__(self, message: str, suggestion: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.suggestion = suggestion
-
-    def __str__(self) -> str:
-        return f"{self.message} {self.suggestion}".strip()
 
 
 # ---------------------------------------------------------------------------------------------------------------
