@@ -7,13 +7,13 @@ stream or text in the wrong encoding is reported the same way: which file, where
 
 from __future__ import annotations
 
+import contextlib
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from netbuilder.data.base import DataError
-from netbuilder.fs.limits import FileRefused, gunzip_limited, read_limited
-
-GZIP_MAGIC = b"\x1f\x8b"
+from netbuilder.fs.limits import FileRefused, read_maybe_gzipped
 
 
 def existing_file(path: str | Path) -> Path:
@@ -26,6 +26,20 @@ def existing_file(path: str | Path) -> Path:
     return p
 
 
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn what can go wrong while reading ``path`` (refused by `netbuilder.fs.limits`, a damaged gzip stream, an
+    OS error) into a DataError that names the file and says what to do."""
+    try:
+        yield
+    except FileRefused as error:
+        raise DataError(str(error)) from None
+    except (EOFError, zlib.error):
+        raise DataError(f"{path.name} is a damaged or truncated gzip file; download or compress it again.") from None
+    except OSError as error:
+        raise DataError(f"Cannot read {path}: {error.strerror or error}.") from None
+
+
 def read_bytes(path: str | Path, kind: str = "table") -> bytes:
     """The file's content, transparently un-gzipped when it starts with the gzip magic bytes.
 
@@ -33,17 +47,8 @@ def read_bytes(path: str | Path, kind: str = "table") -> bytes:
     after un-gzipping: a device, a FIFO or a gzip bomb is refused with a DataError that names the path.
     """
     p = existing_file(path)
-    try:
-        data = read_limited(p, kind)
-        if data[:2] == GZIP_MAGIC:
-            data = gunzip_limited(data, p, kind)
-    except FileRefused as error:
-        raise DataError(str(error)) from None
-    except (EOFError, zlib.error):
-        raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
-    except OSError as error:
-        raise DataError(f"Cannot read {p}: {error.strerror or error}.") from None
-    return data
+    with reading(p):
+        return read_maybe_gzipped(p, kind)
 
 
 def decode_text(data: bytes, path: str | Path, encoding: str = "utf-8") -> str:

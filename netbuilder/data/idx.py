@@ -16,7 +16,7 @@ import numpy as np
 
 from netbuilder.data.arrays import from_arrays
 from netbuilder.data.base import ArrayDataset, DataError
-from netbuilder.data.files import existing_file
+from netbuilder.data.files import existing_file, reading
 from netbuilder.fs.limits import GZIP_MAGIC, FileRefused, gunzip_limited, human_size, limit_for, read_limited
 
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -54,7 +54,7 @@ def _read_declared(path: str | Path) -> bytes:
     small gzip claiming billions of values, or holding far more than it claims, is refused at once instead of
     being inflated."""
     p = existing_file(path)
-    try:
+    with reading(p):
         raw = read_limited(p, "idx")
         if raw[:2] != GZIP_MAGIC:
             return raw
@@ -74,12 +74,6 @@ def _read_declared(path: str | Path) -> bytes:
                 raise DataError(f"{p.name} holds more data than its header declares "
                                 f"({'×'.join(map(str, dims))} values); the file is damaged.") from None
         return gunzip_limited(raw, p, "idx", limit)  # not an IDX header: read_idx says what is wrong
-    except FileRefused as error:
-        raise DataError(str(error)) from None
-    except (EOFError, zlib.error):
-        raise DataError(f"{p.name} is a damaged or truncated gzip file; download or compress it again.") from None
-    except OSError as error:
-        raise DataError(f"Cannot read {p}: {error.strerror or error}.") from None
 
 
 def labels_beside(images: Path) -> Path | None:
