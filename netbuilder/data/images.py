@@ -58,7 +58,7 @@ def read_image(path: str, size: tuple[int, int], grayscale: bool) -> torch.Tenso
         image = image.convert("L" if grayscale else "RGB")
         if image.size != (size[1], size[0]):
             image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.uint8)
+        array = np.array(image, dtype=np.uint8)  # a copy: torch warns about PIL's read-only buffer
     array = array[None, :, :] if array.ndim == 2 else array.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(array))
 
