@@ -23,6 +23,28 @@ def is_bundled(source: str, fmt: str | None = None) -> bool:
     return source in dataset_ids()
 
 
+def source_format(source: str, fmt: str | None = None) -> str | None:
+    """The format ``source`` is read as ("bundled", "csv", "images", ...), None when it cannot be told. Two sources
+    of one format take the same loader options (another CSV with the same columns takes the same target)."""
+    from netbuilder.data.base import DataError
+    from netbuilder.data.load import detect_format
+
+    if not source:
+        return None
+    if is_bundled(source, fmt):
+        return "bundled"
+    try:
+        return fmt or detect_format(source)
+    except DataError:
+        return None
+
+
+def options_for_another_source(options: dict[str, Any]) -> dict[str, Any]:
+    """Loader options that carry over to another source of the same format: all but those naming the original's
+    companion files (its IDX labels file, its targets .npy), which belong to that source only."""
+    return {key: value for key, value in options.items() if key not in PATH_OPTIONS}
+
+
 def resolve_source(source: str, fmt: str | None, folder: str | os.PathLike[str] | None) -> str:
     """``source`` as training will read it: a bundled id unchanged, a path made absolute against ``folder``."""
     if not source or is_bundled(source, fmt):

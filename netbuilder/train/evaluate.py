@@ -26,7 +26,7 @@ from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Document
 from netbuilder.fs.limits import FileRefused, check_readable
 from netbuilder.train.config import TrainConfig, TransferConfig
-from netbuilder.train.loop import open_dataset, resolve_device
+from netbuilder.train.loop import open_dataset, resolve_device, select_classes
 from netbuilder.train.preprocessing import prepared_with, with_preprocessing
 from netbuilder.train.recipes import (
     Context,
@@ -102,7 +102,6 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
 
 
 def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tuple[PreparedData, str]:
-    from netbuilder.data import load_data
 
     if data is None:
         options = config.data
@@ -119,11 +118,25 @@ def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tu
         if split not in ("train", "val", "test"):
             raise TrainError(f"Unknown split {split!r}.", "Use auto, train, val or test.")
         return prepared, split
-    dataset = load_data(data) if isinstance(data, str | Path) else data
+    dataset = _other_dataset(config, data) if isinstance(data, str | Path) else data
     prepared = dataset.prepare(val_fraction=0.0, test_fraction=0.0, seed=0, normalize=False)
     saved = read_preprocessing(run.path)
     train = with_preprocessing(prepared.train, saved)
     return PreparedData(prepared.info, train, None, None, saved or prepared.preprocessing, prepared.options), "data"
+
+
+def _other_dataset(config: TrainConfig, data: str | Path) -> Any:
+    """Data named by the user instead of the run's: a source of the run's own format is read with the run's loader
+    options and class filter (another CSV with the same columns has the same target column; a model trained on
+    digits 5-9 is evaluated on those); another format is read with its defaults."""
+    from netbuilder.data import load_data
+    from netbuilder.data.sources import options_for_another_source, source_format
+
+    options = config.data
+    same = source_format(str(data)) == source_format(options.source, options.format or None) is not None
+    if not same:
+        return load_data(data)
+    return select_classes(load_data(str(data), **options_for_another_source(options.options)), options.classes)
 
 
 # ---------------------------------------------------------------------------------------------------------------
