@@ -170,7 +170,10 @@ def load_preprocessing(folder: str | Path) -> Preprocessing | None:
     path = Path(folder) / PREPROCESSING_FILE
     if path.is_file():
         try:
-            return Preprocessing.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            from netbuilder.fs.limits import read_limited
+
+            # JSON like the run's other records, so it has their size limit (and a FIFO or device is refused).
+            return Preprocessing.from_dict(json.loads(read_limited(path, "document").decode("utf-8")))
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
             raise PreprocessingError(f"{path} cannot be read ({error}); train the run again to rewrite it.") \
                 from None
@@ -178,6 +181,9 @@ def load_preprocessing(folder: str | Path) -> Preprocessing | None:
     if legacy.is_file():
         import safetensors.torch
 
+        from netbuilder.fs.limits import check_readable
+
+        check_readable(legacy, "weights")
         tensors = safetensors.torch.load_file(str(legacy))
         return Preprocessing(Affine(tensors["mean"], tensors["std"]), units="as given")
     return None

@@ -384,3 +384,19 @@ def test_opening_a_document_reads_nothing_of_its_data(tmp_path: Path, fifo: Path
     for command in ("validate", "summary"):  # a read of the FIFO would block here
         assert finishes(lambda c=command: cli_main([c, str(file)]), 20) == 0
     capsys.readouterr()
+
+
+def test_an_oversize_preprocessing_file_is_refused_with_its_path(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from netbuilder.data.preprocess import (
+        PREPROCESSING_FILE,
+        Preprocessing,
+        PreprocessingError,
+        load_preprocessing,
+    )
+
+    (tmp_path / PREPROCESSING_FILE).write_text(json.dumps(Preprocessing(units="x" * 4096).to_dict()))
+    assert load_preprocessing(tmp_path) is not None  # a valid file: only its size is wrong
+    monkeypatch.setitem(LIMITS, "document", 1024)
+    with pytest.raises(PreprocessingError, match=PREPROCESSING_FILE):
+        load_preprocessing(tmp_path)
