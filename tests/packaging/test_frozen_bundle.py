@@ -24,7 +24,7 @@ from netbuilder.templates import TEMPLATE_ORDER
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [  # tests/packaging/conftest.py deselects these unless NETBUILDER_PACKAGING_TESTS=1
+pytestmark = [  # tests/conftest.py deselects these unless NETBUILDER_PACKAGING_TESTS=1
     pytest.mark.slow,
     pytest.mark.packaging,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="build_linux.sh builds the Linux bundle"),
