@@ -21,26 +21,18 @@ from netbuilder.data.idx import load_idx
 from netbuilder.data.images import load_image_folder
 from netbuilder.data.tables import load_csv
 from netbuilder.data.text import load_text
-
-FORMATS = ("bundled", "csv", "npy", "npz", "idx", "images", "text")
-_EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".npy": "npy", ".npz": "npz", ".txt": "text", ".text": "text",
-               ".md": "text", ".idx": "idx"}
+from netbuilder.dataformats import FORMATS, format_of
+from netbuilder.dataformats import loader_options as _table_options
 
 
 def detect_format(path: str | Path) -> str:
     """The format of a path from its name: a folder holds images; ``.gz`` is looked through."""
-    p = Path(path)
-    if p.is_dir():
-        return "images"
-    name = p.name.lower().removesuffix(".gz")
-    suffix = Path(name).suffix
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
-    if ("idx" in name and "ubyte" in name) or name.endswith(("-ubyte", ".ubyte")):
-        return "idx"
-    raise DataError(f"Cannot tell the format of {p.name}. Use .csv/.tsv tables, .npy/.npz arrays, MNIST-style IDX "
-                    "files (…-idx3-ubyte[.gz]), .txt text, or a folder of images with one sub-folder per class; or "
-                    f"give the format ({', '.join(FORMATS[1:])}).")
+    fmt = format_of(path)
+    if fmt is None:
+        raise DataError(f"Cannot tell the format of {Path(path).name}. Use .csv/.tsv tables, .npy/.npz arrays, "
+                        "MNIST-style IDX files (…-idx3-ubyte[.gz]), .txt text, or a folder of images with one "
+                        f"sub-folder per class; or give the format ({', '.join(FORMATS[1:])}).")
+    return fmt
 
 
 def _bundled(dataset_id: str, seq_len: int | None = None) -> Dataset:
@@ -66,13 +58,14 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
 
 def loader_options(source: str, fmt: str | None = None) -> tuple[str, tuple[str, ...]]:
     """(format, the option names its loader takes) for a source, without reading it. ValueError (a DataError)
-    when the format cannot be told from the name."""
-    if fmt == "bundled" or (fmt is None and source in dataset_ids()):
-        return "bundled", tuple(list(inspect.signature(_bundled).parameters)[1:])
-    fmt = fmt or detect_format(Path(source).expanduser())
-    if fmt not in _LOADERS:
+    when the format cannot be told from the name. The table lives in `netbuilder.dataformats` (no torch)."""
+    found = _table_options(source, fmt)
+    if found is not None:
+        return found
+    if fmt:
         raise DataError(f"Unknown data format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    return fmt, tuple(list(inspect.signature(_LOADERS[fmt]).parameters)[1:])
+    detect_format(Path(source).expanduser())  # raises: the name does not say the format
+    raise AssertionError("unreachable")
 
 
 def _call(fmt: str, loader: Callable[..., Dataset], first: str, options: dict[str, Any]) -> Dataset:

@@ -1,7 +1,15 @@
 """Training: recipes for every kind of network, a loop that yields plain events, run folders, evaluation.
 
 Qt-free. The desktop app runs `Trainer.events` in a worker thread; the CLI runs it in the main thread.
+
+The settings (`config`, `schema`, `settings_check`) import no torch, so ``validate`` checks a file's settings
+without loading PyTorch; the rest of this package's names are imported on first use (PEP 562).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from netbuilder.train.config import (
     ConfigError,
@@ -15,25 +23,46 @@ from netbuilder.train.config import (
     TransferConfig,
     VAEConfig,
 )
-from netbuilder.train.evaluate import Prediction, evaluate, predict
-from netbuilder.train.events import (
-    BatchEnd,
-    Checkpoint,
-    Done,
-    EpochEnd,
-    Error,
-    Event,
-    RunStarted,
-    Samples,
-    Stage,
-    TestEnd,
-    ValidationEnd,
-    Warning,
-    WeightsLoaded,
-)
-from netbuilder.train.loop import Trainer, resolve_device, train
-from netbuilder.train.recipes import TrainError, choose_recipe
-from netbuilder.train.runs import Run, RunError, graph_hash, list_runs, load_run
+
+_LAZY = {
+    "evaluate": ("Prediction", "evaluate", "predict"),
+    "events": ("BatchEnd", "Checkpoint", "Done", "EpochEnd", "Error", "Event", "RunStarted", "Samples", "Stage",
+               "TestEnd", "ValidationEnd", "Warning", "WeightsLoaded"),
+    "loop": ("Trainer", "resolve_device", "train"),
+    "recipes": ("TrainError", "choose_recipe"),
+    "runs": ("Run", "RunError", "graph_hash", "list_runs", "load_run"),
+}
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+if TYPE_CHECKING:
+    from netbuilder.train.evaluate import Prediction, evaluate, predict
+    from netbuilder.train.events import (
+        BatchEnd,
+        Checkpoint,
+        Done,
+        EpochEnd,
+        Error,
+        Event,
+        RunStarted,
+        Samples,
+        Stage,
+        TestEnd,
+        ValidationEnd,
+        Warning,
+        WeightsLoaded,
+    )
+    from netbuilder.train.loop import Trainer, resolve_device, train
+    from netbuilder.train.recipes import TrainError, choose_recipe
+    from netbuilder.train.runs import Run, RunError, graph_hash, list_runs, load_run
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'netbuilder.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"netbuilder.train.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "BatchEnd", "Checkpoint", "ConfigError", "DataConfig", "Done", "EarlyStopping", "EpochEnd", "Error", "Event",

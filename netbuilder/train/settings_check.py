@@ -301,13 +301,13 @@ def read_data(raw: dict[str, Any]) -> dict[str, Any]:
 
 def data_option_problems(data: dict[str, Any], options: dict[str, Any]) -> list[tuple[str, str]]:
     """(location, message) for loader options the data's format does not take, with the closest known one."""
-    from netbuilder.data.load import loader_options
+    from netbuilder.dataformats import loader_options  # the table, without importing torch
 
     source = data.get("source") or next((data.get(k) for k in DATA_ALIASES if data.get(k)), "")
-    try:
-        fmt, known = loader_options(str(source), str(data.get("format") or "") or None)
-    except ValueError:
+    found = loader_options(str(source), str(data.get("format") or "") or None)
+    if found is None:
         return []  # the format cannot be told without the file; loading it will say so
+    fmt, known = found
     where = {key: ("settings.data.options." if key in (data.get("options") or {}) else "settings.data.") + key
              for key in options}
     return [(where[key], f"unknown option for {fmt} data{suggestion(key, known)} (options: "
