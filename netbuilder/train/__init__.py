@@ -9,6 +9,8 @@ without loading PyTorch; the rest of this package's names are imported on first 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.train.config import (
@@ -54,6 +56,20 @@ if TYPE_CHECKING:
     from netbuilder.train.loop import Trainer, resolve_device, train
     from netbuilder.train.recipes import TrainError, choose_recipe
     from netbuilder.train.runs import Run, RunError, graph_hash, list_runs, load_run
+
+
+class _Package(types.ModuleType):
+    """``netbuilder.train.evaluate`` is both a submodule and a function exported here. Importing the submodule
+    makes Python set the package attribute to the module, which would hide the function once loaded lazily; the
+    function keeps the name, as it did when everything here was imported eagerly."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _HOME:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
