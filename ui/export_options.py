@@ -184,6 +184,7 @@ class ExportOptionsDialog(QDialog):
         entry = self.current
         if entry is None:
             return
+        self.run_box.setToolTip(str(entry.path))
         if entry.problem:
             self.bake_box.setEnabled(False)
             self.detail.setText(f"Its preprocessing cannot be baked in: {entry.problem}")
@@ -195,8 +196,9 @@ class ExportOptionsDialog(QDialog):
             self.detail.setText(describe_preprocessing(entry.preprocessing) + "\nThe exported model does this "
                                 "itself: feed it data in those units.")
         else:
-            self.detail.setText("The exported model takes the network's raw input: apply the run's "
-                                f"preprocessing.json yourself ({describe_preprocessing(entry.preprocessing)})")
+            self.detail.setText(describe_preprocessing(entry.preprocessing) + "\nNot included: the exported model "
+                                "takes the network's raw input, so apply this yourself (the run's "
+                                "preprocessing.json).")
 
     def _export_untrained(self) -> None:
         self.untrained = True

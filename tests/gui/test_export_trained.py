@@ -202,7 +202,8 @@ def test_the_dialog_names_the_run_and_what_its_preprocessing_does(qtbot, tmp_pat
     assert "Inputs: pixel values in [0, 1]" in detail and "standardised over all values (mean 0." in detail
     assert dialog.choice().bake and dialog.choice().run is runs[first]
     dialog.bake_box.setChecked(False)
-    assert "raw input" in dialog.detail.text() and not dialog.choice().bake
+    assert "Not included: the exported model takes the network's raw input" in dialog.detail.text()
+    assert not dialog.choice().bake
     dialog.untrained_button.click()
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert dialog.choice().run is None and dialog.choice().declined_run
