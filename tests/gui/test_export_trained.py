@@ -131,6 +131,7 @@ def test_onnx_export_bakes_the_runs_preprocessing_by_default(qtbot, tmp_path, tr
     assert (kind, title) == ("information", "ONNX export")
     assert f"Trained weights: run “{name}”, final weights (epoch 1)." in text
     assert "Preprocessing baked in: feed it pixel values in [0, 1]" in text
+    assert "dynamo exporter" in text and "failed" not in text  # the wrapper exports like the bare network
     raw = raw_digits()
     expected = predicted_logits(window, trained_root, raw)
     assert np.allclose(onnx_logits(tmp_path / "baked.onnx", raw), expected, atol=1e-4)
