@@ -258,3 +258,26 @@ def test_a_damaged_preprocessing_file_is_named_and_not_baked(qtbot, tmp_path, tr
     assert "Preprocessing NOT baked in: " in text and "preprocessing.json" in text and "Trained weights" in text
     window.close()
 
+
+
+def test_cancel_while_loading_the_run_writes_nothing(qtbot, tmp_path, trained_root, shown, monkeypatch):
+    """Cancel pressed while the worker loads the run's weights: the export stops there and writes no file."""
+    from netbuilder_ui import files
+    from netbuilder_ui.background import Cancelled
+
+    real = files.trained_export
+
+    def cancelled_midway(network: Any, entry: Any, bake: bool, gan: bool, step: Any) -> Any:
+        real(network, entry, bake, gan, step)  # the weights load and the wrapper is built...
+        raise Cancelled()  # ...and then the user's Cancel is seen at the next step
+
+    monkeypatch.setattr(files, "trained_export", cancelled_midway)
+    window = open_window(qtbot, tmp_path, trained_root)
+    answer_dialog(monkeypatch)
+    shown.save_paths += [str(tmp_path / "never.onnx"), str(tmp_path / "never.py")]
+    assert not window.export_onnx()
+    assert window.statusBar().currentMessage() == "ONNX export cancelled; nothing was written."
+    assert not window.export_pytorch()
+    assert not (tmp_path / "never.onnx").exists() and not (tmp_path / "never.py").exists()
+    assert not shown.messages
+    window.close()
