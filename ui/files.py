@@ -28,6 +28,15 @@ from netbuilder.document import Document
 from netbuilder.fs.names import safe_file_name
 from netbuilder.io import LoadError, SaveError, load_document, save_document, write_atomic
 from netbuilder_ui.background import Cancelled, Step, run_with_progress
+from netbuilder_ui.export_options import (
+    RAW_INPUT,
+    AskExport,
+    ExportChoice,
+    TrainedExport,
+    ask_export_options,
+    export_runs,
+    trained_export,
+)
 from netbuilder_ui.qt_document import QtDocument
 
 FILE_SUFFIX = ".nbg"
@@ -237,6 +246,9 @@ class FileController(QObject):
         self.untitled_name = "Untitled"
         self.recovery = RecoveryStore(recovery_dir)
         self._ask_restore = ask_restore or (lambda info: ask_restore_dialog(self.window, info))
+        # Which run to export and whether to bake its preprocessing (what, network, runs, first); tests replace it.
+        self.ask_export: AskExport = lambda what, network, runs, first: ask_export_options(
+            self.window, what, network, runs, first)
         self._generation = 0  # bumps on every change of the undo stack, so autosave skips unchanged documents
         self._autosaved_generation = -1
         self._autosave_warned = False
@@ -448,65 +460,133 @@ class FileController(QObject):
         self.message.emit(f"Exported {path.name}")
         return True
 
+    def _export_choice(self, what: str, network: str) -> ExportChoice | None:
+        """Which run's weights and whether to bake its preprocessing: asked only when the network has a finished
+        run; without one the export is the bare network. None: the user cancelled."""
+        runs, first = export_runs(self.window, self.qt_doc.document)
+        if not runs:
+            return ExportChoice(None, False)
+        return self.ask_export(what, network, runs, first)
+
+    def _trained_work(self, choice: ExportChoice, snapshot: Any) -> Callable[[Step], TrainedExport | None]:
+        """What the worker thread calls first: the network with the chosen run's weights (and preprocessing), or
+        None for the untrained network. Everything it needs is read here, on the GUI thread."""
+        gan = {"generator", "discriminator"} <= set(self.qt_doc.document.networks)
+
+        def prepare(step: Step) -> TrainedExport | None:
+            if choice.run is None:
+                return None
+            return trained_export(snapshot, choice.run, choice.bake, gan, step)
+
+        return prepare
+
+    @staticmethod
+    def _provenance(choice: ExportChoice, trained: TrainedExport | None, untrained_reason: str) -> list[str]:
+        """The lines of the finished message that say what the exported model is and what it takes."""
+        if trained is None:
+            return [f"Untrained weights: {untrained_reason}", RAW_INPUT]
+        return [f"Trained weights: {trained.weights}.", trained.preprocessing]
+
     def export_onnx(self, network: str) -> bool:
-        """File > Export ONNX: export, check with onnxruntime, and report the parity figure."""
+        """File > Export ONNX: export (with a finished run's weights and, by default, its preprocessing baked in),
+        check with onnxruntime, and report the parity figure and what the file takes."""
+        choice = self._export_choice("ONNX", network)
+        if choice is None:
+            self.message.emit("ONNX export cancelled; nothing was written.")
+            return False
         target = self._export_target("Export ONNX", ".onnx", "ONNX model (*.onnx)",
                                      f"{Path(self.display_name()).stem}-{safe_file_name(network)}")
         if target is None:
             return False
         path = target[0]
         snapshot = self.qt_doc.document.network(network).copy()  # the worker never reads the live document
+        prepare = self._trained_work(choice, snapshot)
 
         def work(step: Step) -> Any:
             step("Loading PyTorch and ONNX…")
             from netbuilder.export import export_onnx
 
-            return export_onnx(snapshot, path, step=step)
+            trained = prepare(step)
+            return export_onnx(trained.module if trained else snapshot, path, step=step), trained
 
         try:
-            report = run_with_progress(self.window, "Exporting ONNX…", work)
+            report, trained = run_with_progress(self.window, "Exporting ONNX…", work)
         except Cancelled:
             self.message.emit("ONNX export cancelled; nothing was written.")
             return False
         except Exception as error:  # noqa: BLE001  ExportError and anything unexpected, in plain words
             self._error("Could not export ONNX", str(error) or type(error).__name__)
             return False
-        text = report.summary()
+        lines = [report.summary(), "", *self._provenance(choice, trained, self._untrained_reason(choice))]
+        text = "\n".join(lines)
         if report.ok:
             QMessageBox.information(self.window, "ONNX export", text)
         else:
             QMessageBox.warning(self.window, "ONNX export", text)
-        self.message.emit(f"Exported {path.name}")
+        self.message.emit(f"Exported {path.name}{self._status_suffix(choice)}")
         return True
 
     def export_pytorch(self, network: str) -> bool:
-        """File > Export PyTorch code: a standalone .py module that rebuilds the network."""
+        """File > Export PyTorch code: a standalone .py module that rebuilds the network (with a finished run's
+        preprocessing as a wrapper module, by default)."""
+        choice = self._export_choice("PyTorch Code", network)
+        if choice is None:
+            self.message.emit("PyTorch code export cancelled; nothing was written.")
+            return False
         stem = f"{Path(self.display_name()).stem}_{safe_file_name(network)}".replace("-", "_").replace(" ", "_")
         target = self._export_target("Export PyTorch code", ".py", "Python source (*.py)", stem)
         if target is None:
             return False
         path = target[0]
         snapshot = self.qt_doc.document.network(network).copy()
+        prepare = self._trained_work(choice, snapshot)
 
         def work(step: Step) -> Any:
             step("Loading PyTorch…")
             from netbuilder.export import export_pytorch_code
 
-            return export_pytorch_code(snapshot, path, step=step)
+            trained = prepare(step)
+            if trained is None:
+                export_pytorch_code(snapshot, path, step=step)
+            else:
+                export_pytorch_code(trained.bare, path, preprocessing=trained.plan, units=trained.units, step=step)
+            return trained
 
         try:
-            run_with_progress(self.window, "Exporting PyTorch code…", work)
+            trained = run_with_progress(self.window, "Exporting PyTorch code…", work)
         except Cancelled:
             self.message.emit("PyTorch code export cancelled; nothing was written.")
             return False
         except Exception as error:  # noqa: BLE001
             self._error("Could not export PyTorch code", str(error))
             return False
-        QMessageBox.information(self.window, "PyTorch code export",
-                                f"Wrote {path}.\n\nThe module needs only PyTorch; its docstring says how to "
-                                "load weights trained in NetBuilder.")
-        self.message.emit(f"Exported {path.name}")
+        lines = [f"Wrote {path}.", "", "The module needs only PyTorch and holds no weights."]
+        if trained is None:
+            lines.append("Its docstring says how to load weights trained in NetBuilder.")
+            lines.append(RAW_INPUT)
+        else:
+            where = (f"load {trained.weights_file} into it" if trained.weights_file is not None
+                     else "its docstring says how to load weights trained in NetBuilder")
+            baked = trained.plan is not None and not trained.plan.empty
+            wrapper = " (into its .network when you use the …WithPreprocessing module)" if baked else ""
+            lines.append(f"Trained weights: {trained.weights}; {where}{wrapper}.")
+            lines.append(trained.preprocessing)
+        QMessageBox.information(self.window, "PyTorch code export", "\n".join(lines))
+        self.message.emit(f"Exported {path.name}{self._status_suffix(choice)}")
         return True
+
+    @staticmethod
+    def _untrained_reason(choice: ExportChoice) -> str:
+        if choice.declined_run:
+            return "exported without its training run, as asked."
+        return "this network has no finished training run (train it, then export again for trained weights)."
+
+    @staticmethod
+    def _status_suffix(choice: ExportChoice) -> str:
+        if choice.run is None:
+            return " (untrained, raw input)"
+        baked = "preprocessing baked in" if choice.bake else "preprocessing not baked in"
+        return f" with run {choice.run.name}, {baked}"
 
 
 class _busy:  # noqa: N801  used as a context manager: `with _busy():`

@@ -11,6 +11,7 @@ file passed the checker.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import os
 import tempfile
@@ -193,16 +194,24 @@ def _export_dynamo(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path,
         axes = {0: batch}
         axes.update({i: seq for i, d in enumerate(tensor_type.shape) if i > 0 and d == "T"})
         dynamic_shapes.append(axes)
+    shapes: tuple[Any, ...] = tuple(dynamic_shapes)
+    if _takes_varargs(model):  # e.g. a network with its preprocessing baked in: forward(self, *inputs)
+        shapes = (shapes,)  # torch.export wants one spec for the *inputs tuple
     with quiet() as log:
         try:
             torch.onnx.export(model, args, str(file), dynamo=True, external_data=False,
-                              dynamic_shapes=tuple(dynamic_shapes), input_names=list(info.input_names),
+                              dynamic_shapes=shapes, input_names=list(info.input_names),
                               output_names=list(info.output_names), opset_version=opset, optimize=True)
         except Exception as error:
             error.nb_log = log.getvalue()  # type: ignore[attr-defined]
             raise
     if not file.is_file():
         raise RuntimeError("the exporter wrote no file")
+
+
+def _takes_varargs(model: nn.Module) -> bool:
+    parameters = inspect.signature(model.forward).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
 
 
 def _export_torchscript(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path, info: CompiledInfo,
