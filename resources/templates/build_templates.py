@@ -190,14 +190,28 @@ def vae() -> Document:
     return doc
 
 
+DCGAN_EPOCHS = 60  # ~30 s on one core: 2,400 updates of each network at batch 32
+
+
 def dcgan() -> Document:
+    """A small DCGAN (Radford et al.): transposed convolutions with BatchNorm and ReLU up to a Tanh image, strided
+    convolutions with LeakyReLU(0.2) down to one logit, Adam lr 2e-4 with beta1 0.5.
+
+    Measured (seed 0, one thread, tests/core/test_dcgan_template.py): a logistic-regression digit classifier is on
+    average 0.760 sure of 256 samples, against 0.909 on real held-out digits, and they cover all 10 classes. The
+    first version (16/32 channels, batch 64, 60 epochs, ~20 s) reached 0.657: its samples were smudged and few
+    readable. Twice the channels in both networks and batch 32 (twice the updates per epoch) made the difference
+    (0.703 after 40 epochs, 0.760 after 60); label smoothing 0.1, BatchNorm in the discriminator, lr 4e-4 or a
+    wider generator alone did not help (64 samples: 0.68-0.73 against 0.742).
+    """
     doc = new("DCGAN", "A generator that turns 16 random numbers into 8x8 digit images, and a discriminator that "
-              "tells them from real ones; trained against each other.", ("generator", "discriminator"))
+              "tells them from real ones; trained against each other. After 60 epochs (~30 s on one core) the "
+              "samples are readable digits of every class.", ("generator", "discriminator"))
     g = Placer(doc.network("generator"))
     z = g.add("Input", "latent", shape=(16,))
-    g.chain(z, ("Linear", {"units": 128, "name": "project"}), ("Reshape", {"shape": (32, 2, 2), "name": "to_map"}),
+    g.chain(z, ("Linear", {"units": 256, "name": "project"}), ("Reshape", {"shape": (64, 2, 2), "name": "to_map"}),
             ("BatchNorm2d", {"name": "bn0"}), ("ReLU", {"name": "relu0"}),
-            ("ConvTranspose2d", {"filters": 16, "kernel_size": (4, 4), "stride": (2, 2), "padding": (1, 1),
+            ("ConvTranspose2d", {"filters": 32, "kernel_size": (4, 4), "stride": (2, 2), "padding": (1, 1),
                                  "name": "up1"}),
             ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu1"}),
             ("ConvTranspose2d", {"filters": 1, "kernel_size": (4, 4), "stride": (2, 2), "padding": (1, 1),
@@ -205,14 +219,14 @@ def dcgan() -> Document:
             ("Tanh", {"name": "pixels"}), ("Output", {"role": "generated", "name": "fake"}))
     d = Placer(doc.network("discriminator"))
     x = d.add("Input", "image", shape=(1, 8, 8))
-    d.chain(x, ("Conv2d", {"filters": 16, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
+    d.chain(x, ("Conv2d", {"filters": 32, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
                            "padding_size": (1, 1), "name": "down1"}),
             ("LeakyReLU", {"negative_slope": 0.2, "name": "act1"}),
-            ("Conv2d", {"filters": 32, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
+            ("Conv2d", {"filters": 64, "kernel_size": (4, 4), "stride": (2, 2), "padding": "explicit",
                         "padding_size": (1, 1), "name": "down2"}),
             ("LeakyReLU", {"negative_slope": 0.2, "name": "act2"}), ("Flatten", {}),
             ("Linear", {"units": 1, "name": "realness"}), ("Output", {"role": "score", "name": "score"}))
-    settings(doc, "digits-images", "gan", epochs=60, lr=2e-4, gan={"latent_size": 16})  # ~10 s on 2 cores
+    settings(doc, "digits-images", "gan", epochs=DCGAN_EPOCHS, batch_size=32, lr=2e-4, gan={"latent_size": 16})
     return doc
 
 

@@ -63,12 +63,12 @@ def handwritten() -> dict[tuple[str, str], nn.Module]:
         ("transformer-classifier", "model"): Transformer(),
         ("vae", "model"): nn.ModuleList([nn.Linear(64, 64), nn.Linear(64, 8), nn.Linear(64, 8), nn.Linear(8, 64),
                                          nn.Linear(64, 64)]),
-        ("dcgan", "generator"): nn.Sequential(nn.Linear(16, 128), nn.Unflatten(1, (32, 2, 2)), nn.BatchNorm2d(32),
-                                              nn.ReLU(), nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.BatchNorm2d(16),
-                                              nn.ReLU(), nn.ConvTranspose2d(16, 1, 4, 2, 1), nn.Tanh()),
-        ("dcgan", "discriminator"): nn.Sequential(nn.Conv2d(1, 16, 4, 2, 1), nn.LeakyReLU(0.2),
-                                                  nn.Conv2d(16, 32, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(),
-                                                  nn.Linear(128, 1)),
+        ("dcgan", "generator"): nn.Sequential(nn.Linear(16, 256), nn.Unflatten(1, (64, 2, 2)), nn.BatchNorm2d(64),
+                                              nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.BatchNorm2d(32),
+                                              nn.ReLU(), nn.ConvTranspose2d(32, 1, 4, 2, 1), nn.Tanh()),
+        ("dcgan", "discriminator"): nn.Sequential(nn.Conv2d(1, 32, 4, 2, 1), nn.LeakyReLU(0.2),
+                                                  nn.Conv2d(32, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(),
+                                                  nn.Linear(256, 1)),
     }
 
 
