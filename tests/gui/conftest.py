@@ -69,3 +69,31 @@ def cnn_doc(qapp):
     document = QtDocument(build_cnn())
     yield document
     document.deleteLater()
+
+
+def make_main_window(qtbot, tmp_path, size: tuple[int, int] = (1600, 1000), **kwargs):
+    """A shown main window whose settings, recovery files and runs live in ``tmp_path`` (autosave effectively off)."""
+    from PySide6.QtCore import QSettings
+
+    from netbuilder_ui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
+                        run_root=tmp_path / "runs", **kwargs)
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def main_window(qtbot, tmp_path, monkeypatch):
+    """A 1600×1000 main window that closes without a "save changes?" prompt."""
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+    window = make_main_window(qtbot, tmp_path)
+    yield window
+    window.qt_doc.undo_stack.setClean()
+    window.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QRectF, QSettings
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -134,24 +134,8 @@ def test_moving_a_node_onto_a_wire_reroutes_the_wire_around_it(qtbot):
 # ---- the main window: every template opens fitted and legible, every tab ----------------------------------------
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    from netbuilder_ui.main_window import MainWindow
-
-    # Closing never waits on a "save changes?" prompt.
-    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
-                     run_root=tmp_path / "runs")
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
-    yield win
-    win.qt_doc.undo_stack.setClean()
-    win.close()
+def window(main_window):
+    return main_window
 
 
 def test_every_template_opens_fitted_and_legible_in_every_tab(window):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
+from conftest import make_main_window
 from PySide6.QtWidgets import QApplication
 
 from netbuilder.cli import main as cli_main
@@ -57,14 +57,7 @@ def _document_with_csv(folder: Path) -> Path:
 
 
 def _window(qtbot: Any, tmp_path: Path) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
-                        run_root=tmp_path / "runs")
-    qtbot.addWidget(window)
-    window.resize(1200, 800)
-    window.show()
-    qtbot.waitExposed(window)
-    return window
+    return make_main_window(qtbot, tmp_path, (1200, 800))
 
 
 def _settle(qtbot: Any, milliseconds: int = 600) -> None:

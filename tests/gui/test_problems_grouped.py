@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from netbuilder.document import AddNode, RemoveWires
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    from PySide6.QtWidgets import QMessageBox
-
-    from netbuilder_ui.main_window import MainWindow
-
-    # Closing never waits on a "save changes?" prompt.
-    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
-
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, recovery_dir=tmp_path / "recovery", autosave_interval_ms=3_600_000,
-                     run_root=tmp_path / "runs")
-    qtbot.addWidget(win)
-    win.resize(1600, 1000)
-    win.show()
+def window(main_window):
+    win = main_window
     win.open_template("lenet", ask=False)
     QApplication.processEvents()
-    yield win
-    win.qt_doc.undo_stack.setClean()
-    win.close()
+    return win
 
 
 def test_a_deleted_wire_is_one_row_with_the_cut_off_layers_inside(window):
