@@ -139,6 +139,10 @@ def launch(argv: list[str], **window_options: Any) -> MainWindow:
     app.setWindowIcon(app_icon())
     window_options.setdefault("defer_training", True)  # the editor first; PyTorch loads once it is painted
     window = MainWindow(**window_options)
+    from netbuilder_ui.gc_guard import MainThreadCollector
+
+    # Training and exports run Python on worker threads: garbage (Qt wrappers included) is freed on this thread only.
+    window.garbage_collector = MainThreadCollector(window)  # type: ignore[attr-defined]
     report = os.environ.get(FIRST_PAINT_ENV)
     if report:
         window.first_paint_probe = FirstPaintProbe(  # type: ignore[attr-defined]

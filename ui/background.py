@@ -16,6 +16,7 @@ event loop that keeps the window painting, and the result returned (or the error
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,9 @@ class BackgroundTask(QObject):
     def start(self) -> None:
         if self._thread is not None:
             return
+        # Free the garbage Qt wrappers now, on the GUI thread: a collection on the worker thread would destroy them
+        # there and can deadlock with the GUI thread (see netbuilder_ui.gc_guard).
+        gc.collect()
         # Not a daemon: at exit Python waits for it (killing a thread inside a C extension can crash the process).
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=False)
         self._thread.start()

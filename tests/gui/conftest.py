@@ -10,6 +10,8 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import gc  # noqa: E402
+
 import pytest  # noqa: E402
 
 from netbuilder.document import Document  # noqa: E402
@@ -97,3 +99,11 @@ def main_window(qtbot, tmp_path, monkeypatch):
     yield window
     window.qt_doc.undo_stack.setClean()
     window.close()
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_on_the_gui_thread():
+    """Free the Qt wrappers earlier tests left in reference cycles here, on the GUI thread: collected later on a
+    worker thread (an export, a training run), Qt would destroy them there and can deadlock (see gc_guard)."""
+    gc.collect()
+    yield
