@@ -78,18 +78,28 @@ class FirstPaintProbe(QObject):
         super().__init__(window)
         self.window, self.report, self.grab, self.quit_after = window, report, grab, quit_after
         self.painted_at: float | None = None
+        self.cpu_at_paint: float | None = None
+        self.heavy: list[str] = []
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.window and event.type() == QEvent.Type.Paint and self.painted_at is None:
             self.painted_at = time.time()
+            self.cpu_at_paint = time.process_time()
             QTimer.singleShot(0, self, self._after_paint)
         return False
 
     def _after_paint(self) -> None:
         self.window.removeEventFilter(self)
-        heavy = sorted(m for m in ("torch", "pyqtgraph", "onnx", "onnxruntime") if m in sys.modules)
-        record = {"painted": self.painted_at, "heavy_modules_at_paint": heavy}
+        from netbuilder.lazy_modules import is_loaded
+
+        self.heavy = sorted(m for m in ("torch", "pyqtgraph", "onnx", "onnxruntime", "networkx") if is_loaded(m))
+        # Queued after the window's own after-paint calls (the document opening): `_finish` sees it open.
+        QTimer.singleShot(0, self, self._finish)
+
+    def _finish(self) -> None:
+        record = {"painted": self.painted_at, "cpu": self.cpu_at_paint, "heavy_modules_at_paint": self.heavy,
+                  "document_open": time.time(), "networks": list(getattr(self.window, "views", {}))}
         if self.grab:
             self.window.grab().save(self.report + ".png")
         with open(self.report, "w", encoding="utf-8") as out:
@@ -128,9 +138,13 @@ def create_app(argv: list[str]) -> tuple[QApplication, list[str]]:
     return app, list(argv)
 
 
-def launch(argv: list[str], **window_options: Any) -> MainWindow:
+def launch(argv: list[str], open_after_paint: bool = False, **window_options: Any) -> MainWindow:
     """Everything `run_app` does except running the event loop: returns the shown main window.
-    ``window_options`` go to `MainWindow` (tests pass their own settings and recovery folder)."""
+    ``window_options`` go to `MainWindow` (tests pass their own settings and recovery folder).
+
+    ``open_after_paint`` (the app) shows the window first and opens the document (recovered work, the file named
+    on the command line or the example) right after its first paint: the graph library loads then, not before
+    the user sees a window (see netbuilder.lazy_modules). Otherwise the document is open when this returns."""
     app, argv = create_app(argv)
     args = _parse(argv)
     from netbuilder_ui.icons import app_icon
@@ -138,6 +152,11 @@ def launch(argv: list[str], **window_options: Any) -> MainWindow:
 
     app.setWindowIcon(app_icon())
     window_options.setdefault("defer_training", True)  # the editor first; PyTorch loads once it is painted
+    if open_after_paint and "qt_doc" not in window_options:
+        from netbuilder.document import Document
+        from netbuilder_ui.qt_document import QtDocument
+
+        window_options["qt_doc"] = QtDocument(Document(network_names=()))  # no graph yet: nothing to load
     window = MainWindow(**window_options)
     from netbuilder_ui.gc_guard import MainThreadCollector
 
@@ -151,22 +170,34 @@ def launch(argv: list[str], **window_options: Any) -> MainWindow:
     hook = ErrorHook(window)
     sys.excepthook = hook
     window.error_hook = hook  # type: ignore[attr-defined]
+    if open_after_paint:
+        window.call_after_first_paint(lambda: open_initial_document(window, args.files))
+        window.show()
+    else:
+        open_initial_document(window, args.files)
+        window.show()
+    return window
+
+
+def open_initial_document(window: MainWindow, files: list[str]) -> None:
+    """Recovered work if the user takes it, else the first file named, else the example."""
+    from netbuilder.lazy_modules import load
+
+    load("networkx")  # here, on the GUI thread, before any worker thread can touch it
     restored = window.files.offer_recovery()
     opened = False
-    if args.files and not restored:
-        opened = window.files.open(Path(args.files[0]))
-        if opened and len(args.files) > 1:
-            window.show_message(f"Opened {Path(args.files[0]).name}; a window shows one document, so "
-                                f"{len(args.files) - 1} more file(s) were not opened.")
+    if files and not restored:
+        opened = window.files.open(Path(files[0]))
+        if opened and len(files) > 1:
+            window.show_message(f"Opened {Path(files[0]).name}; a window shows one document, so "
+                                f"{len(files) - 1} more file(s) were not opened.")
     if not restored and not opened:
         window.open_template(FIRST_RUN_TEMPLATE, ask=False)
-    window.show()
-    return window
 
 
 def run_app(argv: list[str]) -> int:
     """Run the editor until its window closes. ``argv`` holds the arguments only (no program name)."""
-    window = launch(list(argv))
+    window = launch(list(argv), open_after_paint=True)
     app = QApplication.instance()
     assert app is not None
     try:

@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self.acts: dict[str, QAction] = {}
         self._fitted_once = False
         self._painted_once = False
+        self._after_first_paint: list[Callable[[], None]] = []
         self._default_layout_pending = True
 
         self.tabs = QTabWidget(self)
@@ -827,8 +828,18 @@ class MainWindow(QMainWindow):
         super().paintEvent(event)
         if not self._painted_once:
             self._painted_once = True
+            for call in self._after_first_paint:
+                QTimer.singleShot(0, self, call)
+            self._after_first_paint.clear()
             if self.training_loader is not None:  # heavy imports wait until the window is on screen
                 QTimer.singleShot(0, self, self.training_loader.begin)
+
+    def call_after_first_paint(self, call: Callable[[], None]) -> None:
+        """Run ``call`` once the window is on screen (at once if it already is), before training loads."""
+        if self._painted_once:
+            QTimer.singleShot(0, self, call)
+        else:
+            self._after_first_paint.append(call)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self.training_ui is not None and not self.training_ui.confirm_close():

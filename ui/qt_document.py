@@ -115,7 +115,7 @@ class QtDocument(QObject):
     def __init__(self, document: Document | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
-        self.document: Document = Document()
+        self.document: Document = Document(network_names=())  # replaced below; empty, so it costs nothing
         self._unsubscribe: Any = None
         self._analyses: dict[str, Analysis] = {}
         self._lock_reason = ""
@@ -124,7 +124,7 @@ class QtDocument(QObject):
         self._flush_timer.setSingleShot(True)
         self._flush_timer.setInterval(0)
         self._flush_timer.timeout.connect(self.flush)
-        self.set_document(document or Document())
+        self.set_document(document if document is not None else Document())
 
     # ---- document lifetime ------------------------------------------------------------------------------------
     def set_document(self, document: Document) -> None:

@@ -414,8 +414,8 @@ def test_run_app_runs_the_loop_and_restores_the_hook(qtbot, tmp_path, dialogs, m
     real_launch = app_module.launch
     opened: list[MainWindow] = []
 
-    def launch(argv: list[str]) -> MainWindow:
-        win = real_launch(argv, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+    def launch(argv: list[str], **options: object) -> MainWindow:
+        win = real_launch(argv, **options, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
                           recovery_dir=tmp_path / "rec")
         opened.append(win)
         return win
