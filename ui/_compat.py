@@ -7,10 +7,12 @@
    move on 6.11.3, 6.10.3, 6.9.3, 6.8.3 or 6.7.3; a million calls abort 6.12.0 (exit 134) and leave 6.11.3 running.
    Python 3.12+ makes these singletons immortal, so there the fault is harmless.
 
-   Excluding 6.12.0 is no cure: on 6.11.3 and 6.10.3 the app's own GUI training test
+   Excluding 6.12.0 is no cure: on 6.11.3, 6.10.3 and 6.9.3 the app's own GUI training test
    (``tests/gui/test_training.py::test_train_mlp_two_epochs_through_the_panel``) dies with a segmentation fault in
    pyqtgraph's axis painting (``QPainter.boundingRect``) while training runs, with and without this workaround;
-   on 6.12.0 with it, it passes. So every release on offer is faulty on 3.11 in some way, and
+   on 6.12.0 with it, it passes. (Re-checked after the GUI-thread-only garbage collection fix, gc_guard:
+   6.11.3 and 6.9.3 still crash there, each time with the worker thread inside an import's ``os.stat``; a bare
+   loop of ``boundingRect`` beside a thread calling ``os.stat`` does not crash, so the trigger is not isolated.) So every release on offer is faulty on 3.11 in some way, and
    `keep_singletons_alive` stays, narrowed to the one release with the reference-count fault on Python < 3.12:
    there it gives ``None``, ``True`` and ``False`` a count so large that no session can use it up (2**48 calls),
    which is what Python 3.12 does by design. On any other release or Python it does nothing.
