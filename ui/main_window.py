@@ -47,6 +47,7 @@ from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
 from netbuilder_ui.canvas import CanvasView
+from netbuilder_ui.canvas.flow import install_flow_menu
 from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
 from netbuilder_ui.gallery import TemplateGalleryDialog, blank_document
 from netbuilder_ui.icons import ERROR, OK, WARNING, action_icon, app_icon, chevron_file, color_dot
@@ -432,6 +433,7 @@ class MainWindow(QMainWindow):
                          acts["zoom_selection"]])
         view.addSeparator()
         view.addActions([acts["auto_layout"], acts["snap"]])
+        self.flow = install_flow_menu(self, view)
         view.addSeparator()
         view.addActions([acts["next_tab"], acts["prev_tab"]])
         view.addSeparator()

@@ -137,8 +137,7 @@ class NodeItem(QGraphicsItem):
     def port_scene_pos(self, name: str, is_input: bool) -> QPointF:
         local = self.visual.geometry.port_pos(name, is_input)
         if local is None:  # a port that no longer exists: the wire is about to go; anchor it on the edge
-            g = self.visual.geometry
-            local = QPointF(0.0 if is_input else g.width, g.height / 2)
+            local = self.visual.geometry.edge_pos(is_input)
         return self.mapToScene(local)
 
     def port_at(self, scene_pos: QPointF, reach: float | None = None) -> PortRef | None:
@@ -148,9 +147,9 @@ class NodeItem(QGraphicsItem):
         reach = style.metrics().port_hit if reach is None else reach
         best: tuple[float, PortRef] | None = None
         for is_input, ports in ((True, g.inputs), (False, g.outputs)):
-            x = 0.0 if is_input else g.width
-            for name, y in ports.items():
-                distance = ((local.x() - x) ** 2 + (local.y() - y) ** 2) ** 0.5
+            for name in ports:
+                spot = g.port_pos(name, is_input)
+                distance = ((local.x() - spot.x()) ** 2 + (local.y() - spot.y()) ** 2) ** 0.5
                 if distance <= reach and (best is None or distance < best[0]):
                     best = (distance, (name, is_input))
         return best[1] if best else None
@@ -185,8 +184,9 @@ class NodeItem(QGraphicsItem):
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
-        path.addRect(self.visual.geometry.rect.adjusted(-style.metrics().port_radius - 2, 0,
-                                                        style.metrics().port_radius + 2, 0))
+        r = style.metrics().port_radius + 2
+        g = self.visual.geometry
+        path.addRect(g.rect.adjusted(0, -r, 0, r) if g.vertical else g.rect.adjusted(-r, 0, r, 0))
         return path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:

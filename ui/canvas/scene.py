@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import Command, DocumentError, Network
-from netbuilder.layout import Rect
+from netbuilder.layout import FLOW_SETTING, Rect, document_flow
 from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
 from netbuilder.wiring import PortKey
@@ -65,6 +65,7 @@ class NetworkScene(QGraphicsScene):
         qt_doc.analysisChanged.connect(self._on_analysis_changed)
         qt_doc.documentReplaced.connect(self.rebuild)
         qt_doc.networksChanged.connect(self._on_networks_changed)
+        qt_doc.settingsChanged.connect(self._on_settings_changed)
         self.rebuild()
 
     # ---- reading ------------------------------------------------------------------------------------------------
@@ -210,6 +211,7 @@ class NetworkScene(QGraphicsScene):
         self._unlabelled.clear()
         self._highlighted.clear()
         self._hovered = None
+        style.set_flow(document_flow(self.qt_doc.document.settings))  # before measuring any node
         if not self.has_network():
             return
         network = self.network
@@ -367,6 +369,10 @@ class NetworkScene(QGraphicsScene):
         self._remove_wire_item(key)
         self._update_connected(key[0])
         self._update_connected(key[2])
+
+    def _on_settings_changed(self, key: str) -> None:
+        if key == FLOW_SETTING:  # every node's ports move to other edges: draw everything again
+            self.rebuild()
 
     def _on_networks_changed(self) -> None:
         if not self.has_network() and self.node_items:

@@ -8,6 +8,8 @@ derive from the fonts so nothing overlaps on a platform with larger default text
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication
@@ -107,3 +109,36 @@ def metrics() -> Metrics:
         _metrics = Metrics(title, body, small, label, node_width=width, header=header, row=row, pad=5.0,
                            inset=11.0, radius=6.0, port_radius=4.5, port_hit=11.0)
     return _metrics
+
+
+# The flow the current document is drawn in (`netbuilder.layout` LEFT_TO_RIGHT or TOP_TO_BOTTOM): ports on the left
+# and right edges, or on the top and bottom. The app shows one document at a time, and the document records its
+# flow (its positions were laid out for it), so the canvas sets this when a document opens or its flow changes and
+# rebuilds its items; everything that measures or draws a node or a wire reads it.
+_flow = "left-to-right"
+
+
+def flow() -> str:
+    return _flow
+
+
+def set_flow(value: str) -> bool:
+    """Draw in ``value`` from now on; True when that is a change (the caller rebuilds what is drawn)."""
+    from netbuilder.layout import check_flow
+
+    global _flow
+    changed = check_flow(value) != _flow
+    _flow = value
+    return changed
+
+
+@contextmanager
+def drawing_in(value: str) -> Iterator[None]:
+    """Measure and draw in ``value`` for a while (an image export of a document in another flow), then go back."""
+    global _flow
+    before = _flow
+    set_flow(value)
+    try:
+        yield
+    finally:
+        _flow = before
