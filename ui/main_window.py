@@ -225,6 +225,7 @@ class MainWindow(QMainWindow):
         self.inspector.editCommitted.connect(self.focus_canvas)
         self.problems.nodeActivated.connect(self.show_node)
         self.problems.countChanged.connect(self._on_problem_count)
+        self.problems.message.connect(self.show_message)
         self.qt_doc.documentReplaced.connect(self._on_document_replaced)
         self.qt_doc.networksChanged.connect(self._sync_tabs)
         self.qt_doc.analysisChanged.connect(self._on_analysis_changed)

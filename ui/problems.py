@@ -3,7 +3,8 @@ per root cause (`netbuilder.analysis.group_by_cause`) with its consequences fold
 
 It only reads the cached analysis (`QtDocument.analysis`) and refreshes on the coalesced ``analysisChanged``
 signal, so a burst of edits costs one refresh. Clicking a row asks the window to show that node
-(``nodeActivated``); the window centres the canvas on it.
+(``nodeActivated``); the window centres the canvas on it. A shape problem with a one-click fix
+(`netbuilder.analysis.fixes`) shows it as a button in the Fix column: one undoable step.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QStackedWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -21,6 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.analysis import Diagnostic, ProblemGroup, group_by_cause
+from netbuilder.analysis.fixes import Fix, fixes_for_node
+from netbuilder.document import DocumentError
+from netbuilder.specs import ParamError
 from netbuilder_ui.icons import severity_icon
 from netbuilder_ui.qt_document import QtDocument
 
@@ -33,6 +39,7 @@ class ProblemsWidget(QWidget):
 
     nodeActivated = Signal(str, str)  # noqa: N815  network, node id
     countChanged = Signal(int, int)  # noqa: N815  errors, warnings
+    message = Signal(str)  # what a fix did, or why it could not
 
     def __init__(self, qt_doc: QtDocument, parent: QWidget | None = None):
         super().__init__(parent)
@@ -41,11 +48,12 @@ class ProblemsWidget(QWidget):
         self.network_name: str | None = None
         self.diagnostics: list[Diagnostic] = []
         self.groups: list[ProblemGroup] = []
+        self.fixes: list[list[Fix]] = []  # per root cause (top-level row): its one-click fixes
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("problemsList")
-        self.tree.setColumnCount(3)
-        self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it"])
+        self.tree.setColumnCount(4)
+        self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it", "Fix"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
@@ -54,9 +62,11 @@ class ProblemsWidget(QWidget):
         self.tree.setWordWrap(False)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.tree.header()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         header.resizeSection(0, 170)
         header.resizeSection(1, 420)
         self.tree.itemClicked.connect(self._on_item)
@@ -87,15 +97,20 @@ class ProblemsWidget(QWidget):
         doc = self.qt_doc.document
         name = self.network_name
         if name is None or name not in doc.networks:
-            self.diagnostics, self.groups = [], []
+            self.diagnostics, self.groups, self.fixes = [], [], []
         else:
             analysis = self.qt_doc.analysis(name)
-            self.groups = group_by_cause(doc.network(name), analysis)
+            network = doc.network(name)
+            self.groups = group_by_cause(network, analysis)
             self.diagnostics = [d for g in self.groups for d in (g.root, *g.consequences)]
+            self.fixes = [fixes_for_node(network, g.root.node_id, analysis) if g.root.node_id else []
+                          for g in self.groups]
         self.tree.clear()
-        for group in self.groups:
+        for group, fixes in zip(self.groups, self.fixes, strict=True):
             item = self._row(group.root)
             self.tree.addTopLevelItem(item)
+            if fixes:
+                self.tree.setItemWidget(item, 3, self._fix_buttons(fixes))
             parent = item
             if group.summary:
                 parent = QTreeWidgetItem(["", group.summary, ""])
@@ -121,6 +136,30 @@ class ProblemsWidget(QWidget):
         for column in range(3):
             item.setToolTip(column, tip)
         return item
+
+    def _fix_buttons(self, fixes: list[Fix]) -> QWidget:
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(2, 0, 2, 0)
+        layout.setSpacing(4)
+        for fix in fixes:
+            button = QPushButton(fix.title, box)
+            button.setObjectName("fixButton")
+            button.setToolTip(f"{fix.title} (one step; Ctrl+Z undoes it)")
+            button.clicked.connect(lambda _=False, fix=fix: self.apply_fix(fix))
+            layout.addWidget(button)
+        return box
+
+    def apply_fix(self, fix: Fix) -> bool:
+        """Make a one-click fix as one undoable step; False (and why, on ``message``) when it cannot be made now
+        (a run is training, or the network changed since)."""
+        try:
+            self.qt_doc.execute(fix.command())
+        except (DocumentError, ParamError) as error:
+            self.message.emit(f"Could not {fix.title[0].lower()}{fix.title[1:]}: {error}")
+            return False
+        self.message.emit(f"{fix.title}: done (Ctrl+Z undoes it).")
+        return True
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(layer, problem, suggestion) per root cause (top-level row), as displayed."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
+from netbuilder.analysis.fixes import fixes_for_wire
 from netbuilder.document import AddWire, Macro, MoveNodes, RemoveWires, Wire
 from netbuilder.wiring import PortKey, compatible_ports, connection_problem
 from netbuilder_ui.canvas.items import DraftWireItem, NodeItem
@@ -139,9 +140,11 @@ class NewWireInteraction(Interaction):
         if wire == self.replacing:
             return
         network = scene.network
-        problem = connection_problem(network, wire, scene.qt_doc.analysis(scene.network_name), self.replacing)
+        analysis = scene.qt_doc.analysis(scene.network_name)
+        problem = connection_problem(network, wire, analysis, self.replacing)
         if problem:
-            scene.refuse(pos, problem)
+            fixes = fixes_for_wire(network, wire, analysis) if self.replacing is None else []
+            scene.refuse(pos, problem, fixes)
             return
         name = scene.network_name
         if self.replacing is None:

@@ -4,6 +4,7 @@ their content, position, wire end points and decorations; gestures are handled b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -327,17 +328,40 @@ class ToastItem(QGraphicsItem):
 
     MAX_WIDTH = 340.0
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, actions: tuple[tuple[str, Callable[[], None]], ...] = ()):
+        """``actions``: (button text, what it does) for one-click fixes, drawn as links below the message."""
         super().__init__()
         self.text = text
+        self.actions = actions
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setZValue(Z_TOAST)
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton if actions else Qt.MouseButton.NoButton)
         fm = QFontMetricsF(style.metrics().body_font)
         flags = int(Qt.TextFlag.TextWordWrap)
         bound = fm.boundingRect(QRectF(0, 0, self.MAX_WIDTH, 1000), flags, text)
         self._text_rect = QRectF(12, 8, bound.width() + 1, bound.height())
-        self._rect = QRectF(0, 0, bound.width() + 25, bound.height() + 16)
+        self._action_rects: list[QRectF] = []
+        top, width = self._text_rect.bottom() + 6, bound.width()
+        for label, _ in actions:
+            box = fm.boundingRect(QRectF(0, 0, self.MAX_WIDTH, 100), flags, label)
+            self._action_rects.append(QRectF(12, top, box.width() + 16, box.height() + 6))
+            top += box.height() + 10
+            width = max(width, box.width() + 16)
+        self._rect = QRectF(0, 0, width + 25, (top - 4 if actions else bound.height() + 16))
+        if actions:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def action_at(self, local: QPointF) -> int | None:
+        """The index of the fix button under a point in the toast's coordinates."""
+        return next((i for i, rect in enumerate(self._action_rects) if rect.contains(local)), None)
+
+    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt override)
+        index = self.action_at(event.pos())
+        if index is None:
+            event.ignore()
+            return
+        event.accept()
+        self.actions[index][1]()
 
     def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-1, -1, 1, 3)
@@ -353,3 +377,9 @@ class ToastItem(QGraphicsItem):
         painter.setPen(QColor(style.TEXT))
         painter.setFont(style.metrics().body_font)
         painter.drawText(self._text_rect, int(Qt.TextFlag.TextWordWrap), self.text)
+        for rect, (label, _) in zip(self._action_rects, self.actions, strict=True):
+            painter.setPen(QPen(QColor(style.ACCENT), 1))
+            painter.setBrush(QColor(style.NODE_BODY))
+            painter.drawRoundedRect(rect, 4, 4)
+            painter.setPen(QColor(style.ACCENT))
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), label)

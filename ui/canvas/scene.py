@@ -16,6 +16,7 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QGraphicsView
 
 from netbuilder.analysis import Analysis, Diagnostic
+from netbuilder.analysis.fixes import Fix
 from netbuilder.document import Command, DocumentError, Network
 from netbuilder.layout import FLOW_SETTING, Rect, document_flow
 from netbuilder.layout.spatial import RectIndex
@@ -139,14 +140,26 @@ class NetworkScene(QGraphicsScene):
             item.setPos(pos)
             self._reroute(item.node_id)
 
-    def refuse(self, pos: QPointF, message: str) -> None:
-        """Show why a gesture was refused: next to the cursor, and on the status bar."""
+    def refuse(self, pos: QPointF, message: str, fixes: Iterable[Fix] = ()) -> None:
+        """Show why a gesture was refused: next to the cursor, and on the status bar; with ``fixes``, the toast
+        offers each as a button that makes it (one undoable step) and stays up longer to be clicked."""
         self.hide_toast()
-        self.toast = ToastItem(message)
+        fixes = list(fixes)
+        actions = tuple((fix.title, lambda fix=fix: self.apply_fix(fix)) for fix in fixes)
+        self.toast = ToastItem(message, actions)
         self.addItem(self.toast)
         self.toast.setPos(pos + QPointF(14 / max(self.zoom(), 1e-6), 10 / max(self.zoom(), 1e-6)))
-        self._toast_timer.start(TOAST_MS)
-        self.statusMessage.emit(message)
+        self._toast_timer.start(TOAST_MS * (3 if fixes else 1))
+        self.statusMessage.emit(message + (f" Fix: {fixes[0].title}." if fixes else ""))
+
+    def apply_fix(self, fix: Fix) -> bool:
+        """Make a one-click fix (one undo step) and select the layer it fixed."""
+        self.hide_toast()
+        if not self.run(fix.command()):
+            return False
+        self.select_nodes([fix.node_id])
+        self.statusMessage.emit(f"{fix.title}: done (Ctrl+Z undoes it).")
+        return True
 
     def hide_toast(self) -> None:
         self._toast_timer.stop()

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QCompleter, QGraphicsView, QLineEdit, QMenu, QWidget
 
+from netbuilder.analysis.fixes import fixes_for_node
 from netbuilder.document import (
     AddNode,
     AddWire,
@@ -810,6 +811,11 @@ class CanvasView(QGraphicsView):
                 self.select_nodes([target.node_id])
             count = len(self.selected_node_ids())
             many = count > 1
+            if not many:  # one-click fixes of its shape problem come first
+                for fix in fixes_for_node(self._scene.network, target.node_id, self.qt_doc.analysis(self.network)):
+                    add(fix.title, lambda _=False, fix=fix: self._scene.apply_fix(fix))
+                if not menu.isEmpty():
+                    menu.addSeparator()
             add("Delete" + (f" {count} layers" if many else ""), self.delete_selection,
                 QKeySequence.StandardKey.Delete)
             if not many:
