@@ -329,13 +329,14 @@ class ToastItem(QGraphicsItem):
     MAX_WIDTH = 340.0
 
     def __init__(self, text: str, actions: tuple[tuple[str, Callable[[], None]], ...] = ()):
-        """``actions``: (button text, what it does) for one-click fixes, drawn as links below the message."""
+        """``actions``: (button text, what it does) for one-click fixes, drawn as buttons below the message (the
+        scene runs the one a press lands on, see `action_at`)."""
         super().__init__()
         self.text = text
         self.actions = actions
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setZValue(Z_TOAST)
-        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton if actions else Qt.MouseButton.NoButton)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         fm = QFontMetricsF(style.metrics().body_font)
         flags = int(Qt.TextFlag.TextWordWrap)
         bound = fm.boundingRect(QRectF(0, 0, self.MAX_WIDTH, 1000), flags, text)
@@ -354,14 +355,6 @@ class ToastItem(QGraphicsItem):
     def action_at(self, local: QPointF) -> int | None:
         """The index of the fix button under a point in the toast's coordinates."""
         return next((i for i, rect in enumerate(self._action_rects) if rect.contains(local)), None)
-
-    def mousePressEvent(self, event) -> None:  # noqa: ANN001, N802 (Qt override)
-        index = self.action_at(event.pos())
-        if index is None:
-            event.ignore()
-            return
-        event.accept()
-        self.actions[index][1]()
 
     def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-1, -1, 1, 3)

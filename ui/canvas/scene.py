@@ -422,6 +422,13 @@ class NetworkScene(QGraphicsScene):
 
     # ---- mouse: dispatch to the gesture in progress ----------------------------------------------------------------
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        toast = self.toast
+        if toast is not None and toast.actions and event.button() == Qt.MouseButton.LeftButton:
+            index = toast.action_at(toast.mapFromScene(event.scenePos()))
+            if index is not None:  # a fix button on the refusal toast
+                event.accept()
+                toast.actions[index][1]()
+                return
         self.hide_toast()
         if self.interaction is not None:  # another button during a gesture cancels it
             self.cancel_interaction()
