@@ -73,10 +73,14 @@ def route_wire(p1: Point, p2: Point, obstacles_in: ObstacleFn, ends: Sequence[Re
         return None if route is None else [_t(p) for p in route]
     forward = p2[0] - p1[0] >= 2 * STUB
     if forward:
+        # The curve lies inside the box of its control points: when no other node meets that box (the usual case,
+        # a wire to the next column), it is clear without sampling it.
+        reach = max((p2[0] - p1[0]) * 0.5, 40.0)
+        hull = (p1[0] - 2.0, min(p1[1], p2[1]) - 2.0, max(p2[0], p1[0] + reach) + 2.0, max(p1[1], p2[1]) + 2.0)
+        blockers = [r for r in obstacles_in(hull) if r not in ends]
+        if not blockers:
+            return None
         points = curve_points(p1, p2)
-        box = (min(x for x, _ in points), min(y for _, y in points), max(x for x, _ in points),
-               max(y for _, y in points))
-        blockers = [r for r in obstacles_in(box) if r not in ends]
         if not any(_inside(pt, r, 2.0) for pt in points for r in blockers):
             return None
     left, right = (p1[0] + STUB, p2[0] - STUB) if forward else (p2[0] - STUB, p1[0] + STUB)

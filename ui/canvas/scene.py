@@ -49,6 +49,7 @@ class NetworkScene(QGraphicsScene):
         self._highlighted: dict[str, set[tuple[str, bool]]] = {}
         self._hovered: PortKey | None = None
         self._node_index = RectIndex()  # node boxes, kept in step with the items, for routing wires
+        self._extent: QRectF | None = None  # the box around every node (see nodes_rect); None: work it out
         self.snap_to_grid = True
         self.interaction: Interaction | None = None
         self.toast: ToastItem | None = None
@@ -109,6 +110,15 @@ class NetworkScene(QGraphicsScene):
         return [item.key for item in self.selectedItems() if isinstance(item, WireItem)]
 
     def nodes_rect(self, node_ids: list[str] | None = None) -> QRectF:
+        """The box around the given nodes (all of them by default). The whole network's box is kept until a node
+        is added, removed, moved or resized: the minimap and the view ask for it on every scroll step."""
+        if node_ids is None:
+            if self._extent is None:
+                self._extent = self._nodes_rect(None)
+            return QRectF(self._extent)
+        return self._nodes_rect(node_ids)
+
+    def _nodes_rect(self, node_ids: list[str] | None) -> QRectF:
         rect = QRectF()
         for node_id in self.node_items if node_ids is None else node_ids:
             item = self.node_items.get(node_id)
@@ -200,6 +210,7 @@ class NetworkScene(QGraphicsScene):
         self.addItem(item)
         self.node_items[node_id] = item
         self._node_index.put(node_id, item.node_rect())
+        self._extent = None
         return item
 
     def begin_wire(self, node_id: str, port: str, is_input: bool) -> NewWireInteraction:
@@ -217,6 +228,7 @@ class NetworkScene(QGraphicsScene):
         self.clear()
         self.node_items.clear()
         self._node_index.clear()
+        self._extent = None
         self.wire_items.clear()
         self._node_wires.clear()
         self._diagnostics.clear()
@@ -262,6 +274,7 @@ class NetworkScene(QGraphicsScene):
 
     def _reroute(self, node_id: str) -> None:
         """Re-route the node's own wires, and the wires it now sits on (they find a way around it)."""
+        self._extent = None  # it moved or changed size
         if node_id in self.node_items:
             self._node_index.put(node_id, self.node_items[node_id].node_rect())
         own = self._node_wires.get(node_id, set())
@@ -325,6 +338,7 @@ class NetworkScene(QGraphicsScene):
         self.cancel_interaction()  # an edit from elsewhere (undo shortcut, script) during a drag ends the drag
         item = self.node_items.pop(node_id, None)
         self._node_index.remove(node_id)
+        self._extent = None
         if item is not None:
             self.removeItem(item)
         for key in list(self._node_wires.pop(node_id, ())):

@@ -189,7 +189,7 @@ MAX_WIDTH_FACTOR = 1.6  # a long title widens its node up to this many standard 
 @lru_cache(maxsize=1024)
 def _title_width(title: str, name: str) -> float:
     m = style.metrics()
-    return (QFontMetricsF(m.title_font).horizontalAdvance(title) + QFontMetricsF(m.small_font).horizontalAdvance(name)
+    return (_text_width("title_font", title) + _text_width("small_font", name)
             + 2 * m.inset + 12)
 
 
@@ -227,37 +227,59 @@ class NodeVisual:
     body_path: QPainterPath = field(default_factory=QPainterPath)
 
 
+@lru_cache(maxsize=4)
+def _font_metrics(which: str) -> QFontMetricsF:
+    """The metrics of one of the node fonts, made once (opening a 200-layer network measured 600 of them)."""
+    return QFontMetricsF(getattr(style.metrics(), which))
+
+
+@lru_cache(maxsize=8192)
+def _text_width(which: str, text: str) -> float:
+    """Width of ``text`` in one of the node fonts (titles, shapes and labels repeat across a network)."""
+    return _font_metrics(which).horizontalAdvance(text)
+
+
+@lru_cache(maxsize=8192)
+def _elided(which: str, text: str, mode: Qt.TextElideMode, width: float) -> str:
+    return _font_metrics(which).elidedText(text, mode, width)
+
+
+@lru_cache(maxsize=256)
+def _node_paths(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
+    """(body, title band) outlines of a node of this size; nodes of one size share them."""
+    m = style.metrics()
+    body = QPainterPath()
+    body.addRoundedRect(QRectF(0, 0, width, height), m.radius, m.radius)
+    header = QPainterPath()
+    header.addRoundedRect(QRectF(0, 0, width, m.header + m.radius), m.radius, m.radius)
+    cut = QPainterPath()
+    cut.addRect(QRectF(0, 0, width, m.header))
+    return body, header.intersected(cut)
+
+
 def make_visual(content: NodeContent) -> NodeVisual:
     m = style.metrics()
     geometry = geometry_of(content)
     visual = NodeVisual(content, geometry, color=style.category_color(content.category))
     width = geometry.width - 2 * m.inset
-    small = QFontMetricsF(m.small_font)
-    body = QFontMetricsF(m.body_font)
-    title = QFontMetricsF(m.title_font)
-    name_width = min(small.horizontalAdvance(content.name), max(width - title.horizontalAdvance(content.title) - 8,
+    name_width = min(_text_width("small_font", content.name), max(width - _text_width("title_font", content.title) - 8,
                                                                  width * 0.4))
-    visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
-    visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
-    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width)
-    params_width = small.horizontalAdvance(content.params)
+    right = Qt.TextElideMode.ElideRight
+    visual.name = _elided("small_font", content.name, right, name_width)
+    visual.title = _elided("title_font", content.title, right, width - name_width - 8)
+    visual.summary = _elided("body_font", content.summary, right, width)
+    params_width = _text_width("small_font", content.params)
     visual.params = content.params
-    visual.shape = body.elidedText(content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
+    visual.shape = _elided("body_font", content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
     if geometry.label_inputs:
         room = _port_label_room(geometry, len(content.inputs))
         for name in content.inputs:
-            visual.port_labels[(name, True)] = small.elidedText(name, Qt.TextElideMode.ElideRight, room)
+            visual.port_labels[(name, True)] = _elided("small_font", name, right, room)
     if geometry.label_outputs:
         room = _port_label_room(geometry, len(content.outputs))
         for name in content.outputs:
-            visual.port_labels[(name, False)] = small.elidedText(name, Qt.TextElideMode.ElideRight, room)
-    rect = geometry.rect
-    visual.body_path.addRoundedRect(rect, m.radius, m.radius)
-    header = QPainterPath()
-    header.addRoundedRect(QRectF(0, 0, rect.width(), m.header + m.radius), m.radius, m.radius)
-    cut = QPainterPath()
-    cut.addRect(QRectF(0, 0, rect.width(), m.header))
-    visual.header_path = header.intersected(cut)
+            visual.port_labels[(name, False)] = _elided("small_font", name, right, room)
+    visual.body_path, visual.header_path = _node_paths(geometry.width, geometry.height)
     return visual
 
 
@@ -579,9 +601,8 @@ def wire_label_rect(path: QPainterPath, label: str, centre: QPointF | None = Non
     """Where a wire's shape label sits: a pill centred on ``centre`` (default: the middle of the curve)."""
     if not label:
         return QRectF()
-    fm = QFontMetricsF(style.metrics().label_font)
-    width = fm.horizontalAdvance(label) + 12
-    height = fm.height() + 4
+    width = _text_width("label_font", label) + 12
+    height = _font_metrics("label_font").height() + 4
     mid = path.pointAtPercent(0.5) if centre is None else centre
     return QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
 
