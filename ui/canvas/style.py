@@ -1,7 +1,8 @@
 """The canvas look, defined in one place: category colours, the neutral palette, fonts and node metrics.
 
-Colours are plain hex strings so they work in style sheets as well as in ``QColor(...)``; the palette imports
-`CATEGORY_COLORS` so a layer has the same colour in the palette and on the canvas. Fonts derive from the
+Colours are plain hex strings so they work in style sheets as well as in ``QColor(...)``; category colours come
+from the one category table in `netbuilder_ui.icons`, so a layer has the same colour in the palette and on the
+canvas. Fonts derive from the
 application font (point sizes, never pixels) so text follows the platform and High-DPI settings, and node metrics
 derive from the fonts so nothing overlaps on a platform with larger default text.
 """
@@ -14,20 +15,12 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication
 
-# One colour per layer category: distinct hues of similar weight, dark enough for white title text.
-CATEGORY_COLORS: dict[str, str] = {
-    "Input/Output": "#56677d",
-    "Dense & Shape": "#3a78d0",
-    "Convolution": "#14897f",
-    "Pooling": "#3c8f4a",
-    "Normalization": "#7f60bd",
-    "Activation": "#d07a1c",
-    "Merge": "#c0496a",
-    "Recurrent": "#9c6a2a",
-    "Attention": "#b38a0e",
-    "Generative": "#c2528f",
-}
-UNKNOWN_CATEGORY_COLOR = "#7a8391"
+from netbuilder_ui.icons import CATEGORIES, UNKNOWN_CATEGORY
+
+# One colour per layer category, from the one category table (`netbuilder_ui.icons.CATEGORIES`) that the palette,
+# the inspector and the gallery read too.
+CATEGORY_COLORS: dict[str, str] = {name: category.color for name, category in CATEGORIES.items()}
+UNKNOWN_CATEGORY_COLOR = UNKNOWN_CATEGORY.color
 
 # Neutral palette.
 CANVAS_BACKGROUND = "#f6f7f9"
