@@ -4,7 +4,8 @@ per root cause (`netbuilder.analysis.group_by_cause`) with its consequences fold
 It only reads the cached analysis (`QtDocument.analysis`) and refreshes on the coalesced ``analysisChanged``
 signal, so a burst of edits costs one refresh. Clicking a row asks the window to show that node
 (``nodeActivated``); the window centres the canvas on it. A shape problem with a one-click fix
-(`netbuilder.analysis.fixes`) shows it as a button in the Fix column: one undoable step.
+(`netbuilder.analysis.fixes`) shows the best one as a button in the "How to fix it" column (the advice stays in
+the tooltip; other fixes are in the layer's context menu): one undoable step.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ class ProblemsWidget(QWidget):
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("problemsList")
-        self.tree.setColumnCount(4)
-        self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it", "Fix"])
+        self.tree.setColumnCount(3)
+        self.tree.setHeaderLabels(["Layer", "Problem", "How to fix it"])
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
         self.tree.setAlternatingRowColors(True)
@@ -62,11 +63,9 @@ class ProblemsWidget(QWidget):
         self.tree.setWordWrap(False)
         self.tree.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.tree.header()
-        header.setStretchLastSection(False)
+        header.setStretchLastSection(True)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         header.resizeSection(0, 170)
         header.resizeSection(1, 420)
         self.tree.itemClicked.connect(self._on_item)
@@ -110,7 +109,7 @@ class ProblemsWidget(QWidget):
             item = self._row(group.root)
             self.tree.addTopLevelItem(item)
             if fixes:
-                self.tree.setItemWidget(item, 3, self._fix_buttons(fixes))
+                self.tree.setItemWidget(item, 2, self._fix_button(fixes[0]))
             parent = item
             if group.summary:
                 parent = QTreeWidgetItem(["", group.summary, ""])
@@ -137,17 +136,17 @@ class ProblemsWidget(QWidget):
             item.setToolTip(column, tip)
         return item
 
-    def _fix_buttons(self, fixes: list[Fix]) -> QWidget:
+    def _fix_button(self, fix: Fix) -> QWidget:
         box = QWidget()
+        box.setAutoFillBackground(True)  # covers the advice text of the cell (it stays in the tooltip)
         layout = QHBoxLayout(box)
         layout.setContentsMargins(2, 0, 2, 0)
-        layout.setSpacing(4)
-        for fix in fixes:
-            button = QPushButton(fix.title, box)
-            button.setObjectName("fixButton")
-            button.setToolTip(f"{fix.title} (one step; Ctrl+Z undoes it)")
-            button.clicked.connect(lambda _=False, fix=fix: self.apply_fix(fix))
-            layout.addWidget(button)
+        button = QPushButton(fix.title, box)
+        button.setObjectName("fixButton")
+        button.setToolTip(f"{fix.title} (one step; Ctrl+Z undoes it)")
+        button.clicked.connect(lambda _=False: self.apply_fix(fix))
+        layout.addWidget(button)
+        layout.addStretch(1)
         return box
 
     def apply_fix(self, fix: Fix) -> bool:

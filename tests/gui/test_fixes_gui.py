@@ -56,7 +56,7 @@ def test_the_problems_list_offers_the_fix_and_it_is_one_undo_step(main_window):
     problems = window.problems
     before = snapshot(window.qt_doc.document)
     row = next(i for i, r in enumerate(problems.rows()) if r[0] == "conv")
-    widget = problems.tree.itemWidget(problems.tree.topLevelItem(row), 3)
+    widget = problems.tree.itemWidget(problems.tree.topLevelItem(row), 2)
     buttons = widget.findChildren(QPushButton)
     assert [b.text() for b in buttons][0] == "Set the Input shape to 1×8×8"
     buttons[0].click()
