@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netbuilder.analysis.analyzer import Analysis, analyze
+from netbuilder.analysis.analyzer import Analysis, analyze, analyzer_for
 from netbuilder.analysis.causes import ORPHAN_PREFIX
 from netbuilder.document import (
     AddNode,
@@ -30,11 +30,12 @@ from netbuilder.document import (
     Document,
     Macro,
     Network,
+    Node,
     RemoveWires,
     SetParams,
     Wire,
 )
-from netbuilder.specs import TensorType
+from netbuilder.specs import LayerContext, TensorType
 from netbuilder.specs.base import is_known
 
 MAX_FIXES = 2  # offered per problem: the first that work, best first
@@ -49,6 +50,7 @@ class Fix:
     network: str
     node_id: str  # the layer whose problem it solves
     commands: Callable[[], list[Command]]
+    changes: frozenset[str] = frozenset()  # existing layers whose parameters it changes
 
     def command(self) -> Macro:
         return Macro(self.title, self.commands())
@@ -75,18 +77,23 @@ def candidate_shapes(sample: tuple[int, ...]) -> list[tuple[int, ...]]:
     return [s for s in dict.fromkeys(shapes) if s != tuple(sample)]
 
 
-def _copy(network: Network, keep: set[str] | None = None) -> tuple[Document, Network]:
-    """A trial document holding a copy of ``network`` (only the nodes in ``keep``, when given)."""
+def _copy(network: Network, keep: set[str] | None = None, changed: frozenset[str] = frozenset()
+          ) -> tuple[Document, Network]:
+    """A trial document holding ``network`` (only the nodes in ``keep``, when given). Only the nodes a fix changes
+    (``changed``) are copied; the others are shared, and the trial's analyzer starts from the network's per-node
+    results, so the layers a fix does not reach cost a dictionary lookup (a 200-layer network is tried in a few
+    milliseconds, not hundreds)."""
     doc = Document()
     trial = Network(network.name)
     for node in network.nodes:
         if keep is None or node.id in keep:
-            trial._insert_node(node.clone())
+            trial._insert_node(node.clone() if node.id in changed else node)
     for wire in network.wires:
         if trial.graph.has_node(wire.src) and trial.graph.has_node(wire.dst):
             trial._insert_wire(wire)
     trial.document = doc
     doc.networks = {network.name: trial}
+    analyzer_for(trial)._cache = dict(analyzer_for(network)._cache)
     return doc, trial
 
 
@@ -105,7 +112,7 @@ def _upstream(network: Network, wire: Wire) -> set[str]:
 def _works(network: Network, fix: Fix, keep: set[str] | None, before: set[tuple[str | None, str]]) -> bool:
     """Whether ``fix`` leaves its layer without errors and adds none (tried on a copy of the ``keep`` layers, or
     of the whole network)."""
-    doc, trial = _copy(network, keep)
+    doc, trial = _copy(network, keep, fix.changes)
     try:
         fix.command().do(doc)
     except ValueError:  # DocumentError / ParamError: the edit itself is refused
@@ -149,17 +156,20 @@ def _between(network: Network, src: str, dst: str) -> tuple[float, float]:
     return ((ax + bx) / 2, (ay + by) / 2)
 
 
+Candidate = tuple[Fix, bool, TensorType]  # (fix, needs the whole network to check it, what the layer then gets)
+
+
 def _candidates(network: Network, analysis: Analysis, wire: Wire, tensor: TensorType, connect: bool
-                ) -> list[tuple[Fix, bool]]:
-    """(fix, needs the whole network to check it) for a layer fed ``tensor`` along ``wire`` (which exists, or
-    with ``connect``, is to be made by the fix)."""
+                ) -> list[Candidate]:
+    """The fixes to try for a layer fed ``tensor`` along ``wire`` (which exists, or with ``connect``, is to be made
+    by the fix), best first."""
     name = network.name
     sample = tuple(tensor.shape[1:])
     if tensor.dtype != "float32" or not sample or not all(is_known(d) for d in sample):
         return []
     sample_ints = tuple(int(d) for d in sample)  # type: ignore[arg-type]
     suffix = " and connect" if connect else ""
-    result: list[tuple[Fix, bool]] = []
+    result: list[Candidate] = []
     source = _feeding_input(network, analysis, wire.src)
     wire_cmds: Callable[[], list[Command]] = (lambda: [AddWire(name, wire)]) if connect else (lambda: [])
     if source is not None:
@@ -167,8 +177,8 @@ def _candidates(network: Network, analysis: Analysis, wire: Wire, tensor: Tensor
             def commands(shape: tuple[int, ...] = shape) -> list[Command]:
                 return [SetParams(name, source, {"shape": shape}), *wire_cmds()]
 
-            result.append((Fix(f"Set the Input shape to {shape_text(shape)}{suffix}", name, wire.dst, commands),
-                           True))
+            result.append((Fix(f"Set the Input shape to {shape_text(shape)}{suffix}", name, wire.dst, commands,
+                               frozenset({source})), True, tensor.with_shape((tensor.shape[0], *shape))))
 
     def insert(type_id: str, params: dict, title: str) -> Fix:
         position = _between(network, wire.src, wire.dst)
@@ -183,10 +193,12 @@ def _candidates(network: Network, analysis: Analysis, wire: Wire, tensor: Tensor
         return Fix(title + suffix, name, wire.dst, commands)
 
     if len(sample_ints) > 1:
-        result.append((insert("Flatten", {"start_axis": 1}, "Insert Flatten"), False))
+        flat = tensor.with_shape((tensor.shape[0], math.prod(sample_ints)))
+        result.append((insert("Flatten", {"start_axis": 1}, "Insert Flatten"), False, flat))
     for shape in candidate_shapes(sample_ints):
         if len(shape) > 1:
-            result.append((insert("Reshape", {"shape": shape}, f"Insert Reshape to {shape_text(shape)}"), False))
+            result.append((insert("Reshape", {"shape": shape}, f"Insert Reshape to {shape_text(shape)}"), False,
+                           tensor.with_shape((tensor.shape[0], *shape))))
     return result
 
 
@@ -229,11 +241,27 @@ def fixes_for_wire(network: Network, wire: Wire, analysis: Analysis | None = Non
     return _first_working(network, wire, _candidates(network, analysis, wire, tensor, connect=True))
 
 
-def _first_working(network: Network, wire: Wire, candidates: list[tuple[Fix, bool]]) -> list[Fix]:
+def _accepts(node: Node, tensor: TensorType) -> bool:
+    """Whether a one-input layer's shape rule takes ``tensor``: a quick test before a candidate is tried on a copy
+    of the network (most candidates fail here, for the cost of one shape rule)."""
+    try:
+        spec = node.spec
+        if len(spec.input_ports(node.params)) != 1:
+            return True  # several inputs: only the trial can tell
+        spec.infer(LayerContext(spec.coerce_params(node.params), (tensor,), node.name))
+    except Exception:  # noqa: BLE001  ShapeError, ParamError, or a rule that crashed: not accepted
+        return False
+    return True
+
+
+def _first_working(network: Network, wire: Wire, candidates: list[Candidate]) -> list[Fix]:
     found: list[Fix] = []
     before: dict[bool, set] = {}
     keeps: dict[bool, set[str] | None] = {True: None, False: _upstream(network, wire)}
-    for fix, whole in candidates:
+    target = network.node(wire.dst)
+    for fix, whole, arriving in candidates:
+        if not _accepts(target, arriving):
+            continue
         if whole not in before:
             before[whole] = _errors(analyze(_copy(network, keeps[whole])[1]))
         if _works(network, fix, keeps[whole], before[whole]):
