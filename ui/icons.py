@@ -1,34 +1,54 @@
-"""Icons drawn with QPainter: one glyph per layer category, severities, toolbar actions and the app icon.
+"""Icons: one SVG glyph per layer category on a tile of the category's colour, and, drawn with QPainter,
+severities, toolbar actions and the app icon.
 
-Everything is vector-drawn at several sizes so icons stay crisp on High-DPI screens, and nothing is
-downloaded or shipped as a bitmap. Category colours come from the canvas style when it defines them, so
-palette and canvas agree."""
+`CATEGORIES` is the one table of layer categories: its colour (the canvas's nodes, the palette's tiles, the
+inspector, the template gallery all read it) and its glyph, an SVG in ``resources/icons/categories/`` (white
+strokes on a 24x24 grid). Category icons are drawn on demand, at the size and pixel ratio they are shown at, so
+nothing is rendered or read before it is needed and they stay crisp on High-DPI screens."""
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
 
-# Used when the canvas style does not define a colour for a category (or is not importable).
-_FALLBACK_COLORS = {
-    "Input/Output": "#5b6b80",
-    "Dense & Shape": "#3a78d0",
-    "Convolution": "#16958a",
-    "Pooling": "#3f9d4e",
-    "Normalization": "#8667c0",
-    "Activation": "#dd8a26",
-    "Merge": "#c24d6a",
-    "Recurrent": "#a8702c",
-    "Attention": "#c59a12",
-    "Generative": "#cf5a9a",
+
+@dataclass(frozen=True)
+class Category:
+    """How a layer category looks: its colour (dark enough for white text) and its glyph's SVG file."""
+
+    color: str
+    glyph: str  # file name in resources/icons/categories/
+
+
+CATEGORIES: dict[str, Category] = {
+    "Input/Output": Category("#56677d", "input-output.svg"),
+    "Dense & Shape": Category("#3a78d0", "dense-shape.svg"),
+    "Convolution": Category("#14897f", "convolution.svg"),
+    "Pooling": Category("#3c8f4a", "pooling.svg"),
+    "Normalization": Category("#7f60bd", "normalization.svg"),
+    "Activation": Category("#d07a1c", "activation.svg"),
+    "Merge": Category("#c0496a", "merge.svg"),
+    "Recurrent": Category("#9c6a2a", "recurrent.svg"),
+    "Attention": Category("#b38a0e", "attention.svg"),
+    "Generative": Category("#c2528f", "generative.svg"),
 }
-_NEUTRAL = "#7a8391"
+UNKNOWN_CATEGORY = Category("#7a8391", "unknown.svg")  # a layer type this version does not know
 
 INK = QColor("#3b4350")  # toolbar glyphs
 ACCENT = QColor("#2f6fde")
@@ -40,15 +60,20 @@ _SIZES = (16, 20, 24, 32, 40, 48, 64)
 _cache: dict[tuple[str, str], QIcon] = {}
 
 
+def category_of(category: str) -> Category:
+    return CATEGORIES.get(category, UNKNOWN_CATEGORY)
+
+
 def category_color(category: str) -> QColor:
-    """The colour of a layer category, shared with the canvas
-    (``netbuilder_ui.canvas.style.CATEGORY_COLORS``)."""
-    try:
-        from netbuilder_ui.canvas.style import CATEGORY_COLORS
-    except ImportError:
-        CATEGORY_COLORS = {}  # noqa: N806 (mirrors the canvas constant)
-    value = CATEGORY_COLORS.get(category) or _FALLBACK_COLORS.get(category, _NEUTRAL)
-    return QColor(value)
+    """The colour of a layer category (`CATEGORIES`), the same on the canvas, in the palette and the inspector."""
+    return QColor(category_of(category).color)
+
+
+def glyph_path(category: str) -> Path:
+    """The SVG file of a category's glyph."""
+    from netbuilder.resources import resource_dir
+
+    return resource_dir("icons", "categories", category_of(category).glyph)
 
 
 def _icon(key: tuple[str, str], draw: Callable[[QPainter], None]) -> QIcon:
@@ -77,125 +102,67 @@ def _pen(color: QColor | str, width: float = 1.8) -> QPen:
     return pen
 
 
-# ---- category glyphs ---------------------------------------------------------------------------------------
+# ---- category tiles ----------------------------------------------------------------------------------------
 
-def _glyph_io(p: QPainter) -> None:
-    p.drawLine(QPointF(5, 12), QPointF(15, 12))
-    p.drawPolyline(QPolygonF([QPointF(11, 8), QPointF(15, 12), QPointF(11, 16)]))
-    p.drawLine(QPointF(18.5, 6.5), QPointF(18.5, 17.5))
+_renderers: dict[str, object] = {}  # SVG file -> QSvgRenderer, parsed on first use
 
 
-def _glyph_dense(p: QPainter) -> None:
-    left = [QPointF(7, 7), QPointF(7, 12), QPointF(7, 17)]
-    right = [QPointF(17, 9.5), QPointF(17, 14.5)]
-    pen = p.pen()
-    thin = QPen(pen)
-    thin.setWidthF(1.0)
-    p.setPen(thin)
-    for a in left:
-        for b in right:
-            p.drawLine(a, b)
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(pen.color())
-    for point in left + right:
-        p.drawEllipse(point, 2.0, 2.0)
+def _renderer(path: Path) -> object:
+    renderer = _renderers.get(str(path))
+    if renderer is None:
+        from PySide6.QtSvg import QSvgRenderer
+
+        renderer = _renderers[str(path)] = QSvgRenderer(str(path))
+    return renderer
 
 
-def _glyph_conv(p: QPainter) -> None:
-    color = p.pen().color()
-    p.setPen(Qt.PenStyle.NoPen)
-    for i in range(3):
-        for j in range(3):
-            shade = QColor(color)
-            shade.setAlphaF(1.0 if (i + j) % 2 == 0 else 0.6)
-            p.setBrush(shade)
-            p.drawRoundedRect(QRectF(5.5 + 4.6 * i, 5.5 + 4.6 * j, 3.6, 3.6), 0.8, 0.8)
+class _TileEngine(QIconEngine):
+    """Draws a category tile (rounded square in its colour, white SVG glyph) at whatever size Qt asks for."""
 
+    def __init__(self, category: str):
+        super().__init__()
+        self.category = category
+        self._pixmaps: dict[tuple[int, int, int], QPixmap] = {}
 
-def _glyph_pool(p: QPainter) -> None:
-    p.drawPolygon(QPolygonF([QPointF(5, 6.5), QPointF(19, 6.5), QPointF(14.5, 13), QPointF(9.5, 13)]))
-    p.drawLine(QPointF(12, 13), QPointF(12, 18.5))
+    def paint(self, painter: QPainter, rect: QRect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        side = min(rect.width(), rect.height())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.translate(rect.x() + (rect.width() - side) / 2, rect.y() + (rect.height() - side) / 2)
+        painter.scale(side / 24.0, side / 24.0)
+        if mode == QIcon.Mode.Disabled:
+            painter.setOpacity(0.45)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(category_color(self.category))
+        painter.drawRoundedRect(QRectF(1, 1, 22, 22), 5.5, 5.5)
+        renderer = _renderer(glyph_path(self.category))
+        if renderer.isValid():  # type: ignore[attr-defined]
+            renderer.render(painter, QRectF(0, 0, 24, 24))  # type: ignore[attr-defined]
+        painter.restore()
 
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        key = (size.width(), size.height(), int(mode.value))
+        cached = self._pixmaps.get(key)
+        if cached is None:
+            cached = QPixmap(size)
+            cached.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(cached)
+            self.paint(painter, QRect(0, 0, size.width(), size.height()), mode, state)
+            painter.end()
+            self._pixmaps[key] = cached
+        return cached
 
-def _glyph_norm(p: QPainter) -> None:
-    path = QPainterPath(QPointF(4.5, 17.5))
-    for k in range(0, 31):
-        x = 4.5 + 15 * k / 30
-        y = 17.5 - 11 * math.exp(-((x - 12) ** 2) / 9.0)
-        path.lineTo(x, y)
-    p.drawPath(path)
-    p.drawLine(QPointF(4.5, 18.5), QPointF(19.5, 18.5))
-
-
-def _glyph_activation(p: QPainter) -> None:
-    p.drawPolyline(QPolygonF([QPointF(4.5, 16), QPointF(12, 16), QPointF(19, 7)]))
-
-
-def _glyph_merge(p: QPainter) -> None:
-    p.drawLine(QPointF(6, 6.5), QPointF(12, 12))
-    p.drawLine(QPointF(6, 17.5), QPointF(12, 12))
-    p.drawLine(QPointF(12, 12), QPointF(19, 12))
-
-
-def _glyph_recurrent(p: QPainter) -> None:
-    p.drawArc(QRectF(6, 6, 12, 12), 30 * 16, 290 * 16)
-    p.drawPolyline(QPolygonF([QPointF(17.6, 4.8), QPointF(17.4, 8.8), QPointF(13.6, 8.4)]))
-
-
-def _glyph_attention(p: QPainter) -> None:
-    eye = QPainterPath(QPointF(4, 12))
-    eye.quadTo(12, 3.5, 20, 12)
-    eye.quadTo(12, 20.5, 4, 12)
-    p.drawPath(eye)
-    color = p.pen().color()
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(color)
-    p.drawEllipse(QPointF(12, 12), 2.6, 2.6)
-
-
-def _glyph_generative(p: QPainter) -> None:
-    color = p.pen().color()
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(color)
-    star = QPainterPath(QPointF(12, 4))
-    for a, b in (((13.4, 10.6), (20, 12)), ((13.4, 13.4), (12, 20)), ((10.6, 13.4), (4, 12)),
-                 ((10.6, 10.6), (12, 4))):
-        star.quadTo(QPointF(*a), QPointF(*b))
-    p.drawPath(star)
-    p.drawEllipse(QPointF(18.5, 6), 1.5, 1.5)
-
-
-def _glyph_unknown(p: QPainter) -> None:
-    p.drawEllipse(QPointF(12, 12), 5, 5)
-
-
-_GLYPHS: dict[str, Callable[[QPainter], None]] = {
-    "Input/Output": _glyph_io,
-    "Dense & Shape": _glyph_dense,
-    "Convolution": _glyph_conv,
-    "Pooling": _glyph_pool,
-    "Normalization": _glyph_norm,
-    "Activation": _glyph_activation,
-    "Merge": _glyph_merge,
-    "Recurrent": _glyph_recurrent,
-    "Attention": _glyph_attention,
-    "Generative": _glyph_generative,
-}
+    def clone(self) -> QIconEngine:
+        return _TileEngine(self.category)
 
 
 def category_icon(category: str) -> QIcon:
-    """A rounded tile in the category colour with a white glyph that hints at what the layers do."""
-    color = category_color(category)
-
-    def draw(p: QPainter) -> None:
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(color)
-        p.drawRoundedRect(QRectF(1, 1, 22, 22), 5.5, 5.5)
-        p.setPen(_pen("#ffffff", 1.9))
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        _GLYPHS.get(category, _glyph_unknown)(p)
-
-    return _icon(("category", category + color.name()), draw)
+    """A rounded tile in the category colour with its white glyph (`CATEGORIES`), drawn when first shown."""
+    key = ("category", category)
+    icon = _cache.get(key)
+    if icon is None:
+        icon = _cache[key] = QIcon(_TileEngine(category))
+    return icon
 
 
 def category_swatch(category: str) -> QIcon:

@@ -47,14 +47,16 @@ from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
 from netbuilder_ui.canvas import CanvasView
+from netbuilder_ui.canvas.flow import install_flow_menu
 from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
 from netbuilder_ui.gallery import TemplateGalleryDialog, blank_document
-from netbuilder_ui.icons import ERROR, OK, WARNING, action_icon, app_icon, chevron_file, color_dot
+from netbuilder_ui.icons import ERROR, OK, WARNING, action_icon, app_icon, color_dot
 from netbuilder_ui.inspector import InspectorWidget, human_count
 from netbuilder_ui.palette import PaletteWidget
 from netbuilder_ui.problems import ProblemsWidget
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.shortcuts import ShortcutsDialog
+from netbuilder_ui.style_sheet import app_style_sheet
 from netbuilder_ui.training_loader import TrainingLoader
 
 if TYPE_CHECKING:
@@ -66,86 +68,6 @@ LOCKED_ACTIONS = ("new", "new_template", "open", "cut", "paste", "duplicate", "d
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored
 BOTTOM_PANEL_HEIGHT = 190  # problems, plots and results share it: room for a plot, not only a list
 
-STYLE_SHEET = """
-QMainWindow, QMainWindow::separator { background: #eef0f3; }
-QMainWindow::separator { width: 1px; height: 1px; }
-QDockWidget { font-weight: 600; color: #4a5361; }
-QDockWidget::title { background: #eef0f3; padding: 7px 10px 5px 10px; text-align: left; }
-QDockWidget > QWidget { background: #ffffff; }
-QToolBar { background: #f8f9fa; border: none; border-bottom: 1px solid #dde1e6; spacing: 2px;
-    padding: 3px 6px; }
-QToolBar QToolButton { border: 1px solid transparent; border-radius: 5px; padding: 4px; }
-QToolBar QToolButton:hover { background: #e6eaf0; border-color: #d6dbe3; }
-QToolBar QToolButton:pressed, QToolBar QToolButton:checked { background: #dbe5f7; border-color: #bfd0ee; }
-QToolBar::separator { background: #dde1e6; width: 1px; margin: 5px 6px; }
-QTabWidget::pane { border: none; }
-QTabWidget#canvasTabs QTabBar { background: #eef0f3; }
-QTabWidget#canvasTabs QTabBar::tab { background: transparent; color: #5b6472; padding: 6px 16px; border: none;
-    border-bottom: 2px solid transparent; margin-right: 2px; }
-QTabWidget#canvasTabs QTabBar::tab:selected { color: #1f2630; border-bottom: 2px solid #2f6fde;
-    background: #f6f7f9; }
-QTabWidget#canvasTabs QTabBar::tab:hover:!selected { color: #1f2630; background: #e6e9ee; }
-QStatusBar { background: #f8f9fa; border-top: 1px solid #dde1e6; color: #4a5361; }
-QStatusBar::item { border: none; }
-QStatusBar QLabel { padding: 0 10px; }
-QStatusBar QLabel#statusState[state="ok"] { color: #1f7a46; font-weight: 600; }
-QStatusBar QLabel#statusState[state="warning"] { color: #9a6400; font-weight: 600; }
-QStatusBar QLabel#statusState[state="error"] { color: #b42b2b; font-weight: 600; }
-QLineEdit { border: 1px solid #cfd5dd; border-radius: 5px; padding: 4px 7px; background: #ffffff;
-    selection-background-color: #2f6fde; }
-QLineEdit:focus { border-color: #2f6fde; }
-QLineEdit[invalid="true"] { border-color: #d14343; background: #fff6f6; }
-QSpinBox, QComboBox { border: 1px solid #cfd5dd; border-radius: 5px; padding: 4px 7px; background: #ffffff;
-    selection-background-color: #2f6fde; }
-QSpinBox:focus, QComboBox:focus, QComboBox:on { border-color: #2f6fde; }
-QSpinBox::up-button, QSpinBox::down-button { width: 0px; border: none; subcontrol-origin: border; }
-QComboBox::drop-down { subcontrol-origin: padding; subcontrol-position: center right; width: 22px;
-    border: none; }
-QComboBox::down-arrow { image: url(@CHEVRON@); width: 10px; height: 10px; }
-QComboBox QAbstractItemView { border: 1px solid #cfd5dd; background: #ffffff; outline: 0;
-    selection-background-color: #dbe6fa; selection-color: #1f2630; }
-QLineEdit#paletteSearch { padding: 6px 8px; border-radius: 6px; }
-QTreeWidget#paletteTree { border: none; background: #ffffff; outline: 0; }
-QTreeWidget#paletteTree::item { padding: 4px 2px; border-radius: 4px; color: #28303b; }
-QTreeWidget#paletteTree::item:hover { background: #eef3fc; }
-QTreeWidget#paletteTree::item:selected { background: #dbe6fa; color: #1f2630; }
-QTreeWidget#problemsList { border: none; alternate-background-color: #f8f9fb; outline: 0; }
-QTreeWidget#problemsList::item { padding: 3px 2px; }
-QTreeWidget#problemsList::item:selected { background: #dbe6fa; color: #1f2630; }
-QHeaderView::section { background: #f4f5f7; color: #5b6472; border: none; border-bottom: 1px solid #e1e4e9;
-    padding: 4px 6px; font-weight: 600; }
-QScrollArea#inspector, QWidget#inspectorContent { background: #ffffff; }
-QLabel#inspectorTitle { font-size: 15px; font-weight: 600; color: #1f2630; }
-QLabel#inspectorSubtitle { color: #6b7482; }
-QLabel#sectionTitle { color: #7a8391; font-size: 10px; font-weight: 700; letter-spacing: 1px;
-    padding-top: 4px; border-bottom: 1px solid #eceef2; padding-bottom: 3px; }
-QLabel#fieldLabel { color: #3d4551; }
-QLabel#specDoc { color: #4f5865; }
-QLabel#hint, QLabel#placeholder { color: #7a8391; }
-QLabel#fieldError[severity="error"] { color: #c62828; }
-QLabel#fieldError[severity="warning"] { color: #9a6400; }
-QFrame#statsCard { background: #f6f8fa; border: 1px solid #e4e7ec; border-radius: 8px; }
-QLabel#statCaption { color: #7a8391; font-size: 9px; font-weight: 700; letter-spacing: 1px; }
-QLabel#statValue { color: #1f2630; font-weight: 600; }
-QLabel#statValue[state="error"] { color: #b42b2b; }
-QLabel#statValue[state="ok"] { color: #1f7a46; }
-QFrame#diagnostic { border-radius: 6px; }
-QFrame#diagnostic[severity="error"] { background: #fdf0f0; border: 1px solid #f2c9c9; }
-QFrame#diagnostic[severity="warning"] { background: #fff8e8; border: 1px solid #f0dca8; }
-QLabel#diagnosticText { color: #2a313b; }
-QLabel#galleryHeading { font-size: 17px; font-weight: 600; color: #1f2630; }
-QListWidget#galleryList { border: 1px solid #dde1e6; border-radius: 8px; background: #f6f7f9; padding: 6px; }
-QListWidget#galleryList::item { border-radius: 8px; padding: 6px; color: #28303b; }
-QListWidget#galleryList::item:selected { background: #dbe6fa; color: #1f2630; }
-QUndoView { border: none; }
-QScrollBar:vertical { background: transparent; width: 10px; margin: 0; }
-QScrollBar:horizontal { background: transparent; height: 10px; margin: 0; }
-QScrollBar::handle:vertical { background: #cbd1d9; border-radius: 3px; min-height: 28px; margin: 2px; }
-QScrollBar::handle:horizontal { background: #cbd1d9; border-radius: 3px; min-width: 28px; margin: 2px; }
-QScrollBar::handle:hover { background: #aab2bd; }
-QScrollBar::add-line, QScrollBar::sub-line { width: 0; height: 0; }
-QScrollBar::add-page, QScrollBar::sub-page { background: none; }
-"""
 
 
 class MainWindow(QMainWindow):
@@ -164,7 +86,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowIcon(app_icon())
-        self.setStyleSheet(STYLE_SHEET.replace("@CHEVRON@", chevron_file()))
+        self.setStyleSheet(app_style_sheet())
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.qt_doc = qt_doc if qt_doc is not None else QtDocument(parent=self)
@@ -225,6 +147,7 @@ class MainWindow(QMainWindow):
         self.inspector.editCommitted.connect(self.focus_canvas)
         self.problems.nodeActivated.connect(self.show_node)
         self.problems.countChanged.connect(self._on_problem_count)
+        self.problems.message.connect(self.show_message)
         self.qt_doc.documentReplaced.connect(self._on_document_replaced)
         self.qt_doc.networksChanged.connect(self._sync_tabs)
         self.qt_doc.analysisChanged.connect(self._on_analysis_changed)
@@ -433,6 +356,7 @@ class MainWindow(QMainWindow):
                          acts["zoom_selection"]])
         view.addSeparator()
         view.addActions([acts["auto_layout"], acts["snap"]])
+        self.flow = install_flow_menu(self, view)
         view.addSeparator()
         view.addActions([acts["next_tab"], acts["prev_tab"]])
         view.addSeparator()

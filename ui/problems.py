@@ -3,7 +3,9 @@ per root cause (`netbuilder.analysis.group_by_cause`) with its consequences fold
 
 It only reads the cached analysis (`QtDocument.analysis`) and refreshes on the coalesced ``analysisChanged``
 signal, so a burst of edits costs one refresh. Clicking a row asks the window to show that node
-(``nodeActivated``); the window centres the canvas on it.
+(``nodeActivated``); the window centres the canvas on it. A shape problem with a one-click fix
+(`netbuilder.analysis.fixes`) shows the best one as a button in the "How to fix it" column (the advice stays in
+the tooltip; other fixes are in the layer's context menu): one undoable step.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QStackedWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -21,6 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.analysis import Diagnostic, ProblemGroup, group_by_cause
+from netbuilder.analysis.fixes import Fix, fixes_for_node
+from netbuilder.document import DocumentError
+from netbuilder.specs import ParamError
 from netbuilder_ui.icons import severity_icon
 from netbuilder_ui.qt_document import QtDocument
 
@@ -33,6 +40,7 @@ class ProblemsWidget(QWidget):
 
     nodeActivated = Signal(str, str)  # noqa: N815  network, node id
     countChanged = Signal(int, int)  # noqa: N815  errors, warnings
+    message = Signal(str)  # what a fix did, or why it could not
 
     def __init__(self, qt_doc: QtDocument, parent: QWidget | None = None):
         super().__init__(parent)
@@ -41,6 +49,7 @@ class ProblemsWidget(QWidget):
         self.network_name: str | None = None
         self.diagnostics: list[Diagnostic] = []
         self.groups: list[ProblemGroup] = []
+        self.fixes: list[list[Fix]] = []  # per root cause (top-level row): its one-click fixes
 
         self.tree = QTreeWidget(self)
         self.tree.setObjectName("problemsList")
@@ -87,15 +96,20 @@ class ProblemsWidget(QWidget):
         doc = self.qt_doc.document
         name = self.network_name
         if name is None or name not in doc.networks:
-            self.diagnostics, self.groups = [], []
+            self.diagnostics, self.groups, self.fixes = [], [], []
         else:
             analysis = self.qt_doc.analysis(name)
-            self.groups = group_by_cause(doc.network(name), analysis)
+            network = doc.network(name)
+            self.groups = group_by_cause(network, analysis)
             self.diagnostics = [d for g in self.groups for d in (g.root, *g.consequences)]
+            self.fixes = [fixes_for_node(network, g.root.node_id, analysis) if g.root.node_id else []
+                          for g in self.groups]
         self.tree.clear()
-        for group in self.groups:
+        for group, fixes in zip(self.groups, self.fixes, strict=True):
             item = self._row(group.root)
             self.tree.addTopLevelItem(item)
+            if fixes:
+                self.tree.setItemWidget(item, 2, self._fix_button(fixes[0]))
             parent = item
             if group.summary:
                 parent = QTreeWidgetItem(["", group.summary, ""])
@@ -121,6 +135,30 @@ class ProblemsWidget(QWidget):
         for column in range(3):
             item.setToolTip(column, tip)
         return item
+
+    def _fix_button(self, fix: Fix) -> QWidget:
+        box = QWidget()
+        box.setAutoFillBackground(True)  # covers the advice text of the cell (it stays in the tooltip)
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(2, 0, 2, 0)
+        button = QPushButton(fix.title, box)
+        button.setObjectName("fixButton")
+        button.setToolTip(f"{fix.title} (one step; Ctrl+Z undoes it)")
+        button.clicked.connect(lambda _=False: self.apply_fix(fix))
+        layout.addWidget(button)
+        layout.addStretch(1)
+        return box
+
+    def apply_fix(self, fix: Fix) -> bool:
+        """Make a one-click fix as one undoable step; False (and why, on ``message``) when it cannot be made now
+        (a run is training, or the network changed since)."""
+        try:
+            self.qt_doc.execute(fix.command())
+        except (DocumentError, ParamError) as error:
+            self.message.emit(f"Could not {fix.title[0].lower()}{fix.title[1:]}: {error}")
+            return False
+        self.message.emit(f"{fix.title}: done (Ctrl+Z undoes it).")
+        return True
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(layer, problem, suggestion) per root cause (top-level row), as displayed."""

@@ -5,6 +5,9 @@ smooth S-curve is enough (``route_wire`` returns None: draw the curve). A wire t
 a skip connection across several columns, or a wire going back to the start of the next wrapped row — instead runs
 in a lane: right out of its port, up or down to a horizontal line that no node covers, along it, and back into its
 input port. The lane nearest the ports wins, so a skip connection hugs the layers it jumps over.
+
+Top to bottom (``flow`` TOP_TO_BOTTOM) a wire leaves downwards and enters from above; the routes are the same ones
+worked out on the transposed drawing (x and y swapped), so lanes there are vertical.
 """
 
 from __future__ import annotations
@@ -14,12 +17,25 @@ from collections.abc import Callable, Sequence
 Point = tuple[float, float]
 Rect = tuple[float, float, float, float]  # left, top, right, bottom
 
+LEFT_TO_RIGHT = "left-to-right"  # the same names as `layered` (which imports this module's types)
+TOP_TO_BOTTOM = "top-to-bottom"
+
 CLEARANCE = 14.0  # how far a lane keeps from a node's edge
 STUB = 24.0  # straight run out of a port before a routed wire turns
 
 
-def curve_points(p1: Point, p2: Point, samples: int = 24) -> list[Point]:
+def _t(point: Point) -> Point:
+    return (point[1], point[0])
+
+
+def _t_rect(rect: Rect) -> Rect:
+    return (rect[1], rect[0], rect[3], rect[2])
+
+
+def curve_points(p1: Point, p2: Point, samples: int = 24, flow: str = LEFT_TO_RIGHT) -> list[Point]:
     """Points along the default S-curve between two ports (the same curve the canvas draws)."""
+    if flow == TOP_TO_BOTTOM:
+        return [_t(p) for p in curve_points(_t(p1), _t(p2), samples)]
     (x1, y1), (x2, y2) = p1, p2
     dx = x2 - x1
     reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, min(-dx * 0.5, 200.0) + abs(y2 - y1) * 0.2)
@@ -41,19 +57,30 @@ def _inside(point: Point, rect: Rect, margin: float) -> bool:
 ObstacleFn = Callable[[Rect], list[Rect]]  # node rectangles meeting an area
 
 
-def route_wire(p1: Point, p2: Point, obstacles_in: ObstacleFn, ends: Sequence[Rect] = ()) -> list[Point] | None:
+def route_wire(p1: Point, p2: Point, obstacles_in: ObstacleFn, ends: Sequence[Rect] = (),
+               flow: str = LEFT_TO_RIGHT) -> list[Point] | None:
     """A polyline for the wire from output port ``p1`` to input port ``p2`` that passes under no node, or None
     when the plain S-curve already does.
 
     ``obstacles_in(area)`` gives the node rectangles meeting an area; ``ends`` are the rectangles of the wire's own
     two nodes (the curve may touch those at its ends, a lane may not cross them).
     """
+    if flow == TOP_TO_BOTTOM:
+        def transposed(area: Rect) -> list[Rect]:
+            return [_t_rect(r) for r in obstacles_in(_t_rect(area))]
+
+        route = route_wire(_t(p1), _t(p2), transposed, [_t_rect(r) for r in ends])
+        return None if route is None else [_t(p) for p in route]
     forward = p2[0] - p1[0] >= 2 * STUB
     if forward:
+        # The curve lies inside the box of its control points: when no other node meets that box (the usual case,
+        # a wire to the next column), it is clear without sampling it.
+        reach = max((p2[0] - p1[0]) * 0.5, 40.0)
+        hull = (p1[0] - 2.0, min(p1[1], p2[1]) - 2.0, max(p2[0], p1[0] + reach) + 2.0, max(p1[1], p2[1]) + 2.0)
+        blockers = [r for r in obstacles_in(hull) if r not in ends]
+        if not blockers:
+            return None
         points = curve_points(p1, p2)
-        box = (min(x for x, _ in points), min(y for _, y in points), max(x for x, _ in points),
-               max(y for _, y in points))
-        blockers = [r for r in obstacles_in(box) if r not in ends]
         if not any(_inside(pt, r, 2.0) for pt in points for r in blockers):
             return None
     left, right = (p1[0] + STUB, p2[0] - STUB) if forward else (p2[0] - STUB, p1[0] + STUB)

@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication, QGraphicsView
 
+from netbuilder.analysis.fixes import fixes_for_wire
 from netbuilder.document import AddWire, Macro, MoveNodes, RemoveWires, Wire
+from netbuilder.layout import TOP_TO_BOTTOM
 from netbuilder.wiring import PortKey, compatible_ports, connection_problem
+from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.items import DraftWireItem, NodeItem
 
 if TYPE_CHECKING:
@@ -129,8 +132,9 @@ class NewWireInteraction(Interaction):
         node_id, port, is_input = self.anchor
         if target[2] == is_input:
             side = "inputs" if is_input else "outputs"
-            scene.refuse(pos, f"Both ends are {side}: connect an output (right side of a layer) to an input "
-                              "(left side).")
+            out_side, in_side = ("bottom", "top") if style.flow() == TOP_TO_BOTTOM else ("right", "left")
+            scene.refuse(pos, f"Both ends are {side}: connect an output ({out_side} side of a layer) to an input "
+                              f"({in_side} side).")
             return
         if is_input:
             wire = Wire(target[0], target[1], node_id, port)
@@ -139,9 +143,11 @@ class NewWireInteraction(Interaction):
         if wire == self.replacing:
             return
         network = scene.network
-        problem = connection_problem(network, wire, scene.qt_doc.analysis(scene.network_name), self.replacing)
+        analysis = scene.qt_doc.analysis(scene.network_name)
+        problem = connection_problem(network, wire, analysis, self.replacing)
         if problem:
-            scene.refuse(pos, problem)
+            fixes = fixes_for_wire(network, wire, analysis) if self.replacing is None else []
+            scene.refuse(pos, problem, fixes)
             return
         name = scene.network_name
         if self.replacing is None:

@@ -4,6 +4,7 @@ their content, position, wire end points and decorations; gestures are handled b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -137,8 +138,7 @@ class NodeItem(QGraphicsItem):
     def port_scene_pos(self, name: str, is_input: bool) -> QPointF:
         local = self.visual.geometry.port_pos(name, is_input)
         if local is None:  # a port that no longer exists: the wire is about to go; anchor it on the edge
-            g = self.visual.geometry
-            local = QPointF(0.0 if is_input else g.width, g.height / 2)
+            local = self.visual.geometry.edge_pos(is_input)
         return self.mapToScene(local)
 
     def port_at(self, scene_pos: QPointF, reach: float | None = None) -> PortRef | None:
@@ -148,9 +148,9 @@ class NodeItem(QGraphicsItem):
         reach = style.metrics().port_hit if reach is None else reach
         best: tuple[float, PortRef] | None = None
         for is_input, ports in ((True, g.inputs), (False, g.outputs)):
-            x = 0.0 if is_input else g.width
-            for name, y in ports.items():
-                distance = ((local.x() - x) ** 2 + (local.y() - y) ** 2) ** 0.5
+            for name in ports:
+                spot = g.port_pos(name, is_input)
+                distance = ((local.x() - spot.x()) ** 2 + (local.y() - spot.y()) ** 2) ** 0.5
                 if distance <= reach and (best is None or distance < best[0]):
                     best = (distance, (name, is_input))
         return best[1] if best else None
@@ -185,8 +185,9 @@ class NodeItem(QGraphicsItem):
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
-        path.addRect(self.visual.geometry.rect.adjusted(-style.metrics().port_radius - 2, 0,
-                                                        style.metrics().port_radius + 2, 0))
+        r = style.metrics().port_radius + 2
+        g = self.visual.geometry
+        path.addRect(g.rect.adjusted(0, -r, 0, r) if g.vertical else g.rect.adjusted(-r, 0, r, 0))
         return path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
@@ -327,9 +328,12 @@ class ToastItem(QGraphicsItem):
 
     MAX_WIDTH = 340.0
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, actions: tuple[tuple[str, Callable[[], None]], ...] = ()):
+        """``actions``: (button text, what it does) for one-click fixes, drawn as buttons below the message (the
+        scene runs the one a press lands on, see `action_at`)."""
         super().__init__()
         self.text = text
+        self.actions = actions
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setZValue(Z_TOAST)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -337,7 +341,20 @@ class ToastItem(QGraphicsItem):
         flags = int(Qt.TextFlag.TextWordWrap)
         bound = fm.boundingRect(QRectF(0, 0, self.MAX_WIDTH, 1000), flags, text)
         self._text_rect = QRectF(12, 8, bound.width() + 1, bound.height())
-        self._rect = QRectF(0, 0, bound.width() + 25, bound.height() + 16)
+        self._action_rects: list[QRectF] = []
+        top, width = self._text_rect.bottom() + 6, bound.width()
+        for label, _ in actions:
+            box = fm.boundingRect(QRectF(0, 0, self.MAX_WIDTH, 100), flags, label)
+            self._action_rects.append(QRectF(12, top, box.width() + 16, box.height() + 6))
+            top += box.height() + 10
+            width = max(width, box.width() + 16)
+        self._rect = QRectF(0, 0, width + 25, (top - 4 if actions else bound.height() + 16))
+        if actions:
+            self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    def action_at(self, local: QPointF) -> int | None:
+        """The index of the fix button under a point in the toast's coordinates."""
+        return next((i for i, rect in enumerate(self._action_rects) if rect.contains(local)), None)
 
     def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-1, -1, 1, 3)
@@ -353,3 +370,9 @@ class ToastItem(QGraphicsItem):
         painter.setPen(QColor(style.TEXT))
         painter.setFont(style.metrics().body_font)
         painter.drawText(self._text_rect, int(Qt.TextFlag.TextWordWrap), self.text)
+        for rect, (label, _) in zip(self._action_rects, self.actions, strict=True):
+            painter.setPen(QPen(QColor(style.ACCENT), 1))
+            painter.setBrush(QColor(style.NODE_BODY))
+            painter.drawRoundedRect(rect, 4, 4)
+            painter.setPen(QColor(style.ACCENT))
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), label)

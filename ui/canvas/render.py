@@ -18,7 +18,7 @@ from PySide6.QtSvg import QSvgGenerator
 
 from netbuilder.analysis import Analysis, analyze
 from netbuilder.document import Document, DocumentError, Network
-from netbuilder.layout import Rect, layered_positions
+from netbuilder.layout import LEFT_TO_RIGHT, Rect, document_flow, layered_positions
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.visuals import (
     NodeState,
@@ -60,9 +60,14 @@ class Diagram:
     """The visuals of a whole network at its model positions, and the rectangle they cover."""
 
     def __init__(self, network: Network, analysis: Analysis):
+        document = getattr(network, "document", None)
+        with style.drawing_in(document_flow(document.settings) if document is not None else LEFT_TO_RIGHT):
+            self._build(network, analysis)
+
+    def _build(self, network: Network, analysis: Analysis) -> None:
         places = {node.id: node.position for node in network.nodes}
         if len(network) > 1 and len(set(places.values())) == 1:  # never placed (a scripted network): lay it out
-            places = layered_positions(network, _size_of(network))
+            places = layered_positions(network, _size_of(network), flow=style.flow())
         by_node: dict[str, list] = {}
         for diagnostic in analysis.diagnostics:
             if diagnostic.node_id is not None:
@@ -96,8 +101,8 @@ class Diagram:
             src, dst = positions.get(wire.src), positions.get(wire.dst)
             if src is None or dst is None:
                 continue
-            p1 = src[1].geometry.port_pos(wire.src_port, False) or QPointF(src[1].geometry.width, 0)
-            p2 = dst[1].geometry.port_pos(wire.dst_port, True) or QPointF(0, 0)
+            p1 = src[1].geometry.port_pos(wire.src_port, False) or src[1].geometry.edge_pos(False)
+            p2 = dst[1].geometry.port_pos(wire.dst_port, True) or dst[1].geometry.edge_pos(True)
             tensor = analysis.wire_type(wire.src, wire.src_port)
             label = str(tensor) if tensor is not None else ""
             shape = wire_shape(src[0] + p1, dst[0] + p2, label, boxes_in, (boxes[wire.src], boxes[wire.dst]))

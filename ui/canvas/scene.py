@@ -16,8 +16,9 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QGraphicsView
 
 from netbuilder.analysis import Analysis, Diagnostic
+from netbuilder.analysis.fixes import Fix
 from netbuilder.document import Command, DocumentError, Network
-from netbuilder.layout import Rect
+from netbuilder.layout import FLOW_SETTING, Rect, document_flow
 from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
 from netbuilder.wiring import PortKey
@@ -48,6 +49,7 @@ class NetworkScene(QGraphicsScene):
         self._highlighted: dict[str, set[tuple[str, bool]]] = {}
         self._hovered: PortKey | None = None
         self._node_index = RectIndex()  # node boxes, kept in step with the items, for routing wires
+        self._extent: QRectF | None = None  # the box around every node (see nodes_rect); None: work it out
         self.snap_to_grid = True
         self.interaction: Interaction | None = None
         self.toast: ToastItem | None = None
@@ -65,6 +67,7 @@ class NetworkScene(QGraphicsScene):
         qt_doc.analysisChanged.connect(self._on_analysis_changed)
         qt_doc.documentReplaced.connect(self.rebuild)
         qt_doc.networksChanged.connect(self._on_networks_changed)
+        qt_doc.settingsChanged.connect(self._on_settings_changed)
         self.rebuild()
 
     # ---- reading ------------------------------------------------------------------------------------------------
@@ -107,6 +110,15 @@ class NetworkScene(QGraphicsScene):
         return [item.key for item in self.selectedItems() if isinstance(item, WireItem)]
 
     def nodes_rect(self, node_ids: list[str] | None = None) -> QRectF:
+        """The box around the given nodes (all of them by default). The whole network's box is kept until a node
+        is added, removed, moved or resized: the minimap and the view ask for it on every scroll step."""
+        if node_ids is None:
+            if self._extent is None:
+                self._extent = self._nodes_rect(None)
+            return QRectF(self._extent)
+        return self._nodes_rect(node_ids)
+
+    def _nodes_rect(self, node_ids: list[str] | None) -> QRectF:
         rect = QRectF()
         for node_id in self.node_items if node_ids is None else node_ids:
             item = self.node_items.get(node_id)
@@ -138,14 +150,26 @@ class NetworkScene(QGraphicsScene):
             item.setPos(pos)
             self._reroute(item.node_id)
 
-    def refuse(self, pos: QPointF, message: str) -> None:
-        """Show why a gesture was refused: next to the cursor, and on the status bar."""
+    def refuse(self, pos: QPointF, message: str, fixes: Iterable[Fix] = ()) -> None:
+        """Show why a gesture was refused: next to the cursor, and on the status bar; with ``fixes``, the toast
+        offers each as a button that makes it (one undoable step) and stays up longer to be clicked."""
         self.hide_toast()
-        self.toast = ToastItem(message)
+        fixes = list(fixes)
+        actions = tuple((fix.title, lambda fix=fix: self.apply_fix(fix)) for fix in fixes)
+        self.toast = ToastItem(message, actions)
         self.addItem(self.toast)
         self.toast.setPos(pos + QPointF(14 / max(self.zoom(), 1e-6), 10 / max(self.zoom(), 1e-6)))
-        self._toast_timer.start(TOAST_MS)
-        self.statusMessage.emit(message)
+        self._toast_timer.start(TOAST_MS * (3 if fixes else 1))
+        self.statusMessage.emit(message + (f" Fix: {fixes[0].title}." if fixes else ""))
+
+    def apply_fix(self, fix: Fix) -> bool:
+        """Make a one-click fix (one undo step) and select the layer it fixed."""
+        self.hide_toast()
+        if not self.run(fix.command()):
+            return False
+        self.select_nodes([fix.node_id])
+        self.statusMessage.emit(f"{fix.title}: done (Ctrl+Z undoes it).")
+        return True
 
     def hide_toast(self) -> None:
         self._toast_timer.stop()
@@ -186,6 +210,7 @@ class NetworkScene(QGraphicsScene):
         self.addItem(item)
         self.node_items[node_id] = item
         self._node_index.put(node_id, item.node_rect())
+        self._extent = None
         return item
 
     def begin_wire(self, node_id: str, port: str, is_input: bool) -> NewWireInteraction:
@@ -203,6 +228,7 @@ class NetworkScene(QGraphicsScene):
         self.clear()
         self.node_items.clear()
         self._node_index.clear()
+        self._extent = None
         self.wire_items.clear()
         self._node_wires.clear()
         self._diagnostics.clear()
@@ -210,6 +236,7 @@ class NetworkScene(QGraphicsScene):
         self._unlabelled.clear()
         self._highlighted.clear()
         self._hovered = None
+        style.set_flow(document_flow(self.qt_doc.document.settings))  # before measuring any node
         if not self.has_network():
             return
         network = self.network
@@ -247,6 +274,7 @@ class NetworkScene(QGraphicsScene):
 
     def _reroute(self, node_id: str) -> None:
         """Re-route the node's own wires, and the wires it now sits on (they find a way around it)."""
+        self._extent = None  # it moved or changed size
         if node_id in self.node_items:
             self._node_index.put(node_id, self.node_items[node_id].node_rect())
         own = self._node_wires.get(node_id, set())
@@ -310,6 +338,7 @@ class NetworkScene(QGraphicsScene):
         self.cancel_interaction()  # an edit from elsewhere (undo shortcut, script) during a drag ends the drag
         item = self.node_items.pop(node_id, None)
         self._node_index.remove(node_id)
+        self._extent = None
         if item is not None:
             self.removeItem(item)
         for key in list(self._node_wires.pop(node_id, ())):
@@ -368,6 +397,10 @@ class NetworkScene(QGraphicsScene):
         self._update_connected(key[0])
         self._update_connected(key[2])
 
+    def _on_settings_changed(self, key: str) -> None:
+        if key == FLOW_SETTING:  # every node's ports move to other edges: draw everything again
+            self.rebuild()
+
     def _on_networks_changed(self) -> None:
         if not self.has_network() and self.node_items:
             self.rebuild()
@@ -403,6 +436,13 @@ class NetworkScene(QGraphicsScene):
 
     # ---- mouse: dispatch to the gesture in progress ----------------------------------------------------------------
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        toast = self.toast
+        if toast is not None and toast.actions and event.button() == Qt.MouseButton.LeftButton:
+            index = toast.action_at(toast.mapFromScene(event.scenePos()))
+            if index is not None:  # a fix button on the refusal toast
+                event.accept()
+                toast.actions[index][1]()
+                return
         self.hide_toast()
         if self.interaction is not None:  # another button during a gesture cancels it
             self.cancel_interaction()

@@ -1,31 +1,26 @@
 """The canvas look, defined in one place: category colours, the neutral palette, fonts and node metrics.
 
-Colours are plain hex strings so they work in style sheets as well as in ``QColor(...)``; the palette imports
-`CATEGORY_COLORS` so a layer has the same colour in the palette and on the canvas. Fonts derive from the
+Colours are plain hex strings so they work in style sheets as well as in ``QColor(...)``; category colours come
+from the one category table in `netbuilder_ui.icons`, so a layer has the same colour in the palette and on the
+canvas. Fonts derive from the
 application font (point sizes, never pixels) so text follows the platform and High-DPI settings, and node metrics
 derive from the fonts so nothing overlaps on a platform with larger default text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QGuiApplication
 
-# One colour per layer category: distinct hues of similar weight, dark enough for white title text.
-CATEGORY_COLORS: dict[str, str] = {
-    "Input/Output": "#56677d",
-    "Dense & Shape": "#3a78d0",
-    "Convolution": "#14897f",
-    "Pooling": "#3c8f4a",
-    "Normalization": "#7f60bd",
-    "Activation": "#d07a1c",
-    "Merge": "#c0496a",
-    "Recurrent": "#9c6a2a",
-    "Attention": "#b38a0e",
-    "Generative": "#c2528f",
-}
-UNKNOWN_CATEGORY_COLOR = "#7a8391"
+from netbuilder_ui.icons import CATEGORIES, UNKNOWN_CATEGORY
+
+# One colour per layer category, from the one category table (`netbuilder_ui.icons.CATEGORIES`) that the palette,
+# the inspector and the gallery read too.
+CATEGORY_COLORS: dict[str, str] = {name: category.color for name, category in CATEGORIES.items()}
+UNKNOWN_CATEGORY_COLOR = UNKNOWN_CATEGORY.color
 
 # Neutral palette.
 CANVAS_BACKGROUND = "#f6f7f9"
@@ -107,3 +102,36 @@ def metrics() -> Metrics:
         _metrics = Metrics(title, body, small, label, node_width=width, header=header, row=row, pad=5.0,
                            inset=11.0, radius=6.0, port_radius=4.5, port_hit=11.0)
     return _metrics
+
+
+# The flow the current document is drawn in (`netbuilder.layout` LEFT_TO_RIGHT or TOP_TO_BOTTOM): ports on the left
+# and right edges, or on the top and bottom. The app shows one document at a time, and the document records its
+# flow (its positions were laid out for it), so the canvas sets this when a document opens or its flow changes and
+# rebuilds its items; everything that measures or draws a node or a wire reads it.
+_flow = "left-to-right"
+
+
+def flow() -> str:
+    return _flow
+
+
+def set_flow(value: str) -> bool:
+    """Draw in ``value`` from now on; True when that is a change (the caller rebuilds what is drawn)."""
+    from netbuilder.layout import check_flow
+
+    global _flow
+    changed = check_flow(value) != _flow
+    _flow = value
+    return changed
+
+
+@contextmanager
+def drawing_in(value: str) -> Iterator[None]:
+    """Measure and draw in ``value`` for a while (an image export of a document in another flow), then go back."""
+    global _flow
+    before = _flow
+    set_flow(value)
+    try:
+        yield
+    finally:
+        _flow = before

@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QCompleter, QGraphicsView, QLineEdit, QMenu, QWidget
 
+from netbuilder.analysis.fixes import fixes_for_node
 from netbuilder.document import (
     AddNode,
     AddWire,
@@ -536,8 +537,12 @@ class CanvasView(QGraphicsView):
         wire_under = self._wire_at(scene_pos) if scene_pos is not None else None
         if after is not None:
             item = self._scene.node_items[after]
-            top_left = self._free_spot(QPointF(item.pos().x() + item.visual.geometry.width + 100.0, item.pos().y()),
-                                       geometry.height)
+            if geometry.vertical:  # below it, one layer gap down
+                top_left = self._free_spot(QPointF(item.pos().x(), item.pos().y() + item.visual.geometry.height
+                                                   + 60.0), geometry.height, across=True)
+            else:
+                top_left = self._free_spot(QPointF(item.pos().x() + item.visual.geometry.width + 100.0,
+                                                   item.pos().y()), geometry.height)
         else:
             if scene_pos is None:
                 scene_pos = self.mapToScene(self.viewport().rect().center())
@@ -585,15 +590,16 @@ class CanvasView(QGraphicsView):
         type_id = bytes(mime.data(LAYER_MIME).data()).decode("utf-8").strip()
         return self.add_layer(type_id, scene_pos)
 
-    def _free_spot(self, top_left: QPointF, height: float) -> QPointF:
-        """The first place at or below ``top_left`` where a new node overlaps none (placing it locally)."""
+    def _free_spot(self, top_left: QPointF, height: float, across: bool = False) -> QPointF:
+        """The first place at or below ``top_left`` (right of it, ``across``: top to bottom) where a new node
+        overlaps none (placing it locally)."""
         spot = self._scene.snap(top_left)
         width = style.metrics().node_width
         for _ in range(50):
             area = (spot.x() - 20, spot.y() - 20, spot.x() + width + 20, spot.y() + height + 20)
             if not self._scene.node_rects_in(area):
                 return spot
-            spot += QPointF(0, height + 2 * style.GRID)
+            spot += QPointF(width + 2 * style.GRID, 0) if across else QPointF(0, height + 2 * style.GRID)
         return spot
 
     def _wire_at(self, scene_pos: QPointF) -> tuple[str, str, str, str] | None:
@@ -751,7 +757,7 @@ class CanvasView(QGraphicsView):
 
         view = self.viewport().rect()
         aspect = view.width() / view.height() if view.height() > 50 and view.width() > 50 else None
-        layout = layered_positions(network, size_of, style.GRID, aspect or DEFAULT_ASPECT)
+        layout = layered_positions(network, size_of, style.GRID, aspect or DEFAULT_ASPECT, style.flow())
         left = min(n.position[0] for n in network.nodes)
         top = min(n.position[1] for n in network.nodes)
         left, top = round(left / style.GRID) * style.GRID, round(top / style.GRID) * style.GRID
@@ -805,6 +811,11 @@ class CanvasView(QGraphicsView):
                 self.select_nodes([target.node_id])
             count = len(self.selected_node_ids())
             many = count > 1
+            if not many:  # one-click fixes of its shape problem come first
+                for fix in fixes_for_node(self._scene.network, target.node_id, self.qt_doc.analysis(self.network)):
+                    add(fix.title, lambda _=False, fix=fix: self._scene.apply_fix(fix))
+                if not menu.isEmpty():
+                    menu.addSeparator()
             add("Delete" + (f" {count} layers" if many else ""), self.delete_selection,
                 QKeySequence.StandardKey.Delete)
             if not many:

@@ -29,7 +29,7 @@ from PySide6.QtGui import (
 
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import Node
-from netbuilder.layout import ObstacleFn, Rect, label_spot, rect_clear, route_wire
+from netbuilder.layout import TOP_TO_BOTTOM, ObstacleFn, Rect, label_spot, rect_clear, route_wire
 from netbuilder.specs import TensorType, UnknownLayerError, get_spec
 from netbuilder_ui.canvas import style
 
@@ -102,33 +102,75 @@ def node_content(node: Node, info: NodeInfo | None, diagnostics: list[Diagnostic
 
 @dataclass(frozen=True)
 class NodeGeometry:
-    """Size and port positions of a node (in its own coordinates: top-left is 0, 0)."""
+    """Size and port positions of a node (in its own coordinates: top-left is 0, 0).
+
+    Left to right, ports sit on the left (inputs) and right (outputs) edges and ``inputs``/``outputs`` give their
+    y; top to bottom, they sit on the top and bottom edges and give their x."""
 
     width: float
     height: float
-    inputs: dict[str, float]  # port name -> y
+    inputs: dict[str, float]  # port name -> offset along its edge
     outputs: dict[str, float]
     label_inputs: bool  # several inputs: draw their names
     label_outputs: bool
     port_rows: int  # rows taken by named ports, above the text lines
     text_top: float
+    flow: str = "left-to-right"
+
+    @property
+    def vertical(self) -> bool:
+        return self.flow == TOP_TO_BOTTOM
 
     def port_pos(self, name: str, is_input: bool) -> QPointF | None:
-        ys = self.inputs if is_input else self.outputs
-        y = ys.get(name)
-        if y is None:
+        offsets = self.inputs if is_input else self.outputs
+        offset = offsets.get(name)
+        if offset is None:
             return None
-        return QPointF(0.0 if is_input else self.width, y)
+        if self.vertical:
+            return QPointF(offset, 0.0 if is_input else self.height)
+        return QPointF(0.0 if is_input else self.width, offset)
+
+    def edge_pos(self, is_input: bool) -> QPointF:
+        """The middle of the edge a side's ports sit on (where a wire to a port that went away is anchored)."""
+        if self.vertical:
+            return QPointF(self.width / 2, 0.0 if is_input else self.height)
+        return QPointF(0.0 if is_input else self.width, self.height / 2)
 
     @property
     def rect(self) -> QRectF:
         return QRectF(0, 0, self.width, self.height)
 
 
+def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool, width: float = 0.0,
+                  flow: str | None = None) -> NodeGeometry:
+    """Size and ports of a node; ``width`` 0 is the standard width (see `content_width` for titles that need more);
+    ``flow`` None is the flow the canvas draws in now (`style.flow`)."""
+    flow = flow or style.flow()
+    if flow == TOP_TO_BOTTOM:
+        return _vertical_geometry(inputs, outputs, has_summary, width)
+    return _horizontal_geometry(inputs, outputs, has_summary, width)
+
+
 @lru_cache(maxsize=512)
-def node_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool, width: float = 0.0
-                  ) -> NodeGeometry:
-    """Size and ports of a node; ``width`` 0 is the standard width (see `content_width` for titles that need more)."""
+def _vertical_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool, width: float
+                       ) -> NodeGeometry:
+    """Top to bottom: ports spread evenly along the top (inputs) and bottom (outputs) edges; with several, their
+    names take a row under the title band (inputs) and one at the bottom (outputs)."""
+    m = style.metrics()
+    width = max(width, m.node_width)
+    label_in, label_out = len(inputs) > 1, len(outputs) > 1
+    port_rows = int(label_in) + int(label_out)
+    lines = 2 if has_summary else 1
+    height = m.header + 2 * m.pad + (port_rows + lines) * m.row
+    ins = {name: round(width * (i + 1) / (len(inputs) + 1)) for i, name in enumerate(inputs)}
+    outs = {name: round(width * (i + 1) / (len(outputs) + 1)) for i, name in enumerate(outputs)}
+    return NodeGeometry(width, height, ins, outs, label_in, label_out, port_rows,
+                        m.header + m.pad + int(label_in) * m.row, TOP_TO_BOTTOM)
+
+
+@lru_cache(maxsize=512)
+def _horizontal_geometry(inputs: tuple[str, ...], outputs: tuple[str, ...], has_summary: bool, width: float
+                         ) -> NodeGeometry:
     m = style.metrics()
     label_in, label_out = len(inputs) > 1, len(outputs) > 1
     port_rows = max(len(inputs) if label_in else 0, len(outputs) if label_out else 0)
@@ -147,7 +189,7 @@ MAX_WIDTH_FACTOR = 1.6  # a long title widens its node up to this many standard 
 @lru_cache(maxsize=1024)
 def _title_width(title: str, name: str) -> float:
     m = style.metrics()
-    return (QFontMetricsF(m.title_font).horizontalAdvance(title) + QFontMetricsF(m.small_font).horizontalAdvance(name)
+    return (_text_width("title_font", title) + _text_width("small_font", name)
             + 2 * m.inset + 12)
 
 
@@ -158,8 +200,8 @@ def content_width(content: NodeContent) -> float:
     return min(max(need, m.node_width), m.node_width * MAX_WIDTH_FACTOR)
 
 
-def geometry_of(content: NodeContent) -> NodeGeometry:
-    return node_geometry(content.inputs, content.outputs, bool(content.summary), content_width(content))
+def geometry_of(content: NodeContent, flow: str | None = None) -> NodeGeometry:
+    return node_geometry(content.inputs, content.outputs, bool(content.summary), content_width(content), flow)
 
 
 def node_size(node: Node) -> tuple[float, float]:
@@ -185,42 +227,74 @@ class NodeVisual:
     body_path: QPainterPath = field(default_factory=QPainterPath)
 
 
+@lru_cache(maxsize=4)
+def _font_metrics(which: str) -> QFontMetricsF:
+    """The metrics of one of the node fonts, made once (opening a 200-layer network measured 600 of them)."""
+    return QFontMetricsF(getattr(style.metrics(), which))
+
+
+@lru_cache(maxsize=8192)
+def _text_width(which: str, text: str) -> float:
+    """Width of ``text`` in one of the node fonts (titles, shapes and labels repeat across a network)."""
+    return _font_metrics(which).horizontalAdvance(text)
+
+
+@lru_cache(maxsize=8192)
+def _elided(which: str, text: str, mode: Qt.TextElideMode, width: float) -> str:
+    return _font_metrics(which).elidedText(text, mode, width)
+
+
+@lru_cache(maxsize=256)
+def _node_paths(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
+    """(body, title band) outlines of a node of this size; nodes of one size share them."""
+    m = style.metrics()
+    body = QPainterPath()
+    body.addRoundedRect(QRectF(0, 0, width, height), m.radius, m.radius)
+    header = QPainterPath()
+    header.addRoundedRect(QRectF(0, 0, width, m.header + m.radius), m.radius, m.radius)
+    cut = QPainterPath()
+    cut.addRect(QRectF(0, 0, width, m.header))
+    return body, header.intersected(cut)
+
+
 def make_visual(content: NodeContent) -> NodeVisual:
     m = style.metrics()
     geometry = geometry_of(content)
     visual = NodeVisual(content, geometry, color=style.category_color(content.category))
     width = geometry.width - 2 * m.inset
-    small = QFontMetricsF(m.small_font)
-    body = QFontMetricsF(m.body_font)
-    title = QFontMetricsF(m.title_font)
-    name_width = min(small.horizontalAdvance(content.name), max(width - title.horizontalAdvance(content.title) - 8,
+    name_width = min(_text_width("small_font", content.name), max(width - _text_width("title_font", content.title) - 8,
                                                                  width * 0.4))
-    visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
-    visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
-    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width)
-    params_width = small.horizontalAdvance(content.params)
+    right = Qt.TextElideMode.ElideRight
+    visual.name = _elided("small_font", content.name, right, name_width)
+    visual.title = _elided("title_font", content.title, right, width - name_width - 8)
+    visual.summary = _elided("body_font", content.summary, right, width)
+    params_width = _text_width("small_font", content.params)
     visual.params = content.params
-    visual.shape = body.elidedText(content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
-    half = width / 2 - 4
+    visual.shape = _elided("body_font", content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
     if geometry.label_inputs:
+        room = _port_label_room(geometry, len(content.inputs))
         for name in content.inputs:
-            visual.port_labels[(name, True)] = small.elidedText(name, Qt.TextElideMode.ElideRight, half)
+            visual.port_labels[(name, True)] = _elided("small_font", name, right, room)
     if geometry.label_outputs:
+        room = _port_label_room(geometry, len(content.outputs))
         for name in content.outputs:
-            visual.port_labels[(name, False)] = small.elidedText(name, Qt.TextElideMode.ElideRight, half)
-    rect = geometry.rect
-    visual.body_path.addRoundedRect(rect, m.radius, m.radius)
-    header = QPainterPath()
-    header.addRoundedRect(QRectF(0, 0, rect.width(), m.header + m.radius), m.radius, m.radius)
-    cut = QPainterPath()
-    cut.addRect(QRectF(0, 0, rect.width(), m.header))
-    visual.header_path = header.intersected(cut)
+            visual.port_labels[(name, False)] = _elided("small_font", name, right, room)
+    visual.body_path, visual.header_path = _node_paths(geometry.width, geometry.height)
     return visual
+
+
+def _port_label_room(geometry: NodeGeometry, count: int) -> float:
+    """How wide one port's name may be: half the node beside a side edge, a share of the width along the top or
+    bottom edge."""
+    inner = geometry.width - 2 * style.metrics().inset
+    return inner / count - 6 if geometry.vertical else inner / 2 - 4
 
 
 def node_bounds(geometry: NodeGeometry, margin: float = 0.0) -> QRectF:
     """The area a node paints: its box, the ports sticking out on both sides, and a margin for halos."""
     r = style.metrics().port_radius + 2 + margin
+    if geometry.vertical:
+        return QRectF(-margin - 1, -r, geometry.width + 2 * margin + 3, geometry.height + 2 * r)
     return QRectF(-r, -margin - 1, geometry.width + 2 * r, geometry.height + 2 * margin + 3)
 
 
@@ -429,8 +503,13 @@ def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, 
     if visual.port_labels:
         painter.setPen(muted)
         for (name, is_input), text in visual.port_labels.items():
-            y = (g.inputs if is_input else g.outputs)[name]
-            row = QRectF(inset, y - m.row / 2, rect.width() - 2 * inset, m.row)
+            offset = (g.inputs if is_input else g.outputs)[name]
+            if g.vertical:  # centred under (inputs) or over (outputs) its port
+                room = _port_label_room(g, len(g.inputs if is_input else g.outputs)) + 6
+                top = m.header + m.pad if is_input else g.height - m.pad - m.row
+                painter.drawText(QRectF(offset - room / 2, top, room, m.row), Qt.AlignmentFlag.AlignCenter, text)
+                continue
+            row = QRectF(inset, offset - m.row / 2, rect.width() - 2 * inset, m.row)
             painter.drawText(row, _LEFT if is_input else _RIGHT, text)
 
     # Text lines: the parameters that matter, then the output shape and parameter count.
@@ -452,10 +531,9 @@ def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, 
     # Ports on the edges.
     radius = m.port_radius
     for is_input, ports in ((True, g.inputs), (False, g.outputs)):
-        x = 0.0 if is_input else rect.width()
-        for name, py in ports.items():
+        for name in ports:
             ref = (name, is_input)
-            centre = QPointF(x, py)
+            centre = g.port_pos(name, is_input)
             r = radius
             if decorations and ref in state.highlighted:
                 painter.setPen(_NO_PEN)
@@ -483,11 +561,19 @@ def paint_node(painter: QPainter, visual: NodeVisual, state: NodeState = PLAIN, 
 CORNER = 10.0  # radius of a routed wire's bends
 
 
-def wire_path(p1: QPointF, p2: QPointF, route: list[tuple[float, float]] | None = None) -> QPainterPath:
-    """A smooth S-curve leaving the output port to the right and entering the input port from the left; with a
-    ``route`` (from `netbuilder.layout.route_wire`), that polyline with rounded bends."""
+def wire_path(p1: QPointF, p2: QPointF, route: list[tuple[float, float]] | None = None, flow: str | None = None
+              ) -> QPainterPath:
+    """A smooth S-curve leaving the output port to the right and entering the input port from the left (top to
+    bottom: leaving downwards, entering from above); with a ``route`` (from `netbuilder.layout.route_wire`), that
+    polyline with rounded bends. ``flow`` None is the canvas's current flow."""
     if route:
         return _rounded(route)
+    if (flow or style.flow()) == TOP_TO_BOTTOM:
+        dy = p2.y() - p1.y()
+        reach = max(abs(dy) * 0.5, 40.0) if dy >= 0 else max(80.0, min(-dy * 0.5, 200.0) + abs(p2.x() - p1.x()) * 0.2)
+        path = QPainterPath(p1)
+        path.cubicTo(QPointF(p1.x(), p1.y() + reach), QPointF(p2.x(), p2.y() - reach), p2)
+        return path
     dx = p2.x() - p1.x()
     reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, min(-dx * 0.5, 200.0) + abs(p2.y() - p1.y()) * 0.2)
     path = QPainterPath(p1)
@@ -515,9 +601,8 @@ def wire_label_rect(path: QPainterPath, label: str, centre: QPointF | None = Non
     """Where a wire's shape label sits: a pill centred on ``centre`` (default: the middle of the curve)."""
     if not label:
         return QRectF()
-    fm = QFontMetricsF(style.metrics().label_font)
-    width = fm.horizontalAdvance(label) + 12
-    height = fm.height() + 4
+    width = _text_width("label_font", label) + 12
+    height = _font_metrics("label_font").height() + 4
     mid = path.pointAtPercent(0.5) if centre is None else centre
     return QRectF(mid.x() - width / 2, mid.y() - height / 2, width, height)
 
@@ -532,20 +617,23 @@ class WireShape:
 
 
 def wire_shape(p1: QPointF, p2: QPointF, label: str, obstacles_in: ObstacleFn | None = None,
-               ends: tuple[Rect, ...] = ()) -> WireShape:
+               ends: tuple[Rect, ...] = (), flow: str | None = None) -> WireShape:
     """Route a wire around the nodes ``obstacles_in`` reports and place its label on it, away from its ends; a
     label that would cover a node or a port, or that is longer than its wire, does not fit (it shows on hover)."""
+    flow = flow or style.flow()
     a, b = (p1.x(), p1.y()), (p2.x(), p2.y())
-    route = route_wire(a, b, obstacles_in, ends) if obstacles_in is not None else None
-    path = wire_path(p1, p2, route)
+    route = route_wire(a, b, obstacles_in, ends, flow) if obstacles_in is not None else None
+    path = wire_path(p1, p2, route, flow)
     if not label:
         return WireShape(path, QRectF(), False)
     rect = wire_label_rect(path, label, QPointF(*label_spot(route, a, b)))
     box = (rect.left(), rect.top(), rect.right(), rect.bottom())
     margin = style.metrics().port_radius + 3
     near = list(ends) + (obstacles_in(box) if obstacles_in is not None else [])
-    room = path.length() if route is None else abs(route[3][0] - route[2][0])
-    fits = rect_clear(box, near, margin) and room >= rect.width() + 2 * margin
+    vertical = flow == TOP_TO_BOTTOM  # the label lies across a vertical wire: its height must fit along it
+    along = rect.height() if vertical else rect.width()
+    room = path.length() if route is None else abs(route[3][1 if vertical else 0] - route[2][1 if vertical else 0])
+    fits = rect_clear(box, near, margin) and room >= along + 2 * margin
     return WireShape(path, rect, fits)
 
 
