@@ -25,6 +25,7 @@ from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
 from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Document
 from netbuilder.fs.limits import FileRefused, check_readable
+from netbuilder.specs import roles
 from netbuilder.train.config import TrainConfig, TransferConfig
 from netbuilder.train.loop import open_dataset, resolve_device, select_classes
 from netbuilder.train.preprocessing import prepared_with, with_preprocessing
@@ -227,9 +228,10 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
     result = Prediction(pixel_range=preprocessing.pixel_range)
     for name, value, role in zip(cinfo.output_names, outs, cinfo.output_roles, strict=True):
         value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
-        if role == "regression":
+        inverts = roles.role(role).inverts
+        if inverts == "targets":
             value = preprocessing.invert_targets(value)
-        elif role == "reconstruction":
+        elif roles.role(role).view == "reconstruction":
             value = preprocessing.invert_inputs(value.reshape(x.shape) if value.numel() == x.numel() else value)
             images = _as_images(torch.cat([x.float(), value.reshape(x.shape)]) if value.numel() == x.numel()
                                 else None, info)
@@ -237,12 +239,13 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
                 result.images, result.image_rows = images, 2
         result.outputs[name] = value
     for value, role in zip(outs, cinfo.output_roles, strict=True):
-        if role in ("logits", "probabilities") and value.dim() == 2:
+        if roles.shows_classes(role) and value.dim() == 2:
+            logits = roles.role(role).takes_logits
             if value.shape[1] == 1:
-                p1 = torch.sigmoid(value.float()) if role == "logits" else value.float()
+                p1 = torch.sigmoid(value.float()) if logits else value.float()
                 probs = torch.cat([1 - p1, p1], dim=1).cpu()
             else:
-                probs = (torch.softmax(value.float(), dim=1) if role == "logits" else value.float()).cpu()
+                probs = (torch.softmax(value.float(), dim=1) if logits else value.float()).cpu()
             names = info.class_names or [str(i) for i in range(probs.shape[1])]
             result.probabilities = probs
             result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
