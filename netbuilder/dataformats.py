@@ -42,6 +42,8 @@ def format_of(path: str | Path) -> str | None:
 def loader_options(source: str, fmt: str | None = None) -> tuple[str, tuple[str, ...]] | None:
     """(format, the option names its loader takes) for a source, without reading it; None when the format cannot
     be told from the name (loading it will say so)."""
+    if fmt is None and source.startswith("gym:"):  # a Gymnasium environment takes no loader options
+        return "environment", ()
     if fmt == "bundled" or (fmt is None and source in BUNDLED_IDS):
         return "bundled", LOADER_OPTIONS["bundled"]
     fmt = fmt or format_of(Path(source).expanduser())

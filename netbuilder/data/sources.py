@@ -47,7 +47,7 @@ def options_for_another_source(options: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_source(source: str, fmt: str | None, folder: str | os.PathLike[str] | None) -> str:
     """``source`` as training will read it: a bundled id unchanged, a path made absolute against ``folder``."""
-    if not source or is_bundled(source, fmt):
+    if not source or is_bundled(source, fmt) or (not fmt and source.startswith("gym:")):  # gym: an environment
         return source
     resolved = resolve_document_path(source, folder)
     looks_like_path = any(sep in source for sep in ("/", "\\")) or os.path.splitext(source)[1] != "" or bool(fmt)
