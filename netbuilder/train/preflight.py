@@ -62,6 +62,10 @@ def check_data(document: Document, config: TrainConfig, recipe: str, data: Prepa
     """Refuse data whose labels or token ids do not fit the network, naming the node and the fix."""
     if recipe == "gan":
         return
+    if recipe == "ppo":
+        from netbuilder.train.recipes.reinforcement import require_environment
+
+        require_environment(data.info)
     network = pick_network(document, config)
     analysis = analyze(network)
     if not analysis.ok:

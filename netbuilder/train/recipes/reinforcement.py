@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from netbuilder.compile import compiled_info
-from netbuilder.data.base import Split
+from netbuilder.data.base import REINFORCEMENT, DataInfo, Split
 from netbuilder.data.environments import Episodes, Rollouts, play
 from netbuilder.specs import roles
 from netbuilder.train.recipes.base import Context, EvalResult, Recipe, TrainError, pick_network
@@ -62,6 +62,13 @@ def clipped_policy_loss(new_logp: torch.Tensor, old_logp: torch.Tensor, advantag
     return torch.max(-advantages * ratio, -advantages * ratio.clamp(1.0 - clip, 1.0 + clip)).mean()
 
 
+def require_environment(info: DataInfo) -> None:
+    """TrainError unless the data is an environment (checked before anything else about the data)."""
+    if info.task != REINFORCEMENT:
+        raise TrainError(f"The PPO recipe learns from an environment, but the data {info.id!r} is a data set.",
+                         "Set the data source to an environment, e.g. gym:CartPole-v1, or choose another recipe.")
+
+
 class PPO(Recipe):
     """An actor-critic network trained with PPO on the environment of the data source."""
 
@@ -72,9 +79,8 @@ class PPO(Recipe):
         super().__init__(ctx)
         self.rl = ctx.config.rl
         train = ctx.data.train
-        if not isinstance(train, Rollouts):
-            raise TrainError(f"The PPO recipe learns from an environment, but the data {self.info.id!r} is a data "
-                             "set.", "Set the data source to an environment, e.g. gym:CartPole-v1.")
+        require_environment(self.info)
+        assert isinstance(train, Rollouts)
         self.rollouts = train
         train.configure(self.rl.envs, self.rl.steps_per_epoch)
         if isinstance(ctx.data.val, Episodes):
