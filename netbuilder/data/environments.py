@@ -13,6 +13,7 @@ Only discrete action spaces are supported: the policy's action logits are a cate
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,13 @@ ACTION_NAMES = {
 }
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never replay the training episodes' starts
 TEST_SEED_OFFSET = 2_000_003
+PREVIEW_STARTS = 8  # start observations a preview shows
+# Names of the observed values of the classic-control tasks (others are numbered), for the preview's columns.
+OBSERVATION_NAMES = {
+    "CartPole-v1": ["cart position", "cart velocity", "pole angle", "pole angular velocity"],
+    "Acrobot-v1": ["cos θ1", "sin θ1", "cos θ2", "sin θ2", "angular velocity 1", "angular velocity 2"],
+    "MountainCar-v0": ["position", "velocity"],
+}
 
 
 def is_environment(source: Any) -> bool:
@@ -53,8 +61,12 @@ def _gym() -> Any:
 
 
 def make_env(env_id: str, render: bool = False) -> Any:
-    """One environment; DataError naming close ids when ``env_id`` is unknown."""
+    """One environment; DataError naming close ids when ``env_id`` is unknown. Frames are drawn off screen: SDL
+    (pygame) is told to use no display and no sound device, so it neither opens a window nor complains."""
     gym = _gym()
+    if render:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
         return gym.make(env_id, render_mode="rgb_array" if render else None)
     except gym.error.Error as error:
@@ -90,7 +102,9 @@ def environment_info(source: str) -> DataInfo:
             description=(f"Gymnasium environment {env_id}: {int(np.prod(obs_space.shape))} observed values, "
                          f"{actions} actions" + (f", episodes of at most {limit} steps." if limit else ".")
                          + solved),
-            source=source, kind="environment")
+            source=source, kind="environment",
+            feature_names=list(OBSERVATION_NAMES.get(env_id, [f"observation {i}" for i in range(obs_space.shape[0])]))
+            if len(obs_space.shape) == 1 else None)
     finally:
         env.close()
 
@@ -282,6 +296,14 @@ class EnvironmentDataset:
     @property
     def env_id(self) -> str:
         return env_id_of(self.info.source)
+
+    def __len__(self) -> int:
+        """What a preview counts: the start observations it shows (an environment has no fixed sample count)."""
+        return PREVIEW_STARTS
+
+    def head(self, count: int) -> Batch:
+        """The first observations of ``count`` episodes (seeds 0, 1, ...), for the data panel's preview."""
+        return Rollouts(self.env_id, self.info.sample_shape).head(min(count, PREVIEW_STARTS))
 
     def prepare(self, val_fraction: float = 0.15, test_fraction: float = 0.0, seed: int = 0,
                 normalize: bool = True, augment: dict[str, Any] | None = None,

@@ -90,12 +90,13 @@ def replay(env_id: str, policy: Callable[[torch.Tensor], tuple[torch.Tensor, tor
     rows: dict[str, list[Any]] = {"obs": [], "action": [], "reward": [], "logits": [], "value": []}
     try:
         obs, _ = env.reset(seed=seed)
-        limit = getattr(env.spec, "max_episode_steps", None) or max_steps
-        every = max(1, -(-min(limit, max_steps) // MAX_FRAMES))
+        every = 1  # keep every step's frame until there are too many, then every other one, and so on
         for step in range(max_steps):
             if not note and step % every == 0:
                 frames.append(_shrink(env.render()))
                 frame_steps.append(step)
+                if len(frames) > MAX_FRAMES:
+                    frames, frame_steps, every = frames[::2], frame_steps[::2], every * 2
             x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).unsqueeze(0)
             with torch.no_grad():
                 logits, value = policy(x)

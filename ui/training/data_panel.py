@@ -701,7 +701,10 @@ class DataPanel(QWidget):
         shape = "×".join(str(d) for d in info.sample_shape) or "scalar"
         parts = [f"<b>{result.count:,}</b> samples of <b>{shape}</b> ({info.dtype})",
                  info.task.replace("_", " ")]
-        if info.num_classes:
+        if info.kind == "environment":  # an agent's data: what it observes and how many actions it has
+            parts = [f"Environment <b>{info.title}</b>: observations of <b>{shape}</b>, "
+                     f"<b>{info.num_classes}</b> actions", "first observations of a few episodes below"]
+        elif info.num_classes:
             parts.append(f"{info.num_classes} classes")
         if info.target_shape:
             parts.append(f"targets {'×'.join(map(str, info.target_shape))}")
