@@ -441,7 +441,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         info = run.to_dict()
         metrics = info["metrics"]
-        key = next((k for k in ("val_accuracy", "val_loss", "train_loss") if k in metrics), None)
+        key = next((k for k in ("val_accuracy", "val_return", "val_loss", "train_loss") if k in metrics), None)
         shown = f"{key} {_number(metrics[key])}" if key else ""
         print(f"{run.name:40s} {info['status']:10s} {info['recipe'] or '':24s} {info['epochs']:>4} epochs  {shown}")
     return EXIT_OK
