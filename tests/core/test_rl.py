@@ -192,3 +192,12 @@ def test_evaluate_reports_the_mean_return_and_predict_replays_an_episode(tmp_pat
         assert "GIF" in write_prediction(prediction, tmp_path / "episode.gif")
         assert (tmp_path / "episode.gif").read_bytes()[:6] == b"GIF89a"
         assert "PNG strip" in write_prediction(prediction, tmp_path / "episode.png")
+
+
+def test_without_a_monitor_setting_the_best_epoch_is_the_best_greedy_return():
+    doc = small(2, 512, update_epochs=2)
+    del doc.settings["training"]["early_stopping"]  # the default monitor, val_loss, which an agent does not report
+    trainer = Trainer(doc, write=False)
+    metrics = epochs_of(trainer)
+    best = max(range(2), key=lambda i: metrics[i]["val_return"])
+    assert trainer.plateau.best == metrics[best]["val_return"] and trainer.plateau.best_epoch == best + 1

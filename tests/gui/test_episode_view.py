@@ -43,6 +43,8 @@ def test_episode_view_plays_frames_and_draws_traces(qtbot):
 @pytest.mark.usefixtures("no_dialogs")
 def test_cartpole_trains_in_the_app_and_replays_an_episode(qtbot, tmp_path):
     window, ui = open_window(qtbot, tmp_path, "cartpole")
+    summary = ui.data_panel.summary.text()
+    assert "Environment <b>CartPole-v1</b>" in summary and "<b>2</b> actions" in summary
     set_training(window, epochs=2, rl={"steps_per_epoch": 512, "update_epochs": 2, "eval_episodes": 2,
                                        "test_episodes": 2})
     assert ui.start()

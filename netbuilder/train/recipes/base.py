@@ -111,6 +111,7 @@ class Recipe:
 
     name: ClassVar[str] = ""
     has_validation: ClassVar[bool] = True
+    monitor: ClassVar[str] = ""  # a rising metric the best epoch is picked on when the configured one is absent
 
     def __init__(self, ctx: Context):
         self.ctx = ctx

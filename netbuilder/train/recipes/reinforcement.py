@@ -74,6 +74,7 @@ class PPO(Recipe):
 
     name = "ppo"
     has_validation = True
+    monitor = "val_return"  # the best epoch is the one whose greedy policy scored highest
 
     def __init__(self, ctx: Context, recipe: str = "ppo"):
         super().__init__(ctx)
@@ -106,7 +107,7 @@ class PPO(Recipe):
                              "is one number.", f"Make the layer before '{name}' a Linear of 1 unit.")
         self.apply_transfer()
         self.optimizer, self.penalty = self.make_optimizer(network.name)
-        self.call = self.calls[network.name]
+        self.network_name = network.name
         self.recent: deque[float] = deque(maxlen=RETURN_WINDOW)
         self.episodes = 0
         self.env_steps = 0
@@ -124,7 +125,7 @@ class PPO(Recipe):
     # ---- the network ---------------------------------------------------------------------------------------------
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(action logits N×A, state values N)."""
-        out = self.call(obs)
+        out = self.calls[self.network_name](obs)  # the module, or its compiled form (use_compile swaps it)
         outs = (out,) if self.single else tuple(out)
         return outs[self.policy_index], outs[self.value_index].reshape(-1)
 
