@@ -23,8 +23,11 @@ import torch
 
 from netbuilder.data.base import REINFORCEMENT, Batch, DataError, DataInfo, PreparedData
 from netbuilder.data.preprocess import Preprocessing
+from netbuilder.dataformats import ENVIRONMENT_PREFIX, is_environment
 
-PREFIX = "gym:"
+PREFIX = ENVIRONMENT_PREFIX
+__all__ = ["EnvCopies", "EnvironmentDataset", "Episodes", "Rollouts", "environment_info", "is_environment",
+           "load_environment", "make_env", "play"]
 SUGGESTED = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 # Action names of the classic-control tasks, for traces and the Results panel (others are numbered).
 ACTION_NAMES = {
@@ -41,11 +44,6 @@ OBSERVATION_NAMES = {
     "Acrobot-v1": ["cos θ1", "sin θ1", "cos θ2", "sin θ2", "angular velocity 1", "angular velocity 2"],
     "MountainCar-v0": ["position", "velocity"],
 }
-
-
-def is_environment(source: Any) -> bool:
-    """Whether a data source names an environment (``gym:ENV-ID``)."""
-    return isinstance(source, str) and source.startswith(PREFIX)
 
 
 def env_id_of(source: str) -> str:

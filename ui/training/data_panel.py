@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from netbuilder.data import DataError, Fit, check_compatibility, detect_format, list_datasets
 from netbuilder.data.sources import is_bundled, resolve_options, resolve_source
+from netbuilder.dataformats import is_environment
 from netbuilder.document import DocumentError, SetParams, SetSetting
 from netbuilder.fs.limits import FileRefused, check_readable
 from netbuilder.fs.paths import document_folder
@@ -386,7 +387,7 @@ class DataPanel(QWidget):
         data = self.settings()
         source = str(data.get("source") or "")
         fmt = str(data.get("format") or "") or None
-        if not source or is_bundled(source, fmt):
+        if not source or is_bundled(source, fmt) or is_environment(source, fmt):  # nothing to hold back
             return None
         return resolve_source(source, fmt, self._folder())
 
