@@ -13,7 +13,7 @@ import torch
 from netbuilder.data import DataError, check_compatibility, load_data
 from netbuilder.data.environments import EnvCopies
 from netbuilder.templates import load_template
-from netbuilder.train import TrainConfig
+from netbuilder.train import TrainConfig, TrainError
 from netbuilder.train import events as ev
 from netbuilder.train.evaluate import evaluate, predict
 from netbuilder.train.loop import Trainer
@@ -173,6 +173,8 @@ def test_evaluate_reports_the_mean_return_and_predict_replays_an_episode(tmp_pat
     doc = small(1, 512, update_epochs=2)
     trainer = Trainer(doc, run_root=tmp_path)
     epochs_of(trainer)
+    with pytest.raises(TrainError, match="split test"):
+        evaluate(doc, trainer.run_dir, split="train", device="cpu")
     result = evaluate(doc, trainer.run_dir, episodes=4, device="cpu")
     assert result["split"] == "test" and result["samples"] == 4 and result["unit"] == "episodes"
     assert result["test_return"] == result["test_episode_length"] > 0  # CartPole: one point per step

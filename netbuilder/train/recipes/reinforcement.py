@@ -156,7 +156,7 @@ class PPO(Recipe):
             for t in range(steps):
                 obs = torch.as_tensor(envs.observations, device=device)
                 logits, value = self.forward(obs)
-                dist = torch.distributions.Categorical(logits=logits)
+                dist = torch.distributions.Categorical(logits=logits, validate_args=False)
                 action = dist.sample()
                 result = envs.step(action.cpu().numpy())
                 reward = torch.as_tensor(result.rewards, device=device)
@@ -186,7 +186,7 @@ class PPO(Recipe):
         for _ in range(rl.update_epochs):
             for index in torch.randperm(count, device=self.device).split(size):
                 logits, value = self.forward(obs[index])
-                dist = torch.distributions.Categorical(logits=logits)
+                dist = torch.distributions.Categorical(logits=logits, validate_args=False)
                 adv = advantages[index]
                 if adv.numel() > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -208,6 +208,9 @@ class PPO(Recipe):
     # ---- evaluation --------------------------------------------------------------------------------------------
     def evaluate(self, split: Split, prefix: str = "val_") -> EvalResult:
         """Greedy episodes on the split's fixed seeds, plus the running mean of the training episodes."""
+        if isinstance(split, Rollouts):
+            raise TrainError("An agent's training split is the experience it collects, not samples to score.",
+                             "Evaluate on greedy episodes: split test (or val).")
         metrics: dict[str, float] = {}
         if isinstance(split, Episodes) and split.count > 0:
             was_training = next(iter(self.modules.values())).training
