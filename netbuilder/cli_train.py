@@ -360,13 +360,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     doc = _load_document(args.file)
     try:
         result = evaluate(doc, args.rundir, data=args.data, split=args.split, weights=args.weights,
-                          device=args.device)
+                          device=args.device, episodes=args.episodes)
     except _failures() as error:
         return _report_error(args, str(error))
     if args.json:
         print(json.dumps(result, indent=2, default=_plain))
         return EXIT_OK
-    print(f"{result['split']} split, {result['samples']} samples, {result['weights']}:")
+    print(f"{result['split']} split, {result['samples']} {result.get('unit', 'samples')}, {result['weights']}:")
     if result.get("note"):
         print(f"warning: {result['note']}", file=sys.stderr)
     for key, value in result.items():
@@ -413,6 +413,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return EXIT_OK
     if result.text is not None:
         print(result.text)
+    elif result.episode is not None:
+        from netbuilder.train.episodes import describe
+
+        print(describe(result.episode))
     elif result.labels is not None:
         assert result.probabilities is not None
         for index, (label, row) in enumerate(zip(result.labels, result.probabilities.tolist(), strict=True)):
@@ -437,7 +441,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         info = run.to_dict()
         metrics = info["metrics"]
-        key = next((k for k in ("val_accuracy", "val_loss", "train_loss") if k in metrics), None)
+        key = next((k for k in ("val_accuracy", "val_return", "val_loss", "train_loss") if k in metrics), None)
         shown = f"{key} {_number(metrics[key])}" if key else ""
         print(f"{run.name:40s} {info['status']:10s} {info['recipe'] or '':24s} {info['epochs']:>4} epochs  {shown}")
     return EXIT_OK
@@ -525,6 +529,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("rundir")
     p.add_argument("--data", metavar="ID|PATH", help="evaluate on this data instead (all of it)")
     p.add_argument("--split", default="auto", choices=("auto", "train", "val", "test"))
+    p.add_argument("--episodes", type=int, metavar="N", help="agents: greedy episodes to average the return over "
+                                                            "(default: the run's rl.test_episodes)")
     p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
                    help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")
@@ -535,11 +541,12 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("predict", help="run a trained network on an input file, image or text prompt")
     p.add_argument("file")
     p.add_argument("rundir")
-    p.add_argument("input", help=".npy or .csv file, an image, a text prompt (language models) or a sample count "
-                                 "(GANs, VAEs)")
+    p.add_argument("input", help=".npy or .csv file, an image, a text prompt (language models), a sample count "
+                                 "(GANs, VAEs) or an episode seed (agents)")
     p.add_argument("-o", "--output", metavar="PATH",
                    help="write the result to a file: images (GAN/VAE samples, autoencoder reconstructions) as a "
-                        "PNG grid, generated text as .txt, anything else as .json or .npy")
+                        "PNG grid, generated text as .txt, an agent's episode as .gif (or a .png strip), anything "
+                        "else as .json or .npy")
     p.add_argument("--weights", default="best", choices=("best", "final", "latest"),
                    help="the best epoch's checkpoint (default), the final weights, or the latest checkpoint")
     p.add_argument("--device", default="auto")

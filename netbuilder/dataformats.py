@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+ENVIRONMENT_PREFIX = "gym:"  # a data source "gym:ENV-ID" is a Gymnasium environment (netbuilder.data.environments)
 FORMATS = ("bundled", "csv", "npy", "npz", "idx", "images", "text")
 EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".npy": "npy", ".npz": "npz", ".txt": "text", ".text": "text",
               ".md": "text", ".idx": "idx"}
@@ -23,6 +24,11 @@ LOADER_OPTIONS: dict[str, tuple[str, ...]] = {
     "images": ("size", "grayscale", "num_workers"),
     "text": ("seq_len", "stride", "encoding"),
 }
+
+
+def is_environment(source: str, fmt: str | None = None) -> bool:
+    """Whether a data source names an environment (``gym:ENV-ID``) rather than a file or bundled data."""
+    return not fmt and isinstance(source, str) and source.startswith(ENVIRONMENT_PREFIX)
 
 
 def format_of(path: str | Path) -> str | None:
@@ -42,6 +48,8 @@ def format_of(path: str | Path) -> str | None:
 def loader_options(source: str, fmt: str | None = None) -> tuple[str, tuple[str, ...]] | None:
     """(format, the option names its loader takes) for a source, without reading it; None when the format cannot
     be told from the name (loading it will say so)."""
+    if is_environment(source, fmt):  # a Gymnasium environment takes no loader options
+        return "environment", ()
     if fmt == "bundled" or (fmt is None and source in BUNDLED_IDS):
         return "bundled", LOADER_OPTIONS["bundled"]
     fmt = fmt or format_of(Path(source).expanduser())

@@ -13,7 +13,7 @@ from netbuilder.resources import resource_dir
 # Gallery order: from the first network people learn to the most involved.
 TEMPLATE_ORDER = (
     "mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier", "autoencoder", "vae",
-    "dcgan", "transfer-digits",
+    "dcgan", "transfer-digits", "cartpole", "acrobot",
 )
 
 

@@ -16,7 +16,15 @@ from typing import Any
 import networkx as nx
 
 from netbuilder.document.model import Network, Node, Wire
-from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError, get_spec
+from netbuilder.specs import (
+    LayerContext,
+    ParamError,
+    ShapeError,
+    TensorType,
+    UnknownLayerError,
+    get_spec,
+    roles,
+)
 
 # The most parameters one network may have: 1e9 float32 weights are 4 GB, before gradients and optimizer state.
 # A bigger network is almost always a slip (a Linear on unpooled image features), and building it would exhaust
@@ -41,9 +49,18 @@ def _count(number: int) -> str:
     return f"a number with about {int(number.bit_length() * 0.30103)} digits"
 
 
-LOGIT_ROLES = ("logits", "token_logits", "score")  # Output roles whose loss takes raw scores
+LOGIT_ROLES = roles.roles_where(takes_logits=True)  # Output roles whose loss takes raw scores
 SQUASHING = ("Softmax", "Sigmoid")  # what turns scores into probabilities
 VALUE_PRESERVING = ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Permute")  # values pass unchanged
+
+
+def _squashed_twice(entry: roles.Role, layer: str) -> tuple[str, str]:
+    """(what squashes the scores again, the fix) for a Softmax/Sigmoid before an Output whose role takes logits."""
+    if entry.loss == "bce_logits":
+        return "its binary cross-entropy with logits loss", f"Delete the {layer}: the GAN loss expects a raw score."
+    if entry.trained_by_recipe:
+        return "the policy's softmax", f"Delete the {layer}: the agent turns action logits into probabilities itself."
+    return "its cross-entropy loss", f"Delete the {layer}, or set the Output's role to probabilities."
 
 
 @dataclass(frozen=True)
@@ -593,13 +610,11 @@ class Analyzer:
             for wire in net.wires_into(output.id):
                 source = net.node(wire.src)
                 if role in LOGIT_ROLES and source.type in SQUASHING:
-                    loss = "binary cross-entropy with logits" if role == "score" else "cross-entropy"
-                    fix = (f"Delete the {source.type}: the GAN loss expects a raw score." if role == "score" else
-                           f"Delete the {source.type}, or set the Output's role to probabilities.")
+                    loss, fix = _squashed_twice(roles.role(role), source.type)
                     problems.append(Diagnostic(
-                        f"{source.type} before Output '{output.name}' ({role}): its {loss} loss squashes the "
+                        f"{source.type} before Output '{output.name}' ({role}): {loss} squashes the "
                         "values again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
-                elif role == "probabilities":
+                elif roles.get(role) is not None and roles.role(role).is_probability:
                     last = source
                     while last.type in VALUE_PRESERVING and (feeding := net.wires_into(last.id)):
                         last = net.node(feeding[0].src)

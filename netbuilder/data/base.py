@@ -19,6 +19,7 @@ from netbuilder.data.preprocess import Preprocessing, fit_inputs, fit_targets, u
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 
 TASKS = ("classification", "regression", "forecasting", "language_model", "unsupervised")
+REINFORCEMENT = "reinforcement"  # the task of an environment (netbuilder.data.environments), not of a file
 
 
 class DataError(ValueError):
@@ -31,7 +32,7 @@ class DataInfo:
 
     id: str
     title: str
-    task: str  # one of TASKS
+    task: str  # one of TASKS, or REINFORCEMENT for an environment
     sample_shape: tuple[int, ...]
     dtype: str = "float32"  # "float32", or "int64" for token ids
     num_classes: int | None = None

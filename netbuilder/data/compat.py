@@ -12,19 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from netbuilder.data.base import DataInfo
+from netbuilder.data.base import REINFORCEMENT, TASKS, DataInfo
+from netbuilder.specs.roles import roles_for_task
 
 if TYPE_CHECKING:
     from netbuilder.analysis import Analysis
     from netbuilder.document.model import Network, Node
 
-# Output roles that fit each task; the first is what a fix sets.
-ROLES = {
-    "classification": ("logits", "probabilities"),
-    "regression": ("regression",),
-    "forecasting": ("regression",),
-    "language_model": ("token_logits", "logits"),
-}
+# Output roles that fit each task (from the role registry); the first is what a fix sets.
+ROLES = {task: roles_for_task(task) for task in (*TASKS, REINFORCEMENT) if roles_for_task(task)}
 # Layers that keep the shape and the meaning of their input, looked through to find the layer that sets the size.
 _PASS_THROUGH_MAX_STEPS = 32
 
@@ -190,6 +186,9 @@ def check_compatibility(info: DataInfo, network: Network) -> list[Fit]:
         problems.append(Fit("The network has no Output node.",
                             suggestion="Add an Output after the last layer so training knows what to predict."))
         return problems
+    if info.task == REINFORCEMENT:
+        found = _check_agent(network, analysis, outputs, info)
+        return problems if problems and any(_unknown([fit]) for fit in found) else problems + found
     roles = ROLES.get(info.task)
     if roles is None:  # unsupervised: reconstructions must match the samples; other roles are free
         found = [fit for output in outputs for fit in _check_output(network, analysis, output, info)]
@@ -213,6 +212,48 @@ def check_compatibility(info: DataInfo, network: Network) -> list[Fit]:
     if problems and _unknown(output_problems):
         return problems  # the Output is unknown because of the Input problem: fixing that comes first
     return problems + output_problems
+
+
+def _check_agent(network: Network, analysis: Analysis, outputs: list[Node], info: DataInfo) -> list[Fit]:
+    """An agent for an environment: an Output of action logits (one per action) and one state value."""
+    actions = info.num_classes or 0
+    by_role: dict[str, Node] = {}
+    for output in outputs:
+        by_role.setdefault(str(output.params.get("role")), output)
+    policy = by_role.get("action_logits")
+    problems: list[Fit] = []
+    if policy is None:
+        free = [o for o in outputs if o.params.get("role") != "state_value"]
+        fix = {"node": free[0].id, "params": {"role": "action_logits"}} if len(free) == 1 else None
+        problems.append(Fit(f"No Output has role action_logits: the agent for {info.title} needs a score for each "
+                            f"of its {actions} actions.", free[0].id if fix else None, free[0].name if fix else None,
+                            "Set the role of the Output after a Linear of "
+                            f"{actions} units to action_logits.", fix))
+    else:
+        problems += _sized(network, analysis, policy, actions, f"{info.title} has {actions} actions")
+    value = by_role.get("state_value")
+    if value is None:
+        problems.append(Fit("No Output has role state_value: the PPO agent's critic predicts the return from each "
+                            "observation.", suggestion="Branch a Linear of 1 unit off the network and end it in "
+                                                       "an Output with role state_value."))
+    else:
+        problems += _sized(network, analysis, value, 1, "a state value is one number")
+    return problems
+
+
+def _sized(network: Network, analysis: Analysis, output: Node, units: int, why: str) -> list[Fit]:
+    node_info = analysis.nodes.get(output.id)
+    out = node_info.output if node_info is not None else None
+    if out is None:
+        return [Fit(f"The size of Output '{output.name}' is not known yet, so the data cannot be checked against "
+                    "it.", output.id, output.name, "Fix the problems marked on the canvas first.")]
+    shape = tuple(out.shape)
+    if len(shape) == 2 and shape[1] == units:
+        return []
+    message = f"Output '{output.name}' receives {_dims(shape)} but {why} (N×{units})."
+    if len(shape) == 2:
+        return [_size_fit(network, analysis, output, units, message)]
+    return [Fit(message, output.id, output.name, f"End it with a Linear of {units} unit{'s' if units > 1 else ''}.")]
 
 
 def _unknown(problems: list[Fit]) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from netbuilder.data.arrays import load_npy, load_npz
 from netbuilder.data.base import DataError, Dataset
 from netbuilder.data.bundled import dataset_ids, load_bundled
+from netbuilder.data.environments import is_environment, load_environment
 from netbuilder.data.idx import load_idx
 from netbuilder.data.images import load_image_folder
 from netbuilder.data.tables import load_csv
@@ -99,6 +100,10 @@ def load_data(source: str | Path | dict[str, Any], **options: Any) -> Dataset:
     if not isinstance(source, str | Path):
         raise DataError(f"A data source is a bundled id, a path or a settings dict, not {type(source).__name__}.")
     text = str(source)
+    if is_environment(text) and fmt is None:
+        if options:
+            raise DataError(f"An environment takes no data options; remove {', '.join(map(repr, options))}.")
+        return load_environment(text)
     if fmt == "bundled" or (fmt is None and text in dataset_ids()):
         if text not in dataset_ids():
             raise DataError(f"There is no bundled data set {text!r}. Available: {', '.join(dataset_ids())}.")

@@ -68,5 +68,5 @@ def preview(dataset: Any, count: int = 8) -> Preview:
 
         summary = skipped_message(getattr(dataset, "skipped", []))  # how many, and the first few by name
         warnings = [summary] if summary else list(getattr(dataset, "warnings", []))
-    columns = list(info.feature_names) if info.kind == "table" and info.feature_names else None
+    columns = list(info.feature_names) if info.kind in ("table", "environment") and info.feature_names else None
     return Preview(info, x, y, total, shapes, counts, text, columns, warnings)

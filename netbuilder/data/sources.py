@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from netbuilder.dataformats import is_environment
 from netbuilder.fs.paths import resolve_document_path
 
 # Loader options whose values are paths (npy: the targets file; idx: the labels file).
@@ -47,7 +48,7 @@ def options_for_another_source(options: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_source(source: str, fmt: str | None, folder: str | os.PathLike[str] | None) -> str:
     """``source`` as training will read it: a bundled id unchanged, a path made absolute against ``folder``."""
-    if not source or is_bundled(source, fmt):
+    if not source or is_bundled(source, fmt) or is_environment(source, fmt):
         return source
     resolved = resolve_document_path(source, folder)
     looks_like_path = any(sep in source for sep in ("/", "\\")) or os.path.splitext(source)[1] != "" or bool(fmt)

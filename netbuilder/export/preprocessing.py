@@ -17,8 +17,9 @@ import torch.nn as nn
 from netbuilder.compile import CompiledInfo
 from netbuilder.data.preprocess import Affine, Preprocessing
 from netbuilder.export.base import ExportError
+from netbuilder.specs import roles
 
-INVERT_INPUTS = ("reconstruction", "generated")  # outputs in the input's space
+INVERT_INPUTS = roles.roles_where(inverts="inputs")  # outputs in the input's space
 
 
 @dataclass
@@ -45,7 +46,7 @@ def plan(info: CompiledInfo, preprocessing: Preprocessing | None, generator: boo
     outputs: list[tuple[int, Affine]] = []
     for index, role in enumerate(info.output_roles):
         out_features = len(info.output_types[index].features)
-        if role == "regression" and preprocessing.targets is not None:
+        if role in roles.roles_where(inverts="targets") and preprocessing.targets is not None:
             chosen = preprocessing.targets
         elif role in INVERT_INPUTS and preprocessing.inputs is not None:
             chosen = preprocessing.inputs

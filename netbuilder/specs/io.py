@@ -5,19 +5,9 @@ from __future__ import annotations
 from netbuilder.specs import register
 from netbuilder.specs.base import BATCH, LayerContext, LayerSpec, Param, ParamKind, Port, TensorType, make
 from netbuilder.specs.lazy import nn
+from netbuilder.specs.roles import OUTPUT_ROLES
 
 MAX_SIZE = 2**31 - 1  # per axis; larger than any tensor axis a desktop can hold
-
-OUTPUT_ROLES = (
-    "logits",
-    "probabilities",
-    "regression",
-    "reconstruction",
-    "token_logits",
-    "score",
-    "generated",
-    "features",
-)
 
 
 def _input_shape(ctx: LayerContext) -> tuple[TensorType, ...]:
@@ -56,7 +46,7 @@ OUTPUT = LayerSpec(
     doc=(
         "A named result of the network. Role says what it is for, so training can pick a fitting loss: class "
         "logits, probabilities, a regression value, a reconstruction of the input, next-token logits, a "
-        "discriminator score, generated samples or plain features."
+        "discriminator score, generated samples, plain features, or a policy's action logits and state value."
     ),
     params=(
         Param("role", ParamKind.CHOICE, "logits", "What this output means; training picks its loss from it.",

@@ -22,7 +22,7 @@ from netbuilder.train.schema import METRICS, ConfigError
 from netbuilder.train.settings_check import topk_of
 
 __all__ = ["METRICS", "ConfigError", "DataConfig", "EarlyStopping", "GANConfig", "LMConfig", "LossConfig",
-           "PretrainConfig", "TrainConfig", "TransferConfig", "VAEConfig", "topk_of"]
+           "PretrainConfig", "RLConfig", "TrainConfig", "TransferConfig", "VAEConfig", "topk_of"]
 
 RECIPES = schema.setting("training.recipe").choices
 OPTIMIZERS = schema.setting("training.optimizer").choices
@@ -158,7 +158,7 @@ class EarlyStopping:
         if self.mode != "auto":
             return self.mode
         name = self.monitor.lower()
-        better_high = ("accuracy", "f1", "precision", "recall", "r2", "top")
+        better_high = ("accuracy", "f1", "precision", "recall", "r2", "top", "return")
         return "max" if any(word in name for word in better_high) else "min"
 
 
@@ -195,6 +195,27 @@ class LMConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> LMConfig:
         return _section(cls, "lm", data)
+
+
+@dataclass
+class RLConfig:
+    """Proximal policy optimisation on an environment (``settings.training.rl``)."""
+
+    envs: int = _d("training.rl.envs")  # environment copies stepped together
+    steps_per_epoch: int = _d("training.rl.steps_per_epoch")  # environment steps per epoch, all copies together
+    gamma: float = _d("training.rl.gamma")
+    gae_lambda: float = _d("training.rl.gae_lambda")
+    clip: float = _d("training.rl.clip")
+    update_epochs: int = _d("training.rl.update_epochs")
+    minibatch: int = _d("training.rl.minibatch")
+    entropy: float = _d("training.rl.entropy")
+    value_weight: float = _d("training.rl.value_weight")
+    eval_episodes: int = _d("training.rl.eval_episodes")
+    test_episodes: int = _d("training.rl.test_episodes")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RLConfig:
+        return _section(cls, "rl", data)
 
 
 @dataclass
@@ -284,6 +305,7 @@ class TrainConfig:
     vae: VAEConfig = field(default_factory=VAEConfig)
     gan: GANConfig = field(default_factory=GANConfig)
     lm: LMConfig = field(default_factory=LMConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
 
     # ---- JSON ---------------------------------------------------------------------------------------------------
@@ -312,7 +334,7 @@ class TrainConfig:
                   losses=[LossConfig(**record) for record in values["training.losses"]],
                   early_stopping=EarlyStopping.from_dict(raw.get("early_stopping")),
                   vae=VAEConfig.from_dict(raw.get("vae")), gan=GANConfig.from_dict(raw.get("gan")),
-                  lm=LMConfig.from_dict(raw.get("lm")))
+                  lm=LMConfig.from_dict(raw.get("lm")), rl=RLConfig.from_dict(raw.get("rl")))
         for entry in schema.section_settings("training"):
             if len(entry.path) == 1 and entry.key != "losses":
                 setattr(out, entry.key, values[entry.id])

@@ -21,10 +21,12 @@ import torch
 import torch.nn as nn
 
 from netbuilder.compile import CompileError, compile_network, compiled_info
-from netbuilder.data.base import ArraySplit, DataError, DataInfo, PreparedData
+from netbuilder.data.base import REINFORCEMENT, ArraySplit, DataError, DataInfo, PreparedData
+from netbuilder.data.environments import Episodes
 from netbuilder.data.preprocess import Preprocessing
 from netbuilder.document.model import Document
 from netbuilder.fs.limits import FileRefused, check_readable
+from netbuilder.specs import roles
 from netbuilder.train.config import TrainConfig, TransferConfig
 from netbuilder.train.loop import open_dataset, resolve_device, select_classes
 from netbuilder.train.preprocessing import prepared_with, with_preprocessing
@@ -57,7 +59,7 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], network: str) 
 
 
 def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = None, split: str = "auto",
-             weights: str = "best", device: str = "auto") -> dict[str, Any]:
+             weights: str = "best", device: str = "auto", episodes: int | None = None) -> dict[str, Any]:
     """Metrics of a trained run on held-out data.
 
     ``data`` None re-creates the run's own split (same source, options and seed) and evaluates on its test part
@@ -65,7 +67,9 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     Dataset: then all of it is evaluated (as split "data"), scaled with the run's normaliser. Returns
     ``{"<split>_loss": ..., "<split>_accuracy": ..., "split": ..., "samples": ..., "weights": "best checkpoint
     (epoch 3)", "weights_epoch": 3}`` (and ``"note"`` when the weights are older than the run's metrics) and, for
-    classification, ``"confusion"`` and ``"class_names"``.
+    classification, ``"confusion"`` and ``"class_names"``. For an agent (an environment's run) the split is
+    greedy episodes from fixed seeds, ``episodes`` of them (default: the run's rl.test_episodes), and the result
+    holds ``"<split>_return"``, the mean return, with ``"unit": "episodes"``.
     """
     run = load_run(run_dir)
     config = dataclasses.replace(run.config, transfer=TransferConfig(), device=device)
@@ -80,6 +84,11 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
         raise TrainError(f"The run's data has no {name} split to evaluate on.",
                          "Pass other data, or choose split val or train.")
     recipe = build_recipe(recipe_name, Context(document, config, prepared, torch_device))
+    if isinstance(split_data, Episodes) and episodes is not None:
+        if episodes < 1:
+            raise TrainError(f"Evaluate at least 1 episode, not {episodes}.", "Use --episodes 100 (Gymnasium's "
+                             "solved check).")
+        split_data.count = episodes
     chosen = _load_state(run, weights)
     for network, state in chosen.weights.items():
         if network in recipe.modules:
@@ -91,6 +100,8 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     out: dict[str, Any] = dict(result.metrics)
     out["split"] = name
     out["samples"] = len(split_data)
+    if isinstance(split_data, Episodes):
+        out["unit"] = "episodes"
     out["weights"] = chosen.describe()
     out["weights_epoch"] = chosen.epoch
     if chosen.note:
@@ -154,6 +165,7 @@ class Prediction:
     images: torch.Tensor | None = None  # generated or reconstructed images, N×C×H×W in the data's units
     image_rows: int = 1  # autoencoders: inputs in the first half of ``images``, reconstructions in the second
     pixel_range: tuple[float, float] | None = None  # the declared range of ``images`` (None: unknown)
+    episode: Any = None  # agents: the replayed `netbuilder.train.episodes.Episode`
     weights: str = ""  # which weights made it, e.g. "best checkpoint (epoch 3)"
     note: str = ""  # why those weights may be older than the run's metrics (an interrupted run)
 
@@ -165,6 +177,8 @@ class Prediction:
             data["labels"] = self.labels
         if self.probabilities is not None:
             data["probabilities"] = [[round(float(p), 6) for p in row] for row in self.probabilities.tolist()]
+        if self.episode is not None:
+            data["episode"] = self.episode.to_dict()
         data["outputs"] = {name: value.tolist() for name, value in self.outputs.items()}
         data["weights"] = self.weights
         if self.note:
@@ -198,6 +212,8 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
              state: dict[str, dict[str, torch.Tensor]], inputs: Any, torch_device: torch.device,
              temperature: float | None, length: int | None) -> Prediction:
     preprocessing = read_preprocessing(run.path) or Preprocessing()
+    if recipe == "ppo" or info.task == REINFORCEMENT:
+        return _predict_episode(document, state, inputs, torch_device, config, info)
     if recipe == "gan" or {"generator", "discriminator"} <= set(document.networks):
         return _predict_gan(document, state, inputs, torch_device, config, preprocessing, info)
     network = pick_network(document, config)
@@ -227,9 +243,10 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
     result = Prediction(pixel_range=preprocessing.pixel_range)
     for name, value, role in zip(cinfo.output_names, outs, cinfo.output_roles, strict=True):
         value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
-        if role == "regression":
+        inverts = roles.role(role).inverts
+        if inverts == "targets":
             value = preprocessing.invert_targets(value)
-        elif role == "reconstruction":
+        elif roles.role(role).view == "reconstruction":
             value = preprocessing.invert_inputs(value.reshape(x.shape) if value.numel() == x.numel() else value)
             images = _as_images(torch.cat([x.float(), value.reshape(x.shape)]) if value.numel() == x.numel()
                                 else None, info)
@@ -237,12 +254,13 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
                 result.images, result.image_rows = images, 2
         result.outputs[name] = value
     for value, role in zip(outs, cinfo.output_roles, strict=True):
-        if role in ("logits", "probabilities") and value.dim() == 2:
+        if roles.shows_classes(role) and value.dim() == 2:
+            logits = roles.role(role).takes_logits
             if value.shape[1] == 1:
-                p1 = torch.sigmoid(value.float()) if role == "logits" else value.float()
+                p1 = torch.sigmoid(value.float()) if logits else value.float()
                 probs = torch.cat([1 - p1, p1], dim=1).cpu()
             else:
-                probs = (torch.softmax(value.float(), dim=1) if role == "logits" else value.float()).cpu()
+                probs = (torch.softmax(value.float(), dim=1) if logits else value.float()).cpu()
             names = info.class_names or [str(i) for i in range(probs.shape[1])]
             result.probabilities = probs
             result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
@@ -332,6 +350,36 @@ def _predict_gan(document: Document, state: dict[str, dict[str, torch.Tensor]], 
         fake = preprocessing.invert_inputs(generator(z.to(device)).float().cpu())
     return Prediction({compiled_info(generator).output_names[0]: fake}, images=_as_images(fake, info),
                       pixel_range=preprocessing.pixel_range)
+
+
+def _predict_episode(document: Document, state: dict[str, dict[str, torch.Tensor]], inputs: Any,
+                     device: torch.device, config: TrainConfig, info: DataInfo) -> Prediction:
+    """One greedy episode of an agent from the seed ``inputs`` (a whole number): traces, and frames when the
+    environment can draw itself."""
+    from netbuilder.data.environments import env_id_of
+    from netbuilder.train.episodes import replay, strip
+
+    if not _is_count(inputs):
+        raise TrainError(f"An agent replays an episode from a seed (a whole number), not {inputs!r}.",
+                         "Give a seed, e.g. 0.")
+    module = _compiled(pick_network(document, config), state, device)
+    cinfo = compiled_info(module)
+    if "action_logits" not in cinfo.output_roles:
+        raise TrainError("The network has no Output with role action_logits to act with.",
+                         "Use the document this run was trained from.")
+    policy_index = cinfo.output_roles.index("action_logits")
+    value_index = cinfo.output_roles.index("state_value") if "state_value" in cinfo.output_roles else None
+
+    def policy(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out = module(x.to(device))
+        outs = (out,) if cinfo.single_output else tuple(out)
+        return outs[policy_index], outs[value_index] if value_index is not None else None
+
+    episode = replay(env_id_of(info.source or config.data.source), policy, int(inputs))
+    outputs = {cinfo.output_names[policy_index]: torch.from_numpy(episode.logits)}
+    if value_index is not None and episode.values is not None:
+        outputs[cinfo.output_names[value_index]] = torch.from_numpy(episode.values).unsqueeze(1)
+    return Prediction(outputs, images=strip(episode), pixel_range=(0.0, 1.0), episode=episode)
 
 
 def _read_inputs(inputs: Any, features: tuple[Any, ...], dtype: str) -> torch.Tensor:

@@ -446,7 +446,8 @@ class Trainer:
                 warned_monitor = True
                 yield ev.Warning(self._monitor_warning(monitor, watched))
             self._monitor = watched
-            if watched == "epoch" and self.plateau.direction != "max":  # the epoch counts up
+            rises = watched == "epoch" or (watched != monitor and watched == recipe.monitor)  # counts up / rises
+            if rises and self.plateau.direction != "max":
                 counting = PlateauTracker("max")
                 counting.load_state_dict(self.plateau.state_dict())
                 self.plateau = counting
@@ -473,10 +474,12 @@ class Trainer:
     @staticmethod
     def _watched(monitor: str, metrics: dict[str, float], recipe: Recipe) -> str:
         """The metric the best epoch is picked on: the configured monitor when the run reports it; for a recipe
-        without held-out data (a GAN, whose losses do not measure its samples) the latest epoch ("epoch");
-        otherwise train_loss."""
+        without held-out data (a GAN, whose losses do not measure its samples) the latest epoch ("epoch"); a
+        recipe's own rising measure when it has one (an agent: val_return); otherwise train_loss."""
         if monitor in metrics:
             return monitor
+        if recipe.monitor in metrics:  # the recipe's own measure of success (an agent's return)
+            return recipe.monitor
         return "train_loss" if recipe.has_validation else "epoch"
 
     @staticmethod

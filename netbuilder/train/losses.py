@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from netbuilder.compile import CompiledInfo
 from netbuilder.document.model import Network
+from netbuilder.specs import roles
 from netbuilder.train.config import LossConfig, TrainConfig
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -28,22 +29,9 @@ class LossError(ValueError):
 
 
 def default_loss(role: str, task: str, units: int | None, fed_by: str | None) -> str:
-    """The loss an Output of ``role`` trains with for ``task`` when the config does not name one."""
-    if role in ("features", "generated"):
-        return "none"
-    if role == "reconstruction":
-        return "mse"
-    if role == "token_logits":
-        return "cross_entropy"
-    if role == "score":
-        return "bce_logits"
-    if role == "regression" or task in ("regression", "forecasting"):
-        return "mse"
-    if role == "probabilities":
-        if units == 1:
-            return "bce"
-        return "nll"
-    return "bce_logits" if units == 1 else "cross_entropy"
+    """The loss an Output of ``role`` trains with for ``task`` when the config does not name one (from the role
+    registry)."""
+    return roles.default_loss(role, task, units)
 
 
 @dataclass
@@ -79,7 +67,8 @@ def resolve_losses(info: CompiledInfo, network: Network, config: TrainConfig, ta
         loss = chosen.loss
         if loss == "auto":
             loss = default_loss(role, task, units, fed_by)
-        log_first = loss == "nll" and role == "probabilities" and fed_by != "LogSoftmax"
+        entry = roles.get(role)
+        log_first = loss == "nll" and entry is not None and entry.is_probability and fed_by != "LogSoftmax"
         fn = None if loss == "none" else make_loss(loss, chosen, device, log_first)
         result.append(OutputLoss(name, index, role, loss, chosen.weight, fn))
     return result

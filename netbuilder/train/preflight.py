@@ -25,13 +25,14 @@ import torch
 from netbuilder.analysis import Analysis, analyze
 from netbuilder.data.base import ArraySplit, PreparedData, Split
 from netbuilder.document.model import Document, Network
+from netbuilder.specs import roles
 from netbuilder.train.config import TrainConfig
 from netbuilder.train.errors import TrainError
 from netbuilder.train.recipes.base import check_compatible, check_fits, pick_network
 from netbuilder.train.recipes.supervised import TASK_OF
 
 CLASSIFIERS = ("classification", "sequence_classification")
-CLASS_ROLES = ("logits", "probabilities")
+CLASS_ROLES = roles.roles_where(view="classes")
 FLOAT_BYTES = 4
 # Optimiser state per parameter, in float32 values: Adam keeps two running averages, SGD/RMSprop with momentum
 # one buffer (RMSprop one more for its average of squares), Adagrad its sum of squares.
@@ -61,6 +62,10 @@ def check_data(document: Document, config: TrainConfig, recipe: str, data: Prepa
     """Refuse data whose labels or token ids do not fit the network, naming the node and the fix."""
     if recipe == "gan":
         return
+    if recipe == "ppo":
+        from netbuilder.train.recipes.reinforcement import require_environment
+
+        require_environment(data.info)
     network = pick_network(document, config)
     analysis = analyze(network)
     if not analysis.ok:
@@ -196,7 +201,7 @@ def _check_token_ids(network: Network, analysis: Analysis, data: PreparedData, s
                 f"Set vocab_size of '{node.name}' to {vocab}.")
     if recipe == "language_model":
         for output in network.outputs():
-            if output.params.get("role") not in ("token_logits", "logits"):
+            if output.params.get("role") not in roles.roles_for_task("language_model"):
                 continue
             out = analysis.nodes.get(output.id)
             units = out.output.shape[-1] if out is not None and out.output is not None else None

@@ -76,6 +76,21 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     return target
 
 
+def write_episode(episode: Any, target: Path) -> str:
+    """An agent's replayed episode: its frames as an animated .gif, or a strip of frames as a .png."""
+    from netbuilder.train.episodes import strip, write_gif
+
+    summary = f"{episode.env_id}, seed {episode.seed}: return {episode.total_return:g} in {episode.length} steps"
+    if target.suffix.lower() == ".gif":
+        write_gif(episode, target)
+        return f"Wrote the episode ({summary}) as a GIF of {len(episode.frames)} frames to {target}."
+    frames = strip(episode)
+    if frames is None:
+        raise ValueError(f"{episode.render_note} Give -o a .json file for the observation and action traces.")
+    write_png(target, image_grid(frames, frames.shape[0], (0.0, 1.0)))
+    return f"Wrote {frames.shape[0]} frames of the episode ({summary}) as a PNG strip to {target}."
+
+
 def write_prediction(prediction: Any, path: str | os.PathLike[str]) -> str:
     """Write a `Prediction` to ``path``; returns one line saying what was written.
 
@@ -88,7 +103,10 @@ def write_prediction(prediction: Any, path: str | os.PathLike[str]) -> str:
     suffix = target.suffix.lower()
     if not target.parent.is_dir():
         raise ValueError(f"Cannot write {target}: the folder {target.parent} does not exist.")
-    if prediction.images is not None:
+    episode = getattr(prediction, "episode", None)
+    if episode is not None and suffix in (".gif", ".png"):
+        return write_episode(episode, target)
+    if prediction.images is not None and episode is None:
         if suffix != ".png":
             raise ValueError(f"This prediction is images; give -o a file ending in .png, not {target.name}.")
         images = prediction.images

@@ -140,6 +140,7 @@ def _s(key: str, type_: str, default: Any, label: str, doc: str, group: str, sec
 # The panel shows these groups in this order; the advanced ones under "More settings".
 GROUPS = ("Recipe", "Optimisation", "Losses", "Regularisation", "Device and seed", "Optimiser details",
           "Schedule details", "Early stopping", "Metrics and checkpoints", "VAE", "GAN", "Language model",
+          "Reinforcement learning",
           "Transfer learning", "Data split")
 
 # Records inside a setting: one loss per Output node, and the pre-training stage.
@@ -173,10 +174,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("recipe", "choice", "auto", "Recipe", "What training means for this network; auto decides from the network "
        "and the data.", "Recipe",
        choices=("auto", "classification", "regression", "sequence_classification", "forecasting", "autoencoder",
-                "vae", "gan", "language_model"),
+                "vae", "gan", "language_model", "ppo"),
        choice_labels=("Automatic (from the network and data)", "Classification", "Regression",
                       "Sequence classification", "Time-series forecasting", "Autoencoder", "Variational autoencoder",
-                      "GAN (generator + discriminator)", "Language model")),
+                      "GAN (generator + discriminator)", "Language model",
+                      "Reinforcement learning (PPO, on an environment)")),
     _s("epochs", "int", 10, "Epochs", "Passes over the training data.", "Recipe", low=1, high=1_000_000),
     _s("batch_size", "int", 64, "Batch size", "Samples per optimiser step.", "Recipe", low=1, high=1_000_000),
     _s("early_stopping.patience", "int", 0, "Early stop", "Stop when the monitored value has not improved for "
@@ -290,6 +292,36 @@ SETTINGS: tuple[Setting, ...] = (
        "risks.", "Language model", low=0.0, low_open=True, high=100.0, flag="--temperature", advanced=True),
     _s("lm.prompt", "text", "", "Prompt", "Text the samples start from.", "Language model", flag="--prompt",
        advanced=True),
+    # ---- Reinforcement learning (PPO) ---------------------------------------------------------------------------
+    _s("rl.envs", "int", 8, "Environments", "Copies of the environment stepped side by side; the batch size is "
+       "the environment steps of all of them per update.", "Reinforcement learning", low=1, high=1024,
+       flag="--rl-envs", advanced=True),
+    _s("rl.steps_per_epoch", "int", 10_240, "Steps per epoch", "Environment steps (all copies together) between "
+       "two evaluations and checkpoints.", "Reinforcement learning", low=1, high=100_000_000,
+       flag="--rl-steps-per-epoch", advanced=True),
+    _s("rl.gamma", "float", 0.98, "Discount (gamma)", "How much a reward one step later counts: returns are "
+       "sums of rewards weighted gamma^t.", "Reinforcement learning", low=0.0, high=1.0, flag="--rl-gamma",
+       advanced=True),
+    _s("rl.gae_lambda", "float", 0.8, "GAE lambda", "Generalised advantage estimation: 0 trusts the value head "
+       "(low variance), 1 the observed returns (no bias).", "Reinforcement learning", low=0.0, high=1.0,
+       flag="--rl-gae-lambda", advanced=True),
+    _s("rl.clip", "float", 0.2, "Clip range", "PPO's clipping: how far one update may move an action's "
+       "probability ratio from 1.", "Reinforcement learning", low=0.0, low_open=True, high=10.0,
+       flag="--rl-clip", advanced=True),
+    _s("rl.update_epochs", "int", 20, "Update epochs", "Passes over each batch of experience.",
+       "Reinforcement learning", low=1, high=1000, flag="--rl-update-epochs", advanced=True),
+    _s("rl.minibatch", "int", 256, "Minibatch", "Environment steps per gradient step within a batch.",
+       "Reinforcement learning", low=1, high=1_000_000, flag="--rl-minibatch", advanced=True),
+    _s("rl.entropy", "float", 0.0, "Entropy bonus", "Weight of the policy's entropy: above 0 keeps exploring.",
+       "Reinforcement learning", low=0.0, high=10.0, flag="--rl-entropy", advanced=True),
+    _s("rl.value_weight", "float", 0.5, "Value loss weight", "Weight of the value head's loss in the total.",
+       "Reinforcement learning", low=0.0, high=1000.0, flag="--rl-value-weight", advanced=True),
+    _s("rl.eval_episodes", "int", 10, "Evaluation episodes", "Episodes played with the greedy policy after each "
+       "epoch (val_return).", "Reinforcement learning", low=0, high=10_000, flag="--rl-eval-episodes",
+       advanced=True),
+    _s("rl.test_episodes", "int", 100, "Test episodes", "Episodes played at the end with the best weights "
+       "(test_return; 100 is how Gymnasium defines solved).", "Reinforcement learning", low=0, high=100_000,
+       flag="--rl-test-episodes", advanced=True),
     # ---- Transfer learning --------------------------------------------------------------------------------------
     _s("transfer.nodes", "names", [], "Layers", "The nodes to initialise from the transfer source (empty = every "
        "node whose name and shapes match).", "Transfer learning", flag="--transfer-nodes", advanced=True),

@@ -142,7 +142,11 @@ def test_summary_marks_layers_left_out_of_the_model(tmp_path: Path, capsys) -> N
 EXPECTED_RECIPES = {"mlp": "classification", "lenet": "classification", "resnet-small": "classification",
                     "lstm-classifier": "sequence_classification", "char-gru": "language_model",
                     "transformer-classifier": "sequence_classification", "autoencoder": "autoencoder",
-                    "vae": "vae", "dcgan": "gan", "transfer-digits": "classification"}
+                    "vae": "vae", "dcgan": "gan", "transfer-digits": "classification", "cartpole": "ppo",
+                    "acrobot": "ppo"}
+# Agents' epochs are 10,240 environment steps and their test 100 episodes: shortened here (the full solve is
+# tests/benchmarks/bench_rl.py).
+SHORTER = {"ppo": ["--rl-steps-per-epoch", "512", "--rl-test-episodes", "2"]}
 
 
 @pytest.mark.parametrize("template_id", TEMPLATE_ORDER)
@@ -151,7 +155,7 @@ def test_every_template_trains_from_its_own_settings(template_id: str, tmp_path:
     from netbuilder.templates import template_path
 
     code, out, err = run(capsys, "train", str(template_path(template_id)), "--epochs", "1", "--json",
-                         "--out", str(tmp_path / "run"))
+                         "--out", str(tmp_path / "run"), *SHORTER.get(EXPECTED_RECIPES[template_id], []))
     assert code == 0, err or out
     events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     starts = [e for e in events if e["event"] == "start"]  # transfer-digits: a pre-training run, then its own

@@ -38,6 +38,7 @@ from netbuilder.train import Warning as TrainWarning
 from netbuilder.train.events import Stage
 from netbuilder_ui.qt_document import QtDocument
 from netbuilder_ui.training.data_panel import DataPanel
+from netbuilder_ui.training.episode_view import add_episode_tab
 from netbuilder_ui.training.outcomes import TrainedModel, compute_results
 from netbuilder_ui.training.plots import TrainingPlots
 from netbuilder_ui.training.results import ResultsPanel
@@ -94,6 +95,7 @@ class TrainingUI(QObject):
         self.train_panel = TrainingPanel(qt_doc)
         self.plots = TrainingPlots()
         self.results = ResultsPanel()
+        self.episode_view = add_episode_tab(self.results)
         self.docks: dict[str, QDockWidget] = {}
         self._build_docks()
         self._build_menu()
@@ -305,6 +307,7 @@ class TrainingUI(QObject):
         self.train_panel.set_state(running=True, paused=False)
         self.train_panel.set_progress(0.0, "Preparing the data and the network…", "", {})
         self.results.reset()
+        self.episode_view.clear_view()
         self.results.layer.set_message("Training is running: click a layer when it has finished to see what it "
                                        "learned.")
         self._raise("plots")
@@ -464,6 +467,8 @@ class TrainingUI(QObject):
             state.begin(event, envelope.time)
             self.plots.reset(event.recipe)
             self.results.show_tabs_for(event.recipe)
+            if event.recipe == "ppo":
+                self.results.reveal("episode")
         elif isinstance(event, Checkpoint):
             state.checkpoints += 1
         elif isinstance(event, WeightsLoaded):
@@ -491,6 +496,9 @@ class TrainingUI(QObject):
             self.results.gallery.set_gallery(results.gallery)
         if results.reconstructions is not None:
             self.results.reconstructions.set_reconstructions(results.reconstructions)
+        if results.episode is not None:
+            self.episode_view.set_episode(results.episode)
+            self.results.show_page("episode")
 
     def _on_finished(self) -> None:
         session = self.session

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 
 from netbuilder.data import DataError, Fit, check_compatibility, detect_format, list_datasets
 from netbuilder.data.sources import is_bundled, resolve_options, resolve_source
+from netbuilder.dataformats import is_environment
 from netbuilder.document import DocumentError, SetParams, SetSetting
 from netbuilder.fs.limits import FileRefused, check_readable
 from netbuilder.fs.paths import document_folder
@@ -386,7 +387,7 @@ class DataPanel(QWidget):
         data = self.settings()
         source = str(data.get("source") or "")
         fmt = str(data.get("format") or "") or None
-        if not source or is_bundled(source, fmt):
+        if not source or is_bundled(source, fmt) or is_environment(source, fmt):  # nothing to hold back
             return None
         return resolve_source(source, fmt, self._folder())
 
@@ -701,7 +702,10 @@ class DataPanel(QWidget):
         shape = "×".join(str(d) for d in info.sample_shape) or "scalar"
         parts = [f"<b>{result.count:,}</b> samples of <b>{shape}</b> ({info.dtype})",
                  info.task.replace("_", " ")]
-        if info.num_classes:
+        if info.kind == "environment":  # an agent's data: what it observes and how many actions it has
+            parts = [f"Environment <b>{info.title}</b>: observations of <b>{shape}</b>, "
+                     f"<b>{info.num_classes}</b> actions", "first observations of a few episodes below"]
+        elif info.num_classes:
             parts.append(f"{info.num_classes} classes")
         if info.target_shape:
             parts.append(f"targets {'×'.join(map(str, info.target_shape))}")

@@ -114,6 +114,7 @@ class RunResults:
     network: str
     gallery: Gallery | None = None
     reconstructions: Reconstructions | None = None
+    episode: Any = None  # agents: an episode replayed with the best weights (netbuilder.train.episodes.Episode)
     notes: list[str] = field(default_factory=list)
 
 
@@ -126,6 +127,11 @@ def compute_results(trainer: Any, document: Document) -> RunResults | None:
         return None
     network = getattr(getattr(recipe, "network", None), "name", "") or ""
     results = RunResults(run_dir, recipe.name, network)
+    if recipe.name == "ppo" and run_dir is not None:
+        from netbuilder.train import predict
+
+        results.episode = predict(document, run_dir, 0, device="cpu").episode
+        return results
     split = data.val if data.val is not None and len(data.val) else data.train
     if run_dir is None or split is None or recipe.name not in CLASSIFIERS + RECONSTRUCTORS:
         return results

@@ -33,9 +33,9 @@ SYMBOL_LIMIT = 40  # epoch curves show their points as dots until they have this
 # The metric plot's title per recipe, known when a run starts (so the layout never changes mid-run).
 PLANNED_METRIC = {"classification": "Accuracy", "sequence_classification": "Accuracy", "regression": "R²",
                   "forecasting": "R²", "language_model": "Perplexity", "vae": "Reconstruction and KL",
-                  "gan": "Generator vs discriminator", "autoencoder": "R²"}  # reconstructions in the data's units
+                  "gan": "Generator vs discriminator", "autoencoder": "R²", "ppo": "Episode return"}  # reconstructions in the data's units
 NO_METRIC: tuple[str, ...] = ()
-RISING = ("Accuracy", "R²", "Top-k accuracy")
+RISING = ("Accuracy", "R²", "Top-k accuracy", "Episode return")
 
 
 @dataclass
@@ -53,7 +53,8 @@ def metric_group(recipe: str, names: list[str]) -> MetricGroup | None:
     def pick(*wanted: str) -> list[str]:
         return [n for n in wanted if n in present]
 
-    for title, keys in (("Accuracy", pick("train_accuracy", "val_accuracy", "val_f1")),
+    for title, keys in (("Episode return", pick("return_100", "val_return")),  # agents: last 100, greedy
+                        ("Accuracy", pick("train_accuracy", "val_accuracy", "val_f1")),
                         ("Perplexity", pick("train_perplexity", "val_perplexity")),
                         ("Reconstruction and KL", pick("train_reconstruction", "val_reconstruction", "train_kl",
                                                        "val_kl")),

@@ -1,7 +1,8 @@
 """Recipes: what one training step, one evaluation and one set of samples mean for each kind of network.
 
 One module per family: `supervised` (classification, regression, sequence classification, forecasting),
-`autoencoders` (autoencoder, VAE), `language` (language models), `gan`; `base` holds what they share. The update
+`autoencoders` (autoencoder, VAE), `language` (language models), `gan`, `reinforcement` (PPO on an environment);
+`base` holds what they share. The update
 step itself (backward, clipping, mixed precision, compile, DDP) lives in `netbuilder.train.update`.
 
 Transfer learning is not a recipe of its own: any recipe can start from earlier weights (``config.transfer``),
@@ -24,11 +25,13 @@ from netbuilder.train.recipes.base import (
 )
 from netbuilder.train.recipes.gan import GAN
 from netbuilder.train.recipes.language import LanguageModel, sample_text
+from netbuilder.train.recipes.reinforcement import PPO
 from netbuilder.train.recipes.supervised import TASK_OF, Supervised
 
 RECIPE_CLASSES: dict[str, type[Recipe]] = {
     "classification": Supervised, "sequence_classification": Supervised, "regression": Supervised,
     "forecasting": Supervised, "autoencoder": Autoencoder, "vae": VAE, "language_model": LanguageModel, "gan": GAN,
+    "ppo": PPO,
 }
 
 
@@ -39,5 +42,5 @@ def build_recipe(name: str, ctx: Context) -> Recipe:
 
 
 __all__ = ["EVAL_BATCH", "GAN", "RECIPE_CLASSES", "TASK_OF", "VAE", "Autoencoder", "Context", "EvalResult",
-           "LanguageModel", "Recipe", "Supervised", "TrainError", "build_recipe", "check_fits", "choose_recipe",
+           "LanguageModel", "PPO", "Recipe", "Supervised", "TrainError", "build_recipe", "check_fits", "choose_recipe",
            "decoder_module", "pick_network", "sample_text", "seed_for", "to_images"]

@@ -17,6 +17,7 @@ from netbuilder.compile import CompileError, compile_network
 from netbuilder.data.base import ArraySplit, DataInfo, PreparedData, Split
 from netbuilder.document.model import Document, Network
 from netbuilder.specs import TensorType
+from netbuilder.specs import roles as output_roles
 from netbuilder.train import events as ev
 from netbuilder.train import update as upd
 from netbuilder.train.config import TrainConfig
@@ -43,12 +44,17 @@ def choose_recipe(document: Document, config: TrainConfig, info: DataInfo | None
     roles = {node.params.get("role") for node in network.outputs()}
     if "Reparameterize" in types:
         return "vae"
-    if "reconstruction" in roles:
+    asked = {entry.recipe for role_id in roles if (entry := output_roles.get(role_id)) is not None and entry.recipe}
+    if "ppo" in asked:
+        return "ppo"
+    if "autoencoder" in asked:
         return "autoencoder"
     int_input = any(node.params.get("dtype") == "int64" for node in network.inputs())
-    if int_input and "token_logits" in roles:
+    if int_input and "language_model" in asked:
         return "language_model"
     task = info.task if info is not None else ""
+    if task == "reinforcement":
+        return "ppo"
     if task == "language_model":
         return "language_model"
     if task == "forecasting":
@@ -105,6 +111,7 @@ class Recipe:
 
     name: ClassVar[str] = ""
     has_validation: ClassVar[bool] = True
+    monitor: ClassVar[str] = ""  # a rising metric the best epoch is picked on when the configured one is absent
 
     def __init__(self, ctx: Context):
         self.ctx = ctx

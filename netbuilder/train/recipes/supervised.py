@@ -10,6 +10,7 @@ import torch
 
 from netbuilder.compile import compiled_info
 from netbuilder.data.base import Split
+from netbuilder.specs import roles
 from netbuilder.train.config import topk_of
 from netbuilder.train.losses import ClassMetrics, LossError, RegressionMetrics, resolve_losses, sum_dtype
 from netbuilder.train.recipes.base import (
@@ -24,7 +25,8 @@ from netbuilder.train.recipes.base import (
 
 TASK_OF = {"classification": "classification", "sequence_classification": "classification",
            "regression": "regression", "forecasting": "forecasting", "autoencoder": "unsupervised",
-           "vae": "unsupervised", "language_model": "language_model"}
+           "vae": "unsupervised", "language_model": "language_model",
+           "ppo": "reinforcement"}
 
 
 class Supervised(Recipe):
@@ -72,7 +74,7 @@ class Supervised(Recipe):
 
     def _class_count(self) -> int | None:
         role = self.primary.role
-        if self.task != "classification" or role not in ("logits", "probabilities"):
+        if self.task != "classification" or not roles.shows_classes(role):
             return None
         units = self.module_info.output_types[self.primary.index].shape[-1]
         if not isinstance(units, int):
@@ -167,7 +169,7 @@ class Supervised(Recipe):
         if self.class_count is not None:
             topk = tuple(k for k in (topk_of(m) for m in self.config.metrics) if k)
             classes = ClassMetrics(self.class_count, self.device, topk,
-                                   probabilities=self.primary.role == "probabilities")
+                                   probabilities=roles.role(self.primary.role).is_probability)
         wants_regression = self.task in ("regression", "forecasting") or any(
             m in ("mae", "r2") for m in self.config.metrics)
         reconstruction = self.primary.role == "reconstruction"
