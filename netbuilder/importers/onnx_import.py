@@ -34,11 +34,8 @@ from netbuilder.importers.result import (
     UnsupportedOpsError,
 )
 from netbuilder.specs import BATCH, SEQ, LayerContext, ParamError, ShapeError, TensorType, get_spec
-from netbuilder.specs.interop import onnx_rules
+from netbuilder.specs.interop import BATCH_MARK, SEQ_MARK, onnx_rules
 
-# Sizes in a folded shape that stand for a tensor's batch or variable length (never real sizes: negative).
-BATCH_MARK = -(2**40) - 1
-SEQ_MARK = -(2**40) - 2
 MARKS = {BATCH: BATCH_MARK, SEQ: SEQ_MARK}
 
 _FLOAT_TYPES = {1: "float32", 10: "float32", 11: "float32", 16: "float32"}  # float, float16, double, bfloat16
@@ -135,6 +132,15 @@ class NodeView:
         layer = self._importer.layers[value.source[0]]
         return layer if len(layer.ports) == 1 else None
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the file declares on its inputs (None when free)."""
+        return self._importer.fixed_batch
+
+    def aux_name(self, suffix: str) -> str:
+        """A name for an extra layer a rule adds for this node, e.g. ``conv1_pad``."""
+        return self._importer.name_for(self._node, suffix, suffix=f"_{suffix}")
+
     # ---- writing -----------------------------------------------------------------------------------------------
     def fail(self, reason: str) -> RuleRefused:
         return RuleRefused(reason)
@@ -220,6 +226,7 @@ class OnnxImporter:
         taken = {node.name for node in []}
         self.names = NameAllocator(taken)
         self.used_names: set[str] = set()
+        self.fixed_batch: int | None = None
         self._onnx = onnx
         self.rules = onnx_rules()
 
@@ -242,14 +249,14 @@ class OnnxImporter:
         self.order.append(layer_id)
         return layer
 
-    def name_for(self, node: Any, type_id: str) -> str:
+    def name_for(self, node: Any, type_id: str, suffix: str = "") -> str:
         """A node name from the ONNX node (or the PyTorch module it was exported from), made a valid, unique
         NetBuilder name; otherwise a numbered one from the layer type."""
         base = _scope_name(node) or node.name or ""
         text = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_")
         if text and not text[0].isalpha():
             text = f"n_{text}"
-        text = text[:60]
+        text = text[:60] + suffix if text else ""
         if text and name_is_usable(text) and text not in self.used_names and text not in reserved_names():
             self.used_names.add(text)
             self.names.taken.add(text)
@@ -272,6 +279,9 @@ class OnnxImporter:
             raise ModelImportError("The model has no inputs (every input is a constant), so there is nothing for "
                                    "a network to compute.")
         for value in inputs:
+            dims = value.type.tensor_type.shape.dim
+            if dims and dims[0].HasField("dim_value") and self.fixed_batch is None:
+                self.fixed_batch = int(dims[0].dim_value)
             tensor_type = self._input_type(value)
             layer = self.add_layer("Input", {"shape": tensor_type.features, "dtype": tensor_type.dtype}, [], (),
                                    {}, self.name_for_input(value.name))
