@@ -28,6 +28,7 @@ from netbuilder.document import Document
 from netbuilder.document.model import NameAllocator, Node, Wire, name_is_usable, reserved_names
 from netbuilder.importers.result import (
     ImportResult,
+    ModelFileError,
     ModelImportError,
     ModelTooLargeError,
     UnsupportedOp,
@@ -333,7 +334,11 @@ class OnnxImporter:
         names = [name for name in node.input if name]
         missing = [name for name in names if name not in self.values]
         if missing:
-            return  # fed by an operation already reported: the report names that one, not every node after it
+            # Fed by an operation already reported: what it would compute is unknown, so a rule cannot run; an
+            # operation with no rule at all is still listed, so the report is complete in one go.
+            if op not in self.rules and op not in FOLDERS and op != "Shape":
+                self._refuse(node, op, "")
+            return
         if op in FOLDERS and all(isinstance(self.values[name], np.ndarray) for name in names):
             try:
                 results = FOLDERS[op](NodeView(self, node), [self.values[name] if name else None
@@ -343,7 +348,7 @@ class OnnxImporter:
                 return
             for name, result in zip(node.output, results, strict=False):
                 if name:
-                    self.values[name] = result
+                    self.values[name] = np.asarray(result)
             return
         if op == "Shape":
             value = self.values[node.input[0]]
@@ -600,11 +605,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     try:
         info = check_readable(file, "model")
     except FileRefused as error:
-        raise ModelImportError(str(error)) from None
+        raise ModelFileError(str(error)) from None
     except FileNotFoundError:
-        raise ModelImportError(f"{file} does not exist.") from None
+        raise ModelFileError(f"{file} does not exist.") from None
     except OSError as error:
-        raise ModelImportError(f"Cannot read {file}: {error.strerror or error}.") from None
+        raise ModelFileError(f"Cannot read {file}: {error.strerror or error}.") from None
     available = _available_memory()
     if available is not None and info.st_size * 3 > available:
         raise ModelTooLargeError(f"{file} is {human_size(info.st_size)}; importing it needs about three times that "
@@ -612,9 +617,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     try:
         model = onnx.load(str(file), load_external_data=False)
     except Exception as error:
-        raise ModelImportError(f"{file} is not an ONNX model that can be read ({_first_line(error)}).") from None
+        raise ModelFileError(f"{file} is not an ONNX model that can be read ({_first_line(error)}).") from None
     if not model.graph.node:
-        raise ModelImportError(f"{file} holds no graph (an ONNX model has at least one operation).")
+        raise ModelFileError(f"{file} holds no graph (an ONNX model has at least one operation).")
     needed = weight_bytes(model)
     if available is not None and needed * 2.5 > available:
         raise ModelTooLargeError(
