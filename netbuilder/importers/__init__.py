@@ -31,7 +31,7 @@ from netbuilder.importers.result import (
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                **options: Any) -> ImportResult:
+                **options: Any) -> ImportResult:  # options: seed, step
     """Import an ONNX model file: see `netbuilder.importers.onnx_import.import_onnx`."""
     from netbuilder.importers.onnx_import import import_onnx as run
 

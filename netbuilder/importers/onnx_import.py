@@ -643,20 +643,25 @@ def _first_line(error: BaseException) -> str:
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                seed: int = 0) -> ImportResult:
+                seed: int = 0, step: Any = None) -> ImportResult:
     """Import an ONNX model: a document with one network (laid out), its weights, and (``parity``) the largest
     difference between onnxruntime running the file and the compiled network on the same random input.
 
     Raises `UnsupportedOpsError` listing every operation that has no NetBuilder layer (nothing is built),
     `ModelTooLargeError` before allocating weights that would not fit in memory, and `ModelImportError` for
-    anything else that makes the file unusable."""
+    anything else that makes the file unusable. ``step(text)``, when given, is called as each stage starts (a
+    progress display; it may raise to stop the import there)."""
+    step = step or (lambda _text: None)
+    step("Loading ONNX and PyTorch…")
     import torch
 
     from netbuilder.importers.layout import lay_out
     from netbuilder.importers.parity import onnx_parity
 
     file = Path(path)
+    step(f"Reading {file.name}…")
     model = load_model(file)
+    step("Turning operations into layers…")
     importer = OnnxImporter(model, "model")
     try:
         doc, arrays = importer.run()
@@ -665,11 +670,13 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
         raise UnsupportedOpsError(error.ops, str(file)) from None
     doc.info.title = name or _network_name(model, file)
     doc.info.description = f"Imported from {file.name} (ONNX opset {importer.opset})."
+    step("Laying out the network…")
     lay_out(doc.network())
     weights = {key: _tensor(torch, array) for key, array in arrays.items()}
     result = ImportResult(doc, weights, str(file), "onnx", op_counts=dict(importer.op_counts))
     del arrays
     if parity:
+        step("Comparing with onnxruntime…")
         result.parity = onnx_parity(result, model, file, seed=seed)
     return result
 
