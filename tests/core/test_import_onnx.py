@@ -341,3 +341,22 @@ def test_token_ids_through_gather_become_an_embedding(tmp_path):
     onnx.save(model, str(tmp_path / "e.onnx"))
     result = import_onnx(tmp_path / "e.onnx")
     assert result.parity.ok and layer_types(result) == ["Embedding", "ReLU"]
+
+
+def test_asymmetric_pools_export_to_onnx_and_pytorch_code(tmp_path):
+    """The layer gaps closed for imports work everywhere else too: ONNX export (checked) and code export."""
+    from netbuilder.document import Document
+    from netbuilder.export import export_onnx, export_pytorch_code
+
+    net = Document().network()
+    source = net.add("Input", shape=(2, 7, 7))
+    pooled_max = net.add("MaxPool2d", kernel_size=3, stride=2, padding=(0, 0), padding_end=(1, 1), ceil_mode=True)
+    pooled_avg = net.add("AvgPool2d", kernel_size=3, stride=2, padding=(1, 0), padding_end=(0, 1),
+                         count_include_pad=False)
+    net.chain(source, pooled_max, net.add("Output"))
+    net.connect(source, pooled_avg)
+    net.connect(pooled_avg, net.add("Output"))
+    report = export_onnx(net, tmp_path / "pools.onnx")
+    assert report.ok and report.output_shapes == [("N", 2, 4, 4), ("N", 2, 3, 3)]
+    export_pytorch_code(net, tmp_path / "pools.py")
+    assert "class PaddedPool" in (tmp_path / "pools.py").read_text()
