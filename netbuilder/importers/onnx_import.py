@@ -270,8 +270,7 @@ class OnnxImporter:
         self.readers.update(o.name for o in self.graph.output)
         self.unsupported: dict[str, list[tuple[str, str]]] = {}
         self.op_counts: Counter[str] = Counter(node.op_type for node in self.graph.node)
-        taken = {node.name for node in []}
-        self.names = NameAllocator(taken)
+        self.names = NameAllocator(set())
         self.used_names: set[str] = set()
         self.fixed_batch: int | None = None
         self._onnx = onnx
@@ -749,6 +748,6 @@ def _tensor(torch: Any, array: np.ndarray) -> Any:
 
 
 def _network_name(model: Any, file: Path) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_]", "_", model.graph.name or file.stem).strip("_") or "model"
-    stem = re.sub(r"^(light_|torch_jit|main_graph)$", "", stem) or re.sub(r"[^A-Za-z0-9_]", "_", file.stem)
-    return stem if stem[0].isalpha() else f"model_{stem}"
+    """A title for the document: the graph's name, unless it is an exporter's generic one, else the file's."""
+    name = model.graph.name or ""
+    return file.stem if name in ("", "torch_jit", "main_graph", "torch-jit-export") else name
