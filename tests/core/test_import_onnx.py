@@ -360,3 +360,29 @@ def test_asymmetric_pools_export_to_onnx_and_pytorch_code(tmp_path):
     assert report.ok and report.output_shapes == [("N", 2, 4, 4), ("N", 2, 3, 3)]
     export_pytorch_code(net, tmp_path / "pools.py")
     assert "class PaddedPool" in (tmp_path / "pools.py").read_text()
+
+
+# ---- the remaining rules, each against onnxruntime -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("nodes", "inits", "expected"), [
+    ([helper.make_node("PRelu", ["x", "slope"], ["y"])], {"slope": weight(3, 1, 1)}, ["PReLU"]),
+    ([helper.make_node("LayerNormalization", ["x", "s", "b"], ["y"], axis=-2, epsilon=1e-3)],
+     {"s": weight(4, 5), "b": weight(4, 5)}, ["LayerNorm"]),
+    ([helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"])], {"s": weight(3), "b": weight(3)},
+     ["InstanceNorm2d"]),
+    ([helper.make_node("Pad", ["x", "pads"], ["y"], mode="reflect")],
+     {"pads": np.array([0, 0, 1, 2, 0, 0, 2, 1], dtype=np.int64)}, ["Pad"]),
+    ([helper.make_node("Elu", ["x"], ["e"], alpha=0.7), helper.make_node("LeakyRelu", ["e"], ["l"], alpha=0.2),
+      helper.make_node("Softplus", ["l"], ["y"])], {}, ["ELU", "LeakyReLU", "Softplus"]),
+    ([helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]), helper.make_node("Div", ["c", "k"], ["d"]),
+      helper.make_node("Sub", ["d", "m"], ["y"])], {"w": weight(2, 3, 1, 1), "k": np.abs(weight(2, 1, 1)) + 0.5,
+                                                   "m": weight(2, 1, 1)}, ["Conv2d"]),
+    ([helper.make_node("ReduceMean", ["x"], ["y"], axes=[2, 3], keepdims=0)], {}, ["GlobalAvgPool"]),
+    ([helper.make_node("Unsqueeze", ["x", "a"], ["u"]), helper.make_node("Squeeze", ["u", "a"], ["y"])],
+     {"a": np.array([1, 3], dtype=np.int64)}, ["Squeeze", "Squeeze", "Unsqueeze", "Unsqueeze"]),
+], ids=["prelu", "layer-norm", "instance-norm", "pad-reflect", "activations", "div-sub-folded", "reduce-mean",
+        "unsqueeze-squeeze"])
+def test_rule(tmp_path, nodes, inits, expected):
+    result = imported(tmp_path, nodes, [("x", ["N", 3, 4, 5])], ["y"], inits)
+    assert layer_types(result) == expected
