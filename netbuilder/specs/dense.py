@@ -31,6 +31,7 @@ from netbuilder.specs.base import (
     spatial_names,
     sym,
 )
+from netbuilder.specs.interop import BATCH_MARK, SEQ_MARK, ints, onnx_rule
 from netbuilder.specs.lazy import modules, nn
 
 
@@ -507,3 +508,242 @@ SPLIT = LayerSpec(
 
 register(LINEAR, IDENTITY, FLATTEN, RESHAPE, PERMUTE, SQUEEZE, UNSQUEEZE, UPSAMPLE, PIXEL_SHUFFLE, PAD, SELECT_STEP,
          SPLIT)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+
+@onnx_rule("Gemm")
+def _gemm_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    if node.attr("transA", 0):
+        raise node.fail("its input is transposed (transA)")
+    b = node.const(1)
+    if b is None or b.ndim != 2:
+        raise node.fail("its weight matrix is computed in the graph, not stored")
+    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
+    weight = np.ascontiguousarray(b if node.attr("transB", 0) else b.T, dtype=np.float32)
+    if alpha != 1.0:
+        weight = weight * np.float32(alpha)
+    units = weight.shape[0]
+    weights = {"weight": weight}
+    if node.has_input(2):
+        c = node.const(2)
+        if c is None:
+            raise node.fail("its bias is computed in the graph, not stored")
+        if c.size not in (1, units) or (c.ndim == 2 and c.shape[0] != 1):
+            raise node.fail(f"a bias of shape {tuple(c.shape)} for {units} outputs")
+        weights["bias"] = np.broadcast_to(c.reshape(-1) * np.float32(beta), (units,)).astype(np.float32)
+    node.emit("Linear", {"units": units, "bias": "bias" in weights}, weights=weights)
+
+
+@onnx_rule("MatMul")
+def _matmul_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    b = node.const(1)
+    if b is None or b.ndim != 2 or not node.is_tensor(0):
+        raise node.fail("it multiplies two computed tensors (NetBuilder has matrix products only inside its "
+                        "Linear and attention layers)")
+    node.emit("Linear", {"units": int(b.shape[1]), "bias": False},
+              weights={"weight": np.ascontiguousarray(b.T, dtype=np.float32)})
+
+
+@onnx_rule("Flatten")
+def _flatten_from_onnx(node: Any) -> None:
+    axis = int(node.attr("axis", 1)) % max(node.type(0).rank, 1)
+    if axis != 1:
+        raise node.fail(f"flattening from axis {axis} (NetBuilder keeps the batch axis apart)")
+    node.emit("Flatten", {"start_axis": 1})
+
+
+def _reshape_target(node: Any, shape: tuple[int, ...], x: TensorType) -> tuple[int, ...]:
+    """The per-sample shape a Reshape asks for, with the batch taken off the front."""
+    allow_zero = bool(node.attr("allowzero", 0))
+    dims = [x.shape[i] if d == 0 and not allow_zero and i < x.rank else d for i, d in enumerate(shape)]
+    first, rest = dims[0], [SEQ_MARK if d == SEQ else d for d in dims[1:]]
+    rest = [-1 if d == SEQ_MARK else d for d in rest]
+    if any(not isinstance(d, int) or d == BATCH_MARK or d == 0 for d in rest):
+        raise node.fail("it reshapes the batch into another axis")
+    features = x.features
+    count = math.prod(d for d in features if isinstance(d, int)) if all(isinstance(d, int) for d in features) \
+        else None
+    if first in (BATCH, BATCH_MARK) or (first == 1 and node.fixed_batch == 1):
+        return tuple(rest)
+    if first == -1 and -1 not in rest and count is not None and math.prod(rest) == count:
+        return tuple(rest)
+    raise node.fail(f"it reshapes across the batch axis (to {list(shape)})")
+
+
+def _matches(size: Any, wanted: int) -> bool:
+    if wanted == -1:
+        return True
+    if isinstance(size, int):
+        return size == wanted
+    return wanted == (BATCH_MARK if size == BATCH else SEQ_MARK)
+
+
+def _reshape_moved(node: Any, shape: tuple[int, ...]) -> None:
+    """A Reshape of a value whose axes are moved (see `Tensor.axes`) that only adds or drops axes of size 1."""
+    axes, sizes = node.axes(0), node.virtual_shape(0)
+    shape = tuple(sizes[i] if d == 0 and not node.attr("allowzero", 0) else d for i, d in enumerate(shape))
+    shape = tuple(BATCH_MARK if d == BATCH else SEQ_MARK if isinstance(d, str) else d for d in shape)
+    real = iter(a for a in axes if a is not None)
+    real_type = node.real_type(0)
+    moved: list[Any] = []
+    for wanted in shape:
+        if wanted == 1:
+            moved.append(None)
+            continue
+        axis = next(real, None)
+        if axis is None or not _matches(real_type.shape[axis], wanted):
+            raise node.fail(f"it reshapes a time-major value to {list(shape)}")
+        moved.append(axis)
+    if next(real, None) is not None:
+        raise node.fail(f"it reshapes a time-major value to {list(shape)}")
+    node.bind_axes(0, 0, tuple(moved))
+
+
+@onnx_rule("Reshape")
+def _reshape_from_onnx(node: Any) -> None:
+    shape = node.const(1)
+    if shape is None:
+        raise node.fail("its target shape is computed from values, not only from shapes")
+    if node.axes(0) != tuple(range(len(node.axes(0)))):
+        _reshape_moved(node, tuple(int(d) for d in shape.reshape(-1).tolist()))
+        return
+    x = node.type(0)
+    target = _reshape_target(node, tuple(int(d) for d in shape.reshape(-1).tolist()), x)
+    if len(target) == 1 and (target[0] == -1 or target[0] == prod(x.features)) and x.rank > 2:
+        node.emit("Flatten", {"start_axis": 1})
+    elif target == tuple(x.features):
+        node.alias(0, 0)
+    else:
+        node.emit("Reshape", {"shape": target})
+
+
+@onnx_rule("Transpose")
+def _transpose_from_onnx(node: Any) -> None:
+    axes = node.axes(0)
+    rank = len(axes)
+    perm = ints(node.attr("perm")) or tuple(reversed(range(rank)))
+    moved = tuple(axes[p] for p in perm)
+    if axes == tuple(range(rank)) and perm[0] == 0:
+        if perm == tuple(range(rank)):
+            node.alias(0, 0)
+        else:
+            node.emit("Permute", {"order": perm[1:]})
+        return
+    node.bind_axes(0, 0, moved)  # the batch moves (around a recurrent op): followed until it is first again
+
+
+def _axes_of(node: Any) -> tuple[int, ...]:
+    if node.has_input(1):
+        axes = node.const(1)
+        if axes is None:
+            raise node.fail("its axes are computed in the graph")
+        return ints(axes)
+    return ints(node.attr("axes"))
+
+
+def _moved(node: Any) -> bool:
+    axes = node.axes(0)
+    return axes != tuple(range(len(axes)))
+
+
+@onnx_rule("Unsqueeze")
+def _unsqueeze_from_onnx(node: Any) -> None:
+    axes = _axes_of(node)
+    if _moved(node):
+        moved = list(node.axes(0))
+        for axis in sorted(a % (len(moved) + len(axes)) for a in axes):
+            moved.insert(axis, None)
+        node.bind_axes(0, 0, tuple(moved))
+        return
+    rank = node.type(0).rank + len(axes)
+    source: Any = 0
+    ordered = sorted(a % rank for a in axes)
+    for i, axis in enumerate(ordered):
+        last = i == len(ordered) - 1
+        layer = node.emit("Unsqueeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
+                          name=None if last else node.aux_name(f"u{i + 1}"))
+        source = layer.out()
+
+
+@onnx_rule("Squeeze")
+def _squeeze_from_onnx(node: Any) -> None:
+    axes = _axes_of(node)
+    if _moved(node):
+        moved = list(node.axes(0))
+        drop = {a % len(moved) for a in axes} if axes else {i for i, a in enumerate(moved) if a is None}
+        if any(moved[i] is not None for i in drop):
+            raise node.fail("it squeezes an axis of a time-major value that a layer computes")
+        node.bind_axes(0, 0, tuple(a for i, a in enumerate(moved) if i not in drop))
+        return
+    if not axes:
+        node.emit("Squeeze", {"axis": None})
+        return
+    rank = node.type(0).rank
+    ordered = sorted((a % rank for a in axes), reverse=True)
+    source: Any = 0
+    for i, axis in enumerate(ordered):
+        last = i == len(ordered) - 1
+        layer = node.emit("Squeeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
+                          name=None if last else node.aux_name(f"s{i + 1}"))
+        source = layer.out()
+
+
+@onnx_rule("Identity")
+def _identity_from_onnx(node: Any) -> None:
+    node.alias(0, 0)
+
+
+_PAD_MODES = {"constant": "zero", "reflect": "reflection", "edge": "replication"}
+
+
+@onnx_rule("Pad")
+def _pad_from_onnx(node: Any) -> None:
+    x = node.type(0)
+    mode = _PAD_MODES.get(node.attr("mode", "constant") or "constant")
+    if mode is None:
+        raise node.fail(f"padding mode {node.attr('mode')!r}")
+    pads = ints(node.const(1)) if node.has_input(1) else ints(node.attr("pads"))
+    if node.has_input(1) and node.const(1) is None:
+        raise node.fail("its padding is computed in the graph")
+    value = node.const(2) if node.has_input(2) else node.attr("value", 0.0)
+    if value is not None and float(value.reshape(-1)[0] if hasattr(value, "reshape") else value) != 0.0:
+        raise node.fail("padding with a value other than zero")
+    if node.has_input(3):
+        raise node.fail("padding selected axes only")
+    rank = x.rank
+    start, end = pads[:rank], pads[rank:]
+    if any(start[:2]) or any(end[:2]) or rank not in (3, 4) or any(p < 0 for p in pads):
+        raise node.fail("padding other than at the ends of the length, height or width")
+    amount = (start[2], end[2]) if rank == 3 else (start[2], end[2], start[3], end[3])
+    node.emit("Pad", {"amount": amount, "mode": mode})
+
+
+@onnx_rule("Gather")
+def _gather_from_onnx(node: Any) -> None:
+    table = node.const(0)
+    if table is not None:
+        if table.ndim != 2 or not node.is_tensor(1) or node.type(1).dtype != "int64" or node.attr("axis", 0) != 0:
+            raise node.fail("it looks up rows of a table other than by token ids (an Embedding)")
+        node.emit("Embedding", {"vocab_size": int(table.shape[0]), "dim": int(table.shape[1])}, inputs=(1,),
+                  weights={"weight": table})
+        return
+    index = node.const(1)
+    if index is None or index.ndim != 0:
+        raise node.fail("it gathers with computed or several indices")
+    axes = node.axes(0)
+    axis = int(node.attr("axis", 0)) % len(axes)
+    which = int(index)
+    if axes[axis] is None and which in (0, -1):
+        node.bind_axes(0, 0, axes[:axis] + axes[axis + 1:])
+        return
+    if not _moved(node) and axis == 1 and which in (0, -1):
+        node.emit("SelectStep", {"which": "first" if which == 0 else "last"})
+        return
+    raise node.fail(f"it picks entry {which} of axis {axis}")
