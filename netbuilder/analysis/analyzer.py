@@ -522,7 +522,12 @@ class Analyzer:
                 continue
             src_info = infos.get(wire.src)
             src_type = src_info.outputs.get(wire.src_port) if src_info else None
-            if src_type is None:
+            if src_type is None and src_info is not None and src_info.ok and src_info.outputs:
+                source = net.node(wire.src)  # a block whose definition lost this output port
+                problems.append(Diagnostic(f"Its input comes from output {wire.src_port!r} of {source.name}, "
+                                           "which that block no longer has.", net.name, node.id, node.name,
+                                           suggestion="Delete that wire and connect another output."))
+            elif src_type is None:
                 blocked = True
             inputs.append(src_type)
         for port_name in wires.keys() - {p.name for p in ports}:
