@@ -35,14 +35,15 @@ def build_block(network: Network, node: Node, result: BlockResult) -> nn.Module:
     """The module of one block node, from its analysis result (types and resolved params inside)."""
     doc = network.document
     assert doc is not None, "a block node is analysed only inside a document"
-    return _module(doc, doc.blocks[node.block], result)
+    return _module(doc, doc.blocks[node.block], result, dict(node.params))
 
 
 def _argument_name(name: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else f"in_{name}"
 
 
-def _module(doc: Document, definition: BlockDefinition, result: BlockResult) -> fx.GraphModule:
+def _module(doc: Document, definition: BlockDefinition, result: BlockResult,
+            values: dict[str, Any]) -> fx.GraphModule:
     from netbuilder.compile.compiler import _call_forward_directly
 
     net = definition.network
@@ -71,7 +72,7 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult) -> 
         info = result.inner[node_id]
         if node.type == BLOCK_TYPE:
             try:
-                module = _module(doc, doc.blocks[node.block], info.inner)
+                module = _module(doc, doc.blocks[node.block], info.inner, dict(params))
             except BlockBuildError as error:
                 raise BlockBuildError(f"{node.name}.{error.path}", error.problem) from None
         else:
@@ -100,4 +101,5 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult) -> 
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     module = fx.GraphModule(root, graph, class_name=definition.name)
     _call_forward_directly(module)
+    module._nb_block = (definition.name, values)  # for PyTorch code export: one class per definition
     return module

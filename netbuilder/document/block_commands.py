@@ -558,7 +558,9 @@ class Ungroup(Command):
             used_ids.add(new.id)
             usable = name_is_usable(old.name) or (net.is_block and old.name.isdigit())
             if not usable or old.name in names.taken:
-                new.name = names.make(f"{node.name}_{old.name}")
+                prefixed = f"{node.name}_{old.name}"
+                free = name_is_usable(prefixed) and prefixed not in names.taken
+                new.name = prefixed if free else names.make(prefixed)
             names.taken.add(new.name)
             new.position = check_position((old.position[0] + dx, old.position[1] + dy))
             try:

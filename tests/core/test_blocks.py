@@ -247,3 +247,68 @@ def test_compiled_block_runs_and_trains_like_the_flat_network() -> None:
     assert torch.allclose(a(*x), b(*x), atol=1e-6)
     b(*x).sum().backward()
     assert b.stem.conv1.weight.grad is not None
+
+
+def test_weights_saved_before_group_load_after_it_and_after_ungroup(tmp_path) -> None:
+    from netbuilder.io import apply_weights, load_weights, save_weights
+
+    doc = flat_document()
+    net = doc.network()
+    trained = compile_network(net, seed=1)
+    save_weights(trained, tmp_path / "flat.safetensors")
+    doc.execute(GroupIntoBlock("model", ids(net, "conv1", "bn1", "relu1"), "ConvBN", node_name="stem"))
+    grouped = compile_network(net, seed=2)
+    report = apply_weights(grouped, load_weights(tmp_path / "flat.safetensors"))
+    assert report.ok, report.summary()
+    assert ("conv1.weight", "stem.conv1.weight") in report.moved
+    x = example_inputs(trained, seed=0)
+    trained.eval()
+    grouped.eval()
+    assert torch.allclose(trained(*x), grouped(*x), atol=1e-6)
+    save_weights(grouped, tmp_path / "grouped.safetensors")
+    # ungrouped next to a layer already called conv1: the inner one comes back as stem_conv1
+    net.rename(net.find("fc").id, "conv1")
+    doc.execute(Ungroup("model", net.find("stem").id))
+    assert {n.name for n in net.nodes} >= {"stem_conv1", "bn1", "relu1", "conv1"}
+    flat_again = compile_network(net, seed=3)
+    report = apply_weights(flat_again, load_weights(tmp_path / "grouped.safetensors"))
+    assert ("stem.conv1.weight", "stem_conv1.weight") in report.moved and ("stem.bn1.bias", "bn1.bias") in \
+        report.moved
+    assert report.missing == ["conv1.weight", "conv1.bias"] and report.unexpected == ["fc.weight", "fc.bias"]
+
+
+def test_pytorch_code_has_one_class_per_definition_and_loads_the_weights() -> None:
+    from netbuilder.export.pytorch_code import export_pytorch_code
+
+    doc = Document()
+    inner = doc.define_block("Widen", (Param("width", ParamKind.INT, 4, minimum=1),))
+    x = inner.add("Input", name="x", shape=(6,))
+    fc = inner.add("Linear", name="fc", units=4)
+    inner.chain(x, fc, inner.add("ReLU", name="act"), inner.add("Output", name="y", role="features"))
+    inner.bind(fc, "units", "width * 2")
+    net = doc.network()
+    source = net.add("Input", name="x", shape=(6,))
+    a = net.add_block("Widen", name="a", width=3)
+    b = net.add_block("Widen", name="b", width=5)
+    net.chain(source, a, b, net.add("Output", name="out"))
+    doc.execute(RepeatBlock("model", b, 2))
+    code = export_pytorch_code(net)
+    assert code.count("class Widen(nn.Module):") == 1 and "class WidenX2(nn.Module):" in code
+    assert "self.a = Widen(fc_in_features=6, fc_out_features=6)" in code
+    assert 'self.add_module("0", Widen(' in code
+    namespace: dict = {}
+    exec(compile(code.replace('if __name__ == "__main__":', "if False:"), "exported.py", "exec"), namespace)
+    model = compile_network(net).eval()
+    exported = namespace["Model"]().eval()
+    exported.load_state_dict(model.state_dict())  # strict: the same keys and shapes
+    inputs = torch.randn(4, 6)
+    assert torch.equal(model(inputs), exported(inputs))
+
+
+def test_onnx_export_of_nested_blocks_matches_onnxruntime(tmp_path) -> None:
+    from netbuilder.export import export_onnx
+
+    doc = residual_document(instances=1)
+    doc.execute(RepeatBlock("model", doc.network().find("layer1").id, 2))
+    report = export_onnx(doc.network(), tmp_path / "blocks.onnx")
+    assert report.ok and report.max_abs_diff is not None and report.max_abs_diff < 1e-4
