@@ -100,6 +100,12 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult,
     outs = [results[n.id] for n in definition.output_nodes() if n.id in results]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     module = fx.GraphModule(root, graph, class_name=definition.name)
+    # Children in the definition's node order (fx registers them in call order): state_dict() lists the
+    # tensors as the block's author laid them out, as torchvision lists conv1, bn1, conv2, bn2, downsample.
+    rank = {node.name: index for index, node in enumerate(net.nodes)}
+    children = sorted(module._modules.items(), key=lambda item: rank.get(item[0], len(rank)))
+    module._modules.clear()
+    module._modules.update(children)
     _call_forward_directly(module)
     module._nb_block = (definition.name, values)  # for PyTorch code export: one class per definition
     return module
