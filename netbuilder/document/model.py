@@ -13,19 +13,20 @@ import itertools
 import keyword
 import math
 import numbers
-import os
 import re
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from netbuilder.document import events as ev
+from netbuilder.document.blocks import BLOCK_TYPE, is_usable_node_name
 from netbuilder.specs import LayerSpec, ParamError, get_spec
 
 if TYPE_CHECKING:
-    from netbuilder.analysis import Analysis
+    from netbuilder.document.blocks import BlockDefinition
     from netbuilder.document.commands import Command, UndoStack
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -75,9 +76,21 @@ class Node:
     lr_mult: float = 1.0
     l1: float = 0.0
     l2: float = 0.0
+    block: str = ""  # for a block node (type "Block"): the name of its definition
+    # Inside a block definition: parameter -> expression of the block's parameters (see document.blocks)
+    bindings: dict[str, str] = field(default_factory=dict)
 
     @property
     def spec(self) -> LayerSpec:
+        """The layer type's spec; for a block node, its definition seen as a spec (needs the node to be in a
+        network of a document)."""
+        if self.type == BLOCK_TYPE:
+            owner = getattr(self, "_owner", None)
+            network = owner() if owner is not None else None
+            if network is None:
+                raise DocumentError(f"Block node {self.name} is not in a document, so its block {self.block!r} "
+                                    "is unknown.")
+            return network.spec_of(self)
         return get_spec(self.type)
 
     def options(self) -> dict[str, Any]:
@@ -275,6 +288,8 @@ class Network:
     def __init__(self, name: str, document: Document | None = None):
         self.name = name
         self.document = document
+        self.is_block = False  # the network of a block definition (see netbuilder.document.blocks)
+        self._block_table: dict[str, Any] | None = None  # the definitions while the network has no document
         self.graph = nx.MultiDiGraph()
         self._ids = itertools.count(1)
         # Bumped by every change of nodes or wires (not params or positions): caches of the graph's structure,
@@ -344,6 +359,23 @@ class Network:
     def outputs(self) -> list[Node]:
         return [n for n in self.nodes if n.type == "Output"]
 
+    @property
+    def block_table(self) -> dict[str, Any]:
+        """The block definitions this network's block nodes refer to (its document's)."""
+        if self.document is not None:
+            return self.document.blocks
+        return self._block_table if self._block_table is not None else {}
+
+    def spec_of(self, node: Node) -> LayerSpec:
+        """The spec of a node of this network: its layer type's, or for a block node its definition's."""
+        if node.type == BLOCK_TYPE:
+            definition = self.block_table.get(node.block)
+            if definition is None:
+                raise DocumentError(f"{node.name} uses the block {node.block!r}, which this document does not "
+                                    "define.")
+            return definition.spec()
+        return get_spec(node.type)
+
     def unique_name(self, base: str, taken: set[str] | None = None) -> str:
         """``base`` made a usable name, numbered from 1: ``linear1``. ``taken``: the names in use (default: this
         network's)."""
@@ -356,22 +388,45 @@ class Network:
                 return candidate
 
     def check_name(self, name: str, node_id: str | None = None) -> None:
-        """Refuse a name that is not an identifier, is reserved, or another node of this network has."""
-        check_name_form(name)
+        """Refuse a name that is not an identifier, is reserved, or another node of this network has. Inside a
+        block definition a plain number (``0``, ``1``) is a usable name too."""
+        if not is_usable_node_name(name, self.is_block):
+            check_name_form(name)
         for node in self.nodes:
             if node.name == name and node.id != node_id:
                 raise DocumentError(f"Another node is already named {name!r}.")
 
-    def check_wire(self, wire: Wire, check_loop: bool = True) -> None:
+    def check_insertable(self, node: Node) -> None:
+        """Refuse a block node whose definition this document lacks, or that would make a block contain itself;
+        and bindings outside a block definition."""
+        if node.type == BLOCK_TYPE:
+            from netbuilder.document.blocks import BlockError, check_no_recursion
+
+            if node.block not in self.block_table:
+                raise DocumentError(f"This document has no block named {node.block!r}; import it first.")
+            if self.document is not None:
+                try:
+                    check_no_recursion(self.document, self.name, node.block)
+                except BlockError as error:
+                    raise DocumentError(str(error)) from None
+        if node.bindings and not self.is_block:
+            raise DocumentError(f"{node.name} takes parameters from a block ({', '.join(node.bindings)}); it can "
+                                "only go inside a block definition.")
+
+    def check_wire(self, wire: Wire, check_loop: bool = True, block_ports: bool = True) -> None:
         """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason.
-        ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end."""
+        ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end;
+        ``block_ports=False`` lets a wire name a port a block's definition no longer has (a file saved after the
+        port was renamed inside the block loads, and analysis says which wire to delete)."""
         nodes = self.graph._node
         if wire.src not in nodes or wire.dst not in nodes:
             raise DocumentError("A wire must join two nodes of the same network.")
         src, dst = nodes[wire.src]["node"], nodes[wire.dst]["node"]
-        if wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
+        if (block_ports or src.type != BLOCK_TYPE) and \
+                wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
             raise DocumentError(f"{src.name} has no output {wire.src_port!r}.")
-        if wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
+        if (block_ports or dst.type != BLOCK_TYPE) and \
+                wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
             raise DocumentError(f"{dst.name} has no input {wire.dst_port!r}.")
         if wire.src == wire.dst:
             raise DocumentError("A layer cannot feed itself.")
@@ -506,6 +561,7 @@ class Network:
             self.document.events.emit(event)
 
     def _insert_node(self, node: Node) -> None:
+        node._owner = weakref.ref(self)  # type: ignore[attr-defined]  # lets node.spec find a block's definition
         self.graph.add_node(node.id, node=node)
         self.structure_version += 1
         if self._rank is not None:
@@ -617,6 +673,22 @@ class Network:
         self._run(command)
         return command.node_id
 
+    def add_block(self, block: str, name: str | None = None, position: tuple[float, float] | None = None,
+                  **params: Any) -> str:
+        """Add a block node (an instance of the document's block ``block``) and return its node id."""
+        from netbuilder.document.block_commands import AddBlockNode
+
+        command = AddBlockNode(self.name, block, params, name=name, position=position)
+        self._run(command)
+        return command.node_id
+
+    def bind(self, node: str, param: str, expression: str | None) -> None:
+        """Inside a block definition: let ``param`` of ``node`` take its value from the block's parameters
+        (``"filters"``, ``"filters * 4"``), or give it back its own value (None)."""
+        from netbuilder.document.block_commands import BindParam
+
+        self._run(BindParam(self.name, self.resolve(node), param, expression))
+
     def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Wire:
         """Wire ``src`` into ``dst``. Ports default to the first output and the first free input."""
         from netbuilder.document.commands import AddWire
@@ -688,18 +760,6 @@ class Network:
 
         self._run(MoveNodes(self.name, {self.resolve(node): position}))
 
-    # ---- analysis and compile shortcuts -------------------------------------------------------------------------
-    def analyze(self) -> Analysis:
-        from netbuilder.analysis import analyze
-
-        return analyze(self)
-
-    def compile(self, **kwargs: Any) -> Any:
-        from netbuilder.compile import compile_network
-
-        return compile_network(self, **kwargs)
-
-
 @dataclass
 class DocumentInfo:
     title: str = ""
@@ -720,6 +780,9 @@ class Document:
         # transfer weights) resolve against this file's folder; see netbuilder.fs.paths. Not saved in the file.
         self.path: str | None = None
         self.undo_stack: UndoStack = UndoStack(self)
+        # Block definitions by name (see netbuilder.document.blocks). The dict object is never replaced, so
+        # networks may keep a reference to it.
+        self.blocks: dict[str, BlockDefinition] = {}
         for name in network_names:
             self.networks[name] = Network(name, self)
 
@@ -730,10 +793,20 @@ class Document:
             if not self.networks:
                 raise DocumentError("The document has no network.")
             return next(iter(self.networks.values()))
+        network = self.networks.get(name)
+        if network is None:
+            definition = self.blocks.get(name)
+            if definition is None:
+                raise DocumentError(f"There is no network or block named {name!r}.")
+            network = definition.network
+        return network
+
+    def block(self, name: str) -> BlockDefinition:
+        """The block definition with this name."""
         try:
-            return self.networks[name]
+            return self.blocks[name]
         except KeyError:
-            raise DocumentError(f"There is no network named {name!r}.") from None
+            raise DocumentError(f"There is no block named {name!r}.") from None
 
     def __iter__(self) -> Iterator[Network]:
         return iter(self.networks.values())
@@ -754,30 +827,16 @@ class Document:
         self.execute(command)
         return self.networks[command.name]
 
+    def define_block(self, name: str, params: tuple[Any, ...] = (), doc: str = "") -> Network:
+        """Add an empty block definition with these parameters (`netbuilder.specs.Param`) and return its network,
+        to be filled like any network (its Input and Output nodes are the block's ports)."""
+        from netbuilder.document.block_commands import DefineBlock
+        from netbuilder.document.blocks import BlockRecord
+
+        self.execute(DefineBlock(BlockRecord(name, (), (), tuple(params), doc)))
+        return self.blocks[name].network
+
     def set_setting(self, key: str, value: Any) -> None:
         from netbuilder.document.commands import SetSetting
 
         self.execute(SetSetting(key, value))
-
-    # ---- whole-document operations ----------------------------------------------------------------------------
-    def validate(self) -> list[Any]:
-        """All diagnostics of all networks (empty when the document is valid)."""
-        from netbuilder.analysis import analyze
-
-        problems = []
-        for network in self:
-            problems.extend(analyze(network).diagnostics)
-        return problems
-
-    def save(self, path: Any) -> None:
-        from netbuilder.io import save_document
-
-        save_document(self, path)
-        self.path = os.path.abspath(path)
-        self.undo_stack.set_clean()
-
-    @staticmethod
-    def load(path: Any) -> Document:
-        from netbuilder.io import load_document
-
-        return load_document(path)

@@ -16,7 +16,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from netbuilder.document import Document, Network  # noqa: E402
+from netbuilder.document.block_commands import RepeatBlock  # noqa: E402
 from netbuilder.io import save_document  # noqa: E402
+from netbuilder.specs import Param, ParamKind  # noqa: E402
 
 TEXT_VOCAB = 53  # characters in the bundled "text" corpus
 
@@ -89,9 +91,30 @@ def lenet() -> Document:
     return doc
 
 
+def define_residual_block(doc: Document, filters: int, size: int) -> None:
+    """``ResidualBlock(filters)``: conv-BN-ReLU-conv-BN added to the block's input, then ReLU."""
+    net = doc.define_block("ResidualBlock", _filters(filters), "Two 3x3 convolutions with BatchNorm, added to the "
+                           "block's input (a skip connection), then ReLU.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=(filters, size, size))
+    body = p.chain(x, ("Conv2d", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                                  "name": "conv1"}),
+                   ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu1"}),
+                   ("Conv2d", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                               "name": "conv2"}),
+                   ("BatchNorm2d", {"name": "bn2"}))
+    add = p.add("Add", "add", row=1, inputs=2)
+    net.connect(body, add, "out", "in1")
+    net.connect(x, add, "out", "in2")
+    p.chain(add, ("ReLU", {"name": "relu"}), ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("conv1").id, "filters", "filters")
+    net.bind(net.find("conv2").id, "filters", "filters")
+
+
 def resnet_small() -> Document:
-    doc = new("Small ResNet", "A stem and two residual blocks (conv-BN-ReLU-conv-BN + skip) with global average "
-              "pooling, for the 1x8x8 digit images.")
+    doc = new("Small ResNet", "A stem and two residual blocks (conv-BN-ReLU-conv-BN + skip, one block definition "
+              "used twice: double-click a block to open it) with global average pooling, for the 1x8x8 digit images.")
+    define_residual_block(doc, 16, 8)
     net = doc.network()
     p = Placer(net)
     x = p.add("Input", "image", shape=(1, 8, 8))
@@ -99,18 +122,10 @@ def resnet_small() -> Document:
                                "name": "stem"}),
                 ("BatchNorm2d", {"name": "stem_bn"}), ("ReLU", {"name": "stem_relu"}))
     for block in (1, 2):
-        start = p.column
-        body = p.chain(h, ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
-                                      "name": f"block{block}_conv1"}),
-                       ("BatchNorm2d", {"name": f"block{block}_bn1"}), ("ReLU", {"name": f"block{block}_relu1"}),
-                       ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
-                                   "name": f"block{block}_conv2"}),
-                       ("BatchNorm2d", {"name": f"block{block}_bn2"}), row=1)
-        add = p.add("Add", f"block{block}_add", inputs=2)
-        net.connect(body, add, "out", "in1")
-        net.connect(h, add, "out", "in2")
-        h = p.chain(add, ("ReLU", {"name": f"block{block}_out"}))
-        del start
+        node = net.add_block("ResidualBlock", f"block{block}", position=(p.column * X_STEP, 0.0), filters=16)
+        p.column += 1
+        net.connect(h, node)
+        h = node
     p.chain(h, ("GlobalAvgPool", {"name": "pool"}), ("Linear", {"units": 10, "name": "classes"}),
             ("Output", {"role": "logits", "name": "digit"}))
     settings(doc, "digits-images", "classification", epochs=12)
@@ -142,18 +157,103 @@ def char_gru() -> Document:
     return doc
 
 
+def _int(name: str, default: int, doc: str) -> Param:
+    return Param(name, ParamKind.INT, default, doc, minimum=1)
+
+
+def define_encoder_block(doc: Document, dim: int, heads: int, ff: int, seq: int | str) -> None:
+    """``EncoderBlock(dim, heads, ff)``: PyTorch's TransformerEncoderLayer (post-norm) made of its parts --
+    self-attention, dropout, add & LayerNorm, a two-layer feed-forward, dropout, add & LayerNorm -- with the same
+    parameters."""
+    net = doc.define_block("EncoderBlock", (_int("dim", dim, "Width of the tokens."),
+                                            _int("heads", heads, "Attention heads (dim must divide by it)."),
+                                            _int("ff", ff, "Width of the feed-forward layer.")),
+                           "A Transformer encoder layer: self-attention and a feed-forward network, each added to "
+                           "its input and normalised.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=(seq, dim))
+    attn = p.chain(x, ("MultiheadAttention", {"num_heads": heads, "dropout": 0.1, "name": "self_attn"}),
+                   ("Dropout", {"p": 0.1, "name": "dropout1"}))
+    add1 = p.add("Add", "add1", inputs=2)
+    net.connect(attn, add1, "out", "in1")
+    net.connect(x, add1, "out", "in2")
+    norm1 = p.chain(add1, ("LayerNorm", {"name": "norm1"}))
+    ff_out = p.chain(norm1, ("Linear", {"units": ff, "name": "linear1"}), ("ReLU", {"name": "relu"}),
+                     ("Dropout", {"p": 0.1, "name": "dropout"}), ("Linear", {"units": dim, "name": "linear2"}),
+                     ("Dropout", {"p": 0.1, "name": "dropout2"}), row=1)
+    add2 = p.add("Add", "add2", inputs=2)
+    net.connect(ff_out, add2, "out", "in1")
+    net.connect(norm1, add2, "out", "in2")
+    p.chain(add2, ("LayerNorm", {"name": "norm2"}), ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("self_attn").id, "num_heads", "heads")
+    net.bind(net.find("linear1").id, "units", "ff")
+    net.bind(net.find("linear2").id, "units", "dim")
+
+
 def transformer_classifier() -> Document:
     doc = new("Transformer classifier", "Treats the 8 rows of a digit image as tokens: a linear projection, "
-              "positional encoding, two self-attention encoder layers and mean pooling.")
-    p = Placer(doc.network())
+              "positional encoding, two self-attention encoder blocks and mean pooling.")
+    define_encoder_block(doc, 32, 4, 64, 8)
+    net = doc.network()
+    p = Placer(net)
     x = p.add("Input", "image", shape=(1, 8, 8))
-    p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}), ("Linear", {"units": 32, "name": "project"}),
-            ("PositionalEncoding", {"kind": "learned", "max_len": 16, "name": "position"}),
-            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder1"}),
-            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder2"}),
-            ("Permute", {"order": (2, 1), "name": "channels_first"}), ("GlobalAvgPool", {"name": "mean_pool"}),
+    h = p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}), ("Linear", {"units": 32, "name": "project"}),
+                ("PositionalEncoding", {"kind": "learned", "max_len": 16, "name": "position"}))
+    for index in (1, 2):
+        node = net.add_block("EncoderBlock", f"encoder{index}", position=(p.column * X_STEP, 0.0))
+        p.column += 1
+        net.connect(h, node)
+        h = node
+    p.chain(h, ("Permute", {"order": (2, 1), "name": "channels_first"}), ("GlobalAvgPool", {"name": "mean_pool"}),
             ("Linear", {"units": 10, "name": "classes"}), ("Output", {"role": "logits", "name": "digit"}))
     settings(doc, "digits-images", "sequence_classification", epochs=20, lr=2e-3)
+    return doc
+
+
+def define_decoder_block(doc: Document, dim: int, heads: int) -> None:
+    """``DecoderBlock(dim, heads)``: a GPT block (pre-norm): LayerNorm, causal self-attention, add; LayerNorm,
+    feed-forward 4x wide with GELU, add."""
+    net = doc.define_block("DecoderBlock", (_int("dim", dim, "Width of the tokens."),
+                                            _int("heads", heads, "Attention heads (dim must divide by it).")),
+                           "A GPT block: causal self-attention (each character sees only those before it) and a "
+                           "feed-forward network, each after a LayerNorm and added to its input.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=("T", dim))
+    attn = p.chain(x, ("LayerNorm", {"name": "ln1"}),
+                   ("MultiheadAttention", {"num_heads": heads, "causal": True, "dropout": 0.0, "name": "attn"}))
+    add1 = p.add("Add", "add1", inputs=2)
+    net.connect(attn, add1, "out", "in1")
+    net.connect(x, add1, "out", "in2")
+    mlp = p.chain(add1, ("LayerNorm", {"name": "ln2"}), ("Linear", {"units": 4 * dim, "name": "fc"}),
+                  ("GELU", {"name": "gelu"}), ("Linear", {"units": dim, "name": "proj"}),
+                  ("Dropout", {"p": 0.1, "name": "dropout"}), row=1)
+    add2 = p.add("Add", "add2", inputs=2)
+    net.connect(mlp, add2, "out", "in1")
+    net.connect(add1, add2, "out", "in2")
+    p.chain(add2, ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("attn").id, "num_heads", "heads")
+    net.bind(net.find("fc").id, "units", "dim * 4")
+    net.bind(net.find("proj").id, "units", "dim")
+
+
+def gpt_mini() -> Document:
+    doc = new("GPT mini (character Transformer)", "A small decoder-only Transformer: character embedding, learned "
+              "positions, a DecoderBlock (causal self-attention + feed-forward) repeated twice, a final "
+              "LayerNorm and a per-step classifier. Trains on the bundled tales and samples text as it learns.")
+    dim = 64
+    define_decoder_block(doc, dim, 4)
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "chars", shape=("T",), dtype="int64")
+    h = p.chain(x, ("Embedding", {"vocab_size": TEXT_VOCAB, "dim": dim, "name": "embed"}),
+                ("PositionalEncoding", {"kind": "learned", "max_len": 64, "name": "position"}))
+    blocks = net.add_block("DecoderBlock", "blocks", position=(p.column * X_STEP, 0.0))
+    p.column += 1
+    net.connect(h, blocks)
+    doc.execute(RepeatBlock("model", blocks, 2, "DecoderStack"))
+    p.chain(blocks, ("LayerNorm", {"name": "ln_f"}), ("Linear", {"units": TEXT_VOCAB, "name": "head"}),
+            ("Output", {"role": "token_logits", "name": "logits"}))
+    settings(doc, "text", "language_model", epochs=15, batch_size=64, lr=3e-3)
     return doc
 
 
@@ -296,6 +396,97 @@ def acrobot() -> Document:
                  "gym:Acrobot-v1", 6, 3, epochs=10, gamma=0.99, gae_lambda=0.94)  # measured: test_return -82.9
 
 
+
+def _filters(default: int) -> tuple[Param, ...]:
+    return (Param("filters", ParamKind.INT, default, "Channels of the block's convolutions.", minimum=1),)
+
+
+def _conv3(filters: int, stride: int = 1) -> dict[str, Any]:
+    """torchvision's conv3x3: 3x3, padding 1, no bias (a BatchNorm follows)."""
+    return {"filters": filters, "kernel_size": (3, 3), "stride": (stride, stride), "padding": "explicit",
+            "padding_size": (1, 1), "bias": False}
+
+
+def define_resnet_blocks(doc: Document, channels: int, size: int) -> None:
+    """torchvision's BasicBlock as two definitions (a block's graph is fixed, and the first block of a stage has
+    a strided convolution and a ``downsample`` shortcut) and the stages made of them:
+
+    * ``BasicBlock(filters)``: conv1-bn1-relu-conv2-bn2, plus the input, relu.
+    * ``Downsample(filters)``: ``0`` a strided 1x1 convolution, ``1`` its BatchNorm (torchvision's
+      ``downsample = nn.Sequential(conv1x1, BatchNorm2d)``).
+    * ``DownBlock(filters)``: a BasicBlock whose conv1 has stride 2 and whose shortcut is a Downsample.
+    * ``DownStage(filters)``: ``0`` a DownBlock, ``1`` a BasicBlock (layer2 .. layer4).
+    """
+    for name, stride in (("BasicBlock", 1), ("DownBlock", 2)):
+        if stride == 2:
+            down = doc.define_block("Downsample", _filters(channels * 2),
+                                    "A strided 1x1 convolution and BatchNorm: the shortcut of a DownBlock.")
+            x = down.add("Input", "x", shape=(channels, size, size), position=(0, 0))
+            conv = down.add("Conv2d", "0", position=(250, 0), filters=channels * 2, kernel_size=(1, 1),
+                            stride=(2, 2), bias=False)
+            bn = down.add("BatchNorm2d", "1", position=(500, 0))
+            down.chain(x, conv, bn, down.add("Output", "y", position=(750, 0), role="features"))
+            down.bind(conv, "filters", "filters")
+        wide = channels if stride == 1 else channels * 2
+        net = doc.define_block(name, _filters(wide), "torchvision's BasicBlock: two 3x3 convolutions with "
+                               "BatchNorm, added to the block's input" + (" (downsampled)." if stride == 2 else "."))
+        p = Placer(net)
+        x = p.add("Input", "x", shape=(channels, size, size))
+        body = p.chain(x, ("Conv2d", {**_conv3(wide, stride), "name": "conv1"}), ("BatchNorm2d", {"name": "bn1"}),
+                       ("ReLU", {"name": "relu"}), ("Conv2d", {**_conv3(wide), "name": "conv2"}),
+                       ("BatchNorm2d", {"name": "bn2"}))
+        add = p.add("Add", "add", inputs=2)
+        net.connect(body, add, "out", "in1")
+        shortcut = x
+        if stride == 2:
+            shortcut = net.add_block("Downsample", "downsample", position=(3 * X_STEP, Y_STEP), filters=wide)
+            net.connect(x, shortcut)
+            net.bind(shortcut, "filters", "filters")
+        net.connect(shortcut, add, "out" if stride == 1 else "y", "in2")
+        p.chain(add, ("ReLU", {"name": "relu_out"}), ("Output", {"role": "features", "name": "y"}))
+        net.bind(net.find("conv1").id, "filters", "filters")
+        net.bind(net.find("conv2").id, "filters", "filters")
+    stage = doc.define_block("DownStage", _filters(channels * 2), "A ResNet stage that halves the size: a "
+                             "DownBlock then a BasicBlock (torchvision's layer2 .. layer4).")
+    x = stage.add("Input", "x", shape=(channels, size, size), position=(0, 0))
+    first = stage.add_block("DownBlock", "0", position=(250, 0), filters=channels * 2)
+    second = stage.add_block("BasicBlock", "1", position=(500, 0), filters=channels * 2)
+    stage.chain(x, first, second, stage.add("Output", "y", position=(750, 0), role="features"))
+    stage.bind(first, "filters", "filters")
+    stage.bind(second, "filters", "filters")
+
+
+def resnet18() -> Document:
+    doc = new("ResNet-18", "The ResNet-18 architecture exactly as torchvision defines it (3x224x224 images, 1000 "
+              "classes, 11,689,512 parameters): its weights load by name. Architecture: bring your own images.")
+    define_resnet_blocks(doc, 64, 56)
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "image", shape=(3, 224, 224))
+    h = p.chain(x, ("Conv2d", {"filters": 64, "kernel_size": (7, 7), "stride": (2, 2), "padding": "explicit",
+                               "padding_size": (3, 3), "bias": False, "name": "conv1"}),
+                ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu"}),
+                ("MaxPool2d", {"kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1), "name": "maxpool"}))
+    layer1 = net.add_block("BasicBlock", "layer1", position=(p.column * X_STEP, 0.0), filters=64)
+    p.column += 1
+    net.connect(h, layer1)
+    doc.execute(RepeatBlock("model", layer1, 2, "Layer1"))
+    h = layer1
+    for index, filters in ((2, 128), (3, 256), (4, 512)):
+        stage = net.add_block("DownStage", f"layer{index}", position=(p.column * X_STEP, 0.0), filters=filters)
+        p.column += 1
+        net.connect(h, stage)
+        h = stage
+    p.chain(h, ("AdaptiveAvgPool2d", {"output_size": (1, 1), "name": "avgpool"}), ("Flatten", {"name": "flatten"}),
+            ("Linear", {"units": 1000, "name": "fc"}), ("Output", {"role": "logits", "name": "logits"}))
+    # No bundled data fits 224x224 colour images: point the Data panel (or --data) at a folder with one
+    # sub-folder per class; until then training says that 'my-images' is missing.
+    doc.settings["data"] = {"source": "my-images", "val_fraction": 0.2, "seed": 0}
+    doc.settings["training"] = {"recipe": "classification", "epochs": 10, "batch_size": 32, "optimizer": "sgd",
+                                "lr": 0.1, "seed": 0}
+    return doc
+
+
 TEMPLATES: dict[str, Callable[[], Document]] = {
     "mlp": mlp,
     "lenet": lenet,
@@ -309,6 +500,8 @@ TEMPLATES: dict[str, Callable[[], Document]] = {
     "transfer-digits": transfer_digits,
     "cartpole": cartpole,
     "acrobot": acrobot,
+    "resnet18": resnet18,
+    "gpt-mini": gpt_mini,
 }
 
 
@@ -336,11 +529,14 @@ def lay_out(net: Network) -> None:
         net.node(node_id).position = position
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Write every template (or only the ids given on the command line)."""
     from netbuilder.analysis import analyze
     from netbuilder.train import ConfigError, TrainConfig
 
     for template_id, build in TEMPLATES.items():
+        if only and template_id not in only:
+            continue
         doc = build()
         for net in doc:
             lay_out(net)
@@ -357,4 +553,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
