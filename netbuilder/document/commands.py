@@ -96,6 +96,8 @@ class InsertNodes(Command):
 
     def do(self, doc: Document) -> None:
         net = doc.network(self.network)
+        for old in self.source_nodes:
+            net.check_insertable(old)  # a block node: its definition exists here and does not contain this network
         if not self.nodes:
             names = NameAllocator({n.name for n in net.nodes})
             for old in self.source_nodes:
@@ -103,7 +105,8 @@ class InsertNodes(Command):
                 node.id = net.new_id()
                 while node.id in self.id_map.values():
                     node.id = net.new_id()
-                if node.name in names.taken or not name_is_usable(node.name):
+                if node.name in names.taken or not (name_is_usable(node.name) or net.is_block and
+                                                    node.name.isdigit()):
                     node.name = names.make(node.type)
                 names.taken.add(node.name)
                 node.position = check_position((old.position[0] + self.offset[0], old.position[1] + self.offset[1]))
@@ -333,8 +336,8 @@ class AddNetwork(Command):
     def do(self, doc: Document) -> None:
         if not self.name.strip():
             raise DocumentError("A network needs a name.")
-        if self.name in doc.networks:
-            raise DocumentError(f"There is already a network named {self.name!r}.")
+        if self.name in doc.networks or self.name in doc.blocks:
+            raise DocumentError(f"There is already a network or block named {self.name!r}.")
         net = Network(self.name)
         for node in self.nodes:
             net._insert_node(node.clone())
@@ -380,8 +383,8 @@ class RenameNetwork(Command):
     def do(self, doc: Document) -> None:
         if not self.new:
             raise DocumentError("A network needs a name.")
-        if self.new in doc.networks:
-            raise DocumentError(f"There is already a network named {self.new!r}.")
+        if self.new in doc.networks or self.new in doc.blocks:
+            raise DocumentError(f"There is already a network or block named {self.new!r}.")
         self._rename(doc, self.old, self.new)
 
     def undo(self, doc: Document) -> None:

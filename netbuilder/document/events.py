@@ -64,6 +64,31 @@ class SettingsChanged(DocumentEvent):
     key: str
 
 
+@dataclass(frozen=True)
+class BlockAdded(DocumentEvent):
+    """A block definition joined the document (``network`` is ""); its network is named ``block``."""
+
+    block: str
+
+
+@dataclass(frozen=True)
+class BlockRemoved(DocumentEvent):
+    block: str
+
+
+@dataclass(frozen=True)
+class BlockRenamed(DocumentEvent):
+    block: str
+    old_name: str
+
+
+@dataclass(frozen=True)
+class BlockChanged(DocumentEvent):
+    """A definition's declared parameters or doc changed (its graph's edits are ordinary node/wire events)."""
+
+    block: str
+
+
 Listener = Callable[[DocumentEvent], None]
 
 

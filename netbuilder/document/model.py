@@ -15,17 +15,20 @@ import math
 import numbers
 import os
 import re
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from netbuilder.document import events as ev
+from netbuilder.document.blocks import BLOCK_TYPE, is_usable_node_name
 from netbuilder.specs import LayerSpec, ParamError, get_spec
 
 if TYPE_CHECKING:
     from netbuilder.analysis import Analysis
+    from netbuilder.document.blocks import BlockDefinition
     from netbuilder.document.commands import Command, UndoStack
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -75,9 +78,21 @@ class Node:
     lr_mult: float = 1.0
     l1: float = 0.0
     l2: float = 0.0
+    block: str = ""  # for a block node (type "Block"): the name of its definition
+    # Inside a block definition: parameter -> expression of the block's parameters (see document.blocks)
+    bindings: dict[str, str] = field(default_factory=dict)
 
     @property
     def spec(self) -> LayerSpec:
+        """The layer type's spec; for a block node, its definition seen as a spec (needs the node to be in a
+        network of a document)."""
+        if self.type == BLOCK_TYPE:
+            owner = getattr(self, "_owner", None)
+            network = owner() if owner is not None else None
+            if network is None:
+                raise DocumentError(f"Block node {self.name} is not in a document, so its block {self.block!r} "
+                                    "is unknown.")
+            return network.spec_of(self)
         return get_spec(self.type)
 
     def options(self) -> dict[str, Any]:
@@ -275,6 +290,8 @@ class Network:
     def __init__(self, name: str, document: Document | None = None):
         self.name = name
         self.document = document
+        self.is_block = False  # the network of a block definition (see netbuilder.document.blocks)
+        self._block_table: dict[str, Any] | None = None  # the definitions while the network has no document
         self.graph = nx.MultiDiGraph()
         self._ids = itertools.count(1)
         # Bumped by every change of nodes or wires (not params or positions): caches of the graph's structure,
@@ -344,6 +361,23 @@ class Network:
     def outputs(self) -> list[Node]:
         return [n for n in self.nodes if n.type == "Output"]
 
+    @property
+    def block_table(self) -> dict[str, Any]:
+        """The block definitions this network's block nodes refer to (its document's)."""
+        if self.document is not None:
+            return self.document.blocks
+        return self._block_table if self._block_table is not None else {}
+
+    def spec_of(self, node: Node) -> LayerSpec:
+        """The spec of a node of this network: its layer type's, or for a block node its definition's."""
+        if node.type == BLOCK_TYPE:
+            definition = self.block_table.get(node.block)
+            if definition is None:
+                raise DocumentError(f"{node.name} uses the block {node.block!r}, which this document does not "
+                                    "define.")
+            return definition.spec()
+        return get_spec(node.type)
+
     def unique_name(self, base: str, taken: set[str] | None = None) -> str:
         """``base`` made a usable name, numbered from 1: ``linear1``. ``taken``: the names in use (default: this
         network's)."""
@@ -356,11 +390,30 @@ class Network:
                 return candidate
 
     def check_name(self, name: str, node_id: str | None = None) -> None:
-        """Refuse a name that is not an identifier, is reserved, or another node of this network has."""
-        check_name_form(name)
+        """Refuse a name that is not an identifier, is reserved, or another node of this network has. Inside a
+        block definition a plain number (``0``, ``1``) is a usable name too."""
+        if not is_usable_node_name(name, self.is_block):
+            check_name_form(name)
         for node in self.nodes:
             if node.name == name and node.id != node_id:
                 raise DocumentError(f"Another node is already named {name!r}.")
+
+    def check_insertable(self, node: Node) -> None:
+        """Refuse a block node whose definition this document lacks, or that would make a block contain itself;
+        and bindings outside a block definition."""
+        if node.type == BLOCK_TYPE:
+            from netbuilder.document.blocks import BlockError, check_no_recursion
+
+            if node.block not in self.block_table:
+                raise DocumentError(f"This document has no block named {node.block!r}; import it first.")
+            if self.document is not None:
+                try:
+                    check_no_recursion(self.document, self.name, node.block)
+                except BlockError as error:
+                    raise DocumentError(str(error)) from None
+        if node.bindings and not self.is_block:
+            raise DocumentError(f"{node.name} takes parameters from a block ({', '.join(node.bindings)}); it can "
+                                "only go inside a block definition.")
 
     def check_wire(self, wire: Wire, check_loop: bool = True) -> None:
         """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason.
@@ -506,6 +559,7 @@ class Network:
             self.document.events.emit(event)
 
     def _insert_node(self, node: Node) -> None:
+        node._owner = weakref.ref(self)  # type: ignore[attr-defined]  # lets node.spec find a block's definition
         self.graph.add_node(node.id, node=node)
         self.structure_version += 1
         if self._rank is not None:
@@ -720,6 +774,9 @@ class Document:
         # transfer weights) resolve against this file's folder; see netbuilder.fs.paths. Not saved in the file.
         self.path: str | None = None
         self.undo_stack: UndoStack = UndoStack(self)
+        # Block definitions by name (see netbuilder.document.blocks). The dict object is never replaced, so
+        # networks may keep a reference to it.
+        self.blocks: dict[str, BlockDefinition] = {}
         for name in network_names:
             self.networks[name] = Network(name, self)
 
@@ -730,10 +787,20 @@ class Document:
             if not self.networks:
                 raise DocumentError("The document has no network.")
             return next(iter(self.networks.values()))
+        network = self.networks.get(name)
+        if network is None:
+            definition = self.blocks.get(name)
+            if definition is None:
+                raise DocumentError(f"There is no network or block named {name!r}.")
+            network = definition.network
+        return network
+
+    def block(self, name: str) -> BlockDefinition:
+        """The block definition with this name."""
         try:
-            return self.networks[name]
+            return self.blocks[name]
         except KeyError:
-            raise DocumentError(f"There is no network named {name!r}.") from None
+            raise DocumentError(f"There is no block named {name!r}.") from None
 
     def __iter__(self) -> Iterator[Network]:
         return iter(self.networks.values())

@@ -72,7 +72,7 @@ from netbuilder.io.atomic import SaveError, describe_os_error, write_atomic
 from netbuilder.specs import LayerSpec, ParamError, UnknownLayerError, get_spec
 
 FORMAT_NAME = "netbuilder"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: block definitions ("blocks"), block nodes ("block", "bindings")
 FILE_SUFFIX = ".nbg"
 MAX_LISTED_PROBLEMS = 20
 MAX_DEPTH = 64  # documents nest about 6 levels; settings a few more
@@ -208,20 +208,27 @@ def document_to_dict(doc: Document) -> dict[str, Any]:
 
     Raises `SaveError` when a setting holds something JSON cannot store (an object, NaN), naming the setting.
     """
-    return {
+    result = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "info": {"title": doc.info.title, "description": doc.info.description},
         "networks": [_network_to_dict(net) for net in doc],
         "settings": _json_value(doc.settings, "the document settings", depth=2),
     }
+    if doc.blocks:
+        from netbuilder.io.nbg_blocks import blocks_to_list
+
+        result["blocks"] = blocks_to_list(doc, _network_to_dict)
+    return result
 
 
 def _network_to_dict(net: Network) -> dict[str, Any]:
     nodes = []
     for node in net.nodes:
         try:
-            spec = get_spec(node.type)
+            spec = net.spec_of(node)
+        except DocumentError as error:
+            raise SaveError(f"Cannot save node {node.name} of network {net.name!r}: {error}") from None
         except UnknownLayerError:
             raise SaveError(f"Cannot save node {node.name} of network {net.name!r}: its layer type "
                             f"{node.type!r} is unknown.") from None
@@ -234,6 +241,10 @@ def _network_to_dict(net: Network) -> dict[str, Any]:
                        for name, value in node.params.items()},
             "position": [float(node.position[0]), float(node.position[1])],
         }
+        if node.block:
+            entry["block"] = node.block
+        if node.bindings:
+            entry["bindings"] = dict(node.bindings)
         options = {key: value for key, value in node.options().items() if value != _OPTION_DEFAULTS[key]}
         if options:
             entry["options"] = {key: bool(value) if key == "trainable" else float(value)
@@ -427,7 +438,7 @@ def _document_from_dict(data: Any, source: str) -> Document:
     for step in range(version, FORMAT_VERSION):
         tree = FORMAT_MIGRATIONS[step](tree, problems)
     record = _read_document(tree, problems)
-    for network in record.networks:
+    for network in [*record.networks, *(block.network for block in record.blocks)]:
         for node in network.nodes:
             _migrate_node(node, problems)
     doc = _build(record, problems)
@@ -559,7 +570,15 @@ def _parse_link(link: Any) -> tuple[tuple[str, str], tuple[str, str]] | None:
     return ends[0], ends[1]
 
 
-FORMAT_MIGRATIONS: dict[int, Callable[[dict[str, Any], _Problems], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(tree: dict[str, Any], problems: _Problems) -> dict[str, Any]:
+    """Version 2 -> 3: blocks arrived; a version 2 file has none, so only the version changes."""
+    result = dict(tree)
+    result["format_version"] = 3
+    return result
+
+
+FORMAT_MIGRATIONS: dict[int, Callable[[dict[str, Any], _Problems], dict[str, Any]]] = {1: _v1_to_v2,
+                                                                                       2: _v2_to_v3}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -579,6 +598,8 @@ class _NodeRecord:
     index: int
     spec: LayerSpec | None = None
     ok: bool = True
+    block: str = ""  # a block node's definition
+    bindings: dict[str, str] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -616,6 +637,7 @@ class _DocumentRecord:
     description: str = ""
     networks: list[_NetworkRecord] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    blocks: list[Any] = field(default_factory=list)  # netbuilder.io.nbg_blocks.BlockFileRecord
 
 
 def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord:
@@ -646,6 +668,10 @@ def _read_document(tree: dict[str, Any], problems: _Problems) -> _DocumentRecord
         problems.add("field 'networks'", f"must be a list, not {_kind(networks)}.")
         return record
     names: set[str] = set()
+    if "blocks" in tree:
+        from netbuilder.io.nbg_blocks import read_blocks
+
+        record.blocks = read_blocks(tree["blocks"], problems, _read_network, names)
     for index, raw in enumerate(networks):
         net = _read_network(index, raw, problems)
         if net is None:
@@ -744,10 +770,18 @@ def _read_node(index: int, raw: Any, net_where: str, problems: _Problems) -> _No
             options = check_node_options(options)
         except ParamError as error:
             bad("options", str(error))
+    block = raw.get("block", "")
+    if not isinstance(block, str) or (type_id == "Block") != bool(block):
+        bad("block", "A block node names its block (text); other nodes have no 'block' field.")
+    bindings = raw.get("bindings", {})
+    if not isinstance(bindings, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in bindings.items()):
+        bad("bindings", "must map parameter names to expressions (text).")
     if not ok:
         return None
     assert position is not None
-    return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, net_where, index)
+    return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, net_where, index,
+                       block=block, bindings=dict(bindings))
 
 
 def _read_position(value: Any) -> tuple[float, float] | None:
@@ -791,6 +825,8 @@ def _read_wire(index: int, raw: Any, net_where: str, problems: _Problems) -> _Wi
 
 
 def _migrate_node(node: _NodeRecord, problems: _Problems) -> None:
+    if node.type == "Block":
+        return  # its spec is its definition's, known once the definitions are built
     try:
         spec = get_spec(node.type)
     except UnknownLayerError:
@@ -836,26 +872,36 @@ def _build(record: _DocumentRecord, problems: _Problems) -> Document:
     doc = Document(network_names=())
     doc.info = DocumentInfo(record.title, record.description)
     doc.settings = record.settings
+    if record.blocks:
+        from netbuilder.io.nbg_blocks import build_blocks
+
+        build_blocks(doc, record.blocks, problems, _build_network)
     for net_record in record.networks:
         net = Network(net_record.name)  # joins the document when built: nobody listens to a load's edits
+        net._block_table = doc.blocks
         doc.networks[net.name] = net
-        # The names the file gives are taken: a generated name must not take one a later node has.
-        names = NameAllocator({node.name for node in net_record.nodes if node.name})
-        used: set[str] = set()
-        for node in net_record.nodes:
-            if not (node.ok and _build_node(net, node, names, used, problems)):
-                net_record.dropped.add(node.id)
-        built: list[tuple[Wire, _WireRecord]] = []
-        for wire_record in net_record.wires:
-            if wire_record.src in net_record.dropped or wire_record.dst in net_record.dropped:
-                continue  # the node was reported already; a second message about its wires adds nothing
-            wire = _build_wire(net, wire_record, problems)
-            if wire is not None:
-                built.append((wire, wire_record))
-        _report_loops(net, built, problems)
+        _build_network(net, net_record, problems)
         net.document = doc
     doc.undo_stack.clear()
     return doc
+
+
+def _build_network(net: Network, net_record: _NetworkRecord, problems: _Problems) -> None:
+    """Build the nodes and wires of one network (or block definition) from its records."""
+    # The names the file gives are taken: a generated name must not take one a later node has.
+    names = NameAllocator({node.name for node in net_record.nodes if node.name})
+    used: set[str] = set()
+    for node in net_record.nodes:
+        if not (node.ok and _build_node(net, node, names, used, problems)):
+            net_record.dropped.add(node.id)
+    built: list[tuple[Wire, _WireRecord]] = []
+    for wire_record in net_record.wires:
+        if wire_record.src in net_record.dropped or wire_record.dst in net_record.dropped:
+            continue  # the node was reported already; a second message about its wires adds nothing
+        wire = _build_wire(net, wire_record, problems)
+        if wire is not None:
+            built.append((wire, wire_record))
+    _report_loops(net, built, problems)
 
 
 def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: set[str],
@@ -863,7 +909,14 @@ def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: s
     """Insert one node. ``names`` makes the names of unnamed nodes (linear1, ...), avoiding every name the file
     gives; ``used`` holds the names of the nodes built so far. Both are kept here, so that a large file loads in
     linear time."""
-    spec = record.spec
+    if record.type == "Block":
+        try:
+            spec = net.spec_of(Node(record.id, record.type, "", {}, block=record.block))
+        except DocumentError as error:
+            problems.add(_at(record.where, "field 'block'"), str(error).split(" uses ", 1)[-1].capitalize())
+            return False
+    else:
+        spec = record.spec
     assert spec is not None
     ok = True
     known = {p.name for p in spec.params}
@@ -889,14 +942,20 @@ def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: s
     else:
         name = record.name
         try:
-            check_name_form(name)
+            if not (net.is_block and name.isdigit() and len(name) <= 6):
+                check_name_form(name)
             if name in used:
                 raise DocumentError(f"Another node is already named {name!r}.")
         except DocumentError as error:
             problems.add(_at(record.where, "field 'name'"), str(error))
             return False
+    if record.bindings and not net.is_block:
+        problems.add(_at(record.where, "field 'bindings'"), "Only a node inside a block can take parameters from "
+                     "the block.")
+        return False
     used.add(name)
-    net._insert_node(Node(record.id, spec.id, name, params, record.position, **record.options))
+    net._insert_node(Node(record.id, spec.id, name, params, record.position, **record.options,
+                          block=record.block, bindings=dict(record.bindings)))
     return True
 
 

@@ -116,7 +116,7 @@ def test_file_layout_is_stable_readable_json(tmp_path: Path) -> None:
     assert text.endswith("}\n") and '\n  "networks": [' in text  # indent 2
     data = json.loads(text)
     assert list(data) == ["format", "format_version", "info", "networks", "settings"]
-    assert data["format"] == "netbuilder" and data["format_version"] == FORMAT_VERSION == 2
+    assert data["format"] == "netbuilder" and data["format_version"] == FORMAT_VERSION == 3
     nodes = data["networks"][0]["nodes"]
     assert list(nodes[0]) == ["id", "type", "version", "name", "params", "position"]
     assert nodes[0]["params"] == {"shape": [64], "dtype": "float32"}
@@ -223,7 +223,7 @@ def test_version_1_file_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "new.nbg"
     save_document(doc, path)
     data = json.loads(path.read_text())
-    assert data["format_version"] == 2 and data["info"]["title"] == "Old classifier"
+    assert data["format_version"] == 3 and data["info"]["title"] == "Old classifier"
     assert "links" not in data["networks"][0] and "config" not in data["networks"][0]["nodes"][0]
     assert_same_document(load_document(path), doc)
 
