@@ -46,6 +46,7 @@ from netbuilder.analysis import group_by_cause
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
+from netbuilder_ui.blocks import install_blocks_ui
 from netbuilder_ui.canvas import CanvasView
 from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
 from netbuilder_ui.gallery import TemplateGalleryDialog, blank_document
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.blocks = install_blocks_ui(self)
         self.training_ui: TrainingUI | None = None
         self.training_loader: TrainingLoader | None = None
         if training and defer_training:
@@ -392,7 +394,7 @@ class MainWindow(QMainWindow):
           "Zoom to the selected layers.")
         a("auto_layout", "Auto &Layout", self._canvas_slot("auto_layout"), "Ctrl+L", "layout",
           "Arrange the layers left to right from the graph (undoable).")
-        a("snap", "S&nap to Grid", self._set_snap, "Ctrl+G", None, "Snap moved layers to the grid.",
+        a("snap", "S&nap to Grid", self._set_snap, "Ctrl+;", None, "Snap moved layers to the grid.",
           checkable=True)
         a("next_tab", "Next Network", lambda: self._step_tab(1), "Ctrl+PgDown", None,
           "Show the next network.")
@@ -487,17 +489,21 @@ class MainWindow(QMainWindow):
 
     # ---- canvas tabs ---------------------------------------------------------------------------------------
     def current_network(self) -> str | None:
-        """The network of the visible tab (None when the document has none)."""
-        widget = self.tabs.currentWidget()
-        for name, view in self.views.items():
-            if view is widget and name in self.qt_doc.document.networks:
-                return name
-        return None
+        """The network the visible tab shows: its own, or the block opened in it (None when there is none)."""
+        view = self.current_view()
+        return view.network if view is not None else None
 
     def current_view(self) -> CanvasView | None:
         """The canvas of the visible tab; the Edit and View actions act on it."""
-        name = self.current_network()
-        return self.views.get(name) if name else None
+        widget = self.tabs.currentWidget()
+        for name, view in self.views.items():
+            if view is widget and name in self.qt_doc.document.networks:
+                return view
+        return None
+
+    def refresh_current_network(self) -> None:
+        """The panels follow the network the current canvas shows (after a block was opened or left)."""
+        self._on_tab_changed(self.tabs.currentIndex())
 
     def view_for(self, network: str) -> CanvasView:
         """The canvas showing ``network``."""
@@ -509,6 +515,7 @@ class MainWindow(QMainWindow):
         view.set_snap_to_grid(self.acts["snap"].isChecked())
         view.selectionChanged.connect(lambda ids, v=view: self._on_selection(v, ids))
         view.statusMessage.connect(self.show_message)
+        self.blocks.attach_view(view)
         return view
 
     def _remove_view(self, network: str) -> None:

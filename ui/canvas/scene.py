@@ -21,6 +21,7 @@ from netbuilder.layout import Rect
 from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
 from netbuilder.wiring import PortKey
+from netbuilder_ui.blocks.node_item import make_node_item
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
 from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
@@ -73,7 +74,8 @@ class NetworkScene(QGraphicsScene):
         return self.qt_doc.document.network(self.network_name)
 
     def has_network(self) -> bool:
-        return self.network_name in self.qt_doc.document.networks
+        doc = self.qt_doc.document
+        return self.network_name in doc.networks or self.network_name in doc.blocks  # or an opened block
 
     def zoom(self) -> float:
         views = self.views()
@@ -181,7 +183,7 @@ class NetworkScene(QGraphicsScene):
             interaction.cancel()
 
     def _new_node_item(self, node_id: str, content: NodeContent, position: tuple[float, float]) -> NodeItem:
-        item = NodeItem(node_id, content)
+        item = make_node_item(node_id, content)  # a block node gets its own item
         item.setPos(QPointF(*position))
         self.addItem(item)
         self.node_items[node_id] = item

@@ -261,6 +261,7 @@ class Page:
             if diag.suggestion:
                 text += f"<br><span style='color:#5d6673'>{html.escape(diag.suggestion)}</span>"
             label = QLabel(text)
+            label.setTextFormat(Qt.TextFormat.RichText)  # the text is escaped: quotes must not show as &#x27;
             label.setObjectName("diagnosticText")
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -10,6 +10,8 @@ from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QScrollArea, QVBoxLayou
 
 from netbuilder.analysis import Analysis
 from netbuilder.document import Network, Node
+from netbuilder.document.blocks import BLOCK_TYPE
+from netbuilder_ui.inspector.block_page import BlockDefinitionPage, BlockNodePage
 from netbuilder_ui.inspector.editors import Field, LineEdit, ParamEditor
 from netbuilder_ui.inspector.network_page import NetworkPage
 from netbuilder_ui.inspector.node_page import MultiNodePage, NodePage
@@ -23,6 +25,8 @@ class InspectorWidget(QScrollArea):
     # Enter committed an edit (editors commit it themselves and let the key travel up here): the window hands
     # keyboard focus back to the canvas, so Delete and Ctrl+Z act on the layers again at once.
     editCommitted = Signal()
+    # The block page's "Open block": (network, block node id) to show the definition in the canvas.
+    openBlockRequested = Signal(str, str)  # noqa: N815 (Qt signal naming)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not event.modifiers() & ~(
@@ -48,27 +52,33 @@ class InspectorWidget(QScrollArea):
         qt_doc.analysisChanged.connect(self._on_analysis_changed)
         qt_doc.documentReplaced.connect(self._on_document_replaced)
         qt_doc.networksChanged.connect(self._on_networks_changed)
+        qt_doc.blocksChanged.connect(self._on_blocks_changed)
         self.set_target(None)
 
     # ---- public --------------------------------------------------------------------------------------------
     def set_target(self, network: str | None, node_ids: Sequence[str] = ()) -> None:
         """Inspect these nodes of ``network``; no nodes shows the network; None shows nothing."""
-        ids = [i for i in node_ids if network and network in self.qt_doc.document.networks
-               and i in self.qt_doc.document.network(network)]
+        known = network is not None and self._exists(network)
+        ids = [i for i in node_ids if known and i in self.qt_doc.document.network(network)]
         if network == self.network_name and ids == self.node_ids and self._content is not None:
             return
         self.page.commit_pending()
-        self.network_name = network if network in self.qt_doc.document.networks else None
+        self.network_name = network if known else None
         self.node_ids = ids
         self._rebuild()
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt override)
         return QSize(300, 500)
 
+    def _exists(self, network: str) -> bool:
+        """A network of the document, or the network of one of its block definitions."""
+        doc = self.qt_doc.document
+        return network in doc.networks or network in doc.blocks
+
     @property
     def network(self) -> Network | None:
-        """The inspected network, if it still exists."""
-        if self.network_name is None or self.network_name not in self.qt_doc.document.networks:
+        """The inspected network (or opened block definition), if it still exists."""
+        if self.network_name is None or not self._exists(self.network_name):
             return None
         return self.qt_doc.document.network(self.network_name)
 
@@ -123,9 +133,14 @@ class InspectorWidget(QScrollArea):
         if net is None:
             return EmptyPage(self)
         if len(self.node_ids) == 1:
-            return NodePage(self, net, net.node(self.node_ids[0]))
+            node = net.node(self.node_ids[0])
+            if node.type == BLOCK_TYPE and node.block in self.qt_doc.document.blocks:
+                return BlockNodePage(self, net, node)
+            return NodePage(self, net, node)
         if self.node_ids:
             return MultiNodePage(self, net, self.node_ids)
+        if net.name in self.qt_doc.document.blocks:
+            return BlockDefinitionPage(self, net)
         return NetworkPage(self, net)
 
     def _rebuild(self) -> None:
@@ -181,5 +196,12 @@ class InspectorWidget(QScrollArea):
         self.set_target(None)
 
     def _on_networks_changed(self) -> None:
-        if self.network_name is not None and self.network_name not in self.qt_doc.document.networks:
+        if self.network_name is not None and not self._exists(self.network_name):
             self.set_target(None)
+
+    def _on_blocks_changed(self) -> None:
+        """A definition was added, removed, renamed or re-declared: pages naming blocks show the new state."""
+        if self.network_name is not None and not self._exists(self.network_name):
+            self.set_target(None)
+        elif self._content is not None and isinstance(self.page, BlockNodePage | BlockDefinitionPage):
+            self._rebuild()

@@ -1,0 +1,141 @@
+"""The block pages: a block node (its name, the values of its block parameters, Open and Make unique) and an
+opened block definition (what it declares and where it is used).
+
+A block node's parameters are edited like a layer's (one SetParams command each, editors chosen by kind): the
+definition's spec declares them, so the same editors and checks apply."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from netbuilder.document import DocumentError, Node
+from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_TYPE
+from netbuilder.specs import ParamError
+from netbuilder_ui.inspector.network_page import NetworkPage, network_subtitle
+from netbuilder_ui.inspector.node_page import NodePage
+from netbuilder_ui.inspector.page import DocLabel
+
+
+def block_users(document: Any, block: str) -> list[tuple[str, Node]]:
+    """(network, node) for every block node using ``block``, in the networks and in other definitions."""
+    found = []
+    networks = list(document.networks.values()) + [d.network for d in document.blocks.values()]
+    for net in networks:
+        found += [(net.name, node) for node in net.nodes if node.type == BLOCK_TYPE and node.block == block]
+    return found
+
+
+class BlockNodePage(NodePage):
+    """One block node: as a layer page, with the block's parameters and buttons to open it or fork it."""
+
+    def build(self, layout: QVBoxLayout) -> None:
+        net = self.qt_doc.document.network(self.network_name)
+        node = net.node(self.node_id)
+        definition = self.qt_doc.document.blocks[node.block]
+        users = len(block_users(self.qt_doc.document, node.block))
+        layers = len(definition.network)
+        subtitle = (f"Block · {layers} layer{'s' * (layers != 1)} · "
+                    f"{'used once' if users == 1 else f'used by {users} nodes'}")
+        self.header(layout, node.name, subtitle, BLOCK_CATEGORY,
+                    ("Output", "Parameters", "Multiply-adds", "Trainable"))
+        if definition.doc:
+            layout.addWidget(DocLabel(definition.doc))
+        self.build_name(layout, node, "Block node")
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open block")
+        self.open_button.setObjectName("openBlock")
+        self.open_button.setToolTip(f"Edit {node.block} (double-click the node does the same). Changes apply to "
+                                    f"every {node.block} node.")
+        self.open_button.clicked.connect(self._open)
+        self.unique_button = QPushButton("Make unique")
+        self.unique_button.setObjectName("makeUnique")
+        self.unique_button.setToolTip(f"Give {node.name} its own copy of {node.block}, so editing it leaves the "
+                                      "other nodes as they are.")
+        self.unique_button.setEnabled(users > 1)
+        self.unique_button.clicked.connect(self._make_unique)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.unique_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.message = QLabel()
+        self.message.setObjectName("fieldError")
+        self.message.setWordWrap(True)
+        self.message.hide()
+        layout.addWidget(self.message)
+
+        form = self.section(layout, f"{node.block} parameters")
+        if not definition.params:
+            none = QLabel(f"{node.block} declares no parameters: every {node.block} node is the same.")
+            none.setObjectName("hint")
+            none.setWordWrap(True)
+            form.addRow(none)
+        from netbuilder_ui.inspector.editors import make_editor
+
+        for param in definition.params:
+            editor = make_editor(param, self._param_committer(net.name, node.id, param), self.inspector)
+            editor.set_value(node.params.get(param.name, param.default))
+            self.add_param_field(form, editor)
+        self.build_training(layout, node)
+
+    def node_changed(self, node_id: str, field: str) -> bool:
+        if field == "block":  # made unique, or its definition renamed: the page names the block
+            return True
+        return super().node_changed(node_id, field)
+
+    def _open(self) -> None:
+        self.inspector.openBlockRequested.emit(self.network_name, self.node_id)
+
+    def _make_unique(self) -> None:
+        from netbuilder.document.block_commands import MakeUnique
+
+        try:
+            self.qt_doc.execute(MakeUnique(self.network_name, self.node_id))
+        except (DocumentError, ParamError) as error:
+            self.message.setText(str(error))
+            self.message.show()
+
+
+class BlockDefinitionPage(NetworkPage):
+    """An opened block definition with nothing selected: its parameters, ports, layers and users."""
+
+    def build(self, layout: QVBoxLayout) -> None:
+        doc = self.qt_doc.document
+        definition = doc.blocks[self.network_name]
+        net = definition.network
+        users = block_users(doc, definition.name)
+        self.header(layout, definition.name, "Block definition · " + network_subtitle(net).split(" · ", 1)[1],
+                    BLOCK_CATEGORY, ("Parameters", "Trainable", "Multiply-adds", "Validation"))
+        about = QLabel(f"Edits here apply to every {html.escape(definition.name)} node "
+                       f"({len(users)} in this document). Esc goes back.")
+        about.setObjectName("specDoc")
+        about.setWordWrap(True)
+        layout.addWidget(about)
+        form = self.section(layout, "Block parameters")
+        text = "<br>".join(f"<b>{html.escape(p.name)}</b> <span style='color:#6b7480'>{p.kind.value}, default "
+                           f"{html.escape(p.format(p.default))}</span>" for p in definition.params)
+        label = QLabel(text or "None: every node of this block is the same.")
+        label.setObjectName("ioList")
+        label.setWordWrap(True)
+        form.addRow(label)
+        for section in ("Inputs", "Outputs"):
+            form = self.section(layout, section)
+            label = QLabel()
+            label.setObjectName("ioList")
+            label.setWordWrap(True)
+            self.info_labels[section] = label
+            form.addRow(label)
+        if users:
+            form = self.section(layout, "Used by")
+            names = ", ".join(f"{html.escape(node.name)} <span style='color:#6b7480'>({html.escape(net_name)})"
+                              "</span>" for net_name, node in users[:12])
+            used = QLabel(names + (" …" if len(users) > 12 else ""))
+            used.setWordWrap(True)
+            form.addRow(used)
+
+    def analysis_changed(self) -> None:
+        net = self.inspector.network
+        if net is not None and self.subtitle is not None:
+            self.subtitle.setText("Block definition · " + network_subtitle(net).split(" · ", 1)[1])
