@@ -9,7 +9,7 @@ instance follows."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt
 from PySide6.QtGui import QAction, QDropEvent, QKeyEvent, QKeySequence, QMouseEvent
@@ -45,7 +45,7 @@ class BlocksController(QObject):
         self._paths: dict[int, list[str]] = {}  # id(view) -> [tab network, block, inner block, ...]
         self._crumbs: dict[int, BreadcrumbBar] = {}
         self._views: dict[int, CanvasView] = {}
-        self._watched: dict[int, CanvasView] = {}  # id(viewport) -> its view
+        self._viewports: dict[int, Any] = {}  # id(view) -> its viewport (kept: its wrapper must stay the same)
         self.acts: dict[str, QAction] = {}
         self.palette_section: object = None  # set by install_blocks_ui
         self._build_actions()
@@ -63,17 +63,16 @@ class BlocksController(QObject):
         crumb.levelChosen.connect(lambda depth, v=view: self.go_to_level(v, depth))
         self._crumbs[key] = crumb
         view.installEventFilter(self)
-        view.viewport().installEventFilter(self)
-        self._watched[id(view.viewport())] = view
+        viewport = view.viewport()
+        viewport.installEventFilter(self)
+        self._viewports[key] = viewport
         view.destroyed.connect(lambda _obj=None, k=key: self._forget(k))
 
     def _forget(self, key: int) -> None:
         self._views.pop(key, None)
         self._paths.pop(key, None)
         self._crumbs.pop(key, None)
-        for viewport_key, view in list(self._watched.items()):
-            if id(view) == key:
-                self._watched.pop(viewport_key, None)
+        self._viewports.pop(key, None)
 
     def path(self, view: CanvasView) -> list[str]:
         """The networks from the tab's network down to the block the canvas shows."""
@@ -204,7 +203,7 @@ class BlocksController(QObject):
             self.window.show_message("Select the layers to group into a block first.")
             return None
         network = view.network
-        name = free_block_name(self.qt_doc.document, "Block")
+        name = free_block_name(self.qt_doc.document, block_name_for(self.qt_doc.document.network(network), ids))
         command = _group_command(self.qt_doc, network, ids, name)
         if not self._run(command):
             return None
@@ -291,7 +290,7 @@ class BlocksController(QObject):
     # ---- gestures ------------------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         kind = event.type()
-        view = self._watched.get(id(watched)) or self._views.get(id(watched))
+        view = self._view_of(watched)
         if view is None:
             return False
         if kind == QEvent.Type.MouseButtonDblClick and isinstance(event, QMouseEvent) and \
@@ -325,6 +324,13 @@ class BlocksController(QObject):
                 event.ignore()
             return True
         return False
+
+    def _view_of(self, watched: QObject) -> CanvasView | None:
+        """The canvas that ``watched`` is (or whose viewport it is)."""
+        for key, view in self._views.items():
+            if watched is view or watched is self._viewports.get(key):
+                return view
+        return None
 
     @staticmethod
     def _node_at(view: CanvasView, pos: object) -> NodeItem | None:
@@ -365,6 +371,18 @@ class BlocksController(QObject):
         menu.addSeparator()
         for key in ("group", "ungroup", "make_unique", "open_block", "expand_block"):
             menu.addAction(self.acts[key])
+
+
+def block_name_for(network: object, node_ids: list[str]) -> str:
+    """A class-like name for a new block from the layer types it holds: Linear + ReLU -> ``LinearReLUBlock``."""
+    types: list[str] = []
+    for node_id in node_ids:
+        node = network.node(node_id)  # type: ignore[attr-defined]
+        kind = node.block if node.type == BLOCK_TYPE else node.type
+        if kind not in types and kind not in ("Input", "Output"):
+            types.append(kind)
+    stem = "".join(t[:1].upper() + t[1:] for t in types[:2] if t.isidentifier())
+    return f"{stem.removesuffix('Block')}Block" if stem else "MyBlock"
 
 
 def _has_block(event: QEvent) -> bool:

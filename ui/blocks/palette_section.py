@@ -41,10 +41,13 @@ class BlockPaletteSection:
         self.header.setFlags(Qt.ItemFlag.ItemIsEnabled)
         palette.tree.insertTopLevelItem(0, self.header)
         self.items: dict[str, QTreeWidgetItem] = {}  # payload -> entry
+        self._shown_counts: dict[str, int] = {}
         self.refresh()
         self.header.setExpanded(True)
         qt_doc.blocksChanged.connect(self.refresh)
         qt_doc.documentReplaced.connect(self.refresh)
+        # Use counts change as block nodes come and go: refreshed once per batch of edits.
+        qt_doc.analysisChanged.connect(self._counts_may_change)
         palette.search.textChanged.connect(self._apply_filter)
 
     def refresh(self) -> None:
@@ -52,9 +55,9 @@ class BlockPaletteSection:
         self.header.takeChildren()
         self.items.clear()
         doc = self.qt_doc.document
+        self._shown_counts = counts = self._counts()
         for name, definition in doc.blocks.items():
-            users = sum(1 for net in list(doc.networks.values()) + [d.network for d in doc.blocks.values()]
-                        for node in net.nodes if node.block == name)
+            users = counts[name]
             layers = len(definition.network)
             detail = f"{layers} layer{'s' * (layers != 1)} · used {users}×"
             self._add(f"doc:{name}", name, detail, definition.doc, "in this document")
@@ -72,6 +75,21 @@ class BlockPaletteSection:
             self.header.addChild(hint)
         self.header.setText(0, SECTION_TITLE)
         self._apply_filter(self.palette.search.text())
+
+    def _counts_may_change(self, _network: str) -> None:
+        if self.qt_doc.document.blocks:
+            counts = self._counts()
+            if counts != self._shown_counts:
+                self.refresh()
+
+    def _counts(self) -> dict[str, int]:
+        doc = self.qt_doc.document
+        counts = dict.fromkeys(doc.blocks, 0)
+        for net in list(doc.networks.values()) + [d.network for d in doc.blocks.values()]:
+            for node in net.nodes:
+                if node.block in counts:
+                    counts[node.block] += 1
+        return counts
 
     def _add(self, payload: str, name: str, detail: str, doc: str, where: str) -> None:
         item = QTreeWidgetItem([f"{name}  ·  {detail}"])

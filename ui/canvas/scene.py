@@ -21,7 +21,6 @@ from netbuilder.layout import Rect
 from netbuilder.layout.spatial import RectIndex
 from netbuilder.specs import ParamError
 from netbuilder.wiring import PortKey
-from netbuilder_ui.blocks.node_item import make_node_item
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.interactions import Interaction, MoveNodesInteraction, NewWireInteraction
 from netbuilder_ui.canvas.items import NodeItem, ToastItem, WireItem, WireKey
@@ -183,6 +182,8 @@ class NetworkScene(QGraphicsScene):
             interaction.cancel()
 
     def _new_node_item(self, node_id: str, content: NodeContent, position: tuple[float, float]) -> NodeItem:
+        from netbuilder_ui.blocks.node_item import make_node_item  # here: blocks builds on this package
+
         item = make_node_item(node_id, content)  # a block node gets its own item
         item.setPos(QPointF(*position))
         self.addItem(item)

@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QEvent, QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import (
     QAction,
@@ -247,7 +248,7 @@ class CanvasView(QGraphicsView):
         animation.setDuration(1400)
 
         def step(value: object) -> None:
-            if item.scene() is self._scene:
+            if shiboken6.isValid(item) and item.scene() is self._scene:  # the node may go (undo) mid-flash
                 item.set_state(flash=float(value))  # type: ignore[arg-type]  (a float from the animation)
 
         animation.valueChanged.connect(step)

@@ -11,6 +11,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
+from netbuilder.analysis import Analysis
 from netbuilder.document import DocumentError, Node
 from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_TYPE
 from netbuilder.specs import ParamError
@@ -36,10 +37,7 @@ class BlockNodePage(NodePage):
         node = net.node(self.node_id)
         definition = self.qt_doc.document.blocks[node.block]
         users = len(block_users(self.qt_doc.document, node.block))
-        layers = len(definition.network)
-        subtitle = (f"Block · {layers} layer{'s' * (layers != 1)} · "
-                    f"{'used once' if users == 1 else f'used by {users} nodes'}")
-        self.header(layout, node.name, subtitle, BLOCK_CATEGORY,
+        self.header(layout, node.name, self._subtitle(node.block, users), BLOCK_CATEGORY,
                     ("Output", "Parameters", "Multiply-adds", "Trainable"))
         if definition.doc:
             layout.addWidget(DocLabel(definition.doc))
@@ -79,6 +77,21 @@ class BlockNodePage(NodePage):
             editor.set_value(node.params.get(param.name, param.default))
             self.add_param_field(form, editor)
         self.build_training(layout, node)
+
+    def refresh_analysis(self, analysis: Analysis) -> None:
+        super().refresh_analysis(analysis)
+        node = self.node
+        if node is None or node.block not in self.qt_doc.document.blocks:
+            return
+        users = len(block_users(self.qt_doc.document, node.block))  # instances come and go in other networks
+        self.unique_button.setEnabled(users > 1)
+        if self.subtitle is not None:
+            self.subtitle.setText(self._subtitle(node.block, users))
+
+    def _subtitle(self, block: str, users: int) -> str:
+        layers = len(self.qt_doc.document.blocks[block].network)
+        return (f"Block · {layers} layer{'s' * (layers != 1)} · "
+                f"{'used once' if users == 1 else f'used by {users} nodes'}")
 
     def node_changed(self, node_id: str, field: str) -> bool:
         if field == "block":  # made unique, or its definition renamed: the page names the block
