@@ -165,6 +165,10 @@ class QtDocument(QObject):
             cached = self._analyses[network] = analyze(self.document.network(network))
         return cached
 
+    def cached_analysis(self, network: str) -> Analysis | None:
+        """The analysis if it is already worked out (painting code must not start one mid-edit)."""
+        return self._analyses.get(network)
+
     @property
     def modified(self) -> bool:
         return not self.undo_stack.isClean()

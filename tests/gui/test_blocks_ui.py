@@ -353,3 +353,26 @@ def test_expanding_without_a_block_selected_says_so(window):
     view.select_nodes([node_named(window.qt_doc, "hidden").id])
     window.blocks.acts["expand_block"].trigger()
     assert "Select a block node" in window.statusBar().currentMessage()
+
+
+def test_block_node_context_menu_offers_the_block_commands(window):
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    item = view.scene().node_items[block_id]
+    menu = view.context_menu(item.sceneBoundingRect().center())
+    texts = [a.text().replace("&", "") for a in menu.actions() if not a.isSeparator()]
+    for wanted in ("Open Block", "Make Block Unique", "Expand / Collapse Block", "Ungroup Block",
+                   "Add Block to Library"):
+        assert wanted in texts
+    layer = view.scene().node_items[node_named(window.qt_doc, "logits").id]
+    texts = [a.text().replace("&", "") for a in view.context_menu(layer.sceneBoundingRect().center()).actions()]
+    assert "Group into Block" in texts and "Open Block" not in texts
+
+
+def test_add_block_to_library_lists_it_for_other_documents(window, tmp_path):
+    group(window, ["hidden", "act"])
+    window.blocks.acts["save_to_library"].trigger()
+    saved = tmp_path / "library" / f"{NAME}.nbg"
+    assert saved.exists() and str(saved) in window.statusBar().currentMessage()
+    window.qt_doc.set_document(build_mlp())
+    assert window.blocks.palette_section.payloads() == [f"lib:{saved}#{NAME}"]

@@ -67,6 +67,21 @@ class BlocksController(QObject):
         viewport.installEventFilter(self)
         self._viewports[key] = viewport
         view.destroyed.connect(lambda _obj=None, k=key: self._forget(k))
+        view.context_menu_hooks.append(lambda menu, ids, v=view: self._extend_menu(v, menu, ids))
+
+    def _extend_menu(self, view: CanvasView, menu: QMenu, ids: list[str]) -> None:
+        """A node's context menu: Open / Expand / Ungroup / Make unique for a block node, Group for layers."""
+        network = self.qt_doc.document.network(view.network)
+        blocks = [i for i in ids if i in network and network.node(i).type == BLOCK_TYPE]
+        menu.addSeparator()
+        if len(blocks) == 1 and len(ids) == 1:
+            menu.addAction(self.acts["open_block"])
+            menu.addAction(self.acts["make_unique"])
+            menu.addAction(self.acts["save_to_library"])
+        if blocks:
+            menu.addAction(self.acts["expand_block"])
+            menu.addAction(self.acts["ungroup"])
+        menu.addAction(self.acts["group"])
 
     def _forget(self, key: int) -> None:
         self._views.pop(key, None)
@@ -264,6 +279,27 @@ class BlocksController(QObject):
         view.setFocus(Qt.FocusReason.OtherFocusReason)
         return node_id
 
+    def save_to_library(self, view: CanvasView | None = None) -> str | None:
+        """Write the selected block node's definition to the user's block library; returns the file path."""
+        from netbuilder_ui.blocks import library
+
+        view = view or self.window.current_view()
+        ids = view.selected_node_ids() if view is not None else []
+        network = self.qt_doc.document.network(view.network) if view is not None else None
+        if network is None or len(ids) != 1 or network.node(ids[0]).type != BLOCK_TYPE:
+            self.window.show_message("Select one block node to add to your block library.")
+            return None
+        name = network.node(ids[0]).block
+        try:
+            path = library.save_to_library(self.qt_doc.document, name)
+        except (DocumentError, OSError, ValueError) as error:
+            self.window.show_message(f"Could not save {name} to the library: {error}")
+            return None
+        self.window.show_message(f"Saved {name} to your block library ({path}).")
+        if self.palette_section is not None:
+            self.palette_section.refresh()  # type: ignore[attr-defined]
+        return str(path)
+
     def open_selected(self) -> None:
         view = self.window.current_view()
         ids = view.selected_node_ids() if view is not None else []
@@ -351,6 +387,8 @@ class BlocksController(QObject):
              "Put the selected block node's layers back in its place."),
             ("make_unique", "Make Block &Unique", lambda: self.make_unique(), None,
              "Give the selected block node its own copy of its definition, so editing it leaves the others."),
+            ("save_to_library", "Add Block to &Library", lambda: self.save_to_library(), None,
+             "Save the selected block node's definition to your block library, to use it in other documents."),
             ("open_block", "&Open Block", self.open_selected, None,
              "Edit the selected block node's definition (double-click does the same; Esc goes back)."),
             ("expand_block", "E&xpand / Collapse Block", lambda: self.toggle_expanded(), None,
@@ -369,7 +407,7 @@ class BlocksController(QObject):
 
     def add_to_menu(self, menu: QMenu) -> None:
         menu.addSeparator()
-        for key in ("group", "ungroup", "make_unique", "open_block", "expand_block"):
+        for key in ("group", "ungroup", "make_unique", "open_block", "expand_block", "save_to_library"):
             menu.addAction(self.acts[key])
 
 
@@ -391,11 +429,18 @@ def _has_block(event: QEvent) -> bool:
     return data is not None and data.hasFormat(BLOCK_MIME)
 
 
-def _group_command(qt_doc: object, network: str, ids: list[str], name: str) -> GroupIntoBlock:
-    """The group command with each new input port's example shape filled in from the analysis, when the core
-    offers that (`netbuilder.analysis.blocks.group_command`)."""
-    try:
-        from netbuilder.analysis.blocks import group_command
-    except ImportError:
-        return GroupIntoBlock(network, ids, name)
-    return group_command(qt_doc.document, network, ids, name)  # type: ignore[attr-defined]
+def _group_command(qt_doc: Any, network: str, ids: list[str], name: str) -> GroupIntoBlock:
+    """The group command, with the shape arriving at each new input port taken from the analysis, so the block
+    opened on its own shows the shapes it has in place."""
+    net = qt_doc.document.network(network)
+    analysis = qt_doc.analysis(network)
+    inside = set(ids)
+    port_types: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+    for node_id in ids:
+        for wire in net.wires_into(node_id):
+            if wire.src in inside:
+                continue
+            tensor = analysis.wire_type(wire.src, wire.src_port)
+            if tensor is not None and len(tensor.shape) > 1:
+                port_types[(wire.src, wire.src_port)] = (tuple(tensor.shape[1:]), tensor.dtype)
+    return GroupIntoBlock(network, ids, name, port_types=port_types)

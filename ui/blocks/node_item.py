@@ -213,7 +213,9 @@ class BlockNodeItem(NodeItem):
         network = scene.network
         if self.node_id not in network:
             return content.input_types
-        analysis = qt_doc.analysis(scene.network_name)
+        analysis = qt_doc.cached_analysis(scene.network_name)
+        if analysis is None:  # mid-edit: the scene applies the next analysis, which calls back here
+            return content.input_types
         feeding = {w.dst_port: w for w in network.wires_into(self.node_id)}
         types = []
         for name in content.inputs:

@@ -86,6 +86,8 @@ class CanvasView(QGraphicsView):
         self._find: QLineEdit | None = None
         self.minimap = Minimap(self)
         self.minimap.hide()
+        # Extra entries for a node's context menu: hook(menu, selected node ids) (the blocks' Open, Group...).
+        self.context_menu_hooks: list = []
 
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -819,6 +821,8 @@ class CanvasView(QGraphicsView):
             add("Disconnect all", self.disconnect_selection, enabled=wired)
             add("Select upstream", self.select_upstream)
             add("Select downstream", self.select_downstream)
+            for hook in self.context_menu_hooks:
+                hook(menu, self.selected_node_ids())
             menu.addSeparator()
             add("Zoom to selection", self.zoom_to_selection)
         elif isinstance(target, WireItem):
