@@ -13,8 +13,11 @@ from netbuilder.resources import resource_dir
 # Gallery order: from the first network people learn to the most involved.
 TEMPLATE_ORDER = (
     "mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier", "autoencoder", "vae",
-    "dcgan", "transfer-digits",
+    "dcgan", "transfer-digits", "resnet18",
 )
+
+# Templates that are an architecture without bundled data: the gallery says so instead of naming a data set.
+NOTES = {"resnet18": "architecture: bring your own images"}
 
 
 class TemplateError(ValueError):
@@ -28,6 +31,7 @@ class TemplateInfo:
     description: str
     path: Path
     data: str = ""  # the bundled data set it is sized for
+    note: str = ""  # e.g. "architecture: bring your own images" (see NOTES)
 
 
 def templates_dir() -> Path:
@@ -48,7 +52,8 @@ def list_templates() -> list[TemplateInfo]:
         info = raw.get("info", {})
         data = raw["settings"].get("data", {}) if "settings" in raw else {}
         found.append(TemplateInfo(path.stem, info.get("title", path.stem), info.get("description", ""), path,
-                                  data.get("source", "") if isinstance(data, dict) else str(data)))
+                                  data.get("source", "") if isinstance(data, dict) else str(data),
+                                  NOTES.get(path.stem, "")))
     rank = {t: i for i, t in enumerate(TEMPLATE_ORDER)}
     return sorted(found, key=lambda t: (rank.get(t.id, len(rank)), t.id))
 

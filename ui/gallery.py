@@ -261,7 +261,9 @@ class TemplateGalleryDialog(QDialog):
         parts = [f"<p>{html.escape(info.description)}</p>"]
         if info.id in self.summaries:
             parts.append(f"<p {muted}>{html.escape(self.summaries[info.id])}</p>")
-        if info.data:
+        if info.note:
+            parts.append(f"<p {muted}>{html.escape(info.note.capitalize())}</p>")
+        elif info.data:
             parts.append(f"<p {muted}>Data: {html.escape(info.data)}</p>")
         if info.id in self.errors:
             parts.append(f"<p style='color:#b42b2b'>{html.escape(self.errors[info.id])}</p>")

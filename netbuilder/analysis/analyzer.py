@@ -15,8 +15,9 @@ from typing import Any
 
 import networkx as nx
 
-from netbuilder.document.model import Network, Node, Wire
-from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError, get_spec
+from netbuilder.analysis import blocks as block_analysis
+from netbuilder.document.model import DocumentError, Network, Node, Wire
+from netbuilder.specs import LayerContext, ParamError, ShapeError, TensorType, UnknownLayerError
 
 # The most parameters one network may have: 1e9 float32 weights are 4 GB, before gradients and optimizer state.
 # A bigger network is almost always a slip (a Linear on unpooled image features), and building it would exhaust
@@ -76,6 +77,7 @@ class NodeInfo:
     macs: int = 0
     diagnostics: list[Diagnostic] = field(default_factory=list)
     blocked: bool = False  # waiting on a problem upstream
+    inner: Any = None  # a block node's `netbuilder.analysis.blocks.BlockResult` (types inside this instance)
 
     @property
     def ok(self) -> bool:
@@ -271,6 +273,20 @@ class Analyzer:
         self._name = network.name  # cached diagnostics carry the network's name
         self._state: _State | None = None  # what the last analysis found, updated from the change journal
         self._order_cache: tuple[int, list[str]] | None = None  # (journal position, dependency order)
+        self._block_revisions: dict[str, Any] = {}  # block node id -> its definition's revision when analysed
+
+    def _stale_blocks(self) -> list[str]:
+        """Block nodes whose definition changed since they were analysed (edits inside a definition are not in
+        this network's journal)."""
+        nodes = self.network.graph.nodes
+        stale = []
+        for node_id, seen in list(self._block_revisions.items()):
+            if node_id not in nodes:
+                del self._block_revisions[node_id]
+                continue
+            if block_analysis.block_key(self.network, nodes[node_id]["node"]) != seen:
+                stale.append(node_id)
+        return stale
 
     def _structure_now(self) -> _Structure:
         net = self.network
@@ -316,6 +332,8 @@ class Analyzer:
             return self._analyze_whole()
         state = self._state
         changes = None if state is None else net.changes_since(state.position)
+        if changes is not None and self._block_revisions:
+            changes = changes + [("node~", node_id) for node_id in self._stale_blocks()]
         if state is None or changes is None or not self._update(state, changes):
             state = self._state = self._fresh_state()
         return self._assemble(state)
@@ -486,8 +504,8 @@ class Analyzer:
     def _analyze_node(self, node: Node, wires: dict[str, Wire], infos: dict[str, NodeInfo]) -> NodeInfo:
         net = self.network
         try:
-            spec = get_spec(node.type)
-        except UnknownLayerError as error:
+            spec = block_analysis.node_spec(net, node)
+        except (UnknownLayerError, DocumentError) as error:
             return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
         ports = spec.input_ports(node.params)
         inputs: list[TensorType | None] = []
@@ -504,7 +522,12 @@ class Analyzer:
                 continue
             src_info = infos.get(wire.src)
             src_type = src_info.outputs.get(wire.src_port) if src_info else None
-            if src_type is None:
+            if src_type is None and src_info is not None and src_info.ok and src_info.outputs:
+                source = net.node(wire.src)  # a block whose definition lost this output port
+                problems.append(Diagnostic(f"Its input comes from output {wire.src_port!r} of {source.name}, "
+                                           "which that block no longer has.", net.name, node.id, node.name,
+                                           suggestion="Delete that wire and connect another output."))
+            elif src_type is None:
                 blocked = True
             inputs.append(src_type)
         for port_name in wires.keys() - {p.name for p in ports}:
@@ -513,18 +536,29 @@ class Analyzer:
         if problems or blocked:
             return NodeInfo(diagnostics=problems, blocked=blocked and not problems)
 
-        key = (node.type, node.name, tuple(node.params.items()), tuple(inputs))
+        try:
+            params = block_analysis.node_params(net, node, spec)
+        except ParamError as error:
+            return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
+        block = block_analysis.block_key(net, node)
+        if block is not None:
+            self._block_revisions[node.id] = block
+        key = (node.type, node.name, tuple(params.items()), tuple(inputs), block)
         cached = self._cache.get(node.id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        info = self._infer(node, spec, tuple(inputs))
+        if block is not None:
+            info = block_analysis.instance_info(net, node, params, tuple(inputs))
+        else:
+            info = self._infer(node, spec, tuple(inputs), params)
         self._cache[node.id] = (key, info)
         return info
 
-    def _infer(self, node: Node, spec: Any, inputs: tuple[TensorType | None, ...]) -> NodeInfo:
+    def _infer(self, node: Node, spec: Any, inputs: tuple[TensorType | None, ...],
+               node_params: dict[str, Any] | None = None) -> NodeInfo:
         net = self.network
         try:
-            params = spec.coerce_params(node.params)
+            params = spec.coerce_params(node.params if node_params is None else node_params)
             ctx = LayerContext(params, inputs, node.name)
             outputs = spec.infer(ctx)
             ports = spec.output_ports(params)

@@ -16,9 +16,10 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from netbuilder.analysis import Analysis, Diagnostic, analyze
+from netbuilder.analysis import Analysis, Diagnostic, NodeInfo, analyze
+from netbuilder.document.blocks import BLOCK_TYPE
 from netbuilder.document.model import Network, Node
-from netbuilder.specs import LayerContext, LayerSpec, TensorType, get_spec
+from netbuilder.specs import LayerContext, LayerSpec, TensorType
 
 
 class CompileError(ValueError):
@@ -80,7 +81,7 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
             if node_id not in used:
                 continue
             node = network.node(node_id)
-            spec = get_spec(node.type)
+            spec = network.spec_of(node)
             node_info = analysis.nodes[node_id]
             if node.type == "Input":
                 placeholder = graph.placeholder(node.name)
@@ -96,7 +97,7 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
                 results[node_id] = args[0]
                 continue
             input_types = tuple(analysis.wire_type(*source) if source else None for source in sources)
-            module = _build(network, node, spec, input_types)
+            module = _build(network, node, spec, input_types, node_info)
             if not node.trainable:
                 for parameter in module.parameters():
                     parameter.requires_grad_(False)
@@ -138,9 +139,20 @@ def _call_forward_directly(module: fx.GraphModule) -> None:
         cls.__call__ = nn.Module.__call__
 
 
-def _build(network: Network, node: Node, spec: LayerSpec, input_types: tuple[TensorType | None, ...]) -> nn.Module:
+def _build(network: Network, node: Node, spec: LayerSpec, input_types: tuple[TensorType | None, ...],
+           node_info: NodeInfo | None = None) -> nn.Module:
     """One layer's module; a failure (torch refusing a value, memory running out) becomes a CompileError that
-    names the node instead of a torch traceback."""
+    names the node instead of a torch traceback. A block node becomes a nested module (compile.blocks)."""
+    if node.type == BLOCK_TYPE and node_info is not None:
+        from netbuilder.compile.blocks import BlockBuildError, build_block
+
+        try:
+            return build_block(network, node, node_info.inner)
+        except BlockBuildError as error:
+            raise CompileError([Diagnostic(f"This layer cannot be built ({error.problem}).", network.name,
+                                           node.id, f"{node.name}.{error.path}",
+                                           suggestion="Check its parameters against the incoming shape.")],
+                               network.name) from None
     try:
         return spec.build(LayerContext(dict(node.params), input_types, node.name))
     except MemoryError:

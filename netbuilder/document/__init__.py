@@ -1,6 +1,6 @@
 """The document model: networks of layer nodes and wires, edited only through undoable commands."""
 
-from netbuilder.document import events
+from netbuilder.document import block_commands, blocks, events
 from netbuilder.document.commands import (
     AddNetwork,
     AddNode,
@@ -24,5 +24,5 @@ from netbuilder.document.model import Document, DocumentError, DocumentInfo, Net
 __all__ = [
     "AddNetwork", "AddNode", "AddWire", "Command", "Document", "DocumentError", "DocumentInfo", "InsertNodes",
     "Macro", "MoveNodes", "Network", "Node", "RemoveNetwork", "RemoveNodes", "RemoveWires", "RenameNetwork",
-    "RenameNode", "SetNodeOptions", "SetParams", "SetSetting", "UndoStack", "Wire", "events",
+    "RenameNode", "SetNodeOptions", "SetParams", "SetSetting", "UndoStack", "Wire", "block_commands", "blocks", "events",
 ]

@@ -357,6 +357,23 @@ def _port_names(base: str, count: int, taken: set[str]) -> list[str]:
 PortTypes = dict[tuple[str, str], tuple[tuple[Any, ...], str]]
 
 
+def _between(net: Network, selected: set[str]) -> set[str]:
+    """Nodes outside the selection on a path from one selected node to another (grouping would make a loop)."""
+    succ, pred = net.graph._succ, net.graph._pred
+
+    def reach(table: Any) -> set[str]:
+        found: set[str] = set()
+        stack = [t for s in selected for t in table[s] if t not in selected]
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(t for t in table[current] if t not in selected)
+        return found
+
+    return reach(succ) & reach(pred)
+
+
 class GroupIntoBlock(Command):
     """Turn the selected nodes into a new block and put one block node in their place. Wires that cross the
     selection become the block's ports (one input per distinct source, one output per distinct inner source);
@@ -409,6 +426,11 @@ class GroupIntoBlock(Command):
 
     def _plan(self, doc: Document, net: Network, chosen: list[Node]) -> None:
         selected = {n.id for n in chosen}
+        between = _between(net, selected)
+        if between:
+            names = ", ".join(sorted(net.node(i).name for i in between)[:3])
+            raise DocumentError(f"{names} lies between the selected layers; select it too, or the block would feed "
+                                "itself.")
         incoming: dict[tuple[str, str], list[Wire]] = {}
         outgoing: dict[tuple[str, str], list[Wire]] = {}
         inner_wires: list[Wire] = []
@@ -536,7 +558,9 @@ class Ungroup(Command):
             used_ids.add(new.id)
             usable = name_is_usable(old.name) or (net.is_block and old.name.isdigit())
             if not usable or old.name in names.taken:
-                new.name = names.make(f"{node.name}_{old.name}")
+                prefixed = f"{node.name}_{old.name}"
+                free = name_is_usable(prefixed) and prefixed not in names.taken
+                new.name = prefixed if free else names.make(prefixed)
             names.taken.add(new.name)
             new.position = check_position((old.position[0] + dx, old.position[1] + dy))
             try:

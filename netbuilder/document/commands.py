@@ -338,6 +338,10 @@ class AddNetwork(Command):
             raise DocumentError("A network needs a name.")
         if self.name in doc.networks or self.name in doc.blocks:
             raise DocumentError(f"There is already a network or block named {self.name!r}.")
+        for node in self.nodes:  # a copy of a block definition's graph: only what a network may hold
+            if node.bindings or not name_is_usable(node.name):
+                raise DocumentError(f"{node.name} belongs inside a block (its name or its parameters come from "
+                                    "the block); a network cannot hold it. Ungroup the block instead.")
         net = Network(self.name)
         for node in self.nodes:
             net._insert_node(node.clone())
@@ -360,6 +364,8 @@ class RemoveNetwork(Command):
         self.text = f"Remove network {name}"
 
     def do(self, doc: Document) -> None:
+        if self.name not in doc.networks:
+            raise DocumentError(f"There is no network named {self.name!r}.")
         if len(doc.networks) == 1:
             raise DocumentError("A document keeps at least one network.")
         self.removed = doc.network(self.name)
@@ -383,6 +389,8 @@ class RenameNetwork(Command):
     def do(self, doc: Document) -> None:
         if not self.new:
             raise DocumentError("A network needs a name.")
+        if self.old not in doc.networks:
+            raise DocumentError(f"There is no network named {self.old!r}.")
         if self.new in doc.networks or self.new in doc.blocks:
             raise DocumentError(f"There is already a network or block named {self.new!r}.")
         self._rename(doc, self.old, self.new)

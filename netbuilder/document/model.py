@@ -415,16 +415,20 @@ class Network:
             raise DocumentError(f"{node.name} takes parameters from a block ({', '.join(node.bindings)}); it can "
                                 "only go inside a block definition.")
 
-    def check_wire(self, wire: Wire, check_loop: bool = True) -> None:
+    def check_wire(self, wire: Wire, check_loop: bool = True, block_ports: bool = True) -> None:
         """Refuse wires that can never be valid (cycle, occupied input, unknown port), with the reason.
-        ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end."""
+        ``check_loop=False`` leaves out the loop search, for a loader that looks for loops once at the end;
+        ``block_ports=False`` lets a wire name a port a block's definition no longer has (a file saved after the
+        port was renamed inside the block loads, and analysis says which wire to delete)."""
         nodes = self.graph._node
         if wire.src not in nodes or wire.dst not in nodes:
             raise DocumentError("A wire must join two nodes of the same network.")
         src, dst = nodes[wire.src]["node"], nodes[wire.dst]["node"]
-        if wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
+        if (block_ports or src.type != BLOCK_TYPE) and \
+                wire.src_port not in [p.name for p in src.spec.output_ports(src.params)]:
             raise DocumentError(f"{src.name} has no output {wire.src_port!r}.")
-        if wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
+        if (block_ports or dst.type != BLOCK_TYPE) and \
+                wire.dst_port not in [p.name for p in dst.spec.input_ports(dst.params)]:
             raise DocumentError(f"{dst.name} has no input {wire.dst_port!r}.")
         if wire.src == wire.dst:
             raise DocumentError("A layer cannot feed itself.")
@@ -671,6 +675,22 @@ class Network:
         self._run(command)
         return command.node_id
 
+    def add_block(self, block: str, name: str | None = None, position: tuple[float, float] | None = None,
+                  **params: Any) -> str:
+        """Add a block node (an instance of the document's block ``block``) and return its node id."""
+        from netbuilder.document.block_commands import AddBlockNode
+
+        command = AddBlockNode(self.name, block, params, name=name, position=position)
+        self._run(command)
+        return command.node_id
+
+    def bind(self, node: str, param: str, expression: str | None) -> None:
+        """Inside a block definition: let ``param`` of ``node`` take its value from the block's parameters
+        (``"filters"``, ``"filters * 4"``), or give it back its own value (None)."""
+        from netbuilder.document.block_commands import BindParam
+
+        self._run(BindParam(self.name, self.resolve(node), param, expression))
+
     def connect(self, src: str, dst: str, src_port: str | None = None, dst_port: str | None = None) -> Wire:
         """Wire ``src`` into ``dst``. Ports default to the first output and the first free input."""
         from netbuilder.document.commands import AddWire
@@ -820,6 +840,15 @@ class Document:
         command = AddNetwork(name)
         self.execute(command)
         return self.networks[command.name]
+
+    def define_block(self, name: str, params: tuple[Any, ...] = (), doc: str = "") -> Network:
+        """Add an empty block definition with these parameters (`netbuilder.specs.Param`) and return its network,
+        to be filled like any network (its Input and Output nodes are the block's ports)."""
+        from netbuilder.document.block_commands import DefineBlock
+        from netbuilder.document.blocks import BlockRecord
+
+        self.execute(DefineBlock(BlockRecord(name, (), (), tuple(params), doc)))
+        return self.blocks[name].network
 
     def set_setting(self, key: str, value: Any) -> None:
         from netbuilder.document.commands import SetSetting

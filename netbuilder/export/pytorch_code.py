@@ -46,8 +46,15 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
         step("Compiling the network…")
     module, info = resolve(network_or_module)
     writer = _Writer()
+    from netbuilder.export.pytorch_blocks import BlockClasses, is_block
+
+    blocks = BlockClasses(writer, module)  # one class per block definition, before the network's class
     init_lines = []
     for name, child in module.named_children():
+        if is_block(child):
+            init_lines.append(f"self.{name} = {blocks.call(child, name)}")
+            init_lines.extend(_frozen_lines(name, child))
+            continue
         ctor = getattr(child, "_nb_ctor", None)
         if ctor is None:
             raise ExportError(f"Layer {name} ({type(child).__name__}) cannot be written as PyTorch code: its module "

@@ -968,7 +968,7 @@ def _build_wire(net: Network, record: _WireRecord, problems: _Problems) -> Wire 
             return None
     wire = Wire(record.src, record.src_port, record.dst, record.dst_port)
     try:
-        net.check_wire(wire, check_loop=False)
+        net.check_wire(wire, check_loop=False, block_ports=False)
     except DocumentError as error:
         problems.add(record.where, str(error))
         return None

@@ -111,6 +111,9 @@ class WeightReport:
     missing: list[str] = field(default_factory=list)  # in the model, not in the file: left as they were
     unexpected: list[str] = field(default_factory=list)  # in the file, not in the model: ignored
     shape_mismatches: list[ShapeMismatch] = field(default_factory=list)  # in both, different shapes: left
+    # (file name, model name) of tensors loaded under another path: the layers were grouped into a block or
+    # ungrouped since the file was saved (``conv1.weight`` -> ``block1.conv1.weight``); also in ``matched``
+    moved: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -148,21 +151,78 @@ def apply_weights(module: nn.Module, state: Mapping[str, torch.Tensor], nodes: s
         return nodes is None or name.split(".", 1)[0] in nodes
 
     report = WeightReport()
+    moved = _moved_tensors(module, own, state)
     with torch.no_grad():
         for name, target in own.items():
             if not chosen(name):
                 continue
-            if name not in state:
+            source = name if name in state else moved.get(name)
+            if source is None:
                 report.missing.append(name)
                 continue
-            value = state[name]
+            if source != name:
+                report.moved.append((source, name))
+            value = state[source]
             if tuple(value.shape) != tuple(target.shape):
                 report.shape_mismatches.append(ShapeMismatch(name, tuple(value.shape), tuple(target.shape)))
                 continue
             target.copy_(value)  # casts dtype and moves device as needed; state_dict shares the model's storage
             report.matched.append(name)
-    report.unexpected = [name for name in state if chosen(name) and name not in own]
+    used = {source for source, _ in report.moved}
+    report.unexpected = [name for name in state if chosen(name) and name not in own and name not in used]
     return report
+
+
+def _layer_paths(module: nn.Module) -> dict[str, str]:
+    """Each tensor of the module -> the path of the layer holding it (``layer1.0.conv1``), looking through
+    block modules (see netbuilder.compile.blocks) but not into a layer's own submodules."""
+    paths: dict[str, str] = {}
+
+    def visit(current: nn.Module, prefix: str) -> None:
+        for name, child in current.named_children():
+            path = f"{prefix}{name}"
+            if getattr(child, "_nb_block", None) is not None:
+                visit(child, f"{path}.")
+            else:
+                for tensor in child.state_dict():
+                    paths[f"{path}.{tensor}"] = path
+    visit(module, "")
+    return paths
+
+
+def _moved_tensors(module: nn.Module, own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) \
+        -> dict[str, str]:
+    """Model tensor -> file tensor for tensors whose layer moved into or out of a block since the file was saved:
+    ``conv1.weight`` is now ``block1.conv1.weight`` (grouped), or ``block1.conv1.weight`` is now ``conv1.weight``
+    or ``block1_conv1.weight`` (ungrouped). Only unambiguous pairs are taken (one candidate on each side)."""
+    missing = [name for name in own if name not in state]
+    spare = [name for name in state if name not in own]
+    if not missing or not spare:
+        return {}
+    paths = _layer_paths(module)
+    file_forms: dict[str, list[str]] = {}
+    for name in spare:
+        parts = name.split(".")
+        forms = {".".join(parts[k:]) for k in range(len(parts) - 1)}  # itself, and without enclosing blocks
+        forms |= {"_".join(parts[:k]) + "." + ".".join(parts[k:]) for k in range(2, len(parts))}  # ungrouped
+        for form in forms:
+            file_forms.setdefault(form, []).append(name)
+    model_forms: dict[str, list[str]] = {}
+    for name in missing:
+        path = paths.get(name)
+        if path is None:
+            continue
+        tensor = name[len(path) + 1:]
+        for form in {name, f"{path.rsplit('.', 1)[-1]}.{tensor}", f"{path.replace('.', '_')}.{tensor}"}:
+            model_forms.setdefault(form, []).append(name)
+    result: dict[str, str] = {}
+    taken: set[str] = set()
+    for form, names in model_forms.items():
+        sources = file_forms.get(form, [])
+        if len(names) == 1 and len(sources) == 1 and names[0] not in result and sources[0] not in taken:
+            result[names[0]] = sources[0]
+            taken.add(sources[0])
+    return result
 
 
 def _shape(shape: tuple[int, ...]) -> str:

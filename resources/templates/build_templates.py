@@ -16,7 +16,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from netbuilder.document import Document, Network  # noqa: E402
+from netbuilder.document.block_commands import RepeatBlock  # noqa: E402
 from netbuilder.io import save_document  # noqa: E402
+from netbuilder.specs import Param, ParamKind  # noqa: E402
 
 TEXT_VOCAB = 53  # characters in the bundled "text" corpus
 
@@ -262,6 +264,94 @@ def transfer_digits() -> Document:
     return doc
 
 
+def _filters(default: int) -> tuple[Param, ...]:
+    return (Param("filters", ParamKind.INT, default, "Channels of the block's convolutions.", minimum=1),)
+
+
+def _conv3(filters: int, stride: int = 1) -> dict[str, Any]:
+    """torchvision's conv3x3: 3x3, padding 1, no bias (a BatchNorm follows)."""
+    return {"filters": filters, "kernel_size": (3, 3), "stride": (stride, stride), "padding": "explicit",
+            "padding_size": (1, 1), "bias": False}
+
+
+def define_resnet_blocks(doc: Document, channels: int, size: int) -> None:
+    """torchvision's BasicBlock as two definitions (a block's graph is fixed, and the first block of a stage has
+    a strided convolution and a ``downsample`` shortcut) and the stages made of them:
+
+    * ``BasicBlock(filters)``: conv1-bn1-relu-conv2-bn2, plus the input, relu.
+    * ``Downsample(filters)``: ``0`` a strided 1x1 convolution, ``1`` its BatchNorm (torchvision's
+      ``downsample = nn.Sequential(conv1x1, BatchNorm2d)``).
+    * ``DownBlock(filters)``: a BasicBlock whose conv1 has stride 2 and whose shortcut is a Downsample.
+    * ``DownStage(filters)``: ``0`` a DownBlock, ``1`` a BasicBlock (layer2 .. layer4).
+    """
+    for name, stride in (("BasicBlock", 1), ("DownBlock", 2)):
+        if stride == 2:
+            down = doc.define_block("Downsample", _filters(channels * 2),
+                                    "A strided 1x1 convolution and BatchNorm: the shortcut of a DownBlock.")
+            x = down.add("Input", "x", shape=(channels, size, size), position=(0, 0))
+            conv = down.add("Conv2d", "0", position=(250, 0), filters=channels * 2, kernel_size=(1, 1),
+                            stride=(2, 2), bias=False)
+            bn = down.add("BatchNorm2d", "1", position=(500, 0))
+            down.chain(x, conv, bn, down.add("Output", "y", position=(750, 0), role="features"))
+            down.bind(conv, "filters", "filters")
+        wide = channels if stride == 1 else channels * 2
+        net = doc.define_block(name, _filters(wide), "torchvision's BasicBlock: two 3x3 convolutions with "
+                               "BatchNorm, added to the block's input" + (" (downsampled)." if stride == 2 else "."))
+        p = Placer(net)
+        x = p.add("Input", "x", shape=(channels, size, size))
+        body = p.chain(x, ("Conv2d", {**_conv3(wide, stride), "name": "conv1"}), ("BatchNorm2d", {"name": "bn1"}),
+                       ("ReLU", {"name": "relu"}), ("Conv2d", {**_conv3(wide), "name": "conv2"}),
+                       ("BatchNorm2d", {"name": "bn2"}))
+        add = p.add("Add", "add", inputs=2)
+        net.connect(body, add, "out", "in1")
+        shortcut = x
+        if stride == 2:
+            shortcut = net.add_block("Downsample", "downsample", position=(3 * X_STEP, Y_STEP), filters=wide)
+            net.connect(x, shortcut)
+            net.bind(shortcut, "filters", "filters")
+        net.connect(shortcut, add, "out" if stride == 1 else "y", "in2")
+        p.chain(add, ("ReLU", {"name": "relu_out"}), ("Output", {"role": "features", "name": "y"}))
+        net.bind(net.find("conv1").id, "filters", "filters")
+        net.bind(net.find("conv2").id, "filters", "filters")
+    stage = doc.define_block("DownStage", _filters(channels * 2), "A ResNet stage that halves the size: a "
+                             "DownBlock then a BasicBlock (torchvision's layer2 .. layer4).")
+    x = stage.add("Input", "x", shape=(channels, size, size), position=(0, 0))
+    first = stage.add_block("DownBlock", "0", position=(250, 0), filters=channels * 2)
+    second = stage.add_block("BasicBlock", "1", position=(500, 0), filters=channels * 2)
+    stage.chain(x, first, second, stage.add("Output", "y", position=(750, 0), role="features"))
+    stage.bind(first, "filters", "filters")
+    stage.bind(second, "filters", "filters")
+
+
+def resnet18() -> Document:
+    doc = new("ResNet-18", "The ResNet-18 architecture exactly as torchvision defines it (3x224x224 images, 1000 "
+              "classes, 11,689,512 parameters): its weights load by name. Architecture: bring your own images.")
+    define_resnet_blocks(doc, 64, 56)
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "image", shape=(3, 224, 224))
+    h = p.chain(x, ("Conv2d", {"filters": 64, "kernel_size": (7, 7), "stride": (2, 2), "padding": "explicit",
+                               "padding_size": (3, 3), "bias": False, "name": "conv1"}),
+                ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu"}),
+                ("MaxPool2d", {"kernel_size": (3, 3), "stride": (2, 2), "padding": (1, 1), "name": "maxpool"}))
+    layer1 = net.add_block("BasicBlock", "layer1", position=(p.column * X_STEP, 0.0), filters=64)
+    p.column += 1
+    net.connect(h, layer1)
+    doc.execute(RepeatBlock("model", layer1, 2, "Layer1"))
+    h = layer1
+    for index, filters in ((2, 128), (3, 256), (4, 512)):
+        stage = net.add_block("DownStage", f"layer{index}", position=(p.column * X_STEP, 0.0), filters=filters)
+        p.column += 1
+        net.connect(h, stage)
+        h = stage
+    p.chain(h, ("AdaptiveAvgPool2d", {"output_size": (1, 1), "name": "avgpool"}), ("Flatten", {"name": "flatten"}),
+            ("Linear", {"units": 1000, "name": "fc"}), ("Output", {"role": "logits", "name": "logits"}))
+    doc.settings["data"] = {"source": "images", "path": "", "val_fraction": 0.2, "seed": 0}
+    doc.settings["training"] = {"recipe": "classification", "epochs": 10, "batch_size": 32, "optimizer": "sgd",
+                                "lr": 0.1, "seed": 0}
+    return doc
+
+
 TEMPLATES: dict[str, Callable[[], Document]] = {
     "mlp": mlp,
     "lenet": lenet,
@@ -273,6 +363,7 @@ TEMPLATES: dict[str, Callable[[], Document]] = {
     "vae": vae,
     "dcgan": dcgan,
     "transfer-digits": transfer_digits,
+    "resnet18": resnet18,
 }
 
 
@@ -300,11 +391,14 @@ def lay_out(net: Network) -> None:
         net.node(node_id).position = position
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Write every template (or only the ids given on the command line)."""
     from netbuilder.analysis import analyze
     from netbuilder.train import ConfigError, TrainConfig
 
     for template_id, build in TEMPLATES.items():
+        if only and template_id not in only:
+            continue
         doc = build()
         for net in doc:
             lay_out(net)
@@ -321,4 +415,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
