@@ -11,8 +11,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QSpinBox
 
 from netbuilder.document.block_commands import AddBlockNode, BindParam, SetBlockParams
+from netbuilder.io.block_library import save_block
 from netbuilder.specs import Param, ParamKind
-from netbuilder_ui.blocks import library
 from netbuilder_ui.blocks.node_item import BlockNodeItem
 from netbuilder_ui.palette import BLOCK_MIME, BLOCK_ROLE
 from netbuilder_ui.qt_document import QtDocument
@@ -20,7 +20,7 @@ from netbuilder_ui.qt_document import QtDocument
 
 @pytest.fixture
 def window(main_window, monkeypatch, tmp_path):
-    monkeypatch.setenv(library.ENV_FOLDER, str(tmp_path / "library"))
+    monkeypatch.setenv("NETBUILDER_DATA_DIR", str(tmp_path / "data"))  # the block library: data/blocks
     main_window.qt_doc.set_document(build_mlp())
     main_window.qt_doc.flush()
     return main_window
@@ -228,12 +228,12 @@ def QApplication_send(target, event) -> None:  # noqa: N802 (reads like the Qt c
 def test_a_library_block_is_copied_into_another_document_in_one_undo_step(qtbot, window, tmp_path):
     qt_doc = window.qt_doc
     group(window, ["hidden", "act"])
-    path = library.save_to_library(qt_doc.document, NAME)
-    assert path.parent == tmp_path / "library" and path.exists()
+    path = save_block(qt_doc.document, NAME)
+    assert path.parent == tmp_path / "data" / "blocks" and path.exists()
     qt_doc.set_document(build_mlp())  # another document, without the block
     qt_doc.flush()
     payloads = window.blocks.palette_section.payloads()
-    assert payloads == [f"lib:{path}#{NAME}"]
+    assert payloads == [f"lib:{path}"]
     window.blocks.palette_section.palette.search.setText("block")
     assert not window.blocks.palette_section.header.isHidden()
     window.blocks.palette_section.palette.search.setText("conv")
@@ -250,12 +250,16 @@ def test_a_library_block_is_copied_into_another_document_in_one_undo_step(qtbot,
     assert not doc.blocks and node_id not in doc.network("model")
 
 
-def test_a_broken_library_file_is_left_out_of_the_palette(window, tmp_path):
-    folder = tmp_path / "library"
-    folder.mkdir()
+def test_a_broken_library_file_is_listed_greyed_out_with_its_reason(window, tmp_path):
+    folder = tmp_path / "data" / "blocks"
+    folder.mkdir(parents=True)
     (folder / "broken.nbg").write_text("{ not json")
-    window.blocks.palette_section.refresh()
-    assert window.blocks.palette_section.payloads() == []
+    section = window.blocks.palette_section
+    section.refresh()
+    assert section.payloads() == []  # nothing to drag
+    [item] = section.unreadable
+    assert "broken.nbg" in item.text(0) and "cannot be used" in item.toolTip(0)
+    assert not item.flags() & Qt.ItemFlag.ItemIsDragEnabled
 
 
 # ---- inspector ------------------------------------------------------------------------------------------------
@@ -372,7 +376,7 @@ def test_block_node_context_menu_offers_the_block_commands(window):
 def test_add_block_to_library_lists_it_for_other_documents(window, tmp_path):
     group(window, ["hidden", "act"])
     window.blocks.acts["save_to_library"].trigger()
-    saved = tmp_path / "library" / f"{NAME}.nbg"
+    saved = tmp_path / "data" / "blocks" / f"{NAME}.nbg"
     assert saved.exists() and str(saved) in window.statusBar().currentMessage()
     window.qt_doc.set_document(build_mlp())
-    assert window.blocks.palette_section.payloads() == [f"lib:{saved}#{NAME}"]
+    assert window.blocks.palette_section.payloads() == [f"lib:{saved}"]

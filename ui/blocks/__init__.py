@@ -1,6 +1,6 @@
 """Blocks in the app: block nodes on the canvas (`node_item`), opening a definition with a breadcrumb and the
-Group / Ungroup / Make unique commands (`controller`), the palette's Blocks section (`palette_section`) and the
-user's block library folder (`library`). `install_blocks_ui` wires them into a main window."""
+Group / Ungroup / Make unique commands (`controller`) and the palette's Blocks section with the user's block library
+(`palette_section`, over `netbuilder.io.block_library`). `install_blocks_ui` wires them into a main window."""
 
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ class BlocksController(QObject):
 
     def save_to_library(self, view: CanvasView | None = None) -> str | None:
         """Write the selected block node's definition to the user's block library; returns the file path."""
-        from netbuilder_ui.blocks import library
+        from netbuilder.io.block_library import save_block
 
         view = view or self.window.current_view()
         ids = view.selected_node_ids() if view is not None else []
@@ -291,7 +291,7 @@ class BlocksController(QObject):
             return None
         name = network.node(ids[0]).block
         try:
-            path = library.save_to_library(self.qt_doc.document, name)
+            path = save_block(self.qt_doc.document, name)
         except (DocumentError, OSError, ValueError) as error:
             self.window.show_message(f"Could not save {name} to the library: {error}")
             return None

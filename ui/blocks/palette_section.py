@@ -15,7 +15,8 @@ from PySide6.QtWidgets import QTreeWidgetItem
 from netbuilder.document import Document, DocumentError, Macro
 from netbuilder.document.block_commands import AddBlockNode
 from netbuilder.document.blocks import BLOCK_CATEGORY
-from netbuilder_ui.blocks import library
+from netbuilder.io import block_library
+from netbuilder.io.nbg import LoadError
 from netbuilder_ui.canvas import style
 from netbuilder_ui.icons import category_icon
 from netbuilder_ui.palette import BLOCK_ROLE, PaletteWidget
@@ -42,6 +43,7 @@ class BlockPaletteSection:
         palette.tree.insertTopLevelItem(0, self.header)
         self.items: dict[str, QTreeWidgetItem] = {}  # payload -> entry
         self._shown_counts: dict[str, int] = {}
+        self.unreadable: list[QTreeWidgetItem] = []  # library files that did not load, with the reason
         self.refresh()
         self.header.setExpanded(True)
         qt_doc.blocksChanged.connect(self.refresh)
@@ -54,6 +56,7 @@ class BlockPaletteSection:
         """List the document's blocks, then the library's that the document does not hold already."""
         self.header.takeChildren()
         self.items.clear()
+        self.unreadable.clear()
         doc = self.qt_doc.document
         self._shown_counts = counts = self._counts()
         for name, definition in doc.blocks.items():
@@ -61,12 +64,14 @@ class BlockPaletteSection:
             layers = len(definition.network)
             detail = f"{layers} layer{'s' * (layers != 1)} · used {users}×"
             self._add(f"doc:{name}", name, detail, definition.doc, "in this document")
-        for entry in library.entries():
-            if entry.name in doc.blocks:
+        for entry in block_library.list_library():
+            if entry.problem:  # listed, greyed out, with the reason: a file that vanished silently would puzzle
+                self._add_unreadable(entry.path.name, entry.problem)
                 continue
-            self._add(f"lib:{entry.path}#{entry.name}", entry.name, f"{entry.layers} layers · library", entry.doc,
+            ports = f"{len(entry.inputs)} in, {len(entry.outputs)} out"
+            self._add(f"lib:{entry.path}", entry.name, f"library · {ports}", entry.doc,
                       f"library file {entry.path.name}")
-        if not self.items:
+        if not self.items and not self.unreadable:
             hint = QTreeWidgetItem(["Select layers and press Ctrl+G"])
             hint.setFlags(Qt.ItemFlag.ItemIsEnabled)
             hint.setForeground(0, QColor(style.TEXT_MUTED))
@@ -103,11 +108,20 @@ class BlockPaletteSection:
         self.header.addChild(item)
         self.items[payload] = item
 
+    def _add_unreadable(self, file_name: str, problem: str) -> None:
+        item = QTreeWidgetItem([f"{file_name}  ·  unreadable"])
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        item.setForeground(0, QColor(style.TEXT_MUTED))
+        item.setToolTip(0, f"<b>{html.escape(file_name)}</b> in your block library cannot be used: "
+                           f"{html.escape(problem)}")
+        self.header.addChild(item)
+        self.unreadable.append(item)
+
     def _apply_filter(self, text: str) -> None:
         words = text.lower().split()
         shown = 0
-        for payload, item in self.items.items():
-            visible = all(w in (payload + " " + item.text(0)).lower() for w in words)
+        for item in self.items.values():
+            visible = all(w in item.text(0).lower() for w in words)
             item.setHidden(not visible)
             shown += visible
         self.header.setHidden(bool(words) and shown == 0)
@@ -131,9 +145,12 @@ def block_placement(doc: Document, view: CanvasView, payload: str, scene_pos: QP
         if name not in doc.blocks:
             raise DocumentError(f"This document has no block named {name!r} any more.")
     elif kind == "lib":
-        file, _, name = value.rpartition("#")
-        if name not in doc.blocks:  # a block of that name already here is used as is
-            commands.append(library.import_command(doc, Path(file), name))
+        try:
+            define, name = block_library.import_command(doc, Path(value))
+        except LoadError as error:
+            raise DocumentError(f"Cannot use the library file {Path(value).name}: {error}") from None
+        if define.commands:  # nothing to copy when the document holds the same block already
+            commands.append(define)
     else:
         raise DocumentError(f"Cannot add {payload!r}: it is neither a document block nor a library block.")
     network = doc.network(view.network)
