@@ -690,6 +690,8 @@ class MainWindow(QMainWindow):
     def show_node(self, network: str, node_id: str) -> None:
         """Bring a node into view and select it (problems list, search results)."""
         view = self.views.get(network)
+        if view is None and network == self.current_network():  # a block opened in the current canvas
+            view = self.current_view()
         if view is None:
             return
         self.tabs.setCurrentWidget(view)

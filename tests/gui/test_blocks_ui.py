@@ -26,7 +26,7 @@ def window(main_window, monkeypatch, tmp_path):
     return main_window
 
 
-NAME = "LinearReLUBlock"  # what grouping hidden (Linear) and act (ReLU) names the block
+NAME = "LinearBlock"  # what grouping hidden (Linear) and act (ReLU) names the block
 
 
 def snapshot(qt_doc: QtDocument) -> tuple:
@@ -85,7 +85,7 @@ def test_ctrl_g_groups_the_selection_and_undo_restores_the_document(qtbot, windo
     assert {"hidden", "act"}.isdisjoint(n.name for n in net.nodes)
     assert isinstance(view.scene().node_items[blocks[0].id], BlockNodeItem)
     assert window.palette_panel.findChild(type(window.palette_panel.tree)) is not None
-    assert "doc:LinearReLUBlock" in window.blocks.palette_section.payloads()
+    assert "doc:LinearBlock" in window.blocks.palette_section.payloads()
     press(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qt_doc.flush()
     assert snapshot(qt_doc) == before
@@ -198,22 +198,22 @@ def test_drag_a_block_from_the_palette_adds_an_instance(qtbot, window):
     qt_doc = window.qt_doc
     group(window, ["hidden", "act"])
     section = window.blocks.palette_section
-    item = section.items["doc:LinearReLUBlock"]
-    assert item.data(0, BLOCK_ROLE) == "doc:LinearReLUBlock" and "used 1×" in item.text(0)
+    item = section.items["doc:LinearBlock"]
+    assert item.data(0, BLOCK_ROLE) == "doc:LinearBlock" and "used 1×" in item.text(0)
     mime = window.palette_panel.tree.mimeData([item])
-    assert mime.hasFormat(BLOCK_MIME) and bytes(mime.data(BLOCK_MIME).data()) == b"doc:LinearReLUBlock"
+    assert mime.hasFormat(BLOCK_MIME) and bytes(mime.data(BLOCK_MIME).data()) == b"doc:LinearBlock"
     view = window.current_view()
     count = len(qt_doc.document.network("model"))
-    enter = drop(view, "doc:LinearReLUBlock", QPoint(200, 300), QDragEnterEvent)
+    enter = drop(view, "doc:LinearBlock", QPoint(200, 300), QDragEnterEvent)
     QApplication_send(view.viewport(), enter)
     assert enter.isAccepted()
-    QApplication_send(view.viewport(), drop(view, "doc:LinearReLUBlock", QPoint(200, 300)))
+    QApplication_send(view.viewport(), drop(view, "doc:LinearBlock", QPoint(200, 300)))
     qt_doc.flush()
     net = qt_doc.document.network("model")
     assert len(net) == count + 1, window.statusBar().currentMessage()
     added = net.node(view.selected_node_ids()[0])
     assert added.type == "Block" and added.block == NAME
-    assert "used 2×" in window.blocks.palette_section.items["doc:LinearReLUBlock"].text(0)
+    assert "used 2×" in window.blocks.palette_section.items["doc:LinearBlock"].text(0)
     qt_doc.undo_stack.undo()
     qt_doc.flush()
     assert len(qt_doc.document.network("model")) == count
@@ -380,3 +380,20 @@ def test_add_block_to_library_lists_it_for_other_documents(window, tmp_path):
     assert saved.exists() and str(saved) in window.statusBar().currentMessage()
     window.qt_doc.set_document(build_mlp())
     assert window.blocks.palette_section.payloads() == [f"lib:{saved}"]
+
+
+def test_renaming_the_block_in_the_inspector_renames_it_everywhere(qtbot, window):
+    qt_doc = window.qt_doc
+    block_id = group(window, ["hidden", "act"])
+    edit = window.inspector.findChild(type(window.inspector.name_edit), "blockName")
+    edit.setText("Residual")
+    edit.editingFinished.emit()
+    qt_doc.flush()
+    assert list(qt_doc.document.blocks) == ["Residual"]
+    assert qt_doc.document.network("model").node(block_id).block == "Residual"
+    assert "doc:Residual" in window.blocks.palette_section.payloads()
+    edit = window.inspector.findChild(type(window.inspector.name_edit), "blockName")
+    edit.setText("not a name")
+    edit.editingFinished.emit()
+    assert "not a usable block name" in window.inspector.field("block").message_text()
+    assert list(qt_doc.document.blocks) == ["Residual"]

@@ -412,14 +412,15 @@ class BlocksController(QObject):
 
 
 def block_name_for(network: object, node_ids: list[str]) -> str:
-    """A class-like name for a new block from the layer types it holds: Linear + ReLU -> ``LinearReLUBlock``."""
+    """A class-like name for a new block from its first layer type: Linear, ReLU -> ``LinearBlock`` (rename it in
+    the inspector)."""
     types: list[str] = []
     for node_id in node_ids:
         node = network.node(node_id)  # type: ignore[attr-defined]
         kind = node.block if node.type == BLOCK_TYPE else node.type
         if kind not in types and kind not in ("Input", "Output"):
             types.append(kind)
-    stem = "".join(t[:1].upper() + t[1:] for t in types[:2] if t.isidentifier())
+    stem = next((t[:1].upper() + t[1:] for t in types if t.isidentifier()), "")
     return f"{stem.removesuffix('Block')}Block" if stem else "MyBlock"
 
 

@@ -24,6 +24,7 @@ from netbuilder_ui.canvas.visuals import (
     NodeGeometry,
     NodeVisual,
     compact_count,
+    detail_zoom,
     diagnostic_text,
     make_visual,
     node_bounds,
@@ -132,8 +133,13 @@ def make_block_visual(content: BlockContent, inner: QRectF | None = None) -> Nod
             visual.port_labels[(name, is_input)] = small.elidedText(f"{name}  {shape}", Qt.TextElideMode.ElideMiddle,
                                                                     half)
     body = QFontMetricsF(m.body_font)
+    title = QFontMetricsF(m.title_font)
     width = geometry.width - 2 * m.inset
-    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width)
+    name_width = min(small.horizontalAdvance(content.name), max(width - title.horizontalAdvance(content.title) - 8,
+                                                                 width * 0.35))
+    visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
+    visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
+    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width - m.row - 4)
     params_width = small.horizontalAdvance(content.params)
     visual.shape = body.elidedText(content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
     rect = geometry.rect
@@ -263,9 +269,10 @@ class BlockNodeItem(NodeItem):
 
     # ---- expand toggle ----------------------------------------------------------------------------------
     def toggle_rect(self) -> QRectF:
-        """The ▸ / ▾ button at the left of the title band, in item coordinates."""
+        """The ▸ / ▾ button at the right end of the summary row, in item coordinates."""
         m = style.metrics()
-        return QRectF(self.visual.geometry.width - m.header * 0.9 - 14, 0, m.header * 0.9, m.header)
+        g = self.visual.geometry
+        return QRectF(g.width - m.inset - m.row, g.text_top, m.row, m.row)
 
     # ---- painting ----------------------------------------------------------------------------------------
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
@@ -276,18 +283,19 @@ class BlockNodeItem(NodeItem):
         painter.setBrush(translucent(BLOCK_COLOR, 0.18))
         painter.drawRoundedRect(rect.translated(STACK_OFFSET, STACK_OFFSET), m.radius, m.radius)
         super().paint(painter, option, widget)
-        self._paint_toggle(painter)
+        if QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform()) >= detail_zoom():
+            self._paint_toggle(painter)
         if self.expanded and self._diagram is not None:
             self._paint_inside(painter)
 
     def _paint_toggle(self, painter: QPainter) -> None:
-        box = self.toggle_rect()
+        box = self.toggle_rect().adjusted(2, 2, -2, -2)
         painter.save()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(translucent("#ffffff", 0.22))
-        painter.drawRoundedRect(box.adjusted(2, 4, -2, -4), 4, 4)
+        painter.setPen(pen(style.NODE_BORDER, 1.0, True))
+        painter.setBrush(translucent(BLOCK_COLOR, 0.10))
+        painter.drawRoundedRect(box, 4, 4)
         c = box.center()
-        s = box.height() * 0.16
+        s = box.height() * 0.2
         path = QPainterPath()
         if self.expanded:  # ▾
             path.moveTo(c + QPointF(-s, -s * 0.5))
@@ -298,7 +306,8 @@ class BlockNodeItem(NodeItem):
             path.lineTo(c + QPointF(-s * 0.5, s))
             path.lineTo(c + QPointF(s * 0.7, 0))
         path.closeSubpath()
-        painter.setBrush(translucent(style.TITLE_TEXT, 0.95))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(translucent(BLOCK_COLOR, 1.0))
         painter.drawPath(path)
         painter.restore()
 

@@ -15,6 +15,7 @@ from netbuilder.analysis import Analysis
 from netbuilder.document import DocumentError, Node
 from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_TYPE
 from netbuilder.specs import ParamError
+from netbuilder_ui.inspector.editors import Field, LineEdit
 from netbuilder_ui.inspector.network_page import NetworkPage, network_subtitle
 from netbuilder_ui.inspector.node_page import NodePage
 from netbuilder_ui.inspector.page import DocLabel
@@ -42,6 +43,18 @@ class BlockNodePage(NodePage):
         if definition.doc:
             layout.addWidget(DocLabel(definition.doc))
         self.build_name(layout, node, "Block node")
+        form = self.form()
+        layout.addLayout(form)
+        self.block_edit = LineEdit()
+        self.block_edit.setObjectName("blockName")
+        self.block_edit.show_text(node.block)
+        self.block_edit.setToolTip("The block's name (a class name in exported code, e.g. BasicBlock); renaming "
+                                   "it renames it for every node that uses it.")
+        block_field = Field(self.block_edit)
+        self.fields["block"] = block_field
+        self.block_edit.editingFinished.connect(self._commit_block_name)
+        self.block_edit.reverted.connect(lambda: block_field.set_input_error(""))
+        form.addRow(self.form_label("Block", self.block_edit.toolTip()), block_field)
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open block")
         self.open_button.setObjectName("openBlock")
@@ -97,6 +110,27 @@ class BlockNodePage(NodePage):
         if field == "block":  # made unique, or its definition renamed: the page names the block
             return True
         return super().node_changed(node_id, field)
+
+    def _commit_block_name(self) -> None:
+        from netbuilder.document.block_commands import RenameBlock
+
+        node, edit = self.node, self.block_edit
+        if node is None or edit.text().strip() == node.block:
+            self.fields["block"].set_input_error("")
+            return
+        try:
+            self.qt_doc.execute(RenameBlock(node.block, edit.text().strip()))
+        except (DocumentError, ParamError) as error:
+            self.fields["block"].set_input_error(str(error))
+
+    def commit_pending(self) -> None:
+        super().commit_pending()
+        if self.block_edit.text() != self.block_edit.shown:
+            self._commit_block_name()
+
+    def forget_pending(self) -> None:
+        super().forget_pending()
+        self.block_edit.show_text(self.block_edit.shown)
 
     def _open(self) -> None:
         self.inspector.openBlockRequested.emit(self.network_name, self.node_id)
