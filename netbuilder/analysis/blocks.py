@@ -299,3 +299,9 @@ def definition_result(doc: Document, block: str) -> BlockResult:
     definition = doc.block(block)
     inputs = tuple(TensorType(("N", *n.params["shape"]), n.params["dtype"]) for n in definition.input_nodes())
     return analyze_instance(doc, block, definition.defaults(), inputs)
+
+
+def clear_caches() -> None:
+    """Forget every cached block result (benchmarks measure a cold analysis with it)."""
+    _walks.clear()
+    _results.clear()

@@ -128,8 +128,14 @@ class BlockDefinition:
                            self.params, self.doc)
 
     def used_blocks(self) -> set[str]:
-        """The names of the definitions this one's nodes use directly."""
-        return {n.block for n in self.network.nodes if n.type == BLOCK_TYPE}
+        """The names of the definitions this one's nodes use directly (cached until the network changes: every
+        change of a node's block is in its journal)."""
+        key = self.network.change_position
+        cached = getattr(self, "_used_cache", None)
+        if cached is None or cached[0] != key:
+            used = {n.block for n in self.network.nodes if n.type == BLOCK_TYPE}
+            cached = self._used_cache = (key, frozenset(used))
+        return set(cached[1])
 
 
 def definition_from_record(record: BlockRecord, doc: Document | None) -> BlockDefinition:

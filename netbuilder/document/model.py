@@ -13,7 +13,6 @@ import itertools
 import keyword
 import math
 import numbers
-import os
 import re
 import weakref
 from collections.abc import Iterator
@@ -27,7 +26,6 @@ from netbuilder.document.blocks import BLOCK_TYPE, is_usable_node_name
 from netbuilder.specs import LayerSpec, ParamError, get_spec
 
 if TYPE_CHECKING:
-    from netbuilder.analysis import Analysis
     from netbuilder.document.blocks import BlockDefinition
     from netbuilder.document.commands import Command, UndoStack
 
@@ -762,18 +760,6 @@ class Network:
 
         self._run(MoveNodes(self.name, {self.resolve(node): position}))
 
-    # ---- analysis and compile shortcuts -------------------------------------------------------------------------
-    def analyze(self) -> Analysis:
-        from netbuilder.analysis import analyze
-
-        return analyze(self)
-
-    def compile(self, **kwargs: Any) -> Any:
-        from netbuilder.compile import compile_network
-
-        return compile_network(self, **kwargs)
-
-
 @dataclass
 class DocumentInfo:
     title: str = ""
@@ -854,26 +840,3 @@ class Document:
         from netbuilder.document.commands import SetSetting
 
         self.execute(SetSetting(key, value))
-
-    # ---- whole-document operations ----------------------------------------------------------------------------
-    def validate(self) -> list[Any]:
-        """All diagnostics of all networks (empty when the document is valid)."""
-        from netbuilder.analysis import analyze
-
-        problems = []
-        for network in self:
-            problems.extend(analyze(network).diagnostics)
-        return problems
-
-    def save(self, path: Any) -> None:
-        from netbuilder.io import save_document
-
-        save_document(self, path)
-        self.path = os.path.abspath(path)
-        self.undo_stack.set_clean()
-
-    @staticmethod
-    def load(path: Any) -> Document:
-        from netbuilder.io import load_document
-
-        return load_document(path)

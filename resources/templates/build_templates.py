@@ -346,7 +346,9 @@ def resnet18() -> Document:
         h = stage
     p.chain(h, ("AdaptiveAvgPool2d", {"output_size": (1, 1), "name": "avgpool"}), ("Flatten", {"name": "flatten"}),
             ("Linear", {"units": 1000, "name": "fc"}), ("Output", {"role": "logits", "name": "logits"}))
-    doc.settings["data"] = {"source": "images", "path": "", "val_fraction": 0.2, "seed": 0}
+    # No bundled data fits 224x224 colour images: point the Data panel (or --data) at a folder with one
+    # sub-folder per class; until then training says that 'my-images' is missing.
+    doc.settings["data"] = {"source": "my-images", "val_fraction": 0.2, "seed": 0}
     doc.settings["training"] = {"recipe": "classification", "epochs": 10, "batch_size": 32, "optimizer": "sgd",
                                 "lr": 0.1, "seed": 0}
     return doc

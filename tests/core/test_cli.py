@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from netbuilder.cli import main
-from netbuilder.templates import TEMPLATE_ORDER
+from netbuilder.facade import save
+from netbuilder.templates import NOTES, TEMPLATE_ORDER
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -129,7 +130,7 @@ def test_summary_marks_layers_left_out_of_the_model(tmp_path: Path, capsys) -> N
     x = net.add("Input", shape=(4,))
     net.chain(x, net.add("Linear", units=3), net.add("Output"))
     net.connect(x, net.add("Linear", name="stray", units=100))
-    doc.save(tmp_path / "n.nbg")
+    save(doc, tmp_path / "n.nbg")
     code, out, _ = run(capsys, "summary", str(tmp_path / "n.nbg"))
     [stray] = [line for line in out.splitlines() if line.strip().startswith("stray ")]
     assert code == 0 and "left out" in stray and "total: 15 parameters" in out
@@ -145,7 +146,15 @@ EXPECTED_RECIPES = {"mlp": "classification", "lenet": "classification", "resnet-
                     "vae": "vae", "dcgan": "gan", "transfer-digits": "classification"}
 
 
-@pytest.mark.parametrize("template_id", TEMPLATE_ORDER)
+def test_an_architecture_template_without_data_says_which_data_to_bring(tmp_path: Path, capsys) -> None:
+    from netbuilder.templates import template_path
+
+    code, out, err = run(capsys, "train", str(template_path("resnet18")), "--epochs", "1", "--out",
+                         str(tmp_path / "run"))
+    assert code != 0 and "my-images" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("template_id", [t for t in TEMPLATE_ORDER if t not in NOTES])
 def test_every_template_trains_from_its_own_settings(template_id: str, tmp_path: Path, capsys) -> None:
     """A newcomer opens a template and presses Train: the file's own data and settings must work unchanged."""
     from netbuilder.templates import template_path

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netbuilder.specs as specs
+from netbuilder.analysis import analyze
 from netbuilder.compile import compile_network, example_inputs
 from netbuilder.document import Document
 from netbuilder.io import (
@@ -219,7 +220,7 @@ def test_version_1_file_is_migrated(tmp_path: Path) -> None:
     assert net.find("pixels").params == {"shape": (1, 8, 8), "dtype": "float32"}
     assert [(w.src, w.dst) for w in net.wires] == [("n1", "n2"), ("n2", "n3"), ("n3", "n4")]
     assert doc.settings == {"training": {"epochs": 2}} and not doc.modified
-    assert net.analyze().ok
+    assert analyze(net).ok
     path = tmp_path / "new.nbg"
     save_document(doc, path)
     data = json.loads(path.read_text())

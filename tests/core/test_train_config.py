@@ -9,6 +9,7 @@ import re
 import pytest
 import torch
 
+from netbuilder.compile import compile_network
 from netbuilder.document import Document
 from netbuilder.train import ConfigError, TrainConfig
 from netbuilder.train.losses import ClassMetrics, LossError, RegressionMetrics, default_loss, make_loss
@@ -187,7 +188,7 @@ def _net() -> Document:
 
 def test_param_groups_follow_freeze_and_lr_multipliers_and_penalties_skip_biases() -> None:
     doc = _net()
-    module = doc.network().compile()
+    module = compile_network(doc.network())
     nodes = node_params(module, doc.network())
     assert [n.name for n in nodes] == ["b", "c"]  # a is frozen
     groups = param_groups(nodes, lr=0.01)
