@@ -24,6 +24,7 @@ from netbuilder_ui.canvas.visuals import (
     NodeGeometry,
     NodeVisual,
     compact_count,
+    content_width,
     detail_zoom,
     diagnostic_text,
     make_visual,
@@ -34,7 +35,6 @@ from netbuilder_ui.canvas.visuals import (
 )
 
 BLOCK_COLOR = "#4b5d9c"  # slate indigo: a block reads as "a network in here", apart from every layer category
-WIDTH_FACTOR = 1.5  # a block node is wider than a layer: its port rows carry shapes
 INNER_SCALE = 0.5  # an expanded block draws its inside at half size
 MAX_INNER_WIDTH = 1400.0  # scene units; a wider inside is scaled down further to fit
 Z_EXPANDED = 1.5  # over selected nodes, under hovered wires' labels
@@ -97,16 +97,17 @@ def _short(value: Any) -> str:
 
 
 def block_geometry(content: BlockContent, inner: QRectF | None = None) -> NodeGeometry:
-    """A block node's size and ports: one labelled row per port (name and shape), the summary and shape lines,
-    and, expanded, room for its inside (``inner``, in the node's scaled units)."""
+    """A block node's size and ports: one full-width row per port (inputs, then outputs: name and shape), the
+    summary and shape lines, and, expanded, room for its inside (``inner``, in the node's scaled units). It is as
+    wide as a layer with the same title, so block nodes fit where layers were laid out."""
     m = style.metrics()
-    rows = max(len(content.inputs), len(content.outputs), 1)
+    rows = max(len(content.inputs) + len(content.outputs), 1)
     first = m.header + m.pad + m.row / 2
     ins = {name: first + i * m.row for i, name in enumerate(content.inputs)}
-    outs = {name: first + i * m.row for i, name in enumerate(content.outputs)}
+    outs = {name: first + (len(content.inputs) + i) * m.row for i, name in enumerate(content.outputs)}
     text_top = m.header + m.pad + rows * m.row
     height = text_top + 2 * m.row + m.pad
-    width = m.node_width * WIDTH_FACTOR
+    width = content_width(NodeContent(content.title, content.name, "", content.category, (), (), "", ""))
     if inner is not None:
         width = max(width, inner.width() + 2 * m.inset)
         height += inner.height() + m.pad
@@ -124,14 +125,14 @@ def make_block_visual(content: BlockContent, inner: QRectF | None = None) -> Nod
     visual.geometry = geometry
     visual.content = content
     small = QFontMetricsF(m.small_font)
-    half = geometry.width / 2 - m.inset - 4
+    room = geometry.width - 2 * m.inset
     visual.port_labels = {}
     for names, types, is_input in ((content.inputs, content.input_types, True),
                                    (content.outputs, content.output_types, False)):
         for i, name in enumerate(names):
             shape = types[i] if i < len(types) and types[i] else "?"
             visual.port_labels[(name, is_input)] = small.elidedText(f"{name}  {shape}", Qt.TextElideMode.ElideMiddle,
-                                                                    half)
+                                                                    room)
     body = QFontMetricsF(m.body_font)
     title = QFontMetricsF(m.title_font)
     width = geometry.width - 2 * m.inset
