@@ -786,14 +786,19 @@ class MainWindow(QMainWindow):
                             f"e.g. {first}\n\nThe Problems panel lists them all (F8 goes to the next one).")
         return False
 
+    def model_network(self) -> str | None:
+        """The network of the current tab, even while one of its blocks is open (what exports and runs)."""
+        view = self.current_view()
+        return self.blocks.root_network(view) if view is not None else None
+
     def export_onnx(self) -> bool:
         """File > Export ONNX: refused with the problems listed while the network is invalid."""
-        network = self.current_network()
+        network = self.model_network()
         return bool(network and self._check_exportable(network, "ONNX") and self.files.export_onnx(network))
 
     def export_pytorch(self) -> bool:
         """File > Export PyTorch Code, for the current network."""
-        network = self.current_network()
+        network = self.model_network()
         return bool(network and self._check_exportable(network, "PyTorch code")
                     and self.files.export_pytorch(network))
 

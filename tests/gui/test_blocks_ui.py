@@ -10,6 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import QSpinBox
 
+from netbuilder.document import AddNode
 from netbuilder.document.block_commands import AddBlockNode, BindParam, SetBlockParams
 from netbuilder.io.block_library import save_block
 from netbuilder.specs import Param, ParamKind
@@ -345,6 +346,14 @@ def test_expand_and_collapse_in_place_moves_the_ports_and_wires(qtbot, window):
     assert scene.wire_items[out_wire].endpoints[0] != start  # the wire follows the output port
     assert item.zValue() > 1.0  # drawn over its neighbours
     assert snapshot(qt_doc) == before and qt_doc.undo_stack.count() == 1  # a view state: the document is unchanged
+    # Editing the definition redraws the expanded inside.
+    drawn = len(item._diagram.nodes)
+    qt_doc.execute(AddNode(NAME, "Identity", position=(0, 300)))
+    qt_doc.flush()
+    assert len(item._diagram.nodes) == drawn + 1
+    qt_doc.undo_stack.undo()
+    qt_doc.flush()
+    assert len(item._diagram.nodes) == drawn
     # The ▸ / ▾ button in the title band toggles too.
     corner = view.mapFromScene(item.mapToScene(item.toggle_rect().center()))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=corner)
@@ -397,3 +406,10 @@ def test_renaming_the_block_in_the_inspector_renames_it_everywhere(qtbot, window
     edit.editingFinished.emit()
     assert "not a usable block name" in window.inspector.field("block").message_text()
     assert list(qt_doc.document.blocks) == ["Residual"]
+
+
+def test_exports_take_the_whole_network_while_a_block_is_open(window):
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    window.blocks.open_block(view, block_id)
+    assert window.current_network() == NAME and window.model_network() == "model"

@@ -444,4 +444,4 @@ def _group_command(qt_doc: Any, network: str, ids: list[str], name: str) -> Grou
             tensor = analysis.wire_type(wire.src, wire.src_port)
             if tensor is not None and len(tensor.shape) > 1:
                 port_types[(wire.src, wire.src_port)] = (tuple(tensor.shape[1:]), tensor.dtype)
-    return GroupIntoBlock(network, ids, name, port_types=port_types)
+    return GroupIntoBlock(network, ids, name, node_name=net.unique_name("block"), port_types=port_types)

@@ -8,6 +8,7 @@ change; a definition opened with a double-click is where it is edited)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import DocumentError, Node
-from netbuilder.document.blocks import BLOCK_CATEGORY, revision
+from netbuilder.document.blocks import BLOCK_CATEGORY
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.items import Z_NODE, Z_SELECTED_NODE, NodeItem
 from netbuilder_ui.canvas.visuals import (
@@ -82,8 +83,8 @@ def block_content(node: Node, info: NodeInfo | None, diagnostics: tuple[Diagnost
         out_types = tuple(str(info.outputs[name]) if name in info.outputs else "" for name in outputs)
         shape = type_text(list(info.outputs.values()))
         params = f"{compact_count(info.params)} params"
-    document = network.document
-    key = revision(document, node.block) if document is not None else None
+    # What redraws an expanded instance when its definition is edited (cheap: read for every instance).
+    key = (id(definition), definition.network.change_position, definition.meta_version)
     inputs_shown = tuple(input_types) + ("",) * (len(inputs) - len(input_types))
     return BlockContent(node.block, node.name, summary, BLOCK_CATEGORY, inputs, outputs, shape, params, errors,
                         warnings, block=node.block, input_types=inputs_shown[:len(inputs)],
@@ -116,42 +117,50 @@ def block_geometry(content: BlockContent, inner: QRectF | None = None) -> NodeGe
 
 
 def make_block_visual(content: BlockContent, inner: QRectF | None = None) -> NodeVisual:
-    """The visual of a block node: the layer visual re-measured on the block's own geometry and port labels."""
-    m = style.metrics()
-    plain = NodeContent(content.title, content.name, content.summary, content.category, (), (), content.shape,
-                        content.params, content.errors, content.warnings)
-    visual = make_visual(plain)  # title, name and colours, measured as for a layer
+    """The visual of a block node: its geometry, elided texts (measured once per distinct text and width: fifty
+    instances of a block share them) and shapes."""
     geometry = block_geometry(content, inner)
-    visual.geometry = geometry
-    visual.content = content
-    small = QFontMetricsF(m.small_font)
-    room = geometry.width - 2 * m.inset
-    visual.port_labels = {}
-    for names, types, is_input in ((content.inputs, content.input_types, True),
-                                   (content.outputs, content.output_types, False)):
-        for i, name in enumerate(names):
-            shape = types[i] if i < len(types) and types[i] else "?"
-            visual.port_labels[(name, is_input)] = small.elidedText(f"{name}  {shape}", Qt.TextElideMode.ElideMiddle,
-                                                                    room)
-    body = QFontMetricsF(m.body_font)
-    title = QFontMetricsF(m.title_font)
-    width = geometry.width - 2 * m.inset
-    name_width = min(small.horizontalAdvance(content.name), max(width - title.horizontalAdvance(content.title) - 8,
-                                                                 width * 0.35))
-    visual.name = small.elidedText(content.name, Qt.TextElideMode.ElideRight, name_width)
-    visual.title = title.elidedText(content.title, Qt.TextElideMode.ElideRight, width - name_width - 8)
-    visual.summary = body.elidedText(content.summary, Qt.TextElideMode.ElideRight, width - m.row - 4)
-    params_width = small.horizontalAdvance(content.params)
-    visual.shape = body.elidedText(content.shape or "—", Qt.TextElideMode.ElideMiddle, width - params_width - 8)
-    rect = geometry.rect
-    visual.body_path = QPainterPath()
-    visual.body_path.addRoundedRect(rect, m.radius, m.radius)
-    header = QPainterPath()
-    header.addRoundedRect(QRectF(0, 0, rect.width(), m.header + m.radius), m.radius, m.radius)
-    cut = QPainterPath()
-    cut.addRect(QRectF(0, 0, rect.width(), m.header))
-    visual.header_path = header.intersected(cut)
+    ports = tuple((name, True, types_at(content.input_types, i)) for i, name in enumerate(content.inputs)) + \
+        tuple((name, False, types_at(content.output_types, i)) for i, name in enumerate(content.outputs))
+    title, name, summary, shape, labels = _texts(content.title, content.name, content.summary, content.shape,
+                                                 content.params, ports, geometry.width)
+    visual = NodeVisual(content, geometry, title, name, summary, shape, content.params, dict(labels),
+                        color=style.category_color(content.category))
+    visual.body_path, visual.header_path = _paths(geometry.width, geometry.height)
     return visual
+
+
+def types_at(types: tuple[str, ...], index: int) -> str:
+    return types[index] if index < len(types) and types[index] else "?"
+
+
+@lru_cache(maxsize=4096)
+def _texts(title: str, name: str, summary: str, shape: str, params: str, ports: tuple[tuple[str, bool, str], ...],
+           node_width: float) -> tuple[str, str, str, str, tuple[tuple[tuple[str, bool], str], ...]]:
+    m = style.metrics()
+    small, body, bold = QFontMetricsF(m.small_font), QFontMetricsF(m.body_font), QFontMetricsF(m.title_font)
+    width = node_width - 2 * m.inset
+    name_width = min(small.horizontalAdvance(name), max(width - bold.horizontalAdvance(title) - 8, width * 0.35))
+    labels = tuple(((port, is_input), small.elidedText(f"{port}  {tensor}", Qt.TextElideMode.ElideMiddle, width))
+                   for port, is_input, tensor in ports)
+    return (bold.elidedText(title, Qt.TextElideMode.ElideRight, width - name_width - 8),
+            small.elidedText(name, Qt.TextElideMode.ElideRight, name_width),
+            body.elidedText(summary, Qt.TextElideMode.ElideRight, width - m.row - 4),
+            body.elidedText(shape or "—", Qt.TextElideMode.ElideMiddle, width - small.horizontalAdvance(params) - 8),
+            labels)
+
+
+@lru_cache(maxsize=256)
+def _paths(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
+    """The body and title-band outlines of a node of this size (shared: painting never changes them)."""
+    m = style.metrics()
+    body = QPainterPath()
+    body.addRoundedRect(QRectF(0, 0, width, height), m.radius, m.radius)
+    header = QPainterPath()
+    header.addRoundedRect(QRectF(0, 0, width, m.header + m.radius), m.radius, m.radius)
+    cut = QPainterPath()
+    cut.addRect(QRectF(0, 0, width, m.header))
+    return body, header.intersected(cut)
 
 
 class BlockNodeItem(NodeItem):
@@ -159,7 +168,8 @@ class BlockNodeItem(NodeItem):
 
     def __init__(self, node_id: str, content: NodeContent):
         self.expanded = False
-        self._diagram: Any = None  # render.Diagram of the definition while expanded
+        self._diagram: Any = None  # render.Diagram of the definition, kept while its revision holds
+        self._diagram_key: Any = None
         super().__init__(node_id, content)
         self._apply_visual(content)
 
@@ -176,10 +186,9 @@ class BlockNodeItem(NodeItem):
         if expanded == self.expanded:
             return False
         self.expanded = expanded
-        self._diagram = None
         # Drawn over its neighbours while open (expanding is a view state: nothing is moved in the document).
         self.setZValue(Z_EXPANDED if expanded else (Z_SELECTED_NODE if self.isSelected() else Z_NODE))
-        moved = self._apply_visual(self.visual.content, force=True)
+        moved = self._apply_visual(self.visual.content)
         self.update()
         return moved
 
@@ -187,8 +196,9 @@ class BlockNodeItem(NodeItem):
         if not self.expanded or not isinstance(content, BlockContent) or not content.block:
             return None
         diagram = self._diagram
-        if diagram is None:
+        if diagram is None or self._diagram_key != content.revision:  # built again after the definition changed
             diagram = self._diagram = self._build_diagram(content.block)
+            self._diagram_key = content.revision
         if diagram is None:
             return None
         rect = diagram.rect
@@ -234,7 +244,7 @@ class BlockNodeItem(NodeItem):
     def _apply_visual(self, content: NodeContent, force: bool = False) -> bool:
         old = self.visual.geometry
         if isinstance(content, BlockContent):
-            if force or (self.expanded and content.revision != getattr(self.visual.content, "revision", None)):
+            if force:
                 self._diagram = None
             shown = replace(content, input_types=self._input_types(content))
             visual = make_block_visual(shown, self._inner_rect(content))
