@@ -12,8 +12,8 @@ from netbuilder.resources import resource_dir
 
 # Gallery order: from the first network people learn to the most involved.
 TEMPLATE_ORDER = (
-    "mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier", "autoencoder", "vae",
-    "dcgan", "transfer-digits", "resnet18",
+    "mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier", "gpt-mini",
+    "autoencoder", "vae", "dcgan", "transfer-digits", "resnet18",
 )
 
 # Templates that are an architecture without bundled data: the gallery says so instead of naming a data set.

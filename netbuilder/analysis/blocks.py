@@ -305,3 +305,24 @@ def clear_caches() -> None:
     """Forget every cached block result (benchmarks measure a cold analysis with it)."""
     _walks.clear()
     _results.clear()
+
+
+def group_command(network: Network, node_ids: list[str], block_name: str, node_name: str | None = None) -> Any:
+    """A `GroupIntoBlock` for the selection whose input ports get the shapes the wires carry now (so the block
+    opened on its own shows the same shapes): what Edit > Group runs."""
+    from netbuilder.analysis.analyzer import analyze
+    from netbuilder.document.block_commands import GroupIntoBlock
+
+    result = analyze(network)
+    selected = set(node_ids)
+    port_types: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+    for node_id in node_ids:
+        if node_id not in network:
+            continue
+        for wire in network.wires_into(node_id):
+            if wire.src in selected:
+                continue
+            found = result.wire_type(wire.src, wire.src_port)
+            if found is not None and all(isinstance(d, int) or d == "T" for d in found.features):
+                port_types[(wire.src, wire.src_port)] = (tuple(found.features), found.dtype)
+    return GroupIntoBlock(network.name, node_ids, block_name, node_name, port_types)

@@ -25,8 +25,20 @@ Model (this module, document layer, Qt-free):
   `block_cycle` finds it in a loaded file.
 
 Commands: `netbuilder.document.block_commands` (DefineBlock, RemoveBlock, RenameBlock, AddBlockNode,
-SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock). Analysis of instances:
-`netbuilder.analysis.blocks`; compile: `netbuilder.compile.blocks`.
+SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock; helpers free_block_name,
+block_users). Scripting: ``doc.define_block(name, params)``, ``net.add_block(block, name, **values)``,
+``net.bind(node, param, expression)``.
+
+Analysis (`netbuilder.analysis.blocks`): a block node's `NodeInfo` has outputs per output port, params and
+multiply-adds of the whole instance, and ``inner`` -- a `BlockResult` with each inner node's `NodeInfo` in this
+instance (``inner.inner[node_id]``: shapes to show when an instance is opened) and ``resolved`` params.
+``definition_result(doc, name)`` analyses a definition on its own (its Input shapes, its defaults): the per-definition
+totals. ``group_command(network, node_ids, name)`` builds the GroupIntoBlock for Edit > Group with the ports' shapes.
+Diagnostics inside a block are reported on the block node, ``node_name`` = the path (``layer3.1.conv2``).
+
+Compile (`netbuilder.compile.blocks`): nested fx modules named by path; export: one class per definition
+(`netbuilder.export.pytorch_blocks`); library: `netbuilder.io.block_library` (save_block, list_library,
+import_block / import_command) in `netbuilder.fs.userdata.block_library_dir()`.
 
 Events (`netbuilder.document.events`): BlockAdded, BlockRemoved, BlockRenamed, BlockChanged (params declared
 or doc changed); edits inside a definition emit the ordinary node/wire events with ``network`` = the block name.

@@ -91,9 +91,30 @@ def lenet() -> Document:
     return doc
 
 
+def define_residual_block(doc: Document, filters: int, size: int) -> None:
+    """``ResidualBlock(filters)``: conv-BN-ReLU-conv-BN added to the block's input, then ReLU."""
+    net = doc.define_block("ResidualBlock", _filters(filters), "Two 3x3 convolutions with BatchNorm, added to the "
+                           "block's input (a skip connection), then ReLU.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=(filters, size, size))
+    body = p.chain(x, ("Conv2d", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                                  "name": "conv1"}),
+                   ("BatchNorm2d", {"name": "bn1"}), ("ReLU", {"name": "relu1"}),
+                   ("Conv2d", {"filters": filters, "kernel_size": (3, 3), "padding": "same", "bias": False,
+                               "name": "conv2"}),
+                   ("BatchNorm2d", {"name": "bn2"}))
+    add = p.add("Add", "add", row=1, inputs=2)
+    net.connect(body, add, "out", "in1")
+    net.connect(x, add, "out", "in2")
+    p.chain(add, ("ReLU", {"name": "relu"}), ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("conv1").id, "filters", "filters")
+    net.bind(net.find("conv2").id, "filters", "filters")
+
+
 def resnet_small() -> Document:
-    doc = new("Small ResNet", "A stem and two residual blocks (conv-BN-ReLU-conv-BN + skip) with global average "
-              "pooling, for the 1x8x8 digit images.")
+    doc = new("Small ResNet", "A stem and two residual blocks (conv-BN-ReLU-conv-BN + skip, one block definition "
+              "used twice: double-click a block to open it) with global average pooling, for the 1x8x8 digit images.")
+    define_residual_block(doc, 16, 8)
     net = doc.network()
     p = Placer(net)
     x = p.add("Input", "image", shape=(1, 8, 8))
@@ -101,18 +122,10 @@ def resnet_small() -> Document:
                                "name": "stem"}),
                 ("BatchNorm2d", {"name": "stem_bn"}), ("ReLU", {"name": "stem_relu"}))
     for block in (1, 2):
-        start = p.column
-        body = p.chain(h, ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
-                                      "name": f"block{block}_conv1"}),
-                       ("BatchNorm2d", {"name": f"block{block}_bn1"}), ("ReLU", {"name": f"block{block}_relu1"}),
-                       ("Conv2d", {"filters": 16, "kernel_size": (3, 3), "padding": "same", "bias": False,
-                                   "name": f"block{block}_conv2"}),
-                       ("BatchNorm2d", {"name": f"block{block}_bn2"}), row=1)
-        add = p.add("Add", f"block{block}_add", inputs=2)
-        net.connect(body, add, "out", "in1")
-        net.connect(h, add, "out", "in2")
-        h = p.chain(add, ("ReLU", {"name": f"block{block}_out"}))
-        del start
+        node = net.add_block("ResidualBlock", f"block{block}", position=(p.column * X_STEP, 0.0), filters=16)
+        p.column += 1
+        net.connect(h, node)
+        h = node
     p.chain(h, ("GlobalAvgPool", {"name": "pool"}), ("Linear", {"units": 10, "name": "classes"}),
             ("Output", {"role": "logits", "name": "digit"}))
     settings(doc, "digits-images", "classification", epochs=12)
@@ -144,18 +157,103 @@ def char_gru() -> Document:
     return doc
 
 
+def _int(name: str, default: int, doc: str) -> Param:
+    return Param(name, ParamKind.INT, default, doc, minimum=1)
+
+
+def define_encoder_block(doc: Document, dim: int, heads: int, ff: int, seq: int | str) -> None:
+    """``EncoderBlock(dim, heads, ff)``: PyTorch's TransformerEncoderLayer (post-norm) made of its parts --
+    self-attention, dropout, add & LayerNorm, a two-layer feed-forward, dropout, add & LayerNorm -- with the same
+    parameters."""
+    net = doc.define_block("EncoderBlock", (_int("dim", dim, "Width of the tokens."),
+                                            _int("heads", heads, "Attention heads (dim must divide by it)."),
+                                            _int("ff", ff, "Width of the feed-forward layer.")),
+                           "A Transformer encoder layer: self-attention and a feed-forward network, each added to "
+                           "its input and normalised.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=(seq, dim))
+    attn = p.chain(x, ("MultiheadAttention", {"num_heads": heads, "dropout": 0.1, "name": "self_attn"}),
+                   ("Dropout", {"p": 0.1, "name": "dropout1"}))
+    add1 = p.add("Add", "add1", inputs=2)
+    net.connect(attn, add1, "out", "in1")
+    net.connect(x, add1, "out", "in2")
+    norm1 = p.chain(add1, ("LayerNorm", {"name": "norm1"}))
+    ff_out = p.chain(norm1, ("Linear", {"units": ff, "name": "linear1"}), ("ReLU", {"name": "relu"}),
+                     ("Dropout", {"p": 0.1, "name": "dropout"}), ("Linear", {"units": dim, "name": "linear2"}),
+                     ("Dropout", {"p": 0.1, "name": "dropout2"}), row=1)
+    add2 = p.add("Add", "add2", inputs=2)
+    net.connect(ff_out, add2, "out", "in1")
+    net.connect(norm1, add2, "out", "in2")
+    p.chain(add2, ("LayerNorm", {"name": "norm2"}), ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("self_attn").id, "num_heads", "heads")
+    net.bind(net.find("linear1").id, "units", "ff")
+    net.bind(net.find("linear2").id, "units", "dim")
+
+
 def transformer_classifier() -> Document:
     doc = new("Transformer classifier", "Treats the 8 rows of a digit image as tokens: a linear projection, "
-              "positional encoding, two self-attention encoder layers and mean pooling.")
-    p = Placer(doc.network())
+              "positional encoding, two self-attention encoder blocks and mean pooling.")
+    define_encoder_block(doc, 32, 4, 64, 8)
+    net = doc.network()
+    p = Placer(net)
     x = p.add("Input", "image", shape=(1, 8, 8))
-    p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}), ("Linear", {"units": 32, "name": "project"}),
-            ("PositionalEncoding", {"kind": "learned", "max_len": 16, "name": "position"}),
-            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder1"}),
-            ("TransformerEncoderLayer", {"nhead": 4, "dim_feedforward": 64, "dropout": 0.1, "name": "encoder2"}),
-            ("Permute", {"order": (2, 1), "name": "channels_first"}), ("GlobalAvgPool", {"name": "mean_pool"}),
+    h = p.chain(x, ("Reshape", {"shape": (8, 8), "name": "rows"}), ("Linear", {"units": 32, "name": "project"}),
+                ("PositionalEncoding", {"kind": "learned", "max_len": 16, "name": "position"}))
+    for index in (1, 2):
+        node = net.add_block("EncoderBlock", f"encoder{index}", position=(p.column * X_STEP, 0.0))
+        p.column += 1
+        net.connect(h, node)
+        h = node
+    p.chain(h, ("Permute", {"order": (2, 1), "name": "channels_first"}), ("GlobalAvgPool", {"name": "mean_pool"}),
             ("Linear", {"units": 10, "name": "classes"}), ("Output", {"role": "logits", "name": "digit"}))
     settings(doc, "digits-images", "sequence_classification", epochs=20, lr=2e-3)
+    return doc
+
+
+def define_decoder_block(doc: Document, dim: int, heads: int) -> None:
+    """``DecoderBlock(dim, heads)``: a GPT block (pre-norm): LayerNorm, causal self-attention, add; LayerNorm,
+    feed-forward 4x wide with GELU, add."""
+    net = doc.define_block("DecoderBlock", (_int("dim", dim, "Width of the tokens."),
+                                            _int("heads", heads, "Attention heads (dim must divide by it).")),
+                           "A GPT block: causal self-attention (each character sees only those before it) and a "
+                           "feed-forward network, each after a LayerNorm and added to its input.")
+    p = Placer(net)
+    x = p.add("Input", "x", shape=("T", dim))
+    attn = p.chain(x, ("LayerNorm", {"name": "ln1"}),
+                   ("MultiheadAttention", {"num_heads": heads, "causal": True, "dropout": 0.0, "name": "attn"}))
+    add1 = p.add("Add", "add1", inputs=2)
+    net.connect(attn, add1, "out", "in1")
+    net.connect(x, add1, "out", "in2")
+    mlp = p.chain(add1, ("LayerNorm", {"name": "ln2"}), ("Linear", {"units": 4 * dim, "name": "fc"}),
+                  ("GELU", {"name": "gelu"}), ("Linear", {"units": dim, "name": "proj"}),
+                  ("Dropout", {"p": 0.1, "name": "dropout"}), row=1)
+    add2 = p.add("Add", "add2", inputs=2)
+    net.connect(mlp, add2, "out", "in1")
+    net.connect(add1, add2, "out", "in2")
+    p.chain(add2, ("Output", {"role": "features", "name": "y"}))
+    net.bind(net.find("attn").id, "num_heads", "heads")
+    net.bind(net.find("fc").id, "units", "dim * 4")
+    net.bind(net.find("proj").id, "units", "dim")
+
+
+def gpt_mini() -> Document:
+    doc = new("GPT mini (character Transformer)", "A small decoder-only Transformer: character embedding, learned "
+              "positions, a DecoderBlock (causal self-attention + feed-forward) repeated twice, a final "
+              "LayerNorm and a per-step classifier. Trains on the bundled tales and samples text as it learns.")
+    dim = 64
+    define_decoder_block(doc, dim, 4)
+    net = doc.network()
+    p = Placer(net)
+    x = p.add("Input", "chars", shape=("T",), dtype="int64")
+    h = p.chain(x, ("Embedding", {"vocab_size": TEXT_VOCAB, "dim": dim, "name": "embed"}),
+                ("PositionalEncoding", {"kind": "learned", "max_len": 64, "name": "position"}))
+    blocks = net.add_block("DecoderBlock", "blocks", position=(p.column * X_STEP, 0.0))
+    p.column += 1
+    net.connect(h, blocks)
+    doc.execute(RepeatBlock("model", blocks, 2, "DecoderStack"))
+    p.chain(blocks, ("LayerNorm", {"name": "ln_f"}), ("Linear", {"units": TEXT_VOCAB, "name": "head"}),
+            ("Output", {"role": "token_logits", "name": "logits"}))
+    settings(doc, "text", "language_model", epochs=15, batch_size=64, lr=3e-3)
     return doc
 
 
@@ -366,6 +464,7 @@ TEMPLATES: dict[str, Callable[[], Document]] = {
     "dcgan": dcgan,
     "transfer-digits": transfer_digits,
     "resnet18": resnet18,
+    "gpt-mini": gpt_mini,
 }
 
 

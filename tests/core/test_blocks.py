@@ -315,3 +315,23 @@ def test_onnx_export_of_nested_blocks_matches_onnxruntime(tmp_path) -> None:
     doc.execute(GroupIntoBlock("model", ids(net, "stem"), "Stage", node_name="layer1"))  # a block in a block
     report = export_onnx(net, tmp_path / "blocks.onnx")
     assert report.ok and report.max_abs_diff is not None and report.max_abs_diff < 1e-4
+
+
+def test_group_command_gives_the_ports_the_shapes_of_their_wires() -> None:
+    from netbuilder.analysis.blocks import group_command
+
+    doc = flat_document()
+    net = doc.network()
+    doc.execute(group_command(net, ids(net, "bn1", "relu1"), "Tail"))
+    port = doc.block("Tail").input_nodes()[0]
+    assert port.params["shape"] == (4, 8, 8) and port.params["dtype"] == "float32"
+    assert definition_result(doc, "Tail").outputs["y"].shape == ("N", 4, 8, 8)
+    assert definition_result(doc, "Tail").params == 8
+
+
+def test_a_version_2_file_loads_through_the_migration_and_saves_as_version_3() -> None:
+    data = json.loads(dumps_document(flat_document()))
+    data["format_version"] = 2
+    doc = document_from_dict(data)
+    assert not doc.blocks and json.loads(dumps_document(doc))["format_version"] == 3
+    assert analyze(doc.network()).ok

@@ -142,7 +142,7 @@ def test_summary_marks_layers_left_out_of_the_model(tmp_path: Path, capsys) -> N
 
 EXPECTED_RECIPES = {"mlp": "classification", "lenet": "classification", "resnet-small": "classification",
                     "lstm-classifier": "sequence_classification", "char-gru": "language_model",
-                    "transformer-classifier": "sequence_classification", "autoencoder": "autoencoder",
+                    "transformer-classifier": "sequence_classification", "gpt-mini": "language_model", "autoencoder": "autoencoder",
                     "vae": "vae", "dcgan": "gan", "transfer-digits": "classification"}
 
 
