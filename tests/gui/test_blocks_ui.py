@@ -413,3 +413,21 @@ def test_exports_take_the_whole_network_while_a_block_is_open(window):
     view = window.current_view()
     window.blocks.open_block(view, block_id)
     assert window.current_network() == NAME and window.model_network() == "model"
+
+
+def test_grouped_block_opened_on_its_own_shows_the_shapes_it_has_in_place(window):
+    from conftest import build_cnn
+
+    qt_doc = window.qt_doc
+    qt_doc.set_document(build_cnn())
+    qt_doc.flush()
+    view = window.current_view()
+    net = qt_doc.document.network("model")
+    view.select_nodes([net.find("conv").id, net.find("relu").id])
+    window.blocks.acts["group"].trigger()
+    qt_doc.flush()
+    [name] = qt_doc.document.blocks
+    inner = qt_doc.document.network(name)
+    [port] = [n for n in inner.nodes if n.type == "Input"]
+    assert tuple(port.params["shape"]) == (1, 8, 8)
+    assert qt_doc.analysis(name).ok and qt_doc.analysis("model").ok

@@ -15,13 +15,9 @@ from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, Qt
 from PySide6.QtGui import QAction, QDropEvent, QKeyEvent, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QMenu
 
+from netbuilder.analysis.blocks import group_command
 from netbuilder.document import DocumentError
-from netbuilder.document.block_commands import (
-    GroupIntoBlock,
-    MakeUnique,
-    Ungroup,
-    free_block_name,
-)
+from netbuilder.document.block_commands import MakeUnique, Ungroup, free_block_name
 from netbuilder.document.blocks import BLOCK_TYPE
 from netbuilder.specs import ParamError
 from netbuilder_ui.blocks.breadcrumb import BreadcrumbBar
@@ -219,7 +215,8 @@ class BlocksController(QObject):
             return None
         network = view.network
         name = free_block_name(self.qt_doc.document, block_name_for(self.qt_doc.document.network(network), ids))
-        command = _group_command(self.qt_doc, network, ids, name)
+        net = self.qt_doc.document.network(network)
+        command = group_command(net, ids, name, node_name=net.unique_name("block"))  # ports get the wires' shapes
         if not self._run(command):
             return None
         node_id = command.instance.id if command.instance is not None else None
@@ -428,20 +425,3 @@ def _has_block(event: QEvent) -> bool:
     mime = getattr(event, "mimeData", None)
     data: QMimeData | None = mime() if callable(mime) else None
     return data is not None and data.hasFormat(BLOCK_MIME)
-
-
-def _group_command(qt_doc: Any, network: str, ids: list[str], name: str) -> GroupIntoBlock:
-    """The group command, with the shape arriving at each new input port taken from the analysis, so the block
-    opened on its own shows the shapes it has in place."""
-    net = qt_doc.document.network(network)
-    analysis = qt_doc.analysis(network)
-    inside = set(ids)
-    port_types: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
-    for node_id in ids:
-        for wire in net.wires_into(node_id):
-            if wire.src in inside:
-                continue
-            tensor = analysis.wire_type(wire.src, wire.src_port)
-            if tensor is not None and len(tensor.shape) > 1:
-                port_types[(wire.src, wire.src_port)] = (tuple(tensor.shape[1:]), tensor.dtype)
-    return GroupIntoBlock(network, ids, name, node_name=net.unique_name("block"), port_types=port_types)
