@@ -431,3 +431,32 @@ def test_grouped_block_opened_on_its_own_shows_the_shapes_it_has_in_place(window
     [port] = [n for n in inner.nodes if n.type == "Input"]
     assert tuple(port.params["shape"]) == (1, 8, 8)
     assert qt_doc.analysis(name).ok and qt_doc.analysis("model").ok
+
+
+def test_inside_a_block_a_layer_parameter_binds_to_a_block_parameter(qtbot, window):
+    qt_doc = window.qt_doc
+    block_id = group(window, ["hidden", "act"])
+    qt_doc.execute(SetBlockParams(NAME, [Param("units", ParamKind.INT, 32, minimum=1)]))
+    view = window.current_view()
+    window.blocks.open_block(view, block_id)
+    hidden = node_named(qt_doc, "hidden", NAME)
+    view.select_nodes([hidden.id])
+    inspector = window.inspector
+    edit = inspector.findChild(type(inspector.name_edit), "bind_units")
+    assert edit is not None and edit.text() == "" and inspector.editors["units"].widget.isEnabled()
+    edit.setText("units * 2")
+    edit.editingFinished.emit()
+    qt_doc.flush()
+    assert hidden.bindings == {"units": "units * 2"}
+    assert not inspector.editors["units"].widget.isEnabled()  # set by the block now
+    window.blocks.go_up(view)
+    qt_doc.flush()
+    analysis = qt_doc.analysis("model")
+    assert str(analysis.nodes[block_id].outputs["y"]).endswith("64")  # 32 * 2 units come out of the block
+    window.blocks.open_block(view, block_id)
+    view.select_nodes([hidden.id])
+    edit = inspector.findChild(type(inspector.name_edit), "bind_units")
+    edit.setText("nonsense +")
+    edit.editingFinished.emit()
+    assert "is not an expression" in inspector.field("bind:units").message_text()
+    assert hidden.bindings == {"units": "units * 2"}

@@ -145,6 +145,92 @@ class BlockNodePage(NodePage):
             self.message.show()
 
 
+class InnerNodePage(NodePage):
+    """A layer inside an opened block definition: the layer page, plus which parameters take their value from
+    the block's parameters (``filters``, ``filters * 4``). A bound parameter's own editor is disabled: its value
+    comes from each block node."""
+
+    def build(self, layout: QVBoxLayout) -> None:
+        super().build(layout)
+        node = self.node
+        if node is None:
+            return
+        spec = node.spec
+        definition = self.qt_doc.document.blocks[self.network_name]
+        self.binding_edits: dict[str, LineEdit] = {}
+        if not spec.params:
+            return
+        names = ", ".join(p.name for p in definition.params) or "none yet"
+        self.section_title(layout, "From the block's parameters")
+        hint = QLabel(f"Type a block parameter ({html.escape(names)}) or a sum of them, e.g. filters * 2; "
+                      "empty keeps the layer's own value.")
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        form = self.form()
+        layout.addLayout(form)
+        for param in spec.params:
+            edit = LineEdit()
+            edit.setObjectName(f"bind_{param.name}")
+            edit.setPlaceholderText("own value")
+            edit.show_text(node.bindings.get(param.name, ""))
+            field = Field(edit)
+            self.fields[f"bind:{param.name}"] = field
+            self.binding_edits[param.name] = edit
+            edit.editingFinished.connect(lambda name=param.name: self._commit_binding(name))
+            edit.reverted.connect(lambda f=field: f.set_input_error(""))
+            form.addRow(self.form_label(param.title, f"Bind {param.name} to the block's parameters."), field)
+        self._show_bound()
+
+    def _show_bound(self) -> None:
+        node = self.node
+        if node is None:
+            return
+        for name, editor in self.editors.items():
+            bound = node.bindings.get(name)
+            editor.widget.setEnabled(bound is None)
+            if bound is not None:
+                editor.widget.setToolTip(f"Set by the block: {name} = {bound}. Clear it below to set it here.")
+
+    def refresh_values(self) -> None:
+        super().refresh_values()
+        node = self.node
+        if node is None:
+            return
+        for name, edit in getattr(self, "binding_edits", {}).items():
+            if not self.fields[f"bind:{name}"].input_error:
+                edit.show_text(node.bindings.get(name, ""))
+        self._show_bound()
+
+    def _commit_binding(self, name: str) -> None:
+        from netbuilder.document.block_commands import BindParam
+
+        node, edit = self.node, self.binding_edits.get(name)
+        if node is None or edit is None:
+            return
+        text = edit.text().strip()
+        field = self.fields[f"bind:{name}"]
+        if text == node.bindings.get(name, ""):
+            field.set_input_error("")
+            return
+        try:
+            self.qt_doc.execute(BindParam(self.network_name, node.id, name, text or None))
+        except (DocumentError, ParamError) as error:
+            field.set_input_error(str(error))
+        else:
+            field.set_input_error("")
+
+    def commit_pending(self) -> None:
+        super().commit_pending()
+        for name, edit in list(getattr(self, "binding_edits", {}).items()):
+            if edit.text() != edit.shown:
+                self._commit_binding(name)
+
+    def forget_pending(self) -> None:
+        super().forget_pending()
+        self.binding_edits = {}
+
+
 class BlockDefinitionPage(NetworkPage):
     """An opened block definition with nothing selected: its parameters, ports, layers and users."""
 

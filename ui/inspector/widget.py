@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QFrame, QLabel, QScrollArea, QVBoxLayou
 from netbuilder.analysis import Analysis
 from netbuilder.document import Network, Node
 from netbuilder.document.blocks import BLOCK_TYPE
-from netbuilder_ui.inspector.block_page import BlockDefinitionPage, BlockNodePage
+from netbuilder_ui.inspector.block_page import BlockDefinitionPage, BlockNodePage, InnerNodePage
 from netbuilder_ui.inspector.editors import Field, LineEdit, ParamEditor
 from netbuilder_ui.inspector.network_page import NetworkPage
 from netbuilder_ui.inspector.node_page import MultiNodePage, NodePage
@@ -136,6 +136,8 @@ class InspectorWidget(QScrollArea):
             node = net.node(self.node_ids[0])
             if node.type == BLOCK_TYPE and node.block in self.qt_doc.document.blocks:
                 return BlockNodePage(self, net, node)
+            if net.name in self.qt_doc.document.blocks and node.type not in ("Input", "Output"):
+                return InnerNodePage(self, net, node)  # inside an opened block: bindings to its parameters
             return NodePage(self, net, node)
         if self.node_ids:
             return MultiNodePage(self, net, self.node_ids)
