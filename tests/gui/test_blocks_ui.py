@@ -460,3 +460,38 @@ def test_inside_a_block_a_layer_parameter_binds_to_a_block_parameter(qtbot, wind
     edit.editingFinished.emit()
     assert "is not an expression" in inspector.field("bind:units").message_text()
     assert hidden.bindings == {"units": "units * 2"}
+
+
+def test_declaring_and_removing_block_parameters_in_the_opened_block(qtbot, window):
+    qt_doc = window.qt_doc
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    window.blocks.open_block(view, block_id)
+    inspector = window.inspector
+
+    def child(kind, name):  # noqa: ANN001, ANN202
+        return inspector.findChild(kind, name)
+
+    from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton
+
+    child(QLineEdit, "newParamName").setText("units")
+    combo = child(QComboBox, "newParamKind")
+    combo.setCurrentIndex(combo.findText("int"))
+    child(QLineEdit, "newParamDefault").setText("32")
+    qtbot.mouseClick(child(QPushButton, "addParam"), Qt.MouseButton.LeftButton)
+    qt_doc.flush()
+    [param] = qt_doc.document.blocks[NAME].params
+    assert (param.name, param.kind, param.default) == ("units", ParamKind.INT, 32)
+    assert qt_doc.document.network("model").node(block_id).params["units"] == 32  # instances take the default
+    child(QLineEdit, "newParamName").setText("2bad")
+    child(QLineEdit, "newParamDefault").setText("1")
+    qtbot.mouseClick(child(QPushButton, "addParam"), Qt.MouseButton.LeftButton)
+    message = [w for w in inspector.findChildren(QLabel, "fieldError") if w.isVisibleTo(inspector)]
+    assert any("not a usable parameter name" in w.text() for w in message)
+    assert len(qt_doc.document.blocks[NAME].params) == 1
+    qtbot.mouseClick(child(QPushButton, "removeParam_units"), Qt.MouseButton.LeftButton)
+    qt_doc.flush()
+    assert qt_doc.document.blocks[NAME].params == ()
+    qt_doc.undo_stack.undo()
+    qt_doc.flush()
+    assert [p.name for p in qt_doc.document.blocks[NAME].params] == ["units"]

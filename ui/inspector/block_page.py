@@ -9,12 +9,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from netbuilder.analysis import Analysis
 from netbuilder.document import DocumentError, Node
-from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_TYPE
-from netbuilder.specs import ParamError
+from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_PARAM_KINDS, BLOCK_TYPE
+from netbuilder.specs import Param, ParamError, ParamKind
 from netbuilder_ui.inspector.editors import Field, LineEdit
 from netbuilder_ui.inspector.network_page import NetworkPage, network_subtitle
 from netbuilder_ui.inspector.node_page import NodePage
@@ -246,13 +246,7 @@ class BlockDefinitionPage(NetworkPage):
         about.setObjectName("specDoc")
         about.setWordWrap(True)
         layout.addWidget(about)
-        form = self.section(layout, "Block parameters")
-        text = "<br>".join(f"<b>{html.escape(p.name)}</b> <span style='color:#6b7480'>{p.kind.value}, default "
-                           f"{html.escape(p.format(p.default))}</span>" for p in definition.params)
-        label = QLabel(text or "None: every node of this block is the same.")
-        label.setObjectName("ioList")
-        label.setWordWrap(True)
-        form.addRow(label)
+        self._build_params(layout, definition)
         for section in ("Inputs", "Outputs"):
             form = self.section(layout, section)
             label = QLabel()
@@ -267,6 +261,82 @@ class BlockDefinitionPage(NetworkPage):
             used = QLabel(names + (" …" if len(users) > 12 else ""))
             used.setWordWrap(True)
             form.addRow(used)
+
+    def _build_params(self, layout: QVBoxLayout, definition: Any) -> None:
+        """The declared parameters, each with Remove, and a row to declare a new one (one SetBlockParams)."""
+        form = self.section(layout, "Block parameters")
+        if not definition.params:
+            none = QLabel("None yet: every node of this block is the same. Declare one below, then bind layer "
+                          "parameters to it (select a layer).")
+            none.setObjectName("hint")
+            none.setWordWrap(True)
+            form.addRow(none)
+        for param in definition.params:
+            row = QHBoxLayout()
+            text = QLabel(f"<b>{html.escape(param.name)}</b> <span style='color:#6b7480'>{param.kind.value}, "
+                          f"default {html.escape(param.format(param.default))}</span>")
+            row.addWidget(text, 1)
+            remove = QPushButton("Remove")
+            remove.setObjectName(f"removeParam_{param.name}")
+            remove.setToolTip(f"Stop declaring {param.name} (refused while a layer inside still reads it).")
+            remove.clicked.connect(lambda _checked=False, n=param.name: self._remove_param(n))
+            row.addWidget(remove)
+            form.addRow(row)
+        add = QHBoxLayout()
+        self.new_name = LineEdit()
+        self.new_name.setObjectName("newParamName")
+        self.new_name.setPlaceholderText("name, e.g. filters")
+        self.new_kind = QComboBox()
+        self.new_kind.setObjectName("newParamKind")
+        for kind in BLOCK_PARAM_KINDS:
+            if kind is not ParamKind.CHOICE:  # a choice needs its list of choices: declared in a script or file
+                self.new_kind.addItem(kind.value, kind)
+        self.new_default = LineEdit()
+        self.new_default.setObjectName("newParamDefault")
+        self.new_default.setPlaceholderText("default")
+        button = QPushButton("Add")
+        button.setObjectName("addParam")
+        button.clicked.connect(self._add_param)
+        self.new_default.returnPressed.connect(self._add_param)
+        add.addWidget(self.new_name, 2)
+        add.addWidget(self.new_kind, 1)
+        add.addWidget(self.new_default, 1)
+        add.addWidget(button)
+        form.addRow(add)
+        self.param_message = QLabel()
+        self.param_message.setObjectName("fieldError")
+        self.param_message.setWordWrap(True)
+        self.param_message.hide()
+        form.addRow(self.param_message)
+
+    def _declare(self, params: list[Param]) -> bool:
+        from netbuilder.document.block_commands import SetBlockParams
+
+        try:
+            self.qt_doc.execute(SetBlockParams(self.network_name, params))
+        except (DocumentError, ParamError) as error:
+            self.param_message.setText(str(error))
+            self.param_message.show()
+            return False
+        return True
+
+    def _add_param(self) -> None:
+        definition = self.qt_doc.document.blocks.get(self.network_name)
+        if definition is None:
+            return
+        name, kind = self.new_name.text().strip(), ParamKind(self.new_kind.currentData())
+        try:
+            default = Param(name or "value", kind, None).coerce(self.new_default.text().strip())
+        except ParamError as error:
+            self.param_message.setText(f"Default: {error}")
+            self.param_message.show()
+            return
+        self._declare([*definition.params, Param(name, kind, default)])
+
+    def _remove_param(self, name: str) -> None:
+        definition = self.qt_doc.document.blocks.get(self.network_name)
+        if definition is not None:
+            self._declare([p for p in definition.params if p.name != name])
 
     def analysis_changed(self) -> None:
         net = self.inspector.network
