@@ -89,7 +89,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         rows = []
         for node_id in result.order:
             node, info = net.node(node_id), result.nodes[node_id]
-            rows.append({"name": node.name, "type": node.type,
+            rows.append({"name": node.name, "type": f"{node.block} (block)" if node.block else node.type,
                          "output_shape": [list(t.shape) for t in info.outputs.values()][0] if info.outputs else None,
                          "params": info.params, "macs": info.macs,
                          "trainable": node.trainable, "in_model": result.in_model(node_id)})

@@ -49,9 +49,9 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult,
     net = definition.network
     root = nn.Module()
     graph = fx.Graph()
-    values: dict[tuple[str, str], fx.Node] = {}
+    made: dict[tuple[str, str], fx.Node] = {}  # (node id, port) -> the fx value it gives
     for port in definition.input_nodes():
-        values[(port.id, "out")] = graph.placeholder(_argument_name(port.name))
+        made[(port.id, "out")] = graph.placeholder(_argument_name(port.name))
     results: dict[str, fx.Node] = {}
     wiring: dict[str, dict[str, Any]] = {}
     for wire in net.wires:
@@ -65,7 +65,7 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult,
         params = result.resolved[node_id]
         sources = [(wires[p.name].src, wires[p.name].src_port) if p.name in wires else None
                    for p in spec.input_ports(params)]
-        args = [values[source] if source else None for source in sources]
+        args = [made[source] if source else None for source in sources]
         if node.type == "Output":
             results[node_id] = args[0]
             continue
@@ -93,10 +93,10 @@ def _module(doc: Document, definition: BlockDefinition, result: BlockResult,
         call = graph.call_module(node.name, tuple(args))
         out_ports = spec.output_ports(params)
         if len(out_ports) == 1:
-            values[(node_id, out_ports[0].name)] = call
+            made[(node_id, out_ports[0].name)] = call
         else:
             for index, port in enumerate(out_ports):
-                values[(node_id, port.name)] = graph.call_function(operator.getitem, (call, index))
+                made[(node_id, port.name)] = graph.call_function(operator.getitem, (call, index))
     outs = [results[n.id] for n in definition.output_nodes() if n.id in results]
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     module = fx.GraphModule(root, graph, class_name=definition.name)

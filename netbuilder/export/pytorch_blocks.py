@@ -133,6 +133,10 @@ class BlockClasses:
                 params.setdefault(name, per_instance)
                 if params[name] == per_instance:
                     return name
+        for name, existing in params.items():  # the same values already have a name: one argument, not two
+            if existing == per_instance and all(type(a) is type(b) for a, b in zip(existing, per_instance,
+                                                                                     strict=True)):
+                return name
         stem = child if child.isidentifier() else f"block{child}"
         name = f"{stem}_{arg}"
         while name in params and params[name] != per_instance:

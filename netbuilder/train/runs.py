@@ -74,13 +74,28 @@ def canonical_graph(document: Document) -> dict[str, Any]:
     wires. Positions, titles and settings are left out, so moving a node does not change the graph's hash."""
     networks = {}
     for network in document:
-        nodes = []
-        for node in sorted(network.nodes, key=lambda n: n.id):
-            nodes.append({"id": node.id, "type": node.type, "name": node.name, "params": _jsonable(node.params),
-                          "options": node.options()})
-        wires = sorted([w.src, w.src_port, w.dst, w.dst_port] for w in network.wires)
-        networks[network.name] = {"nodes": nodes, "wires": wires}
-    return {"networks": networks}
+        networks[network.name] = _canonical_network(network)
+    if not document.blocks:
+        return {"networks": networks}
+    # Blocks decide what is trained too: an edit inside a definition changes the hash (documents without blocks
+    # keep the hash they always had).
+    blocks = {name: {"params": [[p.name, p.kind.value, _jsonable(p.default)] for p in definition.params],
+                     **_canonical_network(definition.network)} for name, definition in document.blocks.items()}
+    return {"networks": networks, "blocks": blocks}
+
+
+def _canonical_network(network: Any) -> dict[str, Any]:
+    nodes = []
+    for node in sorted(network.nodes, key=lambda n: n.id):
+        entry = {"id": node.id, "type": node.type, "name": node.name, "params": _jsonable(node.params),
+                 "options": node.options()}
+        if node.block:
+            entry["block"] = node.block
+        if node.bindings:
+            entry["bindings"] = dict(node.bindings)
+        nodes.append(entry)
+    wires = sorted([w.src, w.src_port, w.dst, w.dst_port] for w in network.wires)
+    return {"nodes": nodes, "wires": wires}
 
 
 def graph_hash(document: Document) -> str:

@@ -335,3 +335,15 @@ def test_a_version_2_file_loads_through_the_migration_and_saves_as_version_3() -
     doc = document_from_dict(data)
     assert not doc.blocks and json.loads(dumps_document(doc))["format_version"] == 3
     assert analyze(doc.network()).ok
+
+
+def test_an_edit_inside_a_block_changes_the_graph_hash_of_runs() -> None:
+    from netbuilder.train.runs import graph_hash
+
+    doc = residual_document(instances=1)
+    before = graph_hash(doc)
+    inner = doc.network("BasicBlock")
+    inner.set_params(inner.find("conv1").id, kernel_size=(1, 1))
+    assert graph_hash(doc) != before
+    doc.undo_stack.undo()
+    assert graph_hash(doc) == before

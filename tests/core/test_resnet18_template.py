@@ -63,3 +63,18 @@ def test_resnet18_computes_what_resnet18_written_by_hand_computes() -> None:
 def test_the_gallery_marks_resnet18_as_bring_your_own_images() -> None:
     info = {t.id: t for t in list_templates()}["resnet18"]
     assert info.note == "architecture: bring your own images"
+
+
+def test_resnet18_exports_as_readable_pytorch_with_one_class_per_block() -> None:
+    from netbuilder.export.pytorch_code import export_pytorch_code
+
+    net = load_template("resnet18").network()
+    code = export_pytorch_code(net)
+    for name in ("BasicBlock", "Downsample", "DownBlock", "DownStage", "Layer1"):
+        assert code.count(f"class {name}(nn.Module):") == 1
+    assert "self.layer2 = DownStage(block0_conv1_in_channels=64, filters=128)" in code
+    assert "class BasicBlock(nn.Module):" in code and "def __init__(self, filters=64) -> None:" in code
+    namespace: dict = {}
+    exec(compile(code.replace('if __name__ == "__main__":', "if False:"), "resnet18.py", "exec"), namespace)
+    exported = namespace["Model"]()
+    exported.load_state_dict(compile_network(net).state_dict())  # strict: same keys, same shapes
