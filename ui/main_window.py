@@ -46,6 +46,7 @@ from netbuilder.analysis import group_by_cause
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
+from netbuilder_ui.blocks import install_blocks_ui
 from netbuilder_ui.canvas import CanvasView
 from netbuilder_ui.canvas.flow import install_flow_menu
 from netbuilder_ui.files import AUTOSAVE_INTERVAL_MS, FILE_SUFFIX, FileController, RecoveryInfo
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self.blocks = install_blocks_ui(self)
         self.training_ui: TrainingUI | None = None
         self.training_loader: TrainingLoader | None = None
         if training and defer_training:
@@ -318,7 +320,7 @@ class MainWindow(QMainWindow):
           "Zoom to the selected layers.")
         a("auto_layout", "Auto &Layout", self._canvas_slot("auto_layout"), "Ctrl+L", "layout",
           "Arrange the layers left to right from the graph (undoable).")
-        a("snap", "S&nap to Grid", self._set_snap, "Ctrl+G", None, "Snap moved layers to the grid.",
+        a("snap", "S&nap to Grid", self._set_snap, "Ctrl+;", None, "Snap moved layers to the grid.",
           checkable=True)
         a("next_tab", "Next Network", lambda: self._step_tab(1), "Ctrl+PgDown", None,
           "Show the next network.")
@@ -414,17 +416,21 @@ class MainWindow(QMainWindow):
 
     # ---- canvas tabs ---------------------------------------------------------------------------------------
     def current_network(self) -> str | None:
-        """The network of the visible tab (None when the document has none)."""
-        widget = self.tabs.currentWidget()
-        for name, view in self.views.items():
-            if view is widget and name in self.qt_doc.document.networks:
-                return name
-        return None
+        """The network the visible tab shows: its own, or the block opened in it (None when there is none)."""
+        view = self.current_view()
+        return view.network if view is not None else None
 
     def current_view(self) -> CanvasView | None:
         """The canvas of the visible tab; the Edit and View actions act on it."""
-        name = self.current_network()
-        return self.views.get(name) if name else None
+        widget = self.tabs.currentWidget()
+        for name, view in self.views.items():
+            if view is widget and name in self.qt_doc.document.networks:
+                return view
+        return None
+
+    def refresh_current_network(self) -> None:
+        """The panels follow the network the current canvas shows (after a block was opened or left)."""
+        self._on_tab_changed(self.tabs.currentIndex())
 
     def view_for(self, network: str) -> CanvasView:
         """The canvas showing ``network``."""
@@ -436,6 +442,7 @@ class MainWindow(QMainWindow):
         view.set_snap_to_grid(self.acts["snap"].isChecked())
         view.selectionChanged.connect(lambda ids, v=view: self._on_selection(v, ids))
         view.statusMessage.connect(self.show_message)
+        self.blocks.attach_view(view)
         return view
 
     def _remove_view(self, network: str) -> None:
@@ -610,6 +617,8 @@ class MainWindow(QMainWindow):
     def show_node(self, network: str, node_id: str) -> None:
         """Bring a node into view and select it (problems list, search results)."""
         view = self.views.get(network)
+        if view is None and network == self.current_network():  # a block opened in the current canvas
+            view = self.current_view()
         if view is None:
             return
         self.tabs.setCurrentWidget(view)
@@ -711,14 +720,19 @@ class MainWindow(QMainWindow):
 
         return ModelImport(self, self.files).run(source, target)
 
+    def model_network(self) -> str | None:
+        """The network of the current tab, even while one of its blocks is open (what exports and runs)."""
+        view = self.current_view()
+        return self.blocks.root_network(view) if view is not None else None
+
     def export_onnx(self) -> bool:
         """File > Export ONNX: refused with the problems listed while the network is invalid."""
-        network = self.current_network()
+        network = self.model_network()
         return bool(network and self._check_exportable(network, "ONNX") and self.files.export_onnx(network))
 
     def export_pytorch(self) -> bool:
         """File > Export PyTorch Code, for the current network."""
-        network = self.current_network()
+        network = self.model_network()
         return bool(network and self._check_exportable(network, "PyTorch code")
                     and self.files.export_pytorch(network))
 

@@ -24,7 +24,9 @@ from netbuilder.specs import CATEGORY_ORDER, LayerSpec, all_specs
 from netbuilder_ui.icons import category_icon
 
 LAYER_MIME = "application/x-netbuilder-layer"
+BLOCK_MIME = "application/x-netbuilder-block"  # payload: "doc:<block name>" or "lib:<block file path>"
 SPEC_ROLE = Qt.ItemDataRole.UserRole + 1
+BLOCK_ROLE = Qt.ItemDataRole.UserRole + 2  # a block entry's payload (see netbuilder_ui.blocks.palette_section)
 
 
 def spec_matches(spec: LayerSpec, query: str) -> bool:
@@ -49,6 +51,7 @@ class _LayerTree(QTreeWidget):
     """The tree of categories and layers; drags carry the spec id, Enter activates like a double-click."""
 
     activatedSpec = Signal(str)  # noqa: N815 (Qt signal naming)
+    activatedBlock = Signal(str)  # noqa: N815  a block entry's payload
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -66,10 +69,15 @@ class _LayerTree(QTreeWidget):
         self.itemClicked.connect(self._on_click)
 
     def mimeTypes(self) -> list[str]:  # noqa: N802 (Qt override)
-        return [LAYER_MIME]
+        return [LAYER_MIME, BLOCK_MIME]
 
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 (Qt override)
         data = QMimeData()
+        blocks = [item.data(0, BLOCK_ROLE) for item in items if item.data(0, BLOCK_ROLE)]
+        if blocks:
+            data.setData(BLOCK_MIME, QByteArray(blocks[0].encode()))
+            data.setText(blocks[0])
+            return data
         specs = [item.data(0, SPEC_ROLE) for item in items if item.data(0, SPEC_ROLE)]
         if specs:
             data.setData(LAYER_MIME, QByteArray(specs[0].encode()))
@@ -82,7 +90,9 @@ class _LayerTree(QTreeWidget):
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt override)
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             item = self.currentItem()
-            if item is not None and item.data(0, SPEC_ROLE):
+            if item is not None and item.data(0, BLOCK_ROLE):
+                self.activatedBlock.emit(item.data(0, BLOCK_ROLE))
+            elif item is not None and item.data(0, SPEC_ROLE):
                 self.activatedSpec.emit(item.data(0, SPEC_ROLE))
             elif item is not None:
                 item.setExpanded(not item.isExpanded())
@@ -94,9 +104,11 @@ class _LayerTree(QTreeWidget):
         spec_id = item.data(0, SPEC_ROLE)
         if spec_id:
             self.activatedSpec.emit(spec_id)
+        elif item.data(0, BLOCK_ROLE):
+            self.activatedBlock.emit(item.data(0, BLOCK_ROLE))
 
     def _on_click(self, item: QTreeWidgetItem, _column: int) -> None:
-        if not item.data(0, SPEC_ROLE):  # a category header folds on a single click
+        if not item.data(0, SPEC_ROLE) and not item.data(0, BLOCK_ROLE):  # a category header folds on a click
             item.setExpanded(not item.isExpanded())
 
 
@@ -123,6 +135,7 @@ class PaletteWidget(QWidget):
     """Search field over a category tree of every layer spec."""
 
     layerActivated = Signal(str)  # noqa: N815  spec id to add at the centre of the current canvas
+    blockActivated = Signal(str)  # noqa: N815  block payload ("doc:Name" / "lib:path") to add likewise
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -156,6 +169,7 @@ class PaletteWidget(QWidget):
         self.search.moveDown.connect(self._focus_first)
         self.search.accepted.connect(self._activate_first)
         self.tree.activatedSpec.connect(self.layerActivated)
+        self.tree.activatedBlock.connect(self.blockActivated)
 
     def _populate(self) -> None:
         header_font = QFont(self.font())

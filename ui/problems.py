@@ -95,7 +95,7 @@ class ProblemsWidget(QWidget):
         """Rebuild the list from the current analysis."""
         doc = self.qt_doc.document
         name = self.network_name
-        if name is None or name not in doc.networks:
+        if name is None or (name not in doc.networks and name not in doc.blocks):  # or an opened block
             self.diagnostics, self.groups, self.fixes = [], [], []
         else:
             analysis = self.qt_doc.analysis(name)

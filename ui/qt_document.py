@@ -17,6 +17,8 @@ from netbuilder.analysis import Analysis, analyze
 from netbuilder.document import Command, Document, DocumentError, MoveNodes
 from netbuilder.document import events as ev
 
+_BLOCK_EVENTS = (ev.BlockAdded, ev.BlockRemoved, ev.BlockRenamed, ev.BlockChanged)
+
 
 class _QtCommand(QUndoCommand):
     """Wraps a core command. Its first redo is skipped: the command was already done (and checked) by push."""
@@ -111,6 +113,7 @@ class QtDocument(QObject):
     analysisChanged = Signal(str)  # network whose analysis may have changed (coalesced, see flush)
     documentReplaced = Signal()
     lockChanged = Signal(str)  # the reason structural edits are refused now ("" when they are allowed again)
+    blocksChanged = Signal()  # a block definition was added, removed, renamed or its parameters changed
 
     def __init__(self, document: Document | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -162,12 +165,26 @@ class QtDocument(QObject):
             cached = self._analyses[network] = analyze(self.document.network(network))
         return cached
 
+    def cached_analysis(self, network: str) -> Analysis | None:
+        """The analysis if it is already worked out (painting code must not start one mid-edit)."""
+        return self._analyses.get(network)
+
     @property
     def modified(self) -> bool:
         return not self.undo_stack.isClean()
 
     # ---- core events -> signals ---------------------------------------------------------------------------------
     def _on_event(self, event: ev.DocumentEvent) -> None:
+        if isinstance(event, _BLOCK_EVENTS) or (event.network in self.document.blocks and
+                                                not isinstance(event, ev.NodeMoved | ev.SettingsChanged)):
+            # A definition changed: every network using it (and every block using it) is analysed afresh.
+            self._analyses.clear()
+            self._pending.update(self.document.networks)
+            self._pending.update(self.document.blocks)
+            self._flush_timer.start()
+            if isinstance(event, _BLOCK_EVENTS):
+                self.blocksChanged.emit()
+                return
         if not isinstance(event, ev.NodeMoved | ev.SettingsChanged):
             self._analyses.pop(event.network, None)
         match event:
@@ -198,5 +215,5 @@ class QtDocument(QObject):
         self._flush_timer.stop()
         pending, self._pending = self._pending, set()
         for network in pending:
-            if network in self.document.networks:
+            if network in self.document.networks or network in self.document.blocks:
                 self.analysisChanged.emit(network)

@@ -309,3 +309,27 @@ def test_typed_text_never_reaches_a_replaced_document(qtbot, setup):
     qt_doc.set_document(replacement)
     assert replacement.network().find("drop").params["p"] == 0.1
     assert inspector.network_name is None and qt_doc.undo_stack.count() == 0
+
+
+
+def test_every_param_kind_has_one_editor_in_the_table(qtbot):
+    """One table maps kinds to editors; an optional value of any kind is typed text (empty means auto)."""
+    from netbuilder.specs import Param
+    from netbuilder_ui.inspector import EDITOR_FOR_KIND, make_editor
+    from netbuilder_ui.inspector.editors import TextEditor
+
+    assert set(EDITOR_FOR_KIND) == set(ParamKind)
+    parent = QLineEdit()
+    qtbot.addWidget(parent)
+    defaults = {ParamKind.INT: 3, ParamKind.FLOAT: 0.5, ParamKind.BOOL: True, ParamKind.CHOICE: "b",
+                ParamKind.INTS: (3, 3), ParamKind.SHAPE: (1, 28, 28), ParamKind.TEXT: "hi"}
+    for kind in ParamKind:
+        param = Param("x", kind, defaults[kind], choices=("a", "b") if kind is ParamKind.CHOICE else (),
+                      length=2 if kind is ParamKind.INTS else None)
+        editor = make_editor(param, lambda _value: None, parent)
+        assert type(editor) is EDITOR_FOR_KIND[kind]
+        assert isinstance(editor.widget, EXPECTED_WIDGET[kind])
+        editor.set_value(param.default)
+        assert param.coerce(editor.text()) == param.default, kind
+        optional = Param("y", kind, None, allow_none=True, choices=param.choices, length=param.length)
+        assert type(make_editor(optional, lambda _value: None, parent)) is TextEditor

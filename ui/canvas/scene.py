@@ -76,7 +76,8 @@ class NetworkScene(QGraphicsScene):
         return self.qt_doc.document.network(self.network_name)
 
     def has_network(self) -> bool:
-        return self.network_name in self.qt_doc.document.networks
+        doc = self.qt_doc.document
+        return self.network_name in doc.networks or self.network_name in doc.blocks  # or an opened block
 
     def zoom(self) -> float:
         views = self.views()
@@ -205,7 +206,9 @@ class NetworkScene(QGraphicsScene):
             interaction.cancel()
 
     def _new_node_item(self, node_id: str, content: NodeContent, position: tuple[float, float]) -> NodeItem:
-        item = NodeItem(node_id, content)
+        from netbuilder_ui.blocks.node_item import make_node_item  # here: blocks builds on this package
+
+        item = make_node_item(node_id, content)  # a block node gets its own item
         item.setPos(QPointF(*position))
         self.addItem(item)
         self.node_items[node_id] = item

@@ -8,6 +8,7 @@ import math
 import os
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QEvent, QLineF, QMimeData, QPoint, QPointF, QRectF, Qt, QVariantAnimation, Signal
 from PySide6.QtGui import (
     QAction,
@@ -86,6 +87,8 @@ class CanvasView(QGraphicsView):
         self._find: QLineEdit | None = None
         self.minimap = Minimap(self)
         self.minimap.hide()
+        # Extra entries for a node's context menu: hook(menu, selected node ids) (the blocks' Open, Group...).
+        self.context_menu_hooks: list = []
 
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.TextAntialiasing)
@@ -248,7 +251,7 @@ class CanvasView(QGraphicsView):
         animation.setDuration(1400)
 
         def step(value: object) -> None:
-            if item.scene() is self._scene:
+            if shiboken6.isValid(item) and item.scene() is self._scene:  # the node may go (undo) mid-flash
                 item.set_state(flash=float(value))  # type: ignore[arg-type]  (a float from the animation)
 
         animation.valueChanged.connect(step)
@@ -829,6 +832,8 @@ class CanvasView(QGraphicsView):
             add("Disconnect all", self.disconnect_selection, enabled=wired)
             add("Select upstream", self.select_upstream)
             add("Select downstream", self.select_downstream)
+            for hook in self.context_menu_hooks:
+                hook(menu, self.selected_node_ids())
             menu.addSeparator()
             add("Zoom to selection", self.zoom_to_selection)
         elif isinstance(target, WireItem):

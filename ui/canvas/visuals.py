@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import Node
+from netbuilder.document.blocks import BLOCK_CATEGORY, BLOCK_TYPE
 from netbuilder.layout import TOP_TO_BOTTOM, ObstacleFn, Rect, label_spot, rect_clear, route_wire
 from netbuilder.specs import TensorType, UnknownLayerError, get_spec
 from netbuilder_ui.canvas import style
@@ -81,6 +82,9 @@ def diagnostic_text(diagnostic: Diagnostic) -> str:
 def node_content(node: Node, info: NodeInfo | None, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...] = ()
                  ) -> NodeContent:
     """What a node shows, from the model and (when known) its analysis."""
+    if node.type == BLOCK_TYPE:  # a block node draws its definition's name, ports with shapes and totals
+        from netbuilder_ui.blocks.node_item import block_content
+        return block_content(node, info, diagnostics)
     errors = tuple(diagnostic_text(d) for d in diagnostics if d.severity == "error")
     warnings = tuple(diagnostic_text(d) for d in diagnostics if d.severity != "error")
     try:
@@ -201,6 +205,9 @@ def content_width(content: NodeContent) -> float:
 
 
 def geometry_of(content: NodeContent, flow: str | None = None) -> NodeGeometry:
+    if content.category == BLOCK_CATEGORY:
+        from netbuilder_ui.blocks.node_item import block_geometry
+        return block_geometry(content)  # type: ignore[arg-type]
     return node_geometry(content.inputs, content.outputs, bool(content.summary), content_width(content), flow)
 
 
@@ -258,6 +265,9 @@ def _node_paths(width: float, height: float) -> tuple[QPainterPath, QPainterPath
 
 
 def make_visual(content: NodeContent) -> NodeVisual:
+    if content.category == BLOCK_CATEGORY and content.inputs + content.outputs:
+        from netbuilder_ui.blocks.node_item import make_block_visual
+        return make_block_visual(content)  # type: ignore[arg-type]
     m = style.metrics()
     geometry = geometry_of(content)
     visual = NodeVisual(content, geometry, color=style.category_color(content.category))
