@@ -241,6 +241,48 @@ def test_pause_resume_and_stop_within_a_second(qtbot, tmp_path, no_dialogs):
     close_window(window, ui)
 
 
+def test_curves_show_each_epoch_and_a_pause_at_once_however_slow_painting_is(qtbot, tmp_path, no_dialogs):
+    """Curves that never starve (issue 14): on a machine where painting looks hopelessly slow (the panel is told
+    its repaints took an hour), every epoch's point is still handed to the curves as it is handled, a pause
+    shows every point the run sent, and so does the end of the run. No timing asserts: the curve data is
+    compared with the run's history after events are processed."""
+    window, ui = open_window(qtbot, tmp_path)
+    set_training(window, epochs=LONG_RUN)
+    assert ui.start()
+    plots = ui.plots
+    qtbot.waitUntil(lambda: len(plots.history.rows) >= 2, timeout=20_000)
+    plots.graphics.paint_total += 3600.0  # the old paint budget then allowed no redraw for 33 hours
+
+    def shown(curve: str, plot: str = "loss") -> Any:
+        return plots.plots[plot].curves[curve][0].xData
+
+    def latest_epoch_is_shown() -> bool:
+        epochs = plots.history.epoch["val_loss"].x
+        return shown("val_loss")[-1] == epochs[-1]
+
+    for wanted in (4, 5):
+        qtbot.waitUntil(lambda wanted=wanted: len(plots.history.rows) >= wanted, timeout=20_000)
+        assert latest_epoch_is_shown(), f"epoch {plots.history.epoch['val_loss'].x[-1]:.0f} is not drawn"
+        assert shown("val_accuracy", "metric")[-1] == plots.history.epoch["val_accuracy"].x[-1]
+
+    ui.pause()
+    qtbot.wait(300)  # the batch in progress ends and its events arrive; nothing follows
+    QApplication.processEvents()
+    assert ui.is_paused
+    assert len(shown("batch_smooth")) == len(plots.history.batch_loss_smooth), "a pause left points undrawn"
+    assert latest_epoch_is_shown()
+
+    ui.resume()
+    qtbot.waitUntil(lambda: len(plots.history.rows) >= 7, timeout=20_000)
+    ui.stop()
+    wait_finished(qtbot, ui)
+    assert ui.last_outcome == "stopped"
+    assert latest_epoch_is_shown() and len(shown("batch")) == len(plots.history.batch_loss)
+    plots.graphics.grab()  # pyqtgraph applies auto-range while it prepares a paint
+    assert plots.loss.item.getViewBox().viewRange()[0][1] >= plots.history.epoch["val_loss"].x[-1]
+    close_window(window, ui)
+
+
 def test_nan_loss_stops_with_advice(qtbot, tmp_path, no_dialogs):
     window, ui = open_window(qtbot, tmp_path)
     panel = ui.train_panel

@@ -2,8 +2,8 @@
 between a `TrainingSession` (the worker thread) and the views.
 
 Events from the worker wait in its outbox, announced by a queued signal; a GUI timer (10 Hz) takes what
-arrived, updates the run history and the progress, and redraws the curves within a time budget, so a burst of
-events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
+arrived, updates the run history and the progress, and redraws the curves (each new epoch at once, batch points
+coalesced), so a burst of events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
 structural edits (QtDocument.set_locked), and closing the window asks before stopping the run cleanly.
 """
 
@@ -339,6 +339,8 @@ class TrainingUI(QObject):
         if self.session is not None and self.is_running and not self.session.paused:
             self.session.pause()
             self._state.paused_at = time.perf_counter()
+            self.drain()
+            self.plots.refresh(force=True)  # a pause shows the run as far as it went, at once
             self.train_panel.set_state(running=True, paused=True)
             self._show_progress()
             self._update_actions()
@@ -419,8 +421,8 @@ class TrainingUI(QObject):
         most 10 times a second, however many arrive); otherwise they are handled now."""
         if self.sender() is not self.session:
             return  # a late notification of an earlier session
-        if not self.timer.isActive():
-            self.drain()
+        if not self.timer.isActive() or self.session.epochs_posted != self._state.epochs_seen:
+            self.drain()  # an epoch ended: its point is drawn now, not on the next tick
 
     def _collect(self) -> None:
         if self.session is not None:
@@ -437,8 +439,11 @@ class TrainingUI(QObject):
                 if not self._state.view_error:
                     self._state.view_error = f"{type(error).__name__}: {error}"
                     self._state.notes.append(f"A view could not show an event ({self._state.view_error}).")
+        # Also with nothing new: points a declined redraw left behind are drawn on a later tick, so a pause or a
+        # quiet spell never leaves the curves behind the run. Paused, there is no reason to wait at all.
+        if pending or self.plots.has_undrawn_data():
+            self.plots.refresh(force=self.is_paused)
         if pending:
-            self.plots.refresh()
             self._show_progress()
 
     def _handle(self, envelope: Envelope) -> None:
@@ -450,6 +455,7 @@ class TrainingUI(QObject):
         elif isinstance(event, EpochEnd):
             self.plots.add_epoch(event)
             state.on_epoch(event)
+            state.epochs_seen += 1
         elif isinstance(event, ValidationEnd):
             if event.confusion:
                 self.results.confusion.set_confusion(event.confusion, event.class_names, event.epoch)
@@ -692,6 +698,7 @@ class _RunState:
         self.complete = False
         self.stop_requested: float | None = None
         self.paused_at: float | None = None
+        self.epochs_seen = 0  # EpochEnd events handled (compared with the session's count to drain at once)
         self.paused_for = 0.0
         self.view_error = ""
         self.handled = False  # the end of the run has been reported
