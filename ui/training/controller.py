@@ -9,6 +9,7 @@ structural edits (QtDocument.set_locked), and closing the window asks before sto
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QMessageBox
 
 from netbuilder.train import (
     BatchEnd,
@@ -104,6 +105,7 @@ class TrainingUI(QObject):
         self.data_panel.dataInfoChanged.connect(self.train_panel.set_data_info)
         self.results.runs.refreshRequested.connect(self.refresh_runs)
         self.results.layer.sampleChanged.connect(lambda _i: self._probe_selection())
+        self.results.explain.explainRequested.connect(self.explain)
         qt_doc.documentReplaced.connect(self._on_document_replaced)
         qt_doc.networksChanged.connect(self._hook_views_later)
         qt_doc.analysisChanged.connect(lambda _network: self._hook_views_later())
@@ -531,7 +533,39 @@ class TrainingUI(QObject):
             self.results.layer.set_message("Click a layer on the canvas to see its output, weights and "
                                            "gradients.")
             self._probe_selection()
+            self._offer_explanations()
         self.runFinished.emit(self.last_outcome)
+
+    def _offer_explanations(self) -> None:
+        trained = self.trained
+        if trained is None:
+            return
+        reason = trained.can_explain()
+        if reason:
+            self.results.explain.set_message(reason)
+            return
+        info = trained.data.info
+        outputs = info.num_classes or int(math.prod(info.target_shape or (1,)))
+        self.results.explain.set_source(trained.sample_count(), info.class_names, outputs)
+
+    def explain(self, sample: int, target: Any = None, method: str = "ig") -> None:
+        """Explain a validation sample of the finished run in the Explain tab (Captum, on the GUI thread: a
+        small network takes a fraction of a second; the first explanation also loads Captum)."""
+        from netbuilder.explain import ExplainError
+
+        view = self.results.explain
+        if self.trained is None:
+            view.set_message("Train the network first: explanations are about a finished run.")
+            return
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            view.set_explanation(self.trained.explain(sample, method, target))
+        except ExplainError as error:
+            view.set_message(f"{error} {error.suggestion}".strip())
+        except Exception as error:  # noqa: BLE001 - a view that fails must not take the app down
+            view.set_message(f"This prediction could not be explained: {type(error).__name__}: {error}.")
+        finally:
+            QApplication.restoreOverrideCursor()
 
     def _report_done(self, done: Done) -> None:
         state = self._state

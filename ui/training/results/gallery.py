@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,7 @@ class GalleryView(QWidget):
     """Validation predictions after a run: image tiles with a green (right) or red (wrong) frame, or a table."""
 
     ICON = 72
+    sampleActivated = Signal(int)  # a prediction double-clicked (or Enter): its index in the validation split
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -51,6 +52,10 @@ class GalleryView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.stack.addWidget(self.list)
         self.stack.addWidget(self.table)
+        self.list.itemActivated.connect(
+            lambda entry: self.sampleActivated.emit(int(entry.data(Qt.ItemDataRole.UserRole))))
+        self.table.cellActivated.connect(self._table_activated)
+        self.list.setToolTip("Double-click a prediction to see which inputs drove it (Explain tab).")
         layout.addWidget(self.summary)
         layout.addWidget(self.stack, 1)
         self.gallery: Gallery | None = None
@@ -88,6 +93,7 @@ class GalleryView(QWidget):
             entry.setToolTip(f"Validation sample {item.index + 1}: true {item.true}, predicted {item.predicted} "
                              f"with {item.confidence:.1%} (true class: {item.true_probability:.1%}).")
             entry.setForeground(QBrush(QColor(WRONG if not item.correct else "#28303b")))
+            entry.setData(Qt.ItemDataRole.UserRole, item.index)
             self.list.addItem(entry)
 
     def _fill_table(self, gallery: Gallery) -> None:
@@ -111,6 +117,10 @@ class GalleryView(QWidget):
                     cell.setForeground(QBrush(QColor(RIGHT if item.correct else WRONG)))
                 table.setItem(row, col, cell)
         table.resizeColumnsToContents()
+
+    def _table_activated(self, row: int, _column: int) -> None:
+        if self.gallery is not None and 0 <= row < len(self.gallery.items):
+            self.sampleActivated.emit(self.gallery.items[row].index)
 
     def clear_view(self) -> None:
         self.gallery = None

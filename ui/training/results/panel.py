@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWid
 
 from netbuilder_ui.training.results.common import make_page
 from netbuilder_ui.training.results.confusion import ConfusionView
+from netbuilder_ui.training.results.explain import ExplainView
 from netbuilder_ui.training.results.gallery import GalleryView
 from netbuilder_ui.training.results.probe import LayerView
 from netbuilder_ui.training.results.runs import RunsView
@@ -34,6 +35,7 @@ class ResultsPanel(QWidget):
         self.generated = GeneratedView()
         self.text = TextView()
         self.layer = LayerView()
+        self.explain = ExplainView()
         self.runs = RunsView()
         self.pages: dict[str, QWidget] = {}
         for key, title, view in (("confusion", "Confusion matrix", self.confusion),
@@ -42,6 +44,7 @@ class ResultsPanel(QWidget):
                                  ("generated", "Generated", self.generated),
                                  ("text", "Generated text", self.text),
                                  ("layer", "Layer", self.layer),
+                                 ("explain", "Explain", self.explain),
                                  ("runs", "Runs", self.runs)):
             page, page_layout = make_page()
             page_layout.addWidget(view)
@@ -54,13 +57,22 @@ class ResultsPanel(QWidget):
             scroll.setWidget(page)
             self.tabs.addTab(scroll, title)
             self.pages[key] = scroll
+        self.gallery.sampleActivated.connect(self._explain_sample)
         self.show_tabs_for("")
+
+    def _explain_sample(self, index: int) -> None:
+        """A prediction picked in the gallery is explained in the Explain tab."""
+        if self.tabs.isTabVisible(self.tabs.indexOf(self.pages["explain"])):
+            self.show_page("explain")
+            self.explain.show_sample(index)
 
     def show_tabs_for(self, recipe: str) -> None:
         """Only the tabs that mean something for ``recipe`` ("" = before any run: layer view and runs)."""
         visible = {"layer", "runs"}
         if recipe in ("classification", "sequence_classification"):
-            visible |= {"confusion", "gallery"}
+            visible |= {"confusion", "gallery", "explain"}
+        elif recipe in ("regression", "forecasting"):
+            visible |= {"explain"}
         elif recipe in ("autoencoder", "vae"):
             visible |= {"reconstructions"}  # "generated" joins when the run sends image samples
         elif recipe == "gan":
@@ -90,6 +102,6 @@ class ResultsPanel(QWidget):
         return self.generated.grid_image()
 
     def reset(self) -> None:
-        for view in (self.confusion, self.gallery, self.reconstructions, self.generated, self.text):
+        for view in (self.confusion, self.gallery, self.reconstructions, self.generated, self.text, self.explain):
             view.clear_view()
 
