@@ -9,11 +9,12 @@ final metrics. Every view is fed on the GUI thread by the controller; none of th
 
 from netbuilder_ui.training.outcomes import image_batch
 from netbuilder_ui.training.results.confusion import ConfusionView
+from netbuilder_ui.training.results.explain import ExplainView
 from netbuilder_ui.training.results.gallery import GalleryView
 from netbuilder_ui.training.results.panel import ResultsPanel
 from netbuilder_ui.training.results.probe import LayerView, feature_map_grid
 from netbuilder_ui.training.results.runs import RunsView
 from netbuilder_ui.training.results.samples import GeneratedView, ReconstructionView, TextView
 
-__all__ = ["ConfusionView", "GalleryView", "GeneratedView", "LayerView", "ReconstructionView", "ResultsPanel",
+__all__ = ["ConfusionView", "ExplainView", "GalleryView", "GeneratedView", "LayerView", "ReconstructionView", "ResultsPanel",
            "RunsView", "TextView", "feature_map_grid", "image_batch"]
