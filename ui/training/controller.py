@@ -2,8 +2,8 @@
 between a `TrainingSession` (the worker thread) and the views.
 
 Events from the worker wait in its outbox, announced by a queued signal; a GUI timer (10 Hz) takes what
-arrived, updates the run history and the progress, and redraws the curves (each new epoch at once, batch points
-coalesced), so a burst of events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
+arrived, updates the run history and the progress, and redraws the curves (coalesced, but never more than
+`plots.MAX_WAIT_S` behind the run), so a burst of events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
 structural edits (QtDocument.set_locked), and closing the window asks before stopping the run cleanly.
 """
 
@@ -423,8 +423,8 @@ class TrainingUI(QObject):
         most 10 times a second, however many arrive); otherwise they are handled now."""
         if self.sender() is not self.session:
             return  # a late notification of an earlier session
-        if not self.timer.isActive() or self.session.epochs_posted != self._state.epochs_seen:
-            self.drain()  # an epoch ended: its point is drawn now, not on the next tick
+        if not self.timer.isActive():
+            self.drain()
 
     def _collect(self) -> None:
         if self.session is not None:
@@ -457,7 +457,6 @@ class TrainingUI(QObject):
         elif isinstance(event, EpochEnd):
             self.plots.add_epoch(event)
             state.on_epoch(event)
-            state.epochs_seen += 1
         elif isinstance(event, ValidationEnd):
             if event.confusion:
                 self.results.confusion.set_confusion(event.confusion, event.class_names, event.epoch)
@@ -732,7 +731,6 @@ class _RunState:
         self.complete = False
         self.stop_requested: float | None = None
         self.paused_at: float | None = None
-        self.epochs_seen = 0  # EpochEnd events handled (compared with the session's count to drain at once)
         self.paused_for = 0.0
         self.view_error = ""
         self.handled = False  # the end of the run has been reported

@@ -332,10 +332,13 @@ class TrainedModel:
         label = None
         if ys is not None and not ys.is_floating_point() and ys[sample].numel() == 1:
             label = int(ys[sample].reshape(-1)[0])
-        return explain_sample(module, x, preprocessing=getattr(self.data, "preprocessing", None), method=method,
-                              target=target, class_names=info.class_names, feature_names=info.feature_names,
-                              image_shape=image_shape(info, x), sample=sample,
-                              split="val" if split is self.data.val else "train", true_label=label)
+        explanation = explain_sample(module, x, preprocessing=getattr(self.data, "preprocessing", None),
+                                     method=method, target=target, class_names=info.class_names,
+                                     feature_names=info.feature_names, image_shape=image_shape(info, x),
+                                     sample=sample, split="val" if split is self.data.val else "train",
+                                     true_label=label)
+        explanation.weights = "weights the run ended with"
+        return explanation
 
     def _inputs(self, module: torch.nn.Module, info: Any, sample: int) -> tuple[torch.Tensor, str, Any, Any]:
         """The sample fed to ``module``: from the validation split when the network takes the data, else (a GAN

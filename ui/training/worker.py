@@ -68,16 +68,11 @@ class TrainingWorker(QObject):
         self.skip_results = False  # set when the window closes: end as soon as the trainer is done
         self.outbox: deque[Envelope] = deque()
         self._signalled = False  # a notification is on its way and not yet collected
-        self.epochs_posted = 0  # EpochEnd events posted: the GUI collects at once when this moves
 
     def post(self, event: Any) -> None:
-        """Hand an event to the GUI thread (training thread). The end of an epoch is announced even when a
-        notification is already on its way, so the GUI can draw its point now rather than on its next tick."""
+        """Hand an event to the GUI thread (training thread)."""
         self.outbox.append(Envelope(event, time.perf_counter()))
-        epoch_end = type(event).__name__ == "EpochEnd"
-        if epoch_end:
-            self.epochs_posted += 1
-        if not self._signalled or epoch_end:
+        if not self._signalled:
             self._signalled = True
             self.eventsReady.emit()
 
@@ -187,11 +182,6 @@ class TrainingSession(QObject):
     def collect(self) -> list[Envelope]:
         """The events the run has sent since the last call, oldest first."""
         return self.worker.collect()
-
-    @property
-    def epochs_posted(self) -> int:
-        """How many epochs the run has ended so far (their events may not be collected yet)."""
-        return self.worker.epochs_posted
 
     def pause(self) -> None:
         self.trainer.pause()

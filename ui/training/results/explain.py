@@ -143,7 +143,8 @@ class ExplainView(QWidget):
         from netbuilder.explain import diverging_rgb, input_rgb
 
         self.explanation = explanation
-        self.summary.setText(explanation.summary())
+        weights = f" With the {explanation.weights}." if explanation.weights else ""
+        self.summary.setText(explanation.summary() + weights)
         heat = explanation.heatmap()
         if explanation.image is not None:
             self.input_image.set_array(input_rgb(explanation.image))
