@@ -15,11 +15,17 @@ The main window trains the ``mlp`` template on ``digits`` with every view live (
   fresh process, main thread, PyTorch's default threads) and ``gui_vs_cli_process_ratio`` the GUI's throughput
   over it: it also counts what sharing a process with a GUI costs (a thread per role, a core kept free for the
   GUI), which no amount of care in the views removes.
+* Curves: ``plot_repaint_ms`` (target < 10) is the median GUI-thread time of one redraw of the Plots panel
+  (handing the curves their data, then painting) with three plots of 10,000 points each, one new point per
+  redraw; ``plot_staleness_max_ms`` (target < 1000) is the largest gap between an epoch's end (the worker's
+  stamp on its event) and the end of the first paint that draws its point, over a GUI run with a CPU-bound
+  process running beside the app (``plot_staleness_median_ms`` for the typical gap).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -27,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -77,7 +85,135 @@ def bench_gui_training() -> dict[str, float]:
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def measure() -> dict[str, float]:
+REPAINT_POINTS = 10_000
+REPAINTS = 40
+STALENESS_EPOCHS = 40
+
+
+def measure_repaint() -> dict[str, float]:
+    """Median time of one redraw (refresh + paint) of the three plots holding ``REPAINT_POINTS`` points each."""
+    from PySide6.QtWidgets import QApplication
+
+    from netbuilder.train import BatchEnd, EpochEnd
+    from netbuilder_ui.training.plots import TrainingPlots
+
+    app = QApplication.instance() or QApplication([])
+    plots = TrainingPlots()
+    plots.resize(1400, 320)
+    plots.show()
+    plots.reset("classification")
+    history = plots.history
+    batches = 100  # 100 epochs of 100 batches: 10,000 points in the loss and learning-rate plots
+    epochs = REPAINT_POINTS // batches
+    noise = np.random.default_rng(0).normal(0.0, 0.25, REPAINT_POINTS)  # batch losses are noisy
+    for epoch in range(1, epochs + 1):
+        for batch in range(1, batches + 1):
+            t = epoch - 1 + batch / batches
+            lr = 1e-3 * 0.5 * (1 + math.cos(math.pi * t / epochs))  # a cosine schedule
+            loss = (1.0 / t) * (1.0 + noise[(epoch - 1) * batches + batch - 1])
+            history.add_batch(epoch, batch, batches, loss, lr)
+        plots.add_epoch(EpochEnd(epoch, {"train_loss": 1.0 / epoch, "val_loss": 1.1 / epoch,
+                                         "train_accuracy": 1 - 1 / (epoch + 2), "val_accuracy": 1 - 1 / (epoch + 1),
+                                         "lr": 1e-3}))
+    # ... and 10,000 points in the metric plot: its epoch curves hold a long history too.
+    for name in ("train_accuracy", "val_accuracy"):
+        series = history.epoch[name]
+        xs = np.linspace(1.0, float(REPAINT_POINTS // batches), REPAINT_POINTS)
+        series.clear()
+        series.extend(xs, 1 - 1 / (xs + 1))
+    plots.refresh(force=True)
+    for _ in range(3):
+        plots.graphics.grab()
+        app.processEvents()
+    timings, cpu = [], []
+    epoch = REPAINT_POINTS // batches + 1
+    for index in range(REPAINTS):
+        plots.add_batch(BatchEnd(epoch, index + 1, 0, 0.01, 1e-3, 1000.0, 1000))
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        plots.refresh(force=True)
+        refreshed, refreshed_cpu = time.perf_counter() - started, time.thread_time() - started_cpu
+        painted, painted_cpu = plots.graphics.paint_total, plots.graphics.paint_cpu_total
+        # The repaint Qt schedules for the change (only what changed is exposed, as in the app); a full render
+        # when none came (the figure then errs on the slow side).
+        for _ in range(3):
+            app.processEvents()
+            if plots.graphics.paint_total != painted:
+                break
+        else:
+            plots.graphics.grab()
+        timings.append(refreshed + plots.graphics.paint_total - painted)
+        cpu.append(refreshed_cpu + plots.graphics.paint_cpu_total - painted_cpu)
+    points = {name: plots.point_count(name, curve) for name, curve in
+              (("loss", "batch_smooth"), ("metric", "val_accuracy"), ("lr", "lr"))}
+    plots.close()
+    plots.deleteLater()
+    app.processEvents()
+    return {"plot_repaint_ms": round(statistics.median(timings) * 1000, 2),
+            "plot_repaint_max_ms": round(max(timings) * 1000, 2),
+            # The GUI thread's CPU time for the same redraws: what they cost, whatever else the cores run.
+            "plot_repaint_cpu_ms": round(statistics.median(cpu) * 1000, 2),
+            "plot_repaint_points": float(min(points.values()))}
+
+
+def measure_staleness(window, ui, app) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Epoch end to its point on screen, while a CPU-bound process competes for the cores."""
+    from PySide6.QtCore import QEvent, QEventLoop, QObject
+
+    from netbuilder.train import EpochEnd
+
+    ended: dict[int, float] = {}
+    paints: list[tuple[float, float]] = []  # (end of a paint, the last epoch it drew)
+    plots = ui.plots
+    handle = ui._handle
+
+    def record(envelope):  # type: ignore[no-untyped-def]
+        if isinstance(envelope.event, EpochEnd):
+            ended.setdefault(envelope.event.epoch, envelope.time)
+        handle(envelope)
+
+    class PaintWatch(QObject):
+        """Paints the plots itself when asked to, so that it knows when each paint has ended."""
+
+        def eventFilter(self, watched, event):  # type: ignore[no-untyped-def]  # noqa: N802 (Qt override)
+            if event.type() != QEvent.Type.Paint:
+                return False
+            entry = plots.loss.curves.get("val_loss")
+            data = entry[0].xData if entry is not None else None
+            shown = float(data[-1]) if data is not None and len(data) else 0.0
+            plots.graphics.viewportEvent(event)
+            paints.append((time.perf_counter(), shown))
+            return True
+
+    watch = PaintWatch()
+    viewport = plots.graphics.viewport()
+    viewport.installEventFilter(watch)
+    ui._handle = record
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        ui._raise("plots")
+        loop = QEventLoop()
+        ui.runFinished.connect(loop.quit)
+        assert ui.start(), ui.train_panel.message_banner.message()
+        loop.exec()
+        ui.runFinished.disconnect(loop.quit)
+        for _ in range(3):
+            app.processEvents()
+            time.sleep(0.01)
+    finally:
+        hog.kill()
+        hog.wait()
+        viewport.removeEventFilter(watch)
+        del ui._handle
+    gaps = []
+    for epoch, when in sorted(ended.items()):
+        drawn = next((end for end, shown in paints if end >= when and shown >= epoch), None)
+        gaps.append(float("inf") if drawn is None else drawn - when)
+    return {"plot_staleness_max_ms": round(max(gaps) * 1000, 1) if gaps else float("nan"),
+            "plot_staleness_median_ms": round(statistics.median(gaps) * 1000, 1) if gaps else float("nan"),
+            "plot_staleness_epochs": float(len(gaps))}
+
+
+def measure(only_plots: bool = False) -> dict[str, float]:
     # netbuilder_ui sets its guards on import (see netbuilder_ui._compat and training._guard), before any Qt call.
     from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Signal, Slot
     from PySide6.QtWidgets import QApplication
@@ -176,6 +312,14 @@ def measure() -> dict[str, float]:
 
         set_epochs(5)  # warm-up: imports, first allocations, the training thread's start
         gui_run(heartbeat_on=False)
+        set_epochs(STALENESS_EPOCHS)
+        staleness = measure_staleness(window, ui, app)
+        if only_plots:
+            ui.shutdown()
+            doc.undo_stack.setClean()
+            window.close()
+            app.processEvents()
+            return {**measure_repaint(), **staleness}
         alone_run()
         set_epochs(EPOCHS)
         stall_gui = [gui_run(heartbeat_on=True) for _ in range(STALL_ROUNDS)]
@@ -208,6 +352,8 @@ def measure() -> dict[str, float]:
         "gui_vs_cli_process_ratio": round(_best(gui) / _best(process), 3),
         "training_threads": float(training_threads()),
         "gui_training_curve_points": float(points),
+        **staleness,
+        **measure_repaint(),
     }
 
 
@@ -215,4 +361,5 @@ BENCHMARKS = {"gui_training": bench_gui_training}
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(), indent=2))
+    # --plots: only the curve figures (a minute instead of many), for working on the Plots panel.
+    print(json.dumps(measure(only_plots="--plots" in sys.argv), indent=2))

@@ -241,6 +241,87 @@ def test_pause_resume_and_stop_within_a_second(qtbot, tmp_path, no_dialogs):
     close_window(window, ui)
 
 
+def test_curves_show_each_epoch_and_a_pause_at_once_however_slow_painting_is(qtbot, tmp_path, no_dialogs):
+    """Curves that never starve (issue 14): on a machine where painting looks hopelessly slow (the panel is told
+    its repaints took an hour), every epoch's point still reaches the curves while the run goes on, a pause
+    shows every point the run sent, and so does the end of the run. No timing asserts: the curve data is
+    compared with the run's history after events are processed."""
+    window, ui = open_window(qtbot, tmp_path)
+    set_training(window, epochs=LONG_RUN)
+    assert ui.start()
+    plots = ui.plots
+    qtbot.waitUntil(lambda: len(plots.history.rows) >= 2, timeout=20_000)
+    plots.graphics.paint_total += 3600.0  # the old paint budget then allowed no redraw for 33 hours
+
+    def shown(curve: str, plot: str = "loss") -> Any:
+        return plots.plots[plot].curves[curve][0].xData
+
+    def latest_epoch_is_shown() -> bool:
+        epochs = plots.history.epoch["val_loss"].x
+        return shown("val_loss")[-1] == epochs[-1]
+
+    for wanted in (4, 6):
+        qtbot.waitUntil(lambda wanted=wanted: len(plots.history.rows) >= wanted, timeout=20_000)
+        ended = plots.history.epoch["val_loss"].x[-1]
+        # The old paint budget would not have drawn it for 33 hours; now it waits well under a second.
+        qtbot.waitUntil(lambda ended=ended: shown("val_loss")[-1] >= ended, timeout=10_000)
+        assert shown("val_accuracy", "metric")[-1] >= ended
+
+    ui.pause()
+    qtbot.wait(300)  # the batch in progress ends and its events arrive; nothing follows
+    QApplication.processEvents()
+    assert ui.is_paused
+    assert len(shown("batch_smooth")) == len(plots.history.batch_loss_smooth), "a pause left points undrawn"
+    assert latest_epoch_is_shown()
+
+    ui.resume()
+    qtbot.waitUntil(lambda: len(plots.history.rows) >= 7, timeout=20_000)
+    ui.stop()
+    wait_finished(qtbot, ui)
+    assert ui.last_outcome == "stopped"
+    assert latest_epoch_is_shown() and len(shown("batch")) == len(plots.history.batch_loss)
+    plots.graphics.grab()  # pyqtgraph applies auto-range while it prepares a paint
+    assert plots.loss.item.getViewBox().viewRange()[0][1] >= plots.history.epoch["val_loss"].x[-1]
+    close_window(window, ui)
+
+
+def test_explain_tab_shows_a_heat_map_for_the_chosen_sample_and_class(qtbot, tmp_path, no_dialogs):
+    """Explain a prediction (issue 14): after a run, the Explain tab shows integrated gradients' heat map over a
+    validation sample with the verdict on its convergence delta; another class and method redraw it, and a
+    prediction double-clicked in the gallery is explained there."""
+    window, ui = open_window(qtbot, tmp_path)
+    set_training(window, epochs=2)
+    assert ui.start()
+    wait_finished(qtbot, ui)
+    assert ui.last_outcome == "done", ui.train_panel.message_banner.message()
+    view = ui.results.explain
+    assert view.explanation is None  # nothing is computed (nor Captum loaded) before the tab is opened
+    show_results(window, ui, "explain", height=460)
+    qtbot.waitUntil(lambda: view.explanation is not None, timeout=30_000)
+    first = view.explanation
+    assert first.method == "ig" and first.sample == 0 and first.target == first.predicted
+    assert view.heat_image.image() is not None and view.input_image.image() is not None
+    assert (view.heat_image.image().width(), view.heat_image.image().height()) == (8, 8)  # digits are 8×8
+    assert "convergence delta" in view.verdict.text() and "trust" in view.verdict.text()
+    assert f"val sample 1: predicted {first.predicted_name}" in view.summary.text()
+    shot(window, "results-explain.png")
+
+    view.sample.setValue(5)
+    view.target.setCurrentIndex(view.target.findData(3))
+    view.method.setCurrentIndex(view.method.findData("occlusion"))
+    qtbot.waitUntil(lambda: view.explanation.method == "occlusion", timeout=10_000)
+    assert (view.explanation.sample, view.explanation.target) == (4, 3) and view.explanation.delta is None
+    assert "no completeness check" in view.verdict.text()
+
+    ui.results.show_page("gallery")
+    gallery = ui.results.gallery
+    entry = gallery.list.item(2)
+    gallery.list.itemActivated.emit(entry)
+    assert ui.results.current_page() == "explain"
+    qtbot.waitUntil(lambda: view.explanation.sample == gallery.gallery.items[2].index, timeout=10_000)
+    close_window(window, ui)
+
+
 def test_nan_loss_stops_with_advice(qtbot, tmp_path, no_dialogs):
     window, ui = open_window(qtbot, tmp_path)
     panel = ui.train_panel

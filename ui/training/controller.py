@@ -2,13 +2,14 @@
 between a `TrainingSession` (the worker thread) and the views.
 
 Events from the worker wait in its outbox, announced by a queued signal; a GUI timer (10 Hz) takes what
-arrived, updates the run history and the progress, and redraws the curves within a time budget, so a burst of
-events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
+arrived, updates the run history and the progress, and redraws the curves (coalesced, but never more than
+`plots.MAX_WAIT_S` behind the run), so a burst of events costs one redraw and the event loop never stalls. While a run lasts, the document is locked against
 structural edits (QtDocument.set_locked), and closing the window asks before stopping the run cleanly.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QMessageBox
 
 from netbuilder.train import (
     BatchEnd,
@@ -106,6 +107,7 @@ class TrainingUI(QObject):
         self.data_panel.dataInfoChanged.connect(self.train_panel.set_data_info)
         self.results.runs.refreshRequested.connect(self.refresh_runs)
         self.results.layer.sampleChanged.connect(lambda _i: self._probe_selection())
+        self.results.explain.explainRequested.connect(self.explain)
         qt_doc.documentReplaced.connect(self._on_document_replaced)
         qt_doc.networksChanged.connect(self._hook_views_later)
         qt_doc.analysisChanged.connect(lambda _network: self._hook_views_later())
@@ -342,6 +344,8 @@ class TrainingUI(QObject):
         if self.session is not None and self.is_running and not self.session.paused:
             self.session.pause()
             self._state.paused_at = time.perf_counter()
+            self.drain()
+            self.plots.refresh(force=True)  # a pause shows the run as far as it went, at once
             self.train_panel.set_state(running=True, paused=True)
             self._show_progress()
             self._update_actions()
@@ -440,8 +444,11 @@ class TrainingUI(QObject):
                 if not self._state.view_error:
                     self._state.view_error = f"{type(error).__name__}: {error}"
                     self._state.notes.append(f"A view could not show an event ({self._state.view_error}).")
+        # Also with nothing new: points a declined redraw left behind are drawn on a later tick, so a pause or a
+        # quiet spell never leaves the curves behind the run. Paused, there is no reason to wait at all.
+        if pending or self.plots.has_undrawn_data():
+            self.plots.refresh(force=self.is_paused)
         if pending:
-            self.plots.refresh()
             self._show_progress()
 
     def _handle(self, envelope: Envelope) -> None:
@@ -459,7 +466,7 @@ class TrainingUI(QObject):
         elif isinstance(event, Samples):
             if event.sample_kind == "images":
                 self.results.reveal("generated")
-                self.results.generated.add_samples(event.epoch, event.payload, event.caption)
+                self.results.generated.add_samples(event.epoch, event.payload, event.caption, event.key)
             elif event.sample_kind == "text":
                 texts = event.payload if isinstance(event.payload, list) else [str(event.payload)]
                 self.results.text.add_text(event.epoch, texts, event.caption)
@@ -533,7 +540,39 @@ class TrainingUI(QObject):
             self.results.layer.set_message("Click a layer on the canvas to see its output, weights and "
                                            "gradients.")
             self._probe_selection()
+            self._offer_explanations()
         self.runFinished.emit(self.last_outcome)
+
+    def _offer_explanations(self) -> None:
+        trained = self.trained
+        if trained is None:
+            return
+        reason = trained.can_explain()
+        if reason:
+            self.results.explain.set_message(reason)
+            return
+        info = trained.data.info
+        outputs = info.num_classes or int(math.prod(info.target_shape or (1,)))
+        self.results.explain.set_source(trained.sample_count(), info.class_names, outputs)
+
+    def explain(self, sample: int, target: Any = None, method: str = "ig") -> None:
+        """Explain a validation sample of the finished run in the Explain tab (Captum, on the GUI thread: a
+        small network takes a fraction of a second; the first explanation also loads Captum)."""
+        from netbuilder.explain import ExplainError
+
+        view = self.results.explain
+        if self.trained is None:
+            view.set_message("Train the network first: explanations are about a finished run.")
+            return
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            view.set_explanation(self.trained.explain(sample, method, target))
+        except ExplainError as error:
+            view.set_message(f"{error} {error.suggestion}".strip())
+        except Exception as error:  # noqa: BLE001 - a view that fails must not take the app down
+            view.set_message(f"This prediction could not be explained: {type(error).__name__}: {error}.")
+        finally:
+            QApplication.restoreOverrideCursor()
 
     def _report_done(self, done: Done) -> None:
         state = self._state

@@ -305,6 +305,47 @@ class TrainedModel:
         probe.shape_text = "×".join(str(d) for d in values.shape) or "1"
         return probe
 
+    def can_explain(self) -> str:
+        """"" when a prediction of this run can be explained; else why not, in the user's words."""
+        from netbuilder.explain import ExplainError, explained_output
+
+        network = getattr(getattr(self.recipe, "network", None), "name", "")
+        module = self.modules.get(network)
+        if module is None or self.sample_count() == 0:
+            return "This run has no trained network and data to explain."
+        try:
+            explained_output(module)
+        except ExplainError as error:
+            return str(error)
+        return ""
+
+    def explain(self, sample: int, method: str = "ig", target: int | str | None = None) -> Any:
+        """Explain validation sample ``sample`` (0-based) with the weights the run ended with (a
+        `netbuilder.explain.Explanation`; ExplainError when it cannot be)."""
+        from netbuilder.explain import ExplainError, explain_sample, image_shape
+
+        network = getattr(getattr(self.recipe, "network", None), "name", "")
+        module = self.modules.get(network)
+        split = self._split()
+        if module is None or split is None or not len(split):
+            raise ExplainError("This run has no trained network and data to explain.")
+        count = len(split)
+        if not 0 <= sample < count:
+            raise ExplainError(f"Sample {sample + 1} does not exist: there are {count}.")
+        xs, ys = split.head(sample + 1)
+        x = xs[sample]
+        info = self.data.info
+        label = None
+        if ys is not None and not ys.is_floating_point() and ys[sample].numel() == 1:
+            label = int(ys[sample].reshape(-1)[0])
+        explanation = explain_sample(module, x, preprocessing=getattr(self.data, "preprocessing", None),
+                                     method=method, target=target, class_names=info.class_names,
+                                     feature_names=info.feature_names, image_shape=image_shape(info, x),
+                                     sample=sample, split="val" if split is self.data.val else "train",
+                                     true_label=label)
+        explanation.weights = "weights the run ended with"
+        return explanation
+
     def _inputs(self, module: torch.nn.Module, info: Any, sample: int) -> tuple[torch.Tensor, str, Any, Any]:
         """The sample fed to ``module``: from the validation split when the network takes the data, else (a GAN
         generator) a latent vector drawn with the sample number as seed."""

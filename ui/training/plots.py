@@ -28,7 +28,12 @@ from netbuilder_ui.training.widgets import EXTRA_COLORS, GREY, TRAIN_COLOR, VAL_
 
 MAX_OVERLAYS = 5
 MIN_REFRESH_S = 0.04  # 25 Hz at most
-PAINT_SHARE = 0.03  # repainting the curves may take this share of the GUI thread's time
+# Redraws are coalesced while repainting would take more than PAINT_SHARE of the GUI thread's time, but no point
+# waits longer than MAX_WAIT_S to be drawn, whatever the load: repaints are kept cheap (peak decimation, no item or
+# legend rebuilt) so that this bound costs little, instead of rationing them into starvation.
+PAINT_SHARE = 0.03
+MAX_WAIT_S = 0.4
+DECIMATION_PER_PIXEL = 1.0  # peak-decimated samples per pixel column (each gives a minimum and a maximum)
 SYMBOL_LIMIT = 40  # epoch curves show their points as dots until they have this many
 # The metric plot's title per recipe, known when a run starts (so the layout never changes mid-run).
 PLANNED_METRIC = {"classification": "Accuracy", "sequence_classification": "Accuracy", "regression": "R²",
@@ -175,6 +180,9 @@ class _Plot:
         item.setZValue(z)
         self.item.addItem(item)
         item.setDownsampling(auto=True, method="peak")
+        # Peak decimation keeps each pixel column's minimum and maximum, which is all a line of that width can
+        # show; pyqtgraph's default keeps five times as many points, and drawing them was most of a repaint.
+        item.opts["autoDownsampleFactor"] = DECIMATION_PER_PIXEL
         item.setClipToView(True)
         if label is None:
             self.legend.removeItem(item)
@@ -252,12 +260,14 @@ class _TimedLayout(pg.GraphicsLayoutWidget):
         super().__init__()
         self.last_paint = 0.0
         self.paint_total = 0.0  # seconds spent repainting, ever
+        self.paint_cpu_total = 0.0  # the GUI thread's CPU seconds in those repaints
 
     def paintEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         super().paintEvent(event)
         self.last_paint = time.perf_counter() - started
         self.paint_total += self.last_paint
+        self.paint_cpu_total += time.thread_time() - started_cpu
 
 
 class TrainingPlots(QWidget):
@@ -461,10 +471,11 @@ class TrainingPlots(QWidget):
     def refresh(self, force: bool = False) -> bool:
         """Hand the curves their new data (views, no copies); True if anything changed.
 
-        Redraws are budgeted: at most every `MIN_REFRESH_S`, and never more often than keeps repainting under
-        `PAINT_SHARE` of the GUI thread (a 20 ms repaint allows about three redraws a second). A hidden panel
-        does not redraw at all until it is shown. Training never waits for any of this; only the picture is
-        coalesced, no data is dropped."""
+        ``force`` (a pause, the end of a run) and a panel coming on screen redraw now. Otherwise redraws wait
+        while repainting would take more than `PAINT_SHARE` of the GUI thread, but never more than `MAX_WAIT_S`:
+        on a loaded machine the curves lag the run by well under a second instead of starving. A hidden panel
+        does not redraw until it is shown. Training never waits for any of this, and no data is dropped: only
+        pictures are coalesced (the controller asks again on its next tick while points wait)."""
         now = time.perf_counter()
         if not force:
             if not self.isVisible():
@@ -472,7 +483,7 @@ class TrainingPlots(QWidget):
             # Every repaint since the last refresh counts (a refresh can cause more than one: pyqtgraph applies
             # auto-range while painting and repaints the axes it moved).
             painted = self.graphics.paint_total - self._paint_mark
-            wait = max(MIN_REFRESH_S, painted / PAINT_SHARE)
+            wait = min(MAX_WAIT_S, max(MIN_REFRESH_S, painted / PAINT_SHARE))
             if now - self._last_refresh < wait:
                 return False
         changed = False
@@ -483,6 +494,11 @@ class TrainingPlots(QWidget):
             self._paint_mark = self.graphics.paint_total
             self.lr.fit_positive_range()
         return changed
+
+    def has_undrawn_data(self) -> bool:
+        """Points arrived that no curve has been given yet (the controller asks again on its next tick)."""
+        return any(series.version != version for plot in self.plots.values()
+                   for _item, series, version in plot.curves.values())
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
         super().showEvent(event)
