@@ -23,7 +23,9 @@ import contextlib
 import datetime as dt
 import json
 import os
+import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,13 @@ SWEEP_FILE = "sweep.json"
 STUDY_FILE = "study.db"
 BEST_FILE = "best.nbg"
 PRUNERS = ("median", "none")
+OPEN_ATTEMPTS = 8  # processes that start together race to create a new database's tables; the loser retries
+
+
+def _may_be_a_race(error: Exception) -> bool:
+    """An error another process creating the same storage at the same moment causes (SQLAlchemy's integrity
+    and operational errors: duplicate schema rows, "database is locked", "table already exists")."""
+    return type(error).__name__ in ("IntegrityError", "OperationalError")
 
 
 class SweepError(ValueError):
@@ -197,16 +206,25 @@ class Sweep:
         pruner = optuna.pruners.NopPruner() if self.options.pruner == "none" else optuna.pruners.MedianPruner(
             n_startup_trials=self.options.startup_trials,
             n_warmup_steps=self.options.warmup_epochs + 1 if self.options.warmup_epochs else 0)
-        sampler = optuna.samplers.TPESampler(seed=self.options.seed,
-                                             n_startup_trials=max(1, min(10, self.options.trials // 2)))
-        try:
-            self.study = optuna.create_study(storage=self.storage, study_name=self.study_name, pruner=pruner,
-                                             sampler=sampler, direction=self.direction, load_if_exists=True)
-        except ValueError as error:  # joined a study with another direction
-            raise SweepError(f"The study {self.study_name!r} in {self.storage} cannot be used: {error}") from None
-        except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors: a bad URL, a missing driver, no server
-            raise SweepError(f"Cannot open the study storage {self.storage}: {type(error).__name__}: "
-                             f"{str(error).splitlines()[0]}") from None
+        seed = self.options.seed
+        if seed is not None and self.options.storage:
+            # A shared study: processes with one seed would all propose the same values; each its own.
+            seed = seed * 100_003 + os.getpid()
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(1, min(10, self.options.trials // 2)))
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self.study = optuna.create_study(storage=self.storage, study_name=self.study_name, pruner=pruner,
+                                                 sampler=sampler, direction=self.direction, load_if_exists=True)
+                break
+            except ValueError as error:  # joined a study with another direction
+                raise SweepError(f"The study {self.study_name!r} in {self.storage} cannot be used: {error}") \
+                    from None
+            except Exception as error:  # noqa: BLE001 - SQLAlchemy's: a bad URL, a missing driver, no server,
+                # or another process creating the same new database's tables at this moment (then retry)
+                if attempt == OPEN_ATTEMPTS - 1 or not _may_be_a_race(error):
+                    raise SweepError(f"Cannot open the study storage {self.storage}: {type(error).__name__}: "
+                                     f"{str(error).splitlines()[0]}") from None
+                time.sleep(0.2 + random.random() * 0.5)
         return self.study
 
     def run(self) -> SweepResult:
