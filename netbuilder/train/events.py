@@ -93,6 +93,9 @@ class Samples(Event):
     sample_kind: str  # "images" or "text"
     payload: Any
     caption: str = ""
+    # A stable id of what is shown ("reconstructions", "samples", "text"): a view keeps one grid per key and
+    # lays it out by key, so no consumer parses the caption, which is for people and may change.
+    key: str = "samples"
 
 
 @dataclass

@@ -206,6 +206,7 @@ def test_gan_runs_two_epochs_with_finite_losses_and_a_sample_grid(tmp_path: Path
     grids = [e for e in events if isinstance(e, ev.Samples)]
     assert len(grids) == 2 and grids[-1].payload.shape == (16, 1, 8, 8)
     assert grids[-1].payload.min() >= 0.0 and grids[-1].payload.max() <= 1.0
+    assert {grid.key for grid in grids} == {"samples"}  # views keep grids by this id, not by the caption
     run = Path(events[-1].run_dir)
     assert (run / "weights" / "generator.safetensors").is_file()
     assert (run / "weights" / "discriminator.safetensors").is_file()

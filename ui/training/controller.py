@@ -456,7 +456,7 @@ class TrainingUI(QObject):
         elif isinstance(event, Samples):
             if event.sample_kind == "images":
                 self.results.reveal("generated")
-                self.results.generated.add_samples(event.epoch, event.payload, event.caption)
+                self.results.generated.add_samples(event.epoch, event.payload, event.caption, event.key)
             elif event.sample_kind == "text":
                 texts = event.payload if isinstance(event.payload, list) else [str(event.payload)]
                 self.results.text.add_text(event.epoch, texts, event.caption)

@@ -95,7 +95,8 @@ class Autoencoder(Supervised):
                            self.ctx.data.preprocessing)
         if images is None:
             return []
-        return [ev.Samples(epoch, "images", images, f"top: {x.shape[0]} inputs; bottom: their reconstructions")]
+        return [ev.Samples(epoch, "images", images, f"top: {x.shape[0]} inputs; bottom: their reconstructions",
+                           key="reconstructions")]
 
 
 class VAE(Autoencoder):
@@ -180,7 +181,8 @@ class VAE(Autoencoder):
             self.decoder.train()
         images = to_images(decoded, self.info, self.ctx.data.preprocessing)
         if images is not None:
-            events.append(ev.Samples(epoch, "images", images, f"{count} samples decoded from N(0, 1) latents"))
+            events.append(ev.Samples(epoch, "images", images, f"{count} samples decoded from N(0, 1) latents",
+                                     key="samples"))
         return events
 
 

@@ -114,4 +114,5 @@ class GAN(Recipe):
         images = to_images(fake, self.info, self.ctx.data.preprocessing)
         if images is None:
             return []
-        return [ev.Samples(epoch, "images", images, f"{images.shape[0]} samples from a fixed latent batch")]
+        return [ev.Samples(epoch, "images", images, f"{images.shape[0]} samples from a fixed latent batch",
+                           key="samples")]

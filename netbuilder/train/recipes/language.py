@@ -74,7 +74,7 @@ class LanguageModel(Supervised):
         if lm.sample_length == 0:
             return []
         text = self.generate(lm.prompt, lm.sample_length, lm.temperature, seed_for(self.config.seed, epoch, "text"))
-        return [ev.Samples(epoch, "text", [text], f"temperature {lm.temperature:g}")]
+        return [ev.Samples(epoch, "text", [text], f"temperature {lm.temperature:g}", key="text")]
 
 
 def sample_text(module: nn.Module, vocab: list[str] | None, prompt: str, length: int, temperature: float,
