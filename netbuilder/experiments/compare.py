@@ -242,11 +242,12 @@ def write_csv(path: str | os.PathLike[str], rows: list[RunSummary], keys: list[s
     write_atomic(path, to_csv(rows, keys).encode("utf-8"), "CSV file")
 
 
-def compare_text(rows: list[RunSummary]) -> str:
-    """The settings diff and the metrics of a few runs, one column per run, as plain text for a terminal."""
+def compare_text(rows: list[RunSummary], full_paths: bool = True) -> str:
+    """The settings diff and the metrics of a few runs, one column per run, as plain text for a terminal
+    (``full_paths=False``: runs named by their folder name only)."""
     keys = differing_keys(rows)
     names = [f"[{i + 1}]" for i in range(len(rows))]
-    lines = [f"{n} {row.path}  ({row.status}, {row.epochs} epochs"
+    lines = [f"{n} {row.path if full_paths else row.name}  ({row.status}, {row.epochs} epochs"
              + (f", {row.duration_s:.1f} s)" if row.duration_s is not None else ")") for n, row in zip(names, rows,
                                                                                                     strict=True)]
     grid: list[list[str]] = [["", *names]]

@@ -287,7 +287,7 @@ class RunsView(QWidget):
             self.details.clear()
             return
         if len(rows) > 1:
-            self.details.setPlainText(compare.compare_text(rows))
+            self.details.setPlainText(compare.compare_text(rows, full_paths=False))
             return
         row = rows[0]
         lines = [row.name, f"status: {row.status}", f"folder: {row.path}", ""]
