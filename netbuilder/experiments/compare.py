@@ -134,8 +134,13 @@ def summarize(run: Run) -> RunSummary:
     network = str(document.get("title") or ", ".join(run.record.get("networks") or []) or "?")
     final = {k: v for k, v in run.final_metrics.items() if isinstance(v, int | float) and k not in ("epoch",)}
     best = None
-    with contextlib.suppress(ValueError, TypeError, KeyError):
-        best = run.recorded_best()
+    summary = run.summary
+    if isinstance(summary.get("best_epoch"), int) and isinstance(summary.get("best_metric"), int | float) \
+            and summary.get("monitor"):
+        best = (summary["best_epoch"], float(summary["best_metric"]), str(summary["monitor"]))
+    else:  # a run still going or interrupted: pick the best epoch from its metrics, as the trainer would
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            best = run.recorded_best()
     return RunSummary(run, run_settings(run), str(run.record.get("created") or ""), network, run.status,
                       len(run.metrics), _duration(run), best, final)
 

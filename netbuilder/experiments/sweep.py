@@ -180,6 +180,7 @@ class Sweep:
         self._trainers: set[Any] = set()
         self._lock = threading.Lock()
         self.study: Any = None
+        self._completed: dict[int, float] = {}  # trial number -> value, of the trials this process completed
         self._fatal = ""  # a problem every trial would have (the metric is not reported): ends the sweep
 
     # ---- control ----------------------------------------------------------------------------------------------
@@ -324,6 +325,8 @@ class Sweep:
                         trainer.stop()  # ends after this epoch: checkpoint, weights and summary are written
                 elif isinstance(event, ev.Error):
                     error_text = str(event)
+                elif isinstance(event, ev.Done) and event.stopped_by_user and pruned_at is None:
+                    self._stop.set()  # Ctrl+C reached the trainer (it ends the run cleanly): end the sweep too
         finally:
             with self._lock:
                 self._trainers.discard(trainer)
@@ -336,7 +339,8 @@ class Sweep:
             self.on_event(TrialEnded(trial.number, "pruned", best, values, str(run_dir), epochs,
                                      f"pruned after epoch {pruned_at}", *self._best_so_far()))
             raise optuna.TrialPruned(f"pruned after epoch {pruned_at}")
-        if self.stopping:  # cancelled mid-run: the trial is not a result
+        if self.stopping:  # cancelled mid-run: the trial is not a result, and no other trial starts
+            trial.study.stop()
             _mark_summary(run_dir, "stopped", trial.number, values, "The sweep was cancelled during this trial.")
             return self._failed(trial, values, run_dir, epochs, "cancelled", mark=False)
         if best is None or not finite(best):
@@ -357,15 +361,15 @@ class Sweep:
 
     def _best_so_far(self, number: int | None = None, value: float | None = None) -> tuple[int | None,
                                                                                             float | None]:
-        """(trial number, value) of the best complete trial, counting one finishing now."""
-        candidates = [(t["number"], t["value"]) for t in trial_rows(self.study) if t["state"] == "complete"
-                      and finite(t["value"])] if self.study is not None else []
-        if number is not None and value is not None:
-            candidates.append((number, value))
-        if not candidates:
-            return None, None
-        pick = max if self.direction == "maximize" else min
-        return pick(candidates, key=lambda c: c[1])
+        """(trial number, value) of the best trial this process completed, counting one finishing now. Kept here
+        rather than read back from the storage, which costs a database round trip per trial."""
+        with self._lock:
+            if number is not None and value is not None:
+                self._completed[number] = value
+            if not self._completed:
+                return None, None
+            pick = max if self.direction == "maximize" else min
+            return pick(self._completed.items(), key=lambda item: item[1])
 
 
 def _mark_summary(run_dir: Path, status: str | None, number: int, params: dict[str, Any], note: str,
