@@ -138,8 +138,10 @@ def test_sweep_panel_cancel_stops_the_sweep(qtbot, tmp_path: Path) -> None:
     panel.trials.setValue(10)
     assert panel.start()
     qtbot.waitUntil(lambda: any(row.get("epochs", 0) >= 1 for row in panel.rows.values()), timeout=60_000)
-    panel.cancel()
-    assert panel.wait(60)
+    panel.cancel_button.click()
+    assert "Cancelling" in panel.status.text()
+    panel.shutdown(60)  # what closing the main window does: cancel and wait for the trial to stop
+    assert not panel.running
     qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
     assert panel.sweep_result is not None and panel.sweep_result.stopped
     assert len(panel.sweep_result.trials) < 10

@@ -427,6 +427,8 @@ class TrainingUI(QObject):
             # so wait for the batch to end (the run already knows to stop) rather than lose everything.
             self.training_thread.wait()
         self.data_panel.shutdown()
+        if self.sweep_panel is not None:
+            self.sweep_panel.shutdown()
         self.qt_doc.set_locked("")
 
     def _end_idle_thread(self) -> None:

@@ -158,7 +158,7 @@ class SweepPanel(QDialog):
         self.progress.setFormat("%v / %m trials")
         self.progress.setValue(0)
         right.addWidget(self.progress)
-        self.status = QLabel("Set the space, then Start.")
+        self.status = QLabel("Set the space, then Start. Closing this window does not stop a sweep; Cancel does.")
         self.status.setObjectName("sweepStatus")
         self.status.setWordWrap(True)
         right.addWidget(self.status)
@@ -447,9 +447,12 @@ class SweepPanel(QDialog):
             save_document(self.sweep.best_document(result.best["params"]), path)
         self.openRequested.emit(str(path))
 
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 (Qt override)
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        """The window closes: cancel the sweep and wait for its trial to stop (after the current batch), so the
+        process can exit and the trial's run folder is complete."""
         self.cancel()
-        super().closeEvent(event)
+        if self.task is not None and self.task.running:
+            self.wait(timeout_s)
 
 
 class _Importances:
