@@ -115,7 +115,7 @@ class _SweepPrinter:
             self._out({"event": "trial", **event.__dict__})
             return
         values = " ".join(f"{k}={_show(v)}" for k, v in event.params.items())
-        what = {"complete": "done", "pruned": event.message, "failed": f"failed: {event.message}"}[event.state]
+        what = {"complete": "done", "pruned": event.message, "failed": f"failed: {event.message.rstrip('.')}"}[event.state]
         value = _show(event.value) if event.value is not None else "—"
         print(f"trial {event.number:>3}  {value:>10}  {values}  ({what}, {event.epochs} epochs)", flush=True)
 

@@ -126,7 +126,7 @@ def _optuna() -> Any:
         import optuna
     except ImportError as error:  # pragma: no cover - a dependency
         raise SweepError(f"Sweeps need Optuna ({error}); install it with: pip install optuna") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are reported by the sweep, not as tracebacks
     return optuna
 
 

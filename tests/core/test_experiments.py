@@ -269,3 +269,16 @@ def test_lr_suggestion_refuses_a_loss_that_never_falls() -> None:
     assert suggest(lrs, [5.0 - 0.1 * i if i < 20 else 3.0 + (i - 20) for i in range(40)])[0] < lrs[20]
     with pytest.raises(LRFindError, match="did not fall"):
         suggest(lrs, [1.0 + i for i in range(40)])
+
+
+def test_a_metric_the_run_does_not_report_ends_the_sweep_with_one_line(tmp_path: Path, capsys) -> None:
+    doc = _mlp(epochs=1)
+    doc.settings["data"]["per_class"] = 20
+    file = tmp_path / "mlp.nbg"
+    save_document(doc, file)
+    code = main(["sweep", str(file), "--param", "lr=1e-3..1e-2", "--metric", "val_nothing", "--trials", "3",
+                 "--out", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "does not report 'val_nothing'" in err and "val_accuracy" in err
+    assert "Traceback" not in err + out
+    assert out.count("failed:") == 1  # the sweep stopped at the first trial instead of failing all three
