@@ -344,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_commands(sub)
+        from netbuilder.cli_experiments import add_commands as add_experiment_commands
+
+        add_experiment_commands(sub)
     from netbuilder.cli_explain import add_commands as add_explain
 
     add_explain(sub)

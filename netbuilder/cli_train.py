@@ -12,6 +12,7 @@ rank 0 prints and writes the run folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -431,6 +432,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from netbuilder.train import list_runs
 
+    if getattr(args, "compare", None) or getattr(args, "csv", None):
+        from netbuilder.cli_experiments import cmd_compare
+
+        return cmd_compare(args)
+
     runs = list_runs(args.root)
     if args.json:
         print(json.dumps([run.to_dict() for run in runs], indent=2, default=_plain))
@@ -564,6 +570,10 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("runs", help="list the training runs in a folder")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--json", action="store_true")
+    with contextlib.suppress(ImportError):  # run comparison ships with netbuilder.experiments
+        from netbuilder.cli_experiments import add_runs_options
+
+        add_runs_options(p)
     p.set_defaults(func=_guard(cmd_runs))
 
 

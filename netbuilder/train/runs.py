@@ -529,8 +529,8 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """The run ended on its own or was stopped, and wrote its final weights and summary."""
-        return self.summary.get("status") in ("done", "stopped")
+        """The run ended on its own, was stopped or pruned by a sweep, and wrote its final weights and summary."""
+        return self.summary.get("status") in ("done", "stopped", "pruned")
 
     def recorded_best(self) -> tuple[int, float, str] | None:
         """(epoch, value, metric) of the best epoch in the metrics file, picked as the trainer picks it: on the

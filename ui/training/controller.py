@@ -104,6 +104,8 @@ class TrainingUI(QObject):
         self.train_panel.startRequested.connect(self.start)
         self.train_panel.pauseRequested.connect(self.toggle_pause)
         self.train_panel.stopRequested.connect(self.stop)
+        self.train_panel.lrFindRequested.connect(self.find_lr)
+        self.sweep_panel: Any = None
         self.data_panel.dataInfoChanged.connect(self.train_panel.set_data_info)
         self.results.runs.refreshRequested.connect(self.refresh_runs)
         self.results.layer.sampleChanged.connect(lambda _i: self._probe_selection())
@@ -186,6 +188,10 @@ class TrainingUI(QObject):
         self.runs_action = action("Show &Runs", self.show_runs, None, "List earlier runs with their settings and "
                                   "metrics.")
         self.data_action = action("Choose &Data…", self._show_data, None, "Show the Data panel.")
+        menu.addSeparator()
+        self.sweep_action = action("S&weep Hyper-parameters…", self.show_sweep, None, "Search settings and layer "
+                                   "parameters with Optuna; each trial is a run.")
+        self.lr_find_action = action("Find &Learning Rate…", self.find_lr, None, "Learning-rate range test.")
         acts = getattr(window, "acts", None)
         if isinstance(acts, dict):
             acts.update({"train_start": self.start_action, "train_pause": self.pause_action,
@@ -197,6 +203,30 @@ class TrainingUI(QObject):
             bar.insertMenu(before, menu)
         else:
             bar.addMenu(menu)
+
+    def show_sweep(self) -> Any:
+        """Train > Sweep Hyper-parameters: the Sweep panel (one per window, kept while it runs)."""
+        from netbuilder_ui.training.sweep_panel import SweepPanel
+
+        if self.sweep_panel is None:
+            self.sweep_panel = SweepPanel(lambda: self.qt_doc.document, lambda: self.run_root, self.window)
+            self.sweep_panel.openRequested.connect(self.window.open_path)
+            self.sweep_panel.sweepEnded.connect(self.refresh_runs)
+        if not self.sweep_panel.running:
+            self.sweep_panel.load_defaults()
+        self.sweep_panel.show()
+        self.sweep_panel.raise_()
+        return self.sweep_panel
+
+    def find_lr(self) -> Any:
+        """Train > Find Learning Rate (and the Training panel's Find… button): the range test's dialog."""
+        from netbuilder_ui.training.lr_finder import LRFinderDialog
+
+        dialog = LRFinderDialog(self.qt_doc.document, lambda lr: self.train_panel._commit({"lr": lr}), self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        dialog.start()
+        return dialog
 
     def _show_data(self) -> None:
         """Train > Choose Data: bring the Data panel up and read the data it names (the user asked to see it)."""
@@ -231,7 +261,10 @@ class TrainingUI(QObject):
             return []
         cache = self._run_cache
         seen: dict[str, tuple[tuple[float, ...], Any]] = {}
-        for child in sorted(root.iterdir()):
+        children = sorted(root.iterdir())
+        children += [trial for folder in children if (folder / "sweep.json").is_file()  # a sweep's trials
+                     for trial in sorted(folder.iterdir())]
+        for child in children:
             config = child / "config.json"
             if not config.is_file():
                 continue
@@ -401,6 +434,8 @@ class TrainingUI(QObject):
             # so wait for the batch to end (the run already knows to stop) rather than lose everything.
             self.training_thread.wait()
         self.data_panel.shutdown()
+        if self.sweep_panel is not None:
+            self.sweep_panel.shutdown()
         self.qt_doc.set_locked("")
 
     def _end_idle_thread(self) -> None:

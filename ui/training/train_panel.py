@@ -59,6 +59,7 @@ class TrainingPanel(QWidget):
     startRequested = Signal()
     pauseRequested = Signal()  # pause or resume, depending on the state
     stopRequested = Signal()
+    lrFindRequested = Signal()  # the "Find…" button beside the learning rate
 
     def __init__(self, qt_doc: QtDocument, parent: QWidget | None = None):
         super().__init__(parent)
@@ -202,6 +203,17 @@ class TrainingPanel(QWidget):
                     line.setSpacing(4)
                     line.addWidget(editor.widget, 1)
                     line.addWidget(self.transfer_button)
+                if entry.id == "training.lr":
+                    self.lr_find_button = QPushButton("Find…")
+                    self.lr_find_button.setToolTip("Learning-rate range test: train a copy briefly with a growing "
+                                                   "rate, show the loss curve and suggest a rate.")
+                    self.lr_find_button.clicked.connect(self.lrFindRequested)
+                    row = QWidget()
+                    line = QHBoxLayout(row)
+                    line.setContentsMargins(0, 0, 0, 0)
+                    line.setSpacing(4)
+                    line.addWidget(editor.widget, 1)
+                    line.addWidget(self.lr_find_button)
                 form.addRow(field_label(entry.label), row)
                 if entry.id == "training.recipe":
                     self.recipe_hint = hint()
