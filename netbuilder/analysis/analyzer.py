@@ -599,7 +599,9 @@ class Analyzer:
                     problems.append(Diagnostic(
                         f"{source.type} before Output '{output.name}' ({role}): its {loss} loss squashes the "
                         "values again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
-                elif role == "probabilities":
+                elif role == "probabilities" and source.type != "LogSoftmax":
+                    # A LogSoftmax feeding the Output directly gives log-probabilities; training sees it and uses
+                    # the NLL loss on them as they are (train/losses.py), so nothing is wrong.
                     last = source
                     while last.type in VALUE_PRESERVING and (feeding := net.wires_into(last.id)):
                         last = net.node(feeding[0].src)
