@@ -429,6 +429,8 @@ class Analyzer:
                                                   suggestion="Wire it towards an Output or delete it."))
                 outputs = [nodes[node_id]["node"] for node_id in sorted(state.outputs, key=doc_order)]
                 diagnostics.extend(self._final_activation_checks(outputs))
+            diagnostics.extend(self._tying_checks([i for i, t in state.types.items() if t == "Linear"], state.final,
+                                                  lambda i: not has_outputs or i in state.used))
         totals = (state.params, state.macs)
         if state.params > MAX_PARAMS and not state.huge:
             diagnostics.append(Diagnostic(
@@ -474,6 +476,8 @@ class Analyzer:
                                                  info.blocked)
             diagnostics.extend(info.diagnostics)
         diagnostics.extend(self._network_checks(used))
+        diagnostics.extend(self._tying_checks([n.id for n in net.nodes if n.type == "Linear"], infos,
+                                              lambda i: used is None or i in used))
         analysis = Analysis(net.name, infos, diagnostics, list(structure.order), used)
         total = analysis.total_params
         if total > MAX_PARAMS and not any(info.params > MAX_PARAMS for info in infos.values()):
@@ -581,6 +585,13 @@ class Analyzer:
                                            suggestion="Wire it towards an Output or delete it."))
         problems.extend(self._final_activation_checks(outputs))
         return problems
+
+    def _tying_checks(self, linear_ids: list[str], infos: dict[str, NodeInfo],
+                      in_model: Callable[[str], bool]) -> list[Diagnostic]:
+        """Linear layers whose weight is tied to an Embedding that is missing or has another shape."""
+        from netbuilder.analysis.tying import tying_problems
+
+        return tying_problems(self.network, linear_ids, infos, in_model)
 
     def _final_activation_checks(self, outputs: list[Any]) -> list[Diagnostic]:
         """Beginners' classics at the end of a network, which train but badly: a Softmax or Sigmoid right before
