@@ -355,6 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*")
     p.set_defaults(func=lambda a: open_app(a.files))
 
+    from netbuilder.cli_import import add_commands as add_import_command
+
+    add_import_command(sub)
+
     try:
         from netbuilder.cli_train import add_commands
     except ImportError:  # training commands ship with the training engine

@@ -45,10 +45,12 @@ LIMITS: dict[str, int] = {
     "image_folder": 64 * GB,
     # Files in one image folder: the list of paths lives in memory and every header is checked when it is opened.
     "image_files": 2_000_000,
+    # An ONNX model file to import: protobuf caps one file at 2 GB (larger weights live in external data files).
+    "model": 2 * GB,
 }
 
 WHAT = {"document": "NetBuilder file", "weights": "weights file", "table": "CSV table", "text": "text file",
-        "array": "NumPy array file", "idx": "IDX file", "image": "image", "image_folder": "image folder"}
+        "array": "NumPy array file", "idx": "IDX file", "image": "image", "image_folder": "image folder", "model": "model file"}
 
 _CHUNK = 16 * MB
 

@@ -125,6 +125,41 @@ class GlobalMaxPool(nn.Module):
         return x.amax(dim=tuple(range(2, x.dim())))
 
 
+class PaddedPool(nn.Module):
+    """Max or average pooling with different padding at the start and end of each axis (models converted from
+    Caffe pad only the end). Max pools pad with minus infinity, so padding never wins; averages pad with zeros and,
+    without ``count_include_pad``, divide by the number of real values in each window."""
+
+    def __init__(self, kind: str, kernel_size: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
+                 padding_end: tuple[int, ...], ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__()
+        self.kind = kind
+        self.kernel_size, self.stride = tuple(kernel_size), tuple(stride)
+        self.padding, self.padding_end = tuple(padding), tuple(padding_end)
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+        sides: list[int] = []
+        for start, end in zip(reversed(self.padding), reversed(self.padding_end), strict=True):
+            sides += [start, end]  # F.pad lists the last axis first
+        self.sides = tuple(sides)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool = nn.functional.max_pool1d if len(self.kernel_size) == 1 else nn.functional.max_pool2d
+        if self.kind == "max":
+            padded = nn.functional.pad(x, self.sides, value=-math.inf)
+            return pool(padded, self.kernel_size, self.stride, ceil_mode=self.ceil_mode)
+        average = nn.functional.avg_pool1d if len(self.kernel_size) == 1 else nn.functional.avg_pool2d
+        total = average(nn.functional.pad(x, self.sides), self.kernel_size, self.stride, ceil_mode=self.ceil_mode)
+        if self.count_include_pad:
+            return total
+        ones = torch.ones((1, 1, *x.shape[2:]), dtype=x.dtype, device=x.device)
+        share = average(nn.functional.pad(ones, self.sides), self.kernel_size, self.stride, ceil_mode=self.ceil_mode)
+        return total / share
+
+    def extra_repr(self) -> str:
+        return (f"{self.kind}, kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"padding_end={self.padding_end}, ceil_mode={self.ceil_mode}")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Merge: any number of inputs, passed positionally.
 

@@ -253,4 +253,38 @@ DROPOUT_2D = LayerSpec(
     keywords=("spatial dropout", "channel dropout", "regularization"),
 )
 
-register(BATCH_NORM_1D, BATCH_NORM_2D, LAYER_NORM, GROUP_NORM, INSTANCE_NORM_2D, DROPOUT, DROPOUT_2D)
+
+def _lrn_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
+    need_float(ctx, "LocalResponseNorm")
+    need_rank(ctx, "LocalResponseNorm", (3, 4, 5), "channels on axis 1 and positions after them (N×C×...)",
+              suggestion="Use it on the output of a convolution.")
+    return (ctx.x,)
+
+
+LOCAL_RESPONSE_NORM = LayerSpec(
+    id="LocalResponseNorm",
+    category="Normalization",
+    title="Local response norm",
+    doc=(
+        "Divides each value by a power of the sum of squares of its neighbours across channels: "
+        "x / (k + alpha / size · Σ x²)^beta over size channels. The normalisation of AlexNet, ZFNet and "
+        "GoogLeNet (before batch norm replaced it); it has no weights."
+    ),
+    params=(
+        Param("size", ParamKind.INT, 5, "How many neighbouring channels are summed.", minimum=1, maximum=1024),
+        Param("alpha", ParamKind.FLOAT, 1e-4, "Scale of the sum of squares.", minimum=0.0),
+        Param("beta", ParamKind.FLOAT, 0.75, "The power the denominator is raised to.", minimum=0.0),
+        Param("k", ParamKind.FLOAT, 1.0, "Added to the scaled sum before the power (ONNX calls it bias).",
+              minimum=0.0),
+    ),
+    infer=_lrn_infer,
+    build=lambda ctx: make(nn.LocalResponseNorm, ctx["size"], alpha=ctx["alpha"], beta=ctx["beta"], k=ctx["k"]),
+    macs=lambda ctx: elements(ctx.x.shape) * (ctx["size"] + 2),
+    label=lambda p: f"size {p['size']}",
+    example_params={"size": 3},
+    example_inputs=((BATCH, 6, 4, 4),),
+    keywords=("lrn", "alexnet", "googlenet", "normalize"),
+)
+
+register(BATCH_NORM_1D, BATCH_NORM_2D, LAYER_NORM, GROUP_NORM, INSTANCE_NORM_2D, LOCAL_RESPONSE_NORM, DROPOUT,
+         DROPOUT_2D)

@@ -19,7 +19,9 @@ from netbuilder.specs.base import (
     make,
     need_float,
     need_rank,
+    offset_dim,
     spatial_names,
+    sym,
     times,
 )
 from netbuilder.specs.lazy import modules, nn
@@ -36,22 +38,46 @@ def _stride(ctx: LayerContext) -> tuple[int, ...]:
     return ctx["stride"] if ctx["stride"] is not None else ctx["kernel_size"]
 
 
+def _pad_end(ctx: LayerContext | dict) -> tuple[int, ...]:
+    """Padding at the end of each axis: ``padding_end``, or the start's when it is auto (symmetric)."""
+    end = ctx["padding_end"]
+    return tuple(end) if end is not None else tuple(ctx["padding"])
+
+
+def pool_out(dim: Dim, kernel: int, stride: int, start: int, end: int, ceil_mode: bool) -> Dim:
+    """Windows along one axis. With ceil_mode a last, partial window counts if it starts inside the input or the
+    start padding (PyTorch's and ONNX's rule)."""
+    if not ceil_mode:
+        if start == end:
+            return conv_out(dim, kernel, stride, start)
+        return conv_out(dim, kernel + start - end, stride, start) if isinstance(dim, int) else \
+            conv_out(offset_dim(dim, end - start), kernel, stride, start)
+    if not isinstance(dim, int):
+        return f"ceil({sym(str(offset_dim(dim, start + end - kernel)))}/{stride})+1"
+    count = -(-(dim + start + end - kernel) // stride) + 1
+    if (count - 1) * stride >= dim + start:
+        count -= 1
+    return count
+
+
 def _pool_infer(type_id: str, d: int):
     def infer(ctx: LayerContext) -> tuple[TensorType, ...]:
         need_float(ctx, type_id)
         need_rank(ctx, type_id, (d + 2,), LAYOUTS[d], suggestion=HINTS[d])
         stride = _stride(ctx)
+        ends = _pad_end(ctx)
         shape: list[Dim] = list(ctx.x.shape[:2])
         for i, name in enumerate(spatial_names(d)):
             kernel, pad, dim = ctx["kernel_size"][i], ctx["padding"][i], ctx.x.shape[2 + i]
-            if 2 * pad > kernel:
-                raise ctx.fail(f"Padding {pad} is more than half the kernel {kernel} along the {name}.",
-                               param="padding", suggestion=f"Use padding of at most {kernel // 2}.")
-            if isinstance(dim, int) and kernel > dim + 2 * pad:
-                where = "padded input" if pad else "input"
-                raise ctx.fail(f"Kernel {kernel} is larger than the {where} {name} {dim + 2 * pad}.",
+            for amount, param in ((pad, "padding"), (ends[i], "padding_end")):
+                if 2 * amount > kernel:
+                    raise ctx.fail(f"Padding {amount} is more than half the kernel {kernel} along the {name}.",
+                                   param=param, suggestion=f"Use padding of at most {kernel // 2}.")
+            if isinstance(dim, int) and kernel > dim + pad + ends[i]:
+                where = "padded input" if pad or ends[i] else "input"
+                raise ctx.fail(f"Kernel {kernel} is larger than the {where} {name} {dim + pad + ends[i]}.",
                                param="kernel_size", suggestion="Use a smaller window or remove an earlier pooling.")
-            shape.append(conv_out(dim, kernel, stride[i], pad))
+            shape.append(pool_out(dim, kernel, stride[i], pad, ends[i], ctx["ceil_mode"]))
         return (ctx.x.with_shape(shape),)
 
     return infer
@@ -64,12 +90,20 @@ def _pool(kind: str, d: int, doc: str, example_inputs: tuple, keywords: tuple[st
     per_axis = f" One number, or one per axis ({axes})." if d > 1 else ""
 
     def build(ctx: LayerContext) -> nn.Module:
+        ends = _pad_end(ctx)
+        extra = {"count_include_pad": ctx["count_include_pad"]} if kind == "Avg" else {}
+        if ends != tuple(ctx["padding"]):
+            return make(modules.PaddedPool, kind.lower(), tuple(ctx["kernel_size"]), tuple(_stride(ctx)),
+                        tuple(ctx["padding"]), ends, ctx["ceil_mode"], extra.get("count_include_pad", True))
         return make(TORCH_POOL[kind, d], tuple(ctx["kernel_size"]), stride=tuple(_stride(ctx)),
-                    padding=tuple(ctx["padding"]))
+                    padding=tuple(ctx["padding"]), ceil_mode=ctx["ceil_mode"], **extra)
 
     def macs(ctx: LayerContext) -> int:
         return elements(infer(ctx)[0].shape) * math.prod(ctx["kernel_size"])
 
+    average = (Param("count_include_pad", ParamKind.BOOL, True, "Count padded positions in the average (PyTorch's "
+                     "default); off divides by the real values only (ONNX's default)."),) if kind == "Avg" else ()
+    fill = "zero in the average unless count include pad is off" if kind == "Avg" else "minus infinity"
     return LayerSpec(
         id=type_id,
         category="Pooling",
@@ -80,9 +114,15 @@ def _pool(kind: str, d: int, doc: str, example_inputs: tuple, keywords: tuple[st
                   maximum=1024, length=d),
             Param("stride", ParamKind.INTS, None, "Step between windows; auto = the kernel size, so windows do not "
                   "overlap." + per_axis, minimum=1, maximum=1024, length=d, allow_none=True),
-            Param("padding", ParamKind.INTS, (0,) * d, "Added at both ends of each axis, at most half the kernel"
-                  + (" (padding counts as zero in the average)." if kind == "Avg" else "."), minimum=0,
+            Param("padding", ParamKind.INTS, (0,) * d, "Added at both ends of each axis (at the start only when "
+                  f"padding end is set), at most half the kernel; padding counts as {fill}.", minimum=0,
                   maximum=512, length=d),
+            Param("padding_end", ParamKind.INTS, None, "Added at the end of each axis when it differs from the "
+                  "start (asymmetric padding, as in models converted from Caffe); auto = the same as padding.",
+                  minimum=0, maximum=512, length=d, allow_none=True),
+            Param("ceil_mode", ParamKind.BOOL, False, "Round the number of windows up, so a last partial window "
+                  "still gives an output."),
+            *average,
         ),
         infer=infer,
         build=build,
