@@ -16,7 +16,9 @@ After the import, the original module and the compiled document run on the same 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import math
 import operator
 import os
@@ -206,8 +208,8 @@ def _trace(model: nn.Module, label: str) -> fx.GraphModule:
 def _propagate_shapes(graph_module: fx.GraphModule, examples: tuple[torch.Tensor, ...], label: str) -> None:
     from torch.fx.passes.shape_prop import ShapeProp
 
-    try:
-        with torch.no_grad():
+    try:  # ShapeProp prints the traceback of a failing call itself: the message below says it in words
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(graph_module).propagate(*examples)
     except Exception as error:
         raise ModelImportError(f"{label} fails on the example input of shape "
