@@ -358,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     from netbuilder.cli_import import add_commands as add_import_command
 
     add_import_command(sub)
+    from netbuilder.cli_retarget import add_commands as add_retarget_command
+
+    add_retarget_command(sub)
 
     try:
         from netbuilder.cli_train import add_commands
