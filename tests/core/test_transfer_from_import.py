@@ -4,8 +4,8 @@ user's image files, export ONNX. Plus the head/freeze edits' own rules."""
 
 from __future__ import annotations
 
-import json
-import textwrap
+import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -20,24 +20,12 @@ from netbuilder.document import Document
 from netbuilder.importers.retarget import RetargetError, find_head, freeze_through, retarget
 from netbuilder.io import load_document
 
-PRETRAINED = textwrap.dedent('''
-    import torch.nn as nn
-    from safetensors.torch import load_file
+README = Path(__file__).resolve().parent.parent.parent / "README.md"
+SECTION = README.read_text(encoding="utf-8").split("## Transfer learning from an import", 1)[1].split("\n## ", 1)[0]
+PRETRAINED = re.search(r"```py\n(.*?)```", SECTION, re.S).group(1)  # the walk-through's own file and commands
+COMMANDS = [shlex.split(line) for line in re.search(r"```bash\n(.*?)```", SECTION, re.S).group(1).splitlines()
+            if line.startswith("netbuilder ")]
 
-
-    class DigitsCNN(nn.Module):
-        def __init__(self, weights=None):
-            super().__init__()
-            self.features = nn.Sequential(
-                nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-            self.classifier = nn.Linear(16, 10)
-            if weights:
-                self.load_state_dict(load_file(weights))
-
-        def forward(self, x):
-            return self.classifier(self.features(x))
-''')
 
 CLASSES = ("left", "middle", "right")
 
@@ -62,15 +50,16 @@ def test_import_retarget_fine_tune_and_export_from_the_command_line(tmp_path: Pa
     save_file(namespace["DigitsCNN"]().state_dict(), "digits_cnn.safetensors")  # "pretrained" weights
     user_images(tmp_path / "my_images")
 
-    assert main(["import", "pretrained.py:DigitsCNN", "--args", '{"weights": "digits_cnn.safetensors"}',
-                 "--input-shape", "1,8,8", "-o", "digits.nbg"]) == 0
-    assert main(["retarget", "digits.nbg", "--classes", "3", "--freeze", "features_3", "-o", "mine.nbg",
-                 "--json"]) == 0
-    capsys.readouterr()
-    assert main(["train", "mine.nbg", "--data", "my_images", "--epochs", "2", "--batch-size", "8", "--out", "run",
-                 "--json"]) == 0
-    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert events[-1]["event"] == "done"
+    assert [command[1] for command in COMMANDS] == ["import", "retarget", "train", "export"]
+    for command in COMMANDS:  # as the README writes them; training shorter
+        arguments = list(command[1:])
+        if command[1] == "train":
+            arguments[arguments.index("--epochs") + 1] = "2"
+            arguments += ["--batch-size", "8"]
+        assert main(arguments) == 0, command
+    out = capsys.readouterr().out
+    assert "matches pytorch" in out and "New head new_head (3 classes) replaces classifier" in out
+    assert "Frozen (4): features_0, features_1, features_2, features_3." in out
 
     pretrained = load_file("digits.safetensors")
     (weights_file,) = (tmp_path / "run" / "weights").glob("*.safetensors")
@@ -79,7 +68,6 @@ def test_import_retarget_fine_tune_and_export_from_the_command_line(tmp_path: Pa
     assert not torch.equal(tuned["features_4.weight"], pretrained["features_4.weight"])  # fine-tuned
     assert tuned["new_head.weight"].shape == (3, 16) and "classifier.weight" not in tuned
 
-    assert main(["export", "mine.nbg", "--onnx", "mine.onnx", "--run", "run"]) == 0
     session = ort.InferenceSession("mine.onnx", providers=["CPUExecutionProvider"])
     (scores,) = session.run(None, {session.get_inputs()[0].name: np.random.rand(4, 1, 8, 8).astype(np.float32)})
     assert scores.shape == (4, 3)
