@@ -8,6 +8,7 @@ so every layer's own rule counts it, attention's length-squared terms included a
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from netbuilder.analysis.analyzer import Analysis, analyze
@@ -58,6 +59,20 @@ def cost_at_length(network: Network, length: int | None = None) -> LengthCost | 
         if analysis.ok:
             return _cost(analysis, candidate)
     return None
+
+
+_latest: weakref.WeakKeyDictionary[Network, tuple[int, int | None, LengthCost | None]] = \
+    weakref.WeakKeyDictionary()
+
+
+def latest_cost(network: Network, length: int | None = None) -> LengthCost | None:
+    """`cost_at_length`, worked out once per state of the network (the app asks after every edit)."""
+    cached = _latest.get(network)
+    if cached is not None and cached[:2] == (network.change_position, length):
+        return cached[2]
+    cost = cost_at_length(network, length)
+    _latest[network] = (network.change_position, length, cost)
+    return cost
 
 
 def _cost(analysis: Analysis, length: int) -> LengthCost:
