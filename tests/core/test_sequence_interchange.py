@@ -130,3 +130,23 @@ def test_log_softmax_feeding_probabilities_is_not_warned(chain: list[str], warne
     net.chain(*layers)
     flagged = [d for d in analyze(net).warnings if d.node_name == "classes"]
     assert bool(flagged) == warned
+
+
+def test_predictions_of_a_log_softmax_probabilities_output_are_probabilities(tmp_path) -> None:
+    import torch
+
+    from netbuilder.train import TrainConfig, Trainer, predict
+
+    doc = Document()
+    net = doc.network()
+    net.chain(net.add("Input", shape=(4,)), net.add("Linear", units=3), net.add("LogSoftmax"),
+              net.add("Output", name="species", role="probabilities"))
+    doc.settings["data"] = {"source": "iris"}
+    config = TrainConfig.from_settings(doc.settings)
+    config.epochs = 1
+    events = list(Trainer(doc, config, run_root=tmp_path).events())
+    run_dir = events[-1].run_dir
+    result = predict(doc, run_dir, torch.rand(5, 4), device="cpu")
+    assert result.probabilities is not None
+    torch.testing.assert_close(result.probabilities.sum(dim=1), torch.ones(5))  # not log-probabilities
+    assert float(result.probabilities.min()) >= 0.0
