@@ -71,10 +71,13 @@ FAILED = _Failed()
 
 @dataclass
 class _RecurrentCall:
-    """An LSTM/GRU/RNN call returns (output, state); only ``output`` (item 0) has a NetBuilder port."""
+    """A call that returns a tuple of which only item 0 has a NetBuilder port: LSTM/GRU/RNN (output, state) and
+    MultiheadAttention (output, attention weights)."""
 
     value: Value
     fx_name: str
+    rest: str = "the final state of a recurrent layer (output[1]); NetBuilder imports the output sequence, " \
+        "output[0]: set the layer's 'final state' by hand to carry the state"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -257,6 +260,14 @@ class _Builder:
                            "layer (NetBuilder layers own their weights)")
             else:
                 self._call(node)
+        calls = defaultdict(list)
+        for node in self.gm.graph.nodes:
+            if node.op == "call_module" and isinstance(self.values.get(node), Value | _RecurrentCall):
+                calls[str(node.target)].append(node.name)
+        for target, names in calls.items():
+            if len(names) > 1:
+                self.notes.append(f"{target} is called {len(names)} times; each call became its own layer "
+                                  f"({', '.join(names)}) with a copy of its weights, so they train separately.")
         if self.failures:
             ops = [UnsupportedOp(label, len(items), tuple(name for name, _ in items),
                                  tuple(dict.fromkeys(reason for _, reason in items if reason)))
@@ -559,6 +570,62 @@ def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:
     return _RecurrentCall(typed, node.name)
 
 
+def _no_masks(node: fx.Node, names: Sequence[str]) -> None:
+    for name in names:
+        if node.kwargs.get(name) is not None:
+            raise Unsupported(f"{name} passed in forward (set the layer's causal option by hand instead)")
+
+
+def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _RecurrentCall:
+    if not m.batch_first:
+        raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
+    if m.in_proj_bias is None or m.bias_k is not None or m.add_zero_attn:
+        raise Unsupported("bias=False, add_bias_kv or add_zero_attn")
+    if len(node.args) > 3:
+        raise Unsupported("masks passed positionally")
+    _no_masks(node, ("attn_mask", "key_padding_mask"))
+    if node.kwargs.get("is_causal"):
+        raise Unsupported("is_causal in forward (set the layer's causal option by hand)")
+    query, key, value = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")])[:3]
+    if key is not value:
+        raise Unsupported("different key and value tensors (NetBuilder attends to one memory)")
+    inputs = [b.tensor(query)] if key is query else [b.tensor(query), b.tensor(key)]
+    params = {"num_heads": m.num_heads, "mode": "self" if key is query else "cross", "dropout": float(m.dropout),
+              "causal": False}
+    result = b.emit(node, "MultiheadAttention", params, inputs, _state(m))
+    shape = _meta_shape_item(node, 0)
+    typed = Value(result.node_id, result.port, TensorType(("N", *shape[1:])) if shape else result.type)
+    return _RecurrentCall(typed, node.name, "the attention weights (output[1]); NetBuilder's layer returns the "
+                          "attended values, output[0]")
+
+
+def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
+    decoder = isinstance(m, nn.TransformerDecoderLayer)
+    if not m.self_attn.batch_first:
+        raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
+    function = m.activation
+    activation = ("relu" if function is F.relu or isinstance(function, nn.ReLU) else
+                  "gelu" if function is F.gelu or (isinstance(function, nn.GELU) and function.approximate == "none")
+                  else None)
+    if activation is None:
+        raise Unsupported("an activation other than relu or gelu")
+    if m.linear1.bias is None or abs(m.norm1.eps - 1e-5) > 1e-12:
+        raise Unsupported("bias=False or a layer_norm_eps other than 1e-5")
+    if len(node.args) > (2 if decoder else 1):
+        raise Unsupported("masks passed positionally")
+    _no_masks(node, ("src_mask", "src_key_padding_mask", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
+                     "memory_key_padding_mask"))
+    if node.kwargs.get("is_causal") or node.kwargs.get("tgt_is_causal") or node.kwargs.get("memory_is_causal"):
+        raise Unsupported("a causal flag in forward (set the layer's causal option by hand)")
+    params = {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features,
+              "dropout": float(m.dropout.p), "activation": activation, "norm_first": m.norm_first, "causal": False}
+    inputs = [b.tensor(node.args[0])]
+    if decoder:
+        inputs.append(b.tensor(node.args[1] if len(node.args) > 1 else node.kwargs.get("memory")))
+    kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
+    return b.emit(node, kind, params, inputs, _state(m))
+
+
 def _meta_shape_item(node: fx.Node, index: int) -> tuple[int, ...] | None:
     meta = node.meta.get("tensor_meta")
     if isinstance(meta, tuple | list) and len(meta) > index and hasattr(meta[index], "shape"):
@@ -608,6 +675,8 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.LayerNorm, _layer_norm), (nn.GroupNorm, _group_norm),
     (nn.Embedding, _embedding),
     (nn.LSTM, _recurrent), (nn.GRU, _recurrent), (nn.RNN, _recurrent),
+    (nn.MultiheadAttention, _attention),
+    (nn.TransformerEncoderLayer, _transformer_layer), (nn.TransformerDecoderLayer, _transformer_layer),
     (nn.ReLU, _simple("ReLU")),
     (nn.GELU, _simple("GELU", _gelu_params)), (nn.SiLU, _simple("SiLU")), (nn.Sigmoid, _simple("Sigmoid")),
     (nn.Tanh, _simple("Tanh")), (nn.ELU, _simple("ELU", lambda m: {"alpha": float(m.alpha)})),
@@ -826,8 +895,7 @@ def _getitem(b: _Builder, node: fx.Node) -> Value:
     if isinstance(value, _RecurrentCall):
         if index == 0:
             return value.value
-        raise Unsupported("the final state of a recurrent layer (output[1]); NetBuilder imports the output "
-                          "sequence, output[0]: set the layer's 'final state' by hand to carry the state")
+        raise Unsupported(value.rest)
     if value is _SIZE:
         return _SIZE  # type: ignore[return-value]
     x = b.tensor(source)

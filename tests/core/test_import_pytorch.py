@@ -119,6 +119,33 @@ def test_a_language_model_imports_token_ids_and_its_recurrent_weights() -> None:
     assert "rnn.rnn.weight_hh_l1" in result.weights  # the node's Recurrent module holds torch's GRU as .rnn
 
 
+class TinyTransformer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(20, 16)
+        self.encoder = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, activation="gelu")
+        self.decoder = nn.TransformerDecoderLayer(16, 2, 24, dropout=0.0, batch_first=True, norm_first=True)
+        self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.classes = nn.Linear(16, 5)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        h = self.decoder(self.encoder(x), x)
+        attended, _ = self.attention(h, h, h)
+        crossed, _ = self.attention(h, x, x)
+        return self.classes((attended + crossed)[:, 0])
+
+
+def test_attention_and_transformer_layers_import_with_their_weights() -> None:
+    torch.manual_seed(0)
+    result = import_pytorch(TinyTransformer(), torch.randint(0, 20, (2, 6)))
+    assert types_of(result) == ["Input", "Embedding", "TransformerEncoderLayer", "TransformerDecoderLayer",
+                                "MultiheadAttention", "MultiheadAttention", "Add", "SelectStep", "Linear", "Output"]
+    assert [n.params["mode"] for n in result.network.nodes if n.type == "MultiheadAttention"] == ["self", "cross"]
+    assert result.parity is not None and result.parity.ok
+    assert any("attention is called 2 times" in note for note in result.notes)  # said, not silently duplicated
+
+
 class Unsupported(nn.Module):
     def __init__(self) -> None:
         super().__init__()
