@@ -1,7 +1,8 @@
 """``netbuilder import``: an ONNX file or a PyTorch module becomes a ``.nbg`` document with its weights beside it.
 
 Exit codes follow `netbuilder.cli`: 0 imported and parity within tolerance; 1 the model cannot be imported as it
-is (unsupported operations, each listed; a parity check that failed; too large); 2 bad usage or unreadable input.
+is (unsupported operations, each listed; a parity check that failed; too large); 2 bad usage or a file that cannot
+be read as a model (missing, damaged, not ONNX).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _run_import(args: argparse.Namespace) -> Any:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from netbuilder.importers import ModelImportError, UnsupportedOpsError, save_import
+    from netbuilder.importers import ModelFileError, ModelImportError, UnsupportedOpsError, save_import
     from netbuilder.io import SaveError
 
     out = _output_path(args, args.source)
@@ -90,6 +91,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         else:
             print(f"netbuilder: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except ModelFileError as error:
+        raise CliError(str(error)) from None
     except ModelImportError as error:
         if args.json:
             print(json.dumps({"ok": False, "error": "import_failed", "source": args.source, "message": str(error)},

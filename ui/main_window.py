@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 
 APP_NAME = "NetBuilder"
 # Disabled while training runs (the document is locked): they change the network or replace the document.
-LOCKED_ACTIONS = ("new", "new_template", "open", "cut", "paste", "duplicate", "delete", "auto_layout")
+LOCKED_ACTIONS = ("new", "new_template", "open", "import_model", "cut", "paste", "duplicate", "delete", "auto_layout")
 SETTINGS_VERSION = 1  # bump when the dock layout changes incompatibly, so an old saved state is ignored
 BOTTOM_PANEL_HEIGHT = 190  # problems, plots and results share it: room for a plot, not only a list
 
@@ -348,6 +348,8 @@ class MainWindow(QMainWindow):
         a("new_template", "New from &Template…", self.new_from_template, "Ctrl+Shift+N", "template",
           "Start from one of the example networks.")
         a("open", "&Open…", self.files.open, key.Open, "open", "Open a NetBuilder file (.nbg).")
+        a("import_model", "&Import…", self.import_model, "Ctrl+I", "open",
+          "Import an ONNX model with its weights as a new network.")
         a("save", "&Save", self.files.save, key.Save, "save", "Save the document.")
         a("save_as", "Save &As…", self.files.save_as, key.SaveAs, None, "Save the document under a new name.")
         a("export_image", "Export &Image…", self.export_image, "Ctrl+E", "image",
@@ -408,7 +410,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         acts = self.acts
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([acts["new"], acts["new_template"], acts["open"]])
+        file_menu.addActions([acts["new"], acts["new_template"], acts["open"], acts["import_model"]])
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._rebuild_recent_menu)
         file_menu.addSeparator()
@@ -779,6 +781,13 @@ class MainWindow(QMainWindow):
                             f"“{network}” has {len(errors)} problem{'s' * (len(errors) != 1)} to fix first, "
                             f"e.g. {first}\n\nThe Problems panel lists them all (F8 goes to the next one).")
         return False
+
+    def import_model(self, source: str | os.PathLike[str] | None = None,
+                     target: str | os.PathLike[str] | None = None) -> bool:
+        """File > Import…: an ONNX model with its weights, saved as a new document and opened."""
+        from netbuilder_ui.import_model import ModelImport
+
+        return ModelImport(self, self.files).run(source, target)
 
     def export_onnx(self) -> bool:
         """File > Export ONNX: refused with the problems listed while the network is invalid."""

@@ -19,6 +19,7 @@ from typing import Any
 from netbuilder.importers.result import (
     PARITY_TOLERANCE,
     ImportResult,
+    ModelFileError,
     ModelImportError,
     ModelTooLargeError,
     ParityReport,
@@ -30,7 +31,7 @@ from netbuilder.importers.result import (
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                **options: Any) -> ImportResult:
+                **options: Any) -> ImportResult:  # options: seed, step
     """Import an ONNX model file: see `netbuilder.importers.onnx_import.import_onnx`."""
     from netbuilder.importers.onnx_import import import_onnx as run
 
@@ -38,6 +39,6 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
 
 
 __all__ = [
-    "PARITY_TOLERANCE", "ImportResult", "ModelImportError", "ModelTooLargeError", "ParityReport", "UnsupportedOp",
+    "PARITY_TOLERANCE", "ImportResult", "ModelFileError", "ModelImportError", "ModelTooLargeError", "ParityReport", "UnsupportedOp",
     "UnsupportedOpsError", "import_onnx", "save_import", "weights_path_for",
 ]

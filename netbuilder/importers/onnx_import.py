@@ -28,17 +28,15 @@ from netbuilder.document import Document
 from netbuilder.document.model import NameAllocator, Node, Wire, name_is_usable, reserved_names
 from netbuilder.importers.result import (
     ImportResult,
+    ModelFileError,
     ModelImportError,
     ModelTooLargeError,
     UnsupportedOp,
     UnsupportedOpsError,
 )
 from netbuilder.specs import BATCH, SEQ, LayerContext, ParamError, ShapeError, TensorType, get_spec
-from netbuilder.specs.interop import onnx_rules
+from netbuilder.specs.interop import BATCH_MARK, SEQ_MARK, onnx_rules
 
-# Sizes in a folded shape that stand for a tensor's batch or variable length (never real sizes: negative).
-BATCH_MARK = -(2**40) - 1
-SEQ_MARK = -(2**40) - 2
 MARKS = {BATCH: BATCH_MARK, SEQ: SEQ_MARK}
 
 _FLOAT_TYPES = {1: "float32", 10: "float32", 11: "float32", 16: "float32"}  # float, float16, double, bfloat16
@@ -135,6 +133,15 @@ class NodeView:
         layer = self._importer.layers[value.source[0]]
         return layer if len(layer.ports) == 1 else None
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size the file declares on its inputs (None when free)."""
+        return self._importer.fixed_batch
+
+    def aux_name(self, suffix: str) -> str:
+        """A name for an extra layer a rule adds for this node, e.g. ``conv1_pad``."""
+        return self._importer.name_for(self._node, suffix, suffix=f"_{suffix}")
+
     # ---- writing -----------------------------------------------------------------------------------------------
     def fail(self, reason: str) -> RuleRefused:
         return RuleRefused(reason)
@@ -220,6 +227,7 @@ class OnnxImporter:
         taken = {node.name for node in []}
         self.names = NameAllocator(taken)
         self.used_names: set[str] = set()
+        self.fixed_batch: int | None = None
         self._onnx = onnx
         self.rules = onnx_rules()
 
@@ -242,14 +250,14 @@ class OnnxImporter:
         self.order.append(layer_id)
         return layer
 
-    def name_for(self, node: Any, type_id: str) -> str:
+    def name_for(self, node: Any, type_id: str, suffix: str = "") -> str:
         """A node name from the ONNX node (or the PyTorch module it was exported from), made a valid, unique
         NetBuilder name; otherwise a numbered one from the layer type."""
         base = _scope_name(node) or node.name or ""
         text = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_")
         if text and not text[0].isalpha():
             text = f"n_{text}"
-        text = text[:60]
+        text = text[:60] + suffix if text else ""
         if text and name_is_usable(text) and text not in self.used_names and text not in reserved_names():
             self.used_names.add(text)
             self.names.taken.add(text)
@@ -272,6 +280,9 @@ class OnnxImporter:
             raise ModelImportError("The model has no inputs (every input is a constant), so there is nothing for "
                                    "a network to compute.")
         for value in inputs:
+            dims = value.type.tensor_type.shape.dim
+            if dims and dims[0].HasField("dim_value") and self.fixed_batch is None:
+                self.fixed_batch = int(dims[0].dim_value)
             tensor_type = self._input_type(value)
             layer = self.add_layer("Input", {"shape": tensor_type.features, "dtype": tensor_type.dtype}, [], (),
                                    {}, self.name_for_input(value.name))
@@ -323,7 +334,11 @@ class OnnxImporter:
         names = [name for name in node.input if name]
         missing = [name for name in names if name not in self.values]
         if missing:
-            return  # fed by an operation already reported: the report names that one, not every node after it
+            # Fed by an operation already reported: what it would compute is unknown, so a rule cannot run; an
+            # operation with no rule at all is still listed, so the report is complete in one go.
+            if op not in self.rules and op not in FOLDERS and op != "Shape":
+                self._refuse(node, op, "")
+            return
         if op in FOLDERS and all(isinstance(self.values[name], np.ndarray) for name in names):
             try:
                 results = FOLDERS[op](NodeView(self, node), [self.values[name] if name else None
@@ -333,7 +348,7 @@ class OnnxImporter:
                 return
             for name, result in zip(node.output, results, strict=False):
                 if name:
-                    self.values[name] = result
+                    self.values[name] = np.asarray(result)
             return
         if op == "Shape":
             value = self.values[node.input[0]]
@@ -590,11 +605,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     try:
         info = check_readable(file, "model")
     except FileRefused as error:
-        raise ModelImportError(str(error)) from None
+        raise ModelFileError(str(error)) from None
     except FileNotFoundError:
-        raise ModelImportError(f"{file} does not exist.") from None
+        raise ModelFileError(f"{file} does not exist.") from None
     except OSError as error:
-        raise ModelImportError(f"Cannot read {file}: {error.strerror or error}.") from None
+        raise ModelFileError(f"Cannot read {file}: {error.strerror or error}.") from None
     available = _available_memory()
     if available is not None and info.st_size * 3 > available:
         raise ModelTooLargeError(f"{file} is {human_size(info.st_size)}; importing it needs about three times that "
@@ -602,9 +617,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     try:
         model = onnx.load(str(file), load_external_data=False)
     except Exception as error:
-        raise ModelImportError(f"{file} is not an ONNX model that can be read ({_first_line(error)}).") from None
+        raise ModelFileError(f"{file} is not an ONNX model that can be read ({_first_line(error)}).") from None
     if not model.graph.node:
-        raise ModelImportError(f"{file} holds no graph (an ONNX model has at least one operation).")
+        raise ModelFileError(f"{file} holds no graph (an ONNX model has at least one operation).")
     needed = weight_bytes(model)
     if available is not None and needed * 2.5 > available:
         raise ModelTooLargeError(
@@ -628,20 +643,25 @@ def _first_line(error: BaseException) -> str:
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                seed: int = 0) -> ImportResult:
+                seed: int = 0, step: Any = None) -> ImportResult:
     """Import an ONNX model: a document with one network (laid out), its weights, and (``parity``) the largest
     difference between onnxruntime running the file and the compiled network on the same random input.
 
     Raises `UnsupportedOpsError` listing every operation that has no NetBuilder layer (nothing is built),
     `ModelTooLargeError` before allocating weights that would not fit in memory, and `ModelImportError` for
-    anything else that makes the file unusable."""
+    anything else that makes the file unusable. ``step(text)``, when given, is called as each stage starts (a
+    progress display; it may raise to stop the import there)."""
+    step = step or (lambda _text: None)
+    step("Loading ONNX and PyTorch…")
     import torch
 
     from netbuilder.importers.layout import lay_out
     from netbuilder.importers.parity import onnx_parity
 
     file = Path(path)
+    step(f"Reading {file.name}…")
     model = load_model(file)
+    step("Turning operations into layers…")
     importer = OnnxImporter(model, "model")
     try:
         doc, arrays = importer.run()
@@ -650,11 +670,13 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
         raise UnsupportedOpsError(error.ops, str(file)) from None
     doc.info.title = name or _network_name(model, file)
     doc.info.description = f"Imported from {file.name} (ONNX opset {importer.opset})."
+    step("Laying out the network…")
     lay_out(doc.network())
     weights = {key: _tensor(torch, array) for key, array in arrays.items()}
     result = ImportResult(doc, weights, str(file), "onnx", op_counts=dict(importer.op_counts))
     del arrays
     if parity:
+        step("Comparing with onnxruntime…")
         result.parity = onnx_parity(result, model, file, seed=seed)
     return result
 

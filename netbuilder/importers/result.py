@@ -61,6 +61,10 @@ class UnsupportedOpsError(ModelImportError):
         return {"error": "unsupported_ops", "source": self.source, "unsupported": [op.to_dict() for op in self.ops]}
 
 
+class ModelFileError(ModelImportError):
+    """The file cannot be read as a model at all: missing, not a regular file, damaged, not ONNX."""
+
+
 class ModelTooLargeError(ModelImportError):
     """The model's weights would not fit in the memory this machine has; refused before anything is allocated."""
 

@@ -16,6 +16,7 @@ from netbuilder.specs.base import (
     need_float,
     sample_axis,
 )
+from netbuilder.specs.interop import onnx_rule
 from netbuilder.specs.lazy import nn
 
 
@@ -118,3 +119,66 @@ register(
                 kwargs={"beta": "beta"}),
 )
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+_PLAIN = {"Relu": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "Tanh"}
+
+
+@onnx_rule(*_PLAIN)
+def _plain_from_onnx(node: Any) -> None:
+    node.emit(_PLAIN[node.op_type])
+
+
+@onnx_rule("LeakyRelu")
+def _leaky_from_onnx(node: Any) -> None:
+    node.emit("LeakyReLU", {"negative_slope": float(node.attr("alpha", 0.01))})
+
+
+@onnx_rule("Elu")
+def _elu_from_onnx(node: Any) -> None:
+    node.emit("ELU", {"alpha": float(node.attr("alpha", 1.0))})
+
+
+@onnx_rule("Softplus")
+def _softplus_from_onnx(node: Any) -> None:
+    node.emit("Softplus", {"beta": 1.0})
+
+
+@onnx_rule("Gelu")
+def _gelu_from_onnx(node: Any) -> None:
+    if (node.attr("approximate", "none") or "none") != "none":
+        raise node.fail("the tanh approximation of GELU")
+    node.emit("GELU")
+
+
+@onnx_rule("Softmax", "LogSoftmax")
+def _softmax_from_onnx(node: Any) -> None:
+    rank = node.type(0).rank
+    axis = int(node.attr("axis", -1 if node.opset >= 13 else 1)) % rank
+    if node.opset < 13 and axis != rank - 1:
+        # Before opset 13, softmax flattens every axis from ``axis`` on into one: the same as a softmax over one
+        # axis when every other of those axes has size 1 (e.g. N×C×1×1 after global pooling).
+        sizes = node.type(0).shape[axis:]
+        wide = [axis + i for i, size in enumerate(sizes) if size != 1]
+        if len(wide) > 1:
+            raise node.fail(f"softmax over axes {axis}..{rank - 1} together (opset {node.opset})")
+        axis = wide[0] if wide else axis
+    node.emit(node.op_type, {"axis": axis if axis != rank - 1 else -1})
+
+
+@onnx_rule("PRelu")
+def _prelu_from_onnx(node: Any) -> None:
+    slope = node.const(1)
+    if slope is None:
+        raise node.fail("its slopes are computed in the graph")
+    x = node.type(0)
+    if slope.size == 1:
+        node.emit("PReLU", {"per_channel": False}, weights={"weight": slope.reshape(1)})
+        return
+    channels = x.shape[1] if x.rank > 1 else None
+    if slope.size != channels:
+        raise node.fail("slopes that are neither one nor one per channel")
+    node.emit("PReLU", {"per_channel": True}, weights={"weight": slope.reshape(-1)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from netbuilder.specs import register
 from netbuilder.specs.base import (
@@ -24,6 +25,7 @@ from netbuilder.specs.base import (
     spatial_names,
     times,
 )
+from netbuilder.specs.interop import ints, onnx_pads, onnx_rule
 from netbuilder.specs.lazy import nn
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W", 3: "a volume N×C×D×H×W"}
@@ -258,3 +260,65 @@ register(
                     "stride 2 it doubles height and width, as in U-Net decoders, autoencoders and GAN generators.",
                     ((BATCH, 3, 4, 4),), ("deconvolution", "upsample", "decoder", "generator")),
 )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+
+def _onnx_weights(node: Any) -> tuple[Any, Any]:
+    weight = node.const(1)
+    if weight is None:
+        raise node.fail("its weights are computed in the graph, not stored")
+    bias = node.const(2) if node.has_input(2) else None
+    if node.has_input(2) and bias is None:
+        raise node.fail("its bias is computed in the graph, not stored")
+    return weight, bias
+
+
+@onnx_rule("Conv")
+def _conv_from_onnx(node: Any) -> None:
+    weight, bias = _onnx_weights(node)
+    d = node.type(0).rank - 2
+    if d not in (1, 2, 3):
+        raise node.fail(f"NetBuilder convolves sequences, images and volumes, not rank {d + 2} tensors")
+    kernel = ints(node.attr("kernel_shape")) or tuple(weight.shape[2:])
+    strides = ints(node.attr("strides")) or (1,) * d
+    dilations = ints(node.attr("dilations")) or (1,) * d
+    start, end = onnx_pads(node, kernel, strides, dilations)
+    source: Any = 0
+    if start != end:
+        if d == 3:
+            raise node.fail("asymmetric padding of a 3D convolution")
+        amount = (start[0], end[0]) if d == 1 else (start[0], end[0], start[1], end[1])
+        source = node.emit("Pad", {"amount": amount, "mode": "zero"}, outputs=(), name=node.aux_name("pad")).out()
+        start = (0,) * d
+    params = {"filters": int(weight.shape[0]), "kernel_size": kernel, "stride": strides, "dilation": dilations,
+              "groups": int(node.attr("group", 1)), "bias": bias is not None,
+              "padding": "explicit" if any(start) else "valid", "padding_size": start}
+    node.emit(f"Conv{d}d", params, inputs=(source,),
+              weights={"weight": weight, **({"bias": bias} if bias is not None else {})})
+
+
+@onnx_rule("ConvTranspose")
+def _conv_transpose_from_onnx(node: Any) -> None:
+    weight, bias = _onnx_weights(node)
+    d = node.type(0).rank - 2
+    if d not in (1, 2):
+        raise node.fail(f"NetBuilder has transposed convolutions for sequences and images, not rank {d + 2}")
+    if node.attr("output_shape") is not None:
+        raise node.fail("output_shape is given instead of pads (export with explicit padding)")
+    kernel = ints(node.attr("kernel_shape")) or tuple(weight.shape[2:])
+    strides = ints(node.attr("strides")) or (1,) * d
+    dilations = ints(node.attr("dilations")) or (1,) * d
+    if (node.attr("auto_pad", "NOTSET") or "NOTSET") not in ("NOTSET", "VALID"):
+        raise node.fail("auto_pad SAME on a transposed convolution")
+    start, end = onnx_pads(node, kernel, strides, dilations)
+    if start != end:
+        raise node.fail("asymmetric padding of a transposed convolution")
+    groups = int(node.attr("group", 1))
+    params = {"filters": int(weight.shape[1]) * groups, "kernel_size": kernel, "stride": strides,
+              "padding": start, "output_padding": ints(node.attr("output_padding")) or (0,) * d,
+              "dilation": dilations, "groups": groups, "bias": bias is not None}
+    node.emit(f"ConvTranspose{d}d", params,
+              weights={"weight": weight, **({"bias": bias} if bias is not None else {})})

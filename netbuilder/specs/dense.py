@@ -31,6 +31,7 @@ from netbuilder.specs.base import (
     spatial_names,
     sym,
 )
+from netbuilder.specs.interop import BATCH_MARK, SEQ_MARK, ints, onnx_rule
 from netbuilder.specs.lazy import modules, nn
 
 
@@ -514,3 +515,165 @@ SPLIT = LayerSpec(
 
 register(LINEAR, IDENTITY, FLATTEN, RESHAPE, PERMUTE, SQUEEZE, UNSQUEEZE, UPSAMPLE, PIXEL_SHUFFLE, PAD, SELECT_STEP,
          SPLIT)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+
+@onnx_rule("Gemm")
+def _gemm_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    if node.attr("transA", 0):
+        raise node.fail("its input is transposed (transA)")
+    b = node.const(1)
+    if b is None or b.ndim != 2:
+        raise node.fail("its weight matrix is computed in the graph, not stored")
+    alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
+    weight = np.ascontiguousarray(b if node.attr("transB", 0) else b.T, dtype=np.float32)
+    if alpha != 1.0:
+        weight = weight * np.float32(alpha)
+    units = weight.shape[0]
+    weights = {"weight": weight}
+    if node.has_input(2):
+        c = node.const(2)
+        if c is None:
+            raise node.fail("its bias is computed in the graph, not stored")
+        if c.size not in (1, units) or (c.ndim == 2 and c.shape[0] != 1):
+            raise node.fail(f"a bias of shape {tuple(c.shape)} for {units} outputs")
+        weights["bias"] = np.broadcast_to(c.reshape(-1) * np.float32(beta), (units,)).astype(np.float32)
+    node.emit("Linear", {"units": units, "bias": "bias" in weights}, weights=weights)
+
+
+@onnx_rule("MatMul")
+def _matmul_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    b = node.const(1)
+    if b is None or b.ndim != 2 or not node.is_tensor(0):
+        raise node.fail("it multiplies two computed tensors (NetBuilder has matrix products only inside its "
+                        "Linear and attention layers)")
+    node.emit("Linear", {"units": int(b.shape[1]), "bias": False},
+              weights={"weight": np.ascontiguousarray(b.T, dtype=np.float32)})
+
+
+@onnx_rule("Flatten")
+def _flatten_from_onnx(node: Any) -> None:
+    axis = int(node.attr("axis", 1)) % max(node.type(0).rank, 1)
+    if axis != 1:
+        raise node.fail(f"flattening from axis {axis} (NetBuilder keeps the batch axis apart)")
+    node.emit("Flatten", {"start_axis": 1})
+
+
+def _reshape_target(node: Any, shape: tuple[int, ...], x: TensorType) -> tuple[int, ...]:
+    """The per-sample shape a Reshape asks for, with the batch taken off the front."""
+    allow_zero = bool(node.attr("allowzero", 0))
+    dims = [x.shape[i] if d == 0 and not allow_zero and i < x.rank else d for i, d in enumerate(shape)]
+    first, rest = dims[0], [SEQ_MARK if d == SEQ else d for d in dims[1:]]
+    rest = [-1 if d == SEQ_MARK else d for d in rest]
+    if any(not isinstance(d, int) or d == BATCH_MARK or d == 0 for d in rest):
+        raise node.fail("it reshapes the batch into another axis")
+    features = x.features
+    count = math.prod(d for d in features if isinstance(d, int)) if all(isinstance(d, int) for d in features) \
+        else None
+    if first in (BATCH, BATCH_MARK) or (first == 1 and node.fixed_batch == 1):
+        return tuple(rest)
+    if first == -1 and -1 not in rest and count is not None and math.prod(rest) == count:
+        return tuple(rest)
+    raise node.fail(f"it reshapes across the batch axis (to {list(shape)})")
+
+
+@onnx_rule("Reshape")
+def _reshape_from_onnx(node: Any) -> None:
+    shape = node.const(1)
+    if shape is None:
+        raise node.fail("its target shape is computed from values, not only from shapes")
+    x = node.type(0)
+    target = _reshape_target(node, tuple(int(d) for d in shape.reshape(-1).tolist()), x)
+    if len(target) == 1 and (target[0] == -1 or target[0] == prod(x.features)) and x.rank > 2:
+        node.emit("Flatten", {"start_axis": 1})
+    elif target == tuple(x.features):
+        node.alias(0, 0)
+    else:
+        node.emit("Reshape", {"shape": target})
+
+
+@onnx_rule("Transpose")
+def _transpose_from_onnx(node: Any) -> None:
+    rank = node.type(0).rank
+    perm = ints(node.attr("perm")) or tuple(reversed(range(rank)))
+    if perm[0] != 0:
+        raise node.fail(f"it moves the batch axis (perm {list(perm)})")
+    if perm == tuple(range(rank)):
+        node.alias(0, 0)
+        return
+    node.emit("Permute", {"order": perm[1:]})
+
+
+def _axes_of(node: Any) -> tuple[int, ...]:
+    if node.has_input(1):
+        axes = node.const(1)
+        if axes is None:
+            raise node.fail("its axes are computed in the graph")
+        return ints(axes)
+    return ints(node.attr("axes"))
+
+
+@onnx_rule("Unsqueeze")
+def _unsqueeze_from_onnx(node: Any) -> None:
+    axes = _axes_of(node)
+    rank = node.type(0).rank + len(axes)
+    source: Any = 0
+    ordered = sorted(a % rank for a in axes)
+    for i, axis in enumerate(ordered):
+        last = i == len(ordered) - 1
+        layer = node.emit("Unsqueeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
+                          name=None if last else node.aux_name(f"u{i + 1}"))
+        source = layer.out()
+
+
+@onnx_rule("Squeeze")
+def _squeeze_from_onnx(node: Any) -> None:
+    axes = _axes_of(node)
+    if not axes:
+        node.emit("Squeeze", {"axis": None})
+        return
+    rank = node.type(0).rank
+    ordered = sorted((a % rank for a in axes), reverse=True)
+    source: Any = 0
+    for i, axis in enumerate(ordered):
+        last = i == len(ordered) - 1
+        layer = node.emit("Squeeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
+                          name=None if last else node.aux_name(f"s{i + 1}"))
+        source = layer.out()
+
+
+@onnx_rule("Identity")
+def _identity_from_onnx(node: Any) -> None:
+    node.alias(0, 0)
+
+
+_PAD_MODES = {"constant": "zero", "reflect": "reflection", "edge": "replication"}
+
+
+@onnx_rule("Pad")
+def _pad_from_onnx(node: Any) -> None:
+    x = node.type(0)
+    mode = _PAD_MODES.get(node.attr("mode", "constant") or "constant")
+    if mode is None:
+        raise node.fail(f"padding mode {node.attr('mode')!r}")
+    pads = ints(node.const(1)) if node.has_input(1) else ints(node.attr("pads"))
+    if node.has_input(1) and node.const(1) is None:
+        raise node.fail("its padding is computed in the graph")
+    value = node.const(2) if node.has_input(2) else node.attr("value", 0.0)
+    if value is not None and float(value.reshape(-1)[0] if hasattr(value, "reshape") else value) != 0.0:
+        raise node.fail("padding with a value other than zero")
+    if node.has_input(3):
+        raise node.fail("padding selected axes only")
+    rank = x.rank
+    start, end = pads[:rank], pads[rank:]
+    if any(start[:2]) or any(end[:2]) or rank not in (3, 4) or any(p < 0 for p in pads):
+        raise node.fail("padding other than at the ends of the length, height or width")
+    amount = (start[2], end[2]) if rank == 3 else (start[2], end[2], start[3], end[3])
+    node.emit("Pad", {"amount": amount, "mode": mode})

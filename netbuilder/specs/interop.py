@@ -24,6 +24,10 @@ from typing import Any
 
 OnnxRule = Callable[[Any], None]
 
+# Sizes in a folded shape (from a Shape node) that stand for a tensor's batch or variable length: never real sizes.
+BATCH_MARK = -(2**40) - 1
+SEQ_MARK = -(2**40) - 2
+
 _ONNX_RULES: dict[str, OnnxRule] = {}
 
 
@@ -57,3 +61,39 @@ def ints(value: Any) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,)
     return tuple(int(v) for v in value)
+
+
+def onnx_pads(node: Any, kernel: tuple[int, ...], strides: tuple[int, ...], dilations: tuple[int, ...]
+              ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Padding at the start and at the end of each spatial axis of a Conv or pooling node, from ``pads`` or from
+    ``auto_pad`` (SAME_UPPER / SAME_LOWER need the input size)."""
+    d = len(kernel)
+    mode = node.attr("auto_pad", "NOTSET") or "NOTSET"
+    if mode in ("NOTSET", ""):
+        pads = ints(node.attr("pads")) or (0,) * (2 * d)
+        return pads[:d], pads[d:]
+    if mode == "VALID":
+        return (0,) * d, (0,) * d
+    spatial = node.type(0).shape[2:]
+    start, end = [], []
+    for size, k, s, dil in zip(spatial, kernel, strides, dilations, strict=True):
+        if not isinstance(size, int):
+            raise node.fail(f"auto_pad {mode} needs a fixed input size, but an axis is the variable {size}")
+        total = max((-(-size // s) - 1) * s + (k - 1) * dil + 1 - size, 0)
+        low = total // 2 if mode == "SAME_UPPER" else total - total // 2
+        start.append(low)
+        end.append(total - low)
+    return tuple(start), tuple(end)
+
+
+def per_axis(value: Any, rank: int, axis: int, size: int) -> Any:
+    """A constant that broadcasts along one axis only (a per-channel scale or shift), as a vector of ``size``;
+    None when it varies along any other axis. ``axis`` counts from 0 (the batch) in a tensor of ``rank``."""
+    shape = tuple(value.shape)
+    if len(shape) > rank:
+        return None
+    full = (1,) * (rank - len(shape)) + shape
+    if any(n != 1 for i, n in enumerate(full) if i != axis) or full[axis] not in (1, size):
+        return None
+    flat = value.reshape(-1)
+    return flat.repeat(size) if flat.size == 1 and size != 1 else flat

@@ -22,6 +22,7 @@ from netbuilder.specs.base import (
     sample_axis,
     shapes_text,
 )
+from netbuilder.specs.interop import onnx_rule, per_axis
 from netbuilder.specs.lazy import modules
 
 MAX_INPUTS = 8
@@ -193,3 +194,132 @@ register(
     CONCAT,
     STACK,
 )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules. A constant added to or multiplying the output of a batch norm, convolution or linear layer
+# is folded into that layer's weights (models converted from Caffe scale each batch norm with a Mul and an Add).
+
+_CHANNEL_LAYERS = ("BatchNorm1d", "BatchNorm2d", "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+                   "Linear")
+
+
+def _fold_target(node: Any) -> tuple[int, Any, Any, int]:
+    """(tensor input index, the constant, the layer to fold into or None, its channel axis)."""
+    if node.is_tensor(0) and node.const(1) is not None:
+        index, constant = 0, node.const(1)
+    elif node.is_tensor(1) and node.const(0) is not None and node.op_type in ("Add", "Mul"):
+        index, constant = 1, node.const(0)
+    else:
+        return -1, None, None, 0
+    layer = node.layer(index)
+    if layer is None or layer.type not in _CHANNEL_LAYERS:
+        return index, constant, None, 0
+    rank = node.type(index).rank
+    return index, constant, layer, rank - 1 if layer.type == "Linear" else 1
+
+
+def _fold_refused(node: Any, verb: str) -> Any:
+    return node.fail(f"it {verb} a constant that no layer before it can absorb (NetBuilder folds per-channel "
+                     "constants into a batch norm, convolution or linear layer)")
+
+
+def _shift_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) -> None:
+    import numpy as np
+
+    x = node.type(index)
+    channels = x.shape[axis]
+    vector = per_axis(constant, x.rank, axis, channels) if isinstance(channels, int) else None
+    if layer is None or vector is None:
+        raise _fold_refused(node, "adds")
+    if layer.type.startswith("BatchNorm") or layer.params.get("bias"):
+        layer.weights["bias"] = (layer.weights["bias"] + vector).astype(np.float32)
+    else:
+        layer.params["bias"] = True
+        layer.weights["bias"] = vector.astype(np.float32)
+    node.alias(0, index)
+
+
+def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) -> None:
+    import numpy as np
+
+    x = node.type(index)
+    channels = x.shape[axis]
+    vector = per_axis(constant, x.rank, axis, channels) if isinstance(channels, int) else None
+    if layer is None or vector is None:
+        raise _fold_refused(node, "multiplies by")
+    vector = vector.astype(np.float32)
+    weights = layer.weights
+    if layer.type.startswith("BatchNorm"):
+        weights["weight"] = weights["weight"] * vector
+    elif layer.type.startswith("ConvTranspose"):
+        groups = layer.params["groups"]
+        w = weights["weight"]
+        shaped = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
+        weights["weight"] = (shaped * vector.reshape(groups, 1, w.shape[1], *([1] * (w.ndim - 2)))).reshape(w.shape)
+    else:
+        weights["weight"] = weights["weight"] * vector.reshape(-1, *([1] * (weights["weight"].ndim - 1)))
+    if "bias" in weights and (layer.type.startswith("BatchNorm") or layer.params.get("bias")):
+        weights["bias"] = weights["bias"] * vector
+    node.alias(0, index)
+
+
+@onnx_rule("Add", "Sub")
+def _add_from_onnx(node: Any) -> None:
+    if node.is_tensor(0) and node.is_tensor(1):
+        if node.op_type == "Sub":
+            raise node.fail("a difference of two computed tensors")
+        node.emit("Add", {"inputs": 2}, inputs=(0, 1))
+        return
+    index, constant, layer, axis = _fold_target(node)
+    if index < 0:
+        raise _fold_refused(node, "subtracts from" if node.op_type == "Sub" else "adds")
+    _shift_layer(node, index, -constant if node.op_type == "Sub" else constant, layer, axis)
+
+
+@onnx_rule("Mul", "Div")
+def _mul_from_onnx(node: Any) -> None:
+    if node.is_tensor(0) and node.is_tensor(1):
+        if node.op_type == "Div":
+            raise node.fail("a quotient of two computed tensors")
+        node.emit("Multiply", {"inputs": 2}, inputs=(0, 1))
+        return
+    index, constant, layer, axis = _fold_target(node)
+    if index < 0:
+        raise _fold_refused(node, "divides by" if node.op_type == "Div" else "multiplies by")
+    _scale_layer(node, index, 1.0 / constant if node.op_type == "Div" else constant, layer, axis)
+
+
+def _variadic(node: Any, type_id: str, params: dict[str, Any]) -> None:
+    """One layer for up to MAX_INPUTS inputs; more are joined in a chain of layers (the same result for sums
+    and concatenations)."""
+    count = node.input_count
+    for i in range(count):
+        if not node.is_tensor(i):
+            raise node.fail(f"input {i + 1} is a constant")
+    if count == 1:
+        node.alias(0, 0)
+        return
+    sources: list[Any] = list(range(count))
+    while len(sources) > MAX_INPUTS:
+        head = node.emit(type_id, {**params, "inputs": MAX_INPUTS}, inputs=tuple(sources[:MAX_INPUTS]), outputs=(),
+                         name=node.aux_name(f"part{len(node.emitted) + 1}"))
+        sources = [head.out(), *sources[MAX_INPUTS:]]
+    node.emit(type_id, {**params, "inputs": len(sources)}, inputs=tuple(sources))
+
+
+@onnx_rule("Sum")
+def _sum_from_onnx(node: Any) -> None:
+    _variadic(node, "Add", {})
+
+
+@onnx_rule("Concat")
+def _concat_from_onnx(node: Any) -> None:
+    _variadic(node, "Concat", {"axis": int(node.attr("axis"))})
+
+
+@onnx_rule("Mean")
+def _mean_from_onnx(node: Any) -> None:
+    if node.input_count > MAX_INPUTS:
+        raise node.fail(f"an average of more than {MAX_INPUTS} inputs")
+    _variadic(node, "Mean", {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from netbuilder.specs import register
 from netbuilder.specs.base import (
     BATCH,
@@ -19,6 +21,7 @@ from netbuilder.specs.base import (
     prod,
     shapes_text,
 )
+from netbuilder.specs.interop import onnx_rule
 from netbuilder.specs.lazy import nn
 
 EPS = Param("eps", ParamKind.FLOAT, 1e-5, "Small number added to the variance so it never divides by zero.",
@@ -288,3 +291,74 @@ LOCAL_RESPONSE_NORM = LayerSpec(
 
 register(BATCH_NORM_1D, BATCH_NORM_2D, LAYER_NORM, GROUP_NORM, INSTANCE_NORM_2D, LOCAL_RESPONSE_NORM, DROPOUT,
          DROPOUT_2D)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+
+def _stored(node: Any, index: int, what: str) -> Any:
+    value = node.const(index)
+    if value is None:
+        raise node.fail(f"its {what} is computed in the graph, not stored")
+    return value
+
+
+@onnx_rule("BatchNormalization")
+def _batch_norm_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    if node.attr("training_mode", 0):
+        raise node.fail("it is exported in training mode")
+    rank = node.type(0).rank
+    if rank not in (2, 3, 4):
+        raise node.fail(f"batch norm of a rank {rank} tensor")
+    scale, shift = _stored(node, 1, "scale"), _stored(node, 2, "shift")
+    mean, var = _stored(node, 3, "running mean"), _stored(node, 4, "running variance")
+    momentum = min(max(1.0 - float(node.attr("momentum", 0.9)), 0.0), 1.0)
+    node.emit("BatchNorm2d" if rank == 4 else "BatchNorm1d",
+              {"eps": float(node.attr("epsilon", 1e-5)), "momentum": momentum, "affine": True},
+              weights={"weight": scale.astype(np.float32), "bias": shift.astype(np.float32),
+                       "running_mean": mean.astype(np.float32), "running_var": var.astype(np.float32),
+                       "num_batches_tracked": np.array(0, dtype=np.int64)})
+
+
+@onnx_rule("LRN")
+def _lrn_from_onnx(node: Any) -> None:
+    node.emit("LocalResponseNorm", {"size": int(node.attr("size")), "alpha": float(node.attr("alpha", 1e-4)),
+                                    "beta": float(node.attr("beta", 0.75)), "k": float(node.attr("bias", 1.0))})
+
+
+@onnx_rule("Dropout")
+def _dropout_from_onnx(node: Any) -> None:
+    if node.has_input(1):
+        ratio = node.const(1)
+        if ratio is None:
+            raise node.fail("its rate is computed in the graph")
+        rate = float(ratio.reshape(-1)[0])
+    else:
+        rate = float(node.attr("ratio", 0.5))
+    node.emit("Dropout", {"p": rate})
+
+
+@onnx_rule("LayerNormalization")
+def _layer_norm_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    rank = node.type(0).rank
+    axes = rank - int(node.attr("axis", -1)) % rank
+    scale = _stored(node, 1, "scale")
+    shift = node.const(2) if node.has_input(2) else np.zeros_like(scale)
+    if shift is None:
+        raise node.fail("its shift is computed in the graph")
+    normalized = node.type(0).shape[rank - axes:]
+    node.emit("LayerNorm", {"axes": axes, "eps": float(node.attr("epsilon", 1e-5)), "affine": True},
+              weights={"weight": scale.reshape(normalized), "bias": shift.reshape(normalized)})
+
+
+@onnx_rule("InstanceNormalization")
+def _instance_norm_from_onnx(node: Any) -> None:
+    if node.type(0).rank != 4:
+        raise node.fail("instance norm of a tensor other than an image N×C×H×W")
+    node.emit("InstanceNorm2d", {"eps": float(node.attr("epsilon", 1e-5)), "affine": True},
+              weights={"weight": _stored(node, 1, "scale"), "bias": _stored(node, 2, "shift")})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from netbuilder.specs import register
 from netbuilder.specs.base import (
@@ -24,6 +25,7 @@ from netbuilder.specs.base import (
     sym,
     times,
 )
+from netbuilder.specs.interop import ints, onnx_pads, onnx_rule
 from netbuilder.specs.lazy import modules, nn
 
 LAYOUTS = {1: "a sequence N×C×L", 2: "an image N×C×H×W"}
@@ -211,3 +213,65 @@ register(
     _global("Max", "Keeps the largest value of each channel over every position: N×C×... becomes N×C. Answers "
             "'does this pattern appear anywhere?'.", modules.GlobalMaxPool, ("max", "global pooling")),
 )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+
+@onnx_rule("MaxPool", "AveragePool")
+def _pool_from_onnx(node: Any) -> None:
+    kernel = ints(node.attr("kernel_shape"))
+    d = len(kernel)
+    if d not in (1, 2) or node.type(0).rank != d + 2:
+        raise node.fail(f"NetBuilder pools sequences and images, not {d}D windows over rank {node.type(0).rank}")
+    if any(v != 1 for v in ints(node.attr("dilations"))):
+        raise node.fail("dilated pooling windows")
+    if node.output_count > 1:
+        raise node.fail("the indices of the maxima are used")
+    strides = ints(node.attr("strides")) or (1,) * d
+    start, end = onnx_pads(node, kernel, strides, (1,) * d)
+    kind = "Max" if node.op_type == "MaxPool" else "Avg"
+    params: dict[str, Any] = {"kernel_size": kernel, "stride": strides, "padding": start,
+                              "padding_end": end if end != start else None,
+                              "ceil_mode": bool(node.attr("ceil_mode", 0))}
+    if kind == "Avg":
+        params["count_include_pad"] = bool(node.attr("count_include_pad", 0))
+    node.emit(f"{kind}Pool{d}d", params)
+
+
+def _keep_dims(node: Any) -> None:
+    """Average every position but keep the N×C×1×1 shape ONNX gives (AdaptiveAvgPool to size 1)."""
+    rank = node.type(0).rank
+    if rank not in (3, 4):
+        raise node.fail(f"global pooling that keeps the axes of a rank {rank} tensor")
+    node.emit(f"AdaptiveAvgPool{rank - 2}d", {"output_size": (1,) * (rank - 2)})
+
+
+@onnx_rule("GlobalAveragePool")
+def _global_average_from_onnx(node: Any) -> None:
+    _keep_dims(node)
+
+
+@onnx_rule("GlobalMaxPool")
+def _global_max_from_onnx(node: Any) -> None:
+    x = node.type(0)
+    if not isinstance(x.shape[1], int):
+        raise node.fail("the channel count is not fixed")
+    pooled = node.emit("GlobalMaxPool", outputs=())
+    node.emit("Reshape", {"shape": (x.shape[1],) + (1,) * (x.rank - 2)}, inputs=(pooled.out(),),
+              name=node.aux_name("keepdims"))
+
+
+@onnx_rule("ReduceMean")
+def _reduce_mean_from_onnx(node: Any) -> None:
+    rank = node.type(0).rank
+    axes = ints(node.const(1)) if node.has_input(1) else ints(node.attr("axes"))
+    if node.has_input(1) and node.const(1) is None:
+        raise node.fail("its axes are computed in the graph")
+    if sorted(a % rank for a in axes) != list(range(2, rank)) or rank < 3:
+        raise node.fail(f"a mean over axes {list(axes)} (NetBuilder averages every position after the channels)")
+    if node.attr("keepdims", 1):
+        _keep_dims(node)
+    else:
+        node.emit("GlobalAvgPool")
