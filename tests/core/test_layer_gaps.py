@@ -202,3 +202,24 @@ def test_a_stateful_tied_language_model_exports_to_onnx(tmp_path) -> None:
     assert report.input_names == ["tokens", "h_in", "c_in"]
     assert dict(zip(report.output_names, report.output_shapes, strict=True)) == {
         "h_out": ("N", 2, HIDDEN), "c_out": ("N", 2, HIDDEN), "next_token": ("N", "T", VOCAB)}
+
+
+def test_an_onnx_multiplication_by_one_number_imports_as_scale(tmp_path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from netbuilder.importers import import_onnx
+
+    nodes = [helper.make_node("Mul", ["x", "root"], ["scaled"]), helper.make_node("Relu", ["scaled"], ["r"]),
+             helper.make_node("Div", ["r", "two"], ["y"])]
+    graph = helper.make_graph(nodes, "scales", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 16])],
+                              [numpy_helper.from_array(np.array(4.0, dtype=np.float32), "root"),
+                               numpy_helper.from_array(np.array([2.0], dtype=np.float32), "two")])
+    path = tmp_path / "scales.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    result = import_onnx(path)
+    scales = [n.params["factor"] for n in result.network.nodes if n.type == "Scale"]
+    assert scales == [4.0, 0.5]
+    assert result.parity is not None and result.parity.ok
