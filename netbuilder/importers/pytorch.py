@@ -249,6 +249,7 @@ class _Builder:
         self.op_counts: dict[str, int] = defaultdict(int)
         self.notes: list[str] = []
         self.last_type: dict[str, str] = {}  # node id -> layer type, for output roles
+        self.embedding_weights: dict[int, str] = {}  # id of an Embedding's weight -> its node name (tying)
 
     def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
         for node in self.gm.graph.nodes:
@@ -453,8 +454,11 @@ def _state(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _linear(b: _Builder, node: fx.Node, m: nn.Linear) -> Value:
-    return b.emit(node, "Linear", {"units": m.out_features, "bias": m.bias is not None}, [b.tensor(node.args[0])],
-                  _state(m))
+    params: dict[str, Any] = {"units": m.out_features, "bias": m.bias is not None}
+    tied = b.embedding_weights.get(id(m.weight))
+    if tied is not None:  # `decoder.weight = embed.weight` in the source: the document ties them too
+        params["tie_weight_to"] = tied
+    return b.emit(node, "Linear", params, [b.tensor(node.args[0])], _state(m))
 
 
 def _conv(b: _Builder, node: fx.Node, m: Any) -> Value:
@@ -546,8 +550,10 @@ def _embedding(b: _Builder, node: fx.Node, m: nn.Embedding) -> Value:
         raise Unsupported("max_norm (renormalising looked-up rows)")
     if m.padding_idx is not None:
         b.notes.append(f"{node.name}: padding_idx {m.padding_idx} is not kept (its row trains like the others).")
-    return b.emit(node, "Embedding", {"vocab_size": m.num_embeddings, "dim": m.embedding_dim},
-                  [b.tensor(node.args[0])], _state(m))
+    value = b.emit(node, "Embedding", {"vocab_size": m.num_embeddings, "dim": m.embedding_dim},
+                   [b.tensor(node.args[0])], _state(m))
+    b.embedding_weights[id(m.weight)] = b.net.node(value.node_id).name
+    return value
 
 
 def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:

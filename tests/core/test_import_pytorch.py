@@ -146,6 +146,18 @@ def test_attention_and_transformer_layers_import_with_their_weights() -> None:
     assert any("attention is called 2 times" in note for note in result.notes)  # said, not silently duplicated
 
 
+def test_a_decoder_tied_to_the_embedding_stays_tied() -> None:
+    torch.manual_seed(0)
+    model = LanguageModel(vocab=17, dim=12)
+    model.rnn = nn.GRU(12, 12, batch_first=True)
+    model.decoder.weight = model.embed.weight  # weight tying, as in AWD-LSTM and GPT-2
+    result = import_pytorch(model, torch.randint(0, 17, (2, 6)))
+    assert result.network.find("decoder").params["tie_weight_to"] == "embed"
+    module = result.compile()
+    assert module.decoder.weight is module.embed.weight
+    assert result.parity is not None and result.parity.ok
+
+
 class Unsupported(nn.Module):
     def __init__(self) -> None:
         super().__init__()
