@@ -279,7 +279,9 @@ class _Builder:
         return self.document, self.weights
 
     # ---- nodes --------------------------------------------------------------------------------------------------
-    def _name(self, fx_name: str) -> str:
+    def _name(self, fx_name: str, type_id: str = "layer") -> str:
+        if fx_name.lstrip("_")[:1].isdigit():  # a child of an nn.Sequential traced as the root: "_0", "_1"
+            return self.net.unique_name(type_id)
         base = name_stem(fx_name)
         taken = {n.name for n in self.net.nodes}
         if base not in taken and name_is_usable(base):
@@ -289,7 +291,7 @@ class _Builder:
     def emit(self, fx_node: fx.Node, type_id: str, params: dict[str, Any], inputs: Sequence[Value],
              weights: dict[str, torch.Tensor] | None = None, ports: Sequence[str] | None = None) -> Value:
         """Add a layer fed by ``inputs`` (in port order); return its first output (the one fx's value is)."""
-        node_id = self.net.add(type_id, name=self._name(fx_node.name), **params)
+        node_id = self.net.add(type_id, name=self._name(fx_node.name, type_id), **params)
         node = self.net.node(node_id)
         in_ports = [p.name for p in node.spec.input_ports(node.params)]
         for port, value in zip(ports or in_ports, inputs, strict=True):
