@@ -201,9 +201,12 @@ def _export_dynamo(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path,
         shapes = (shapes,)  # torch.export wants one spec for the *inputs tuple
     with quiet() as log:
         try:
+            # optimize=False: the optimiser folds each batch norm into the convolution before it, which runs the
+            # same but leaves no batch norm to fine-tune when the file is imported again (onnxruntime fuses them
+            # when it loads the file anyway).
             torch.onnx.export(model, args, str(file), dynamo=True, external_data=False,
                               dynamic_shapes=shapes, input_names=list(info.input_names),
-                              output_names=list(info.output_names), opset_version=opset, optimize=True)
+                              output_names=list(info.output_names), opset_version=opset, optimize=False)
         except Exception as error:
             error.nb_log = log.getvalue()  # type: ignore[attr-defined]
             raise

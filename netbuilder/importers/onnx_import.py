@@ -71,6 +71,16 @@ class Tensor:
     source: tuple[str, str]
     type: TensorType
     exclusive: bool  # every value between the layer and here has a single reader (so a rule may fold into it)
+    # How the ONNX value's axes map onto the layer output's: None when they are the same. Otherwise one entry per
+    # ONNX axis: the layer output's axis it is, or None for an inserted axis of size 1. Recurrent ops read and
+    # write time-major tensors (T×N×F, with a directions axis); transposes and reshapes around them only move
+    # axes, so they are followed here until the value is batch-first again.
+    axes: tuple[int | None, ...] | None = None
+
+    def virtual_shape(self) -> tuple[Any, ...]:
+        if self.axes is None:
+            return self.type.shape
+        return tuple(1 if a is None else self.type.shape[a] for a in self.axes)
 
 
 class NodeView:
@@ -142,6 +152,39 @@ class NodeView:
         """A name for an extra layer a rule adds for this node, e.g. ``conv1_pad``."""
         return self._importer.name_for(self._node, suffix, suffix=f"_{suffix}")
 
+    def uses_output(self, index: int) -> bool:
+        """Whether anything reads ONNX output ``index``."""
+        return index < len(self._node.output) and bool(self._node.output[index]) and \
+            self._importer.readers[self._node.output[index]] > 0
+
+    def axes(self, index: int) -> tuple[int | None, ...]:
+        """How input ``index``'s axes map onto the layer output carrying it (identity for a batch-first value)."""
+        tensor = self._tensor(index, virtual_ok=True)
+        return tensor.axes if tensor.axes is not None else tuple(range(tensor.type.rank))
+
+    def virtual_shape(self, index: int) -> tuple[Any, ...]:
+        return self._tensor(index, virtual_ok=True).virtual_shape()
+
+    def real_type(self, index: int) -> TensorType:
+        """The type of the layer output behind input ``index``, whatever its ONNX layout."""
+        return self._tensor(index, virtual_ok=True).type
+
+    def source(self, index: int) -> tuple[str, str]:
+        """The layer output behind input ``index`` (for ``emit``), whatever its ONNX layout."""
+        return self._tensor(index, virtual_ok=True).source
+
+    def bind_axes(self, output_index: int, input_index: int, axes: tuple[int | None, ...]) -> None:
+        """ONNX output ``output_index`` is input ``input_index`` with its axes moved (see `Tensor.axes`)."""
+        tensor = self._tensor(input_index, virtual_ok=True)
+        self.bind_layer_axes(output_index, tensor.source, tensor.type, axes)
+
+    def bind_layer_axes(self, output_index: int, source: tuple[str, str], tensor_type: TensorType,
+                        axes: tuple[int | None, ...]) -> None:
+        name = self._node.output[output_index]
+        if name:
+            identity = axes == tuple(range(tensor_type.rank))
+            self._importer.values[name] = Tensor(source, tensor_type, False, None if identity else tuple(axes))
+
     # ---- writing -----------------------------------------------------------------------------------------------
     def fail(self, reason: str) -> RuleRefused:
         return RuleRefused(reason)
@@ -196,11 +239,14 @@ class NodeView:
         if name:
             self._importer.values[name] = value
 
-    def _tensor(self, index: int) -> Tensor:
+    def _tensor(self, index: int, virtual_ok: bool = False) -> Tensor:
         if not self.has_input(index):
             raise RuleRefused(f"input {index + 1} is missing")
         value = self._importer.values.get(self._node.input[index])
         if isinstance(value, Tensor):
+            if value.axes is not None and not virtual_ok:
+                raise RuleRefused(f"input {index + 1} is laid out time-major or with an extra axis, which NetBuilder "
+                                  "layers do not take (the batch must be the first axis)")
             return value
         if isinstance(value, np.ndarray):
             raise RuleRefused(f"input {index + 1} is a constant where NetBuilder needs a computed tensor")
@@ -224,8 +270,7 @@ class OnnxImporter:
         self.readers.update(o.name for o in self.graph.output)
         self.unsupported: dict[str, list[tuple[str, str]]] = {}
         self.op_counts: Counter[str] = Counter(node.op_type for node in self.graph.node)
-        taken = {node.name for node in []}
-        self.names = NameAllocator(taken)
+        self.names = NameAllocator(set())
         self.used_names: set[str] = set()
         self.fixed_batch: int | None = None
         self._onnx = onnx
@@ -352,9 +397,8 @@ class OnnxImporter:
             return
         if op == "Shape":
             value = self.values[node.input[0]]
-            assert isinstance(value, Tensor)
-            shape = np.array([MARKS.get(d, SEQ_MARK) if isinstance(d, str) else d for d in value.type.shape],
-                             dtype=np.int64)
+            dims = value.shape if isinstance(value, np.ndarray) else value.virtual_shape()
+            shape = np.array([MARKS.get(d, SEQ_MARK) if isinstance(d, str) else d for d in dims], dtype=np.int64)
             start, end = _attr_int(node, "start", 0), _attr_int(node, "end", None)
             self.values[node.output[0]] = shape[start:end]
             return
@@ -383,6 +427,9 @@ class OnnxImporter:
         found = self.values.get(value.name)
         if not isinstance(found, Tensor):
             raise ModelImportError(f"Output {value.name!r} is a constant; NetBuilder outputs are computed.")
+        if found.axes is not None:
+            raise ModelImportError(f"Output {value.name!r} does not have the batch as its first axis; NetBuilder "
+                                   "outputs do.")
         producer = self.layers[found.source[0]]
         role = "probabilities" if producer.type == "Softmax" else "logits" if found.type.rank == 2 else "features"
         class Fake:
@@ -526,7 +573,20 @@ def _fold_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a // b if a.dtype.kind == "i" and b.dtype.kind == "i" else a / b
 
 
+def _fold_expand(node: NodeView, args: list[Any]) -> list[np.ndarray]:
+    """A constant broadcast to a shape that holds the batch or a variable length: those sizes become 1 (the value
+    broadcasts the same way wherever it is used, e.g. a zero initial state of a recurrent layer)."""
+    shape = [1 if d < -(2**39) else int(d) for d in args[1].reshape(-1).tolist()]
+    value = args[0]
+    rank = max(len(shape), value.ndim)
+    full = [1] * (rank - len(shape)) + shape
+    target = [max(a, b) if 1 in (a, b) else a for a, b in zip(full, (1,) * (rank - value.ndim) + value.shape,
+                                                              strict=True)]
+    return [np.broadcast_to(value, target).copy()]
+
+
 FOLDERS: dict[str, Any] = {
+    "Expand": _fold_expand,
     "Identity": lambda node, args: [args[0]],
     "ConstantOfShape": _fold_constant_of_shape,
     "Unsqueeze": _fold_unsqueeze,
@@ -688,6 +748,6 @@ def _tensor(torch: Any, array: np.ndarray) -> Any:
 
 
 def _network_name(model: Any, file: Path) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_]", "_", model.graph.name or file.stem).strip("_") or "model"
-    stem = re.sub(r"^(light_|torch_jit|main_graph)$", "", stem) or re.sub(r"[^A-Za-z0-9_]", "_", file.stem)
-    return stem if stem[0].isalpha() else f"model_{stem}"
+    """A title for the document: the graph's name, unless it is an exporter's generic one, else the file's."""
+    name = model.graph.name or ""
+    return file.stem if name in ("", "torch_jit", "main_graph", "torch-jit-export") else name

@@ -584,11 +584,43 @@ def _reshape_target(node: Any, shape: tuple[int, ...], x: TensorType) -> tuple[i
     raise node.fail(f"it reshapes across the batch axis (to {list(shape)})")
 
 
+def _matches(size: Any, wanted: int) -> bool:
+    if wanted == -1:
+        return True
+    if isinstance(size, int):
+        return size == wanted
+    return wanted == (BATCH_MARK if size == BATCH else SEQ_MARK)
+
+
+def _reshape_moved(node: Any, shape: tuple[int, ...]) -> None:
+    """A Reshape of a value whose axes are moved (see `Tensor.axes`) that only adds or drops axes of size 1."""
+    axes, sizes = node.axes(0), node.virtual_shape(0)
+    shape = tuple(sizes[i] if d == 0 and not node.attr("allowzero", 0) else d for i, d in enumerate(shape))
+    shape = tuple(BATCH_MARK if d == BATCH else SEQ_MARK if isinstance(d, str) else d for d in shape)
+    real = iter(a for a in axes if a is not None)
+    real_type = node.real_type(0)
+    moved: list[Any] = []
+    for wanted in shape:
+        if wanted == 1:
+            moved.append(None)
+            continue
+        axis = next(real, None)
+        if axis is None or not _matches(real_type.shape[axis], wanted):
+            raise node.fail(f"it reshapes a time-major value to {list(shape)}")
+        moved.append(axis)
+    if next(real, None) is not None:
+        raise node.fail(f"it reshapes a time-major value to {list(shape)}")
+    node.bind_axes(0, 0, tuple(moved))
+
+
 @onnx_rule("Reshape")
 def _reshape_from_onnx(node: Any) -> None:
     shape = node.const(1)
     if shape is None:
         raise node.fail("its target shape is computed from values, not only from shapes")
+    if node.axes(0) != tuple(range(len(node.axes(0)))):
+        _reshape_moved(node, tuple(int(d) for d in shape.reshape(-1).tolist()))
+        return
     x = node.type(0)
     target = _reshape_target(node, tuple(int(d) for d in shape.reshape(-1).tolist()), x)
     if len(target) == 1 and (target[0] == -1 or target[0] == prod(x.features)) and x.rank > 2:
@@ -601,14 +633,17 @@ def _reshape_from_onnx(node: Any) -> None:
 
 @onnx_rule("Transpose")
 def _transpose_from_onnx(node: Any) -> None:
-    rank = node.type(0).rank
+    axes = node.axes(0)
+    rank = len(axes)
     perm = ints(node.attr("perm")) or tuple(reversed(range(rank)))
-    if perm[0] != 0:
-        raise node.fail(f"it moves the batch axis (perm {list(perm)})")
-    if perm == tuple(range(rank)):
-        node.alias(0, 0)
+    moved = tuple(axes[p] for p in perm)
+    if axes == tuple(range(rank)) and perm[0] == 0:
+        if perm == tuple(range(rank)):
+            node.alias(0, 0)
+        else:
+            node.emit("Permute", {"order": perm[1:]})
         return
-    node.emit("Permute", {"order": perm[1:]})
+    node.bind_axes(0, 0, moved)  # the batch moves (around a recurrent op): followed until it is first again
 
 
 def _axes_of(node: Any) -> tuple[int, ...]:
@@ -620,9 +655,20 @@ def _axes_of(node: Any) -> tuple[int, ...]:
     return ints(node.attr("axes"))
 
 
+def _moved(node: Any) -> bool:
+    axes = node.axes(0)
+    return axes != tuple(range(len(axes)))
+
+
 @onnx_rule("Unsqueeze")
 def _unsqueeze_from_onnx(node: Any) -> None:
     axes = _axes_of(node)
+    if _moved(node):
+        moved = list(node.axes(0))
+        for axis in sorted(a % (len(moved) + len(axes)) for a in axes):
+            moved.insert(axis, None)
+        node.bind_axes(0, 0, tuple(moved))
+        return
     rank = node.type(0).rank + len(axes)
     source: Any = 0
     ordered = sorted(a % rank for a in axes)
@@ -636,6 +682,13 @@ def _unsqueeze_from_onnx(node: Any) -> None:
 @onnx_rule("Squeeze")
 def _squeeze_from_onnx(node: Any) -> None:
     axes = _axes_of(node)
+    if _moved(node):
+        moved = list(node.axes(0))
+        drop = {a % len(moved) for a in axes} if axes else {i for i, a in enumerate(moved) if a is None}
+        if any(moved[i] is not None for i in drop):
+            raise node.fail("it squeezes an axis of a time-major value that a layer computes")
+        node.bind_axes(0, 0, tuple(a for i, a in enumerate(moved) if i not in drop))
+        return
     if not axes:
         node.emit("Squeeze", {"axis": None})
         return
@@ -677,3 +730,27 @@ def _pad_from_onnx(node: Any) -> None:
         raise node.fail("padding other than at the ends of the length, height or width")
     amount = (start[2], end[2]) if rank == 3 else (start[2], end[2], start[3], end[3])
     node.emit("Pad", {"amount": amount, "mode": mode})
+
+
+@onnx_rule("Gather")
+def _gather_from_onnx(node: Any) -> None:
+    table = node.const(0)
+    if table is not None:
+        if table.ndim != 2 or not node.is_tensor(1) or node.type(1).dtype != "int64" or node.attr("axis", 0) != 0:
+            raise node.fail("it looks up rows of a table other than by token ids (an Embedding)")
+        node.emit("Embedding", {"vocab_size": int(table.shape[0]), "dim": int(table.shape[1])}, inputs=(1,),
+                  weights={"weight": table})
+        return
+    index = node.const(1)
+    if index is None or index.ndim != 0:
+        raise node.fail("it gathers with computed or several indices")
+    axes = node.axes(0)
+    axis = int(node.attr("axis", 0)) % len(axes)
+    which = int(index)
+    if axes[axis] is None and which in (0, -1):
+        node.bind_axes(0, 0, axes[:axis] + axes[axis + 1:])
+        return
+    if not _moved(node) and axis == 1 and which in (0, -1):
+        node.emit("SelectStep", {"which": "first" if which == 0 else "last"})
+        return
+    raise node.fail(f"it picks entry {which} of axis {axis}")

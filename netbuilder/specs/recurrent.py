@@ -20,6 +20,7 @@ from netbuilder.specs.base import (
     need_rank,
     shapes_text,
 )
+from netbuilder.specs.interop import onnx_rule
 from netbuilder.specs.lazy import modules
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -202,3 +203,71 @@ register(
                 "final_state": True},
                ((BATCH, SEQ, 4), (BATCH, 2, 6))),
 )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import rules
+
+# ONNX stacks the gates in another order than PyTorch: LSTM i, o, f, c (PyTorch i, f, g, o); GRU z, r, h
+# (PyTorch r, z, n). Each entry lists, for PyTorch's gates in order, which ONNX block holds it.
+_GATE_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,)}
+
+
+def _torch_gates(array: Any, cell: str, hidden: int) -> Any:
+    import numpy as np
+
+    return np.concatenate([array[g * hidden:(g + 1) * hidden] for g in _GATE_ORDER[cell]], axis=0)
+
+
+@onnx_rule("LSTM", "GRU", "RNN")
+def _recurrent_from_onnx(node: Any) -> None:
+    import numpy as np
+
+    cell = node.op_type
+    w, r = node.const(1), node.const(2)
+    b = node.const(3) if node.has_input(3) else None
+    if w is None or r is None or (node.has_input(3) and b is None):
+        raise node.fail("its weights are computed in the graph, not stored")
+    if node.has_input(4):
+        raise node.fail("per-sample sequence lengths")
+    for index in (5, 6):
+        if node.has_input(index):
+            state = node.const(index)
+            if state is None or np.any(state != 0):
+                raise node.fail("an initial state other than zeros")
+    if (node.attr("direction", "forward") or "forward") != "forward":
+        raise node.fail(f"the {node.attr('direction')} direction (NetBuilder imports forward recurrences)")
+    if node.attr("clip") is not None or node.attr("input_forget", 0):
+        raise node.fail("cell clipping or coupled input-forget gates")
+    if cell == "GRU" and not node.attr("linear_before_reset", 0):
+        raise node.fail("a GRU with linear_before_reset 0 (PyTorch's GRU applies the reset after the linear map)")
+    activations = [a.lower() for a in node.attr("activations") or []]
+    nonlinearity = "tanh"
+    if cell == "RNN" and activations:
+        nonlinearity = activations[0]
+        if nonlinearity not in ("tanh", "relu"):
+            raise node.fail(f"an RNN with activation {activations[0]}")
+    elif activations and activations != {"LSTM": ["sigmoid", "tanh", "tanh"], "GRU": ["sigmoid", "tanh"]}[cell]:
+        raise node.fail(f"activations {activations}")
+    layout = int(node.attr("layout", 0))
+    if node.axes(0) != ((1, 0, 2) if layout == 0 else (0, 1, 2)):
+        raise node.fail("its input is not a batch of sequences N×T×F")
+    sequence, final = node.uses_output(0), node.uses_output(1)
+    if sequence and final or (cell == "LSTM" and node.uses_output(2)):
+        raise node.fail("it uses more than one of its outputs")
+    hidden = int(node.attr("hidden_size"))
+    gates = w.shape[1] // hidden
+    bias = b.reshape(-1) if b is not None else np.zeros(2 * gates * hidden, dtype=np.float32)
+    weights = {"rnn.weight_ih_l0": _torch_gates(w[0], cell, hidden), "rnn.weight_hh_l0": _torch_gates(r[0], cell, hidden),
+               "rnn.bias_ih_l0": _torch_gates(bias[:gates * hidden], cell, hidden),
+               "rnn.bias_hh_l0": _torch_gates(bias[gates * hidden:], cell, hidden)}
+    params = {"hidden_size": hidden, "num_layers": 1, "bidirectional": False,
+              "returns": "sequence" if sequence else "last"}
+    if cell == "RNN":
+        params["nonlinearity"] = nonlinearity
+    layer = node.emit(cell, params, inputs=(node.source(0),), weights=weights, outputs=())
+    if sequence:  # Y is T×1×N×H (time-major, one direction); the layer gives N×T×H
+        axes: tuple[Any, ...] = (1, None, 0, 2) if layout == 0 else (0, 1, None, 2)
+        node.bind_layer_axes(0, layer.out(), layer.outputs[0], axes)
+    else:  # Y_h is 1×N×H; the layer gives N×H
+        node.bind_layer_axes(1, layer.out(), layer.outputs[0], (None, 0, 1) if layout == 0 else (0, None, 1))

@@ -311,3 +311,52 @@ def test_cli_exit_codes_for_unsupported_and_unreadable_models(tmp_path, capsys):
     assert main(["import", str(tmp_path / "model.h5"), "-o", str(out)]) == 2
     assert main(["import", "net.py:Net", "-o", str(out)]) == 2  # a PyTorch import needs --input-shape
     assert "--input-shape" in capsys.readouterr().err
+
+
+# ---- recurrent ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_time_major_recurrence_with_gates_reordered(tmp_path, cell):
+    """ONNX recurrences read T×N×F and stack their gates in another order than PyTorch: random weights show it."""
+    hidden, features, gates = 5, 3, 4 if cell == "LSTM" else 3
+    extra = {"linear_before_reset": 1} if cell == "GRU" else {}
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2]),
+             helper.make_node(cell, ["t", "w", "r", "b"], ["", "h"], hidden_size=hidden, **extra),
+             helper.make_node("Squeeze", ["h", "zero"], ["y"])]
+    inits = {"w": weight(1, gates * hidden, features), "r": weight(1, gates * hidden, hidden),
+             "b": weight(1, 2 * gates * hidden), "zero": np.array([0], dtype=np.int64)}
+    result = imported(tmp_path, nodes, [("x", ["N", "T", features])], ["y"], inits)
+    layer = next(n for n in result.network.nodes if n.type == cell)
+    assert layer.params["returns"] == "last" and layer.params["hidden_size"] == hidden
+
+
+def test_token_ids_through_gather_become_an_embedding(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("Relu", ["e"], ["y"])], "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(weight(7, 4), "table")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "e.onnx"))
+    result = import_onnx(tmp_path / "e.onnx")
+    assert result.parity.ok and layer_types(result) == ["Embedding", "ReLU"]
+
+
+def test_asymmetric_pools_export_to_onnx_and_pytorch_code(tmp_path):
+    """The layer gaps closed for imports work everywhere else too: ONNX export (checked) and code export."""
+    from netbuilder.document import Document
+    from netbuilder.export import export_onnx, export_pytorch_code
+
+    net = Document().network()
+    source = net.add("Input", shape=(2, 7, 7))
+    pooled_max = net.add("MaxPool2d", kernel_size=3, stride=2, padding=(0, 0), padding_end=(1, 1), ceil_mode=True)
+    pooled_avg = net.add("AvgPool2d", kernel_size=3, stride=2, padding=(1, 0), padding_end=(0, 1),
+                         count_include_pad=False)
+    net.chain(source, pooled_max, net.add("Output"))
+    net.connect(source, pooled_avg)
+    net.connect(pooled_avg, net.add("Output"))
+    report = export_onnx(net, tmp_path / "pools.onnx")
+    assert report.ok and report.output_shapes == [("N", 2, 4, 4), ("N", 2, 3, 3)]
+    export_pytorch_code(net, tmp_path / "pools.py")
+    assert "class PaddedPool" in (tmp_path / "pools.py").read_text()
