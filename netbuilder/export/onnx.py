@@ -27,7 +27,12 @@ import torch.nn as nn
 from netbuilder.compile import CompiledInfo, random_inputs, sequence_limit, vocab_size
 from netbuilder.document.model import Network
 from netbuilder.export.base import ExportError, first_line, quiet, resolve
-from netbuilder.export.onnx_axes import declare_output_axes, declared_output_shapes, shape_mismatches
+from netbuilder.export.onnx_axes import (
+    declare_output_axes,
+    declared_output_shapes,
+    fixed_input_axes,
+    shape_mismatches,
+)
 from netbuilder.io.atomic import SaveError, write_atomic
 
 EXPORT_BATCH = 2  # torch.export treats sizes 0 and 1 as constants, so trace with 2...
@@ -212,6 +217,9 @@ def _export_dynamo(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path,
             raise
     if not file.is_file():
         raise RuntimeError("the exporter wrote no file")
+    fixed = fixed_input_axes(file, info.input_names, info.input_types)
+    if fixed:  # a graph specialised to the traced sizes: refuse it, so the TorchScript exporter is tried
+        raise RuntimeError(f"it fixed a variable axis ({'; '.join(fixed)})")
 
 
 def _takes_varargs(model: nn.Module) -> bool:

@@ -44,6 +44,25 @@ def declare_output_axes(file: Path, output_types: Sequence[TensorType]) -> list[
     return changed
 
 
+def fixed_input_axes(file: Path, input_names: Sequence[str], input_types: Sequence[TensorType]) -> list[str]:
+    """Inputs whose variable axes (``N``, ``T``) the file declares as a fixed size: the exporter specialised the
+    graph to the traced size (seen with the dynamo exporter on a second export of an LSTM in one process), so
+    the file would refuse any other batch or length."""
+    import onnx
+
+    model = onnx.load(str(file), load_external_data=False)
+    declared = {value.name: _declared(value) for value in model.graph.input}
+    problems = []
+    for name, tensor_type in zip(input_names, input_types, strict=True):
+        dims = declared.get(name)
+        if dims is None or len(dims) != len(tensor_type.shape):
+            continue
+        if any(isinstance(ours, str) and isinstance(theirs, int) for ours, theirs in zip(tensor_type.shape, dims,
+                                                                                          strict=True)):
+            problems.append(f"input {name} came out {_text(dims)} instead of {_text(tensor_type.shape)}")
+    return problems
+
+
 def declared_output_shapes(model: Any) -> list[tuple[Dim, ...]]:
     """Each output's declared shape: sizes, or axis names (``?`` for an unnamed variable axis)."""
     return [_declared(value) for value in model.graph.output]

@@ -74,6 +74,22 @@ def test_a_baked_output_length_is_rewritten_from_the_inferred_shape(tmp_path) ->
     assert declare_output_axes(path, [TensorType(("N", "T", 3))]) == []  # already right: the file is left alone
 
 
+def test_an_input_whose_sequence_axis_came_out_fixed_is_caught(tmp_path) -> None:
+    """The dynamo exporter, on a second export of an LSTM in one process, declares the input N×8: the export
+    then falls back to the TorchScript exporter instead of writing a file that refuses other lengths."""
+    from netbuilder.export.onnx_axes import fixed_input_axes
+    from netbuilder.specs import TensorType
+
+    node = helper.make_node("Identity", ["tokens"], ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["N", 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, ["N", 8])])
+    path = tmp_path / "fixed.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    problems = fixed_input_axes(path, ["tokens"], [TensorType(("N", "T"), "int64")])
+    assert problems == ["input tokens came out N×8 instead of N×T"]
+    assert fixed_input_axes(path, ["tokens"], [TensorType(("N", 8), "int64")]) == []
+
+
 def test_the_export_check_refuses_an_output_shape_that_breaks_its_declaration() -> None:
     problems = shape_mismatches(["logits"], [("N", 8, 3)], [(5, 11, 3)])
     assert len(problems) == 1 and "N×8×3" in problems[0] and "5×11×3" in problems[0]
