@@ -35,6 +35,17 @@ def _human(number: float) -> str:
     return str(int(number))
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1, refused in words otherwise."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def _load(path: str) -> Any:
     from netbuilder.io import LoadError, load_document
 
@@ -83,11 +94,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     from netbuilder.analysis import analyze
+    from netbuilder.analysis.per_token import cost_at_length, human
 
     doc = _load(args.file)
     report: dict[str, Any] = {"file": args.file, "networks": []}
     for net in doc:
         result = analyze(net)
+        cost = cost_at_length(net, args.length) if result.ok else None  # variable length: per token instead of 0
         rows = []
         for node_id in result.order:
             node, info = net.node(node_id), result.nodes[node_id]
@@ -95,22 +108,35 @@ def cmd_summary(args: argparse.Namespace) -> int:
                          "output_shape": [list(t.shape) for t in info.outputs.values()][0] if info.outputs else None,
                          "params": info.params, "macs": info.macs,
                          "trainable": node.trainable, "in_model": result.in_model(node_id)})
+            if cost is not None:
+                rows[-1]["macs_per_token"] = round(cost.node_per_token(node_id))
         report["networks"].append({"name": net.name, "nodes": rows, "total_params": result.total_params,
                                    "total_macs": result.total_macs, "valid": result.ok,
                                    "diagnostics": [d.to_dict() for d in result.diagnostics]})
+        if cost is not None:
+            report["networks"][-1].update({"macs_per_token": round(cost.per_token), "macs_length": cost.length,
+                                           "macs_at_length": cost.total})
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for net_report in report["networks"]:
             print(f"Network {net_report['name']}")
-            print(f"  {'name':<20} {'type':<24} {'output shape':<20} {'params':>10} {'mult-adds':>12}")
+            per_token = "macs_per_token" in net_report
+            column = "macs/token" if per_token else "mult-adds"
+            print(f"  {'name':<20} {'type':<24} {'output shape':<20} {'params':>10} {column:>12}")
             for row in net_report["nodes"]:
                 shape = "×".join(map(str, row["output_shape"])) if row["output_shape"] else "?"
                 left_out = "" if row["in_model"] else "  (left out: feeds no Output)"
-                print(f"  {row['name']:<20} {row['type']:<24} {shape:<20} {row['params']:>10,} {row['macs']:>12,}"
+                macs = row.get("macs_per_token", row["macs"])
+                print(f"  {row['name']:<20} {row['type']:<24} {shape:<20} {row['params']:>10,} {macs:>12,}"
                       f"{left_out}")
+            if per_token:
+                cost_text = (f"{human(net_report['macs_per_token'])} multiply-adds per token (per step; "
+                             f"{human(net_report['macs_at_length'])} for a sequence of {net_report['macs_length']})")
+            else:
+                cost_text = f"{net_report['total_macs']:,} multiply-adds per sample"
             print(f"  total: {net_report['total_params']:,} parameters ({_human(net_report['total_params'])}), "
-                  f"{net_report['total_macs']:,} multiply-adds per sample")
+                  f"{cost_text}")
             for d in net_report["diagnostics"]:
                 print(f"  {d['severity']}: {d.get('node_name') or net_report['name']}: {d['message']}")
     return EXIT_OK if all(n["valid"] for n in report["networks"]) else EXIT_INVALID
@@ -297,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="per node: output shape, parameters, multiply-adds; totals")
     p.add_argument("file")
+    p.add_argument("--length", type=_positive_int, metavar="L",
+                   help="for a variable-length network: count multiply-adds for sequences of L steps "
+                        "(default: 128, or the longest the network accepts); reported per token and per sequence")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_summary)
 
@@ -337,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     from netbuilder.cli_import import add_commands as add_import_command
 
     add_import_command(sub)
+    from netbuilder.cli_retarget import add_commands as add_retarget_command
+
+    add_retarget_command(sub)
 
     try:
         from netbuilder.cli_train import add_commands

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from netbuilder import __version__
 from netbuilder.analysis import group_by_cause
+from netbuilder.analysis.per_token import latest_cost
 from netbuilder.document import Document, DocumentError
 from netbuilder.specs import ParamError
 from netbuilder.templates import load_template
@@ -561,7 +562,9 @@ class MainWindow(QMainWindow):
         self.status_state.style().polish(self.status_state)
         self.status_dot.setPixmap(color_dot(color))
         self.status_params.setText(f"Parameters  {human_count(analysis.total_params)}")
-        self.status_macs.setText(f"Multiply-adds  {human_count(analysis.total_macs)}")
+        per_token = latest_cost(self.qt_doc.document.network(network)) if analysis.ok else None
+        self.status_macs.setText(f"Multiply-adds  {human_count(analysis.total_macs)}" if per_token is None else
+                                 f"Multiply-adds  {human_count(round(per_token.per_token))} per token")
 
     def status_text(self) -> str:
         """The permanent status-bar text (validation, parameters, multiply-adds)."""

@@ -463,6 +463,8 @@ class Analyzer:
                                                   suggestion="Wire it towards an Output or delete it."))
                 outputs = [nodes[node_id]["node"] for node_id in sorted(state.outputs, key=doc_order)]
                 diagnostics.extend(self._final_activation_checks(outputs))
+            diagnostics.extend(self._tying_checks([i for i, t in state.types.items() if t == "Linear"], state.final,
+                                                  lambda i: not has_outputs or i in state.used))
         totals = (state.params, state.macs)
         if state.params > MAX_PARAMS and not state.huge:
             diagnostics.append(Diagnostic(
@@ -508,6 +510,8 @@ class Analyzer:
                                                  info.blocked)
             diagnostics.extend(info.diagnostics)
         diagnostics.extend(self._network_checks(used))
+        diagnostics.extend(self._tying_checks([n.id for n in net.nodes if n.type == "Linear"], infos,
+                                              lambda i: used is None or i in used))
         analysis = Analysis(net.name, infos, diagnostics, list(structure.order), used)
         total = analysis.total_params
         if total > MAX_PARAMS and not any(info.params > MAX_PARAMS for info in infos.values()):
@@ -632,6 +636,13 @@ class Analyzer:
         problems.extend(self._final_activation_checks(outputs))
         return problems
 
+    def _tying_checks(self, linear_ids: list[str], infos: dict[str, NodeInfo],
+                      in_model: Callable[[str], bool]) -> list[Diagnostic]:
+        """Linear layers whose weight is tied to an Embedding that is missing or has another shape."""
+        from netbuilder.analysis.tying import tying_problems
+
+        return tying_problems(self.network, linear_ids, infos, in_model)
+
     def _final_activation_checks(self, outputs: list[Any]) -> list[Diagnostic]:
         """Beginners' classics at the end of a network, which train but badly: a Softmax or Sigmoid right before
         an Output whose loss applies it again (cross-entropy on logits, BCE-with-logits on a GAN score), and an
@@ -647,7 +658,10 @@ class Analyzer:
                     problems.append(Diagnostic(
                         f"{source.type} before Output '{output.name}' ({role}): {loss} squashes the "
                         "values again.", net.name, source.id, source.name, severity="warning", suggestion=fix))
-                elif roles.get(role) is not None and roles.role(role).is_probability:
+                elif (roles.get(role) is not None and roles.role(role).is_probability
+                      and source.type != "LogSoftmax"):
+                    # A LogSoftmax feeding the Output directly gives log-probabilities; training sees it and uses
+                    # the NLL loss on them as they are (train/losses.py), so nothing is wrong.
                     last = source
                     while last.type in VALUE_PRESERVING and (feeding := net.wires_into(last.id)):
                         last = net.node(feeding[0].src)

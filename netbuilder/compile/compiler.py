@@ -17,6 +17,7 @@ import torch.fx as fx
 import torch.nn as nn
 
 from netbuilder.analysis import Analysis, Diagnostic, NodeInfo, analyze
+from netbuilder.compile.tying import tie_weights
 from netbuilder.document.blocks import BLOCK_TYPE
 from netbuilder.document.model import Network, Node
 from netbuilder.specs import LayerContext, LayerSpec, TensorType
@@ -111,6 +112,7 @@ def compile_network(network: Network, analysis: Analysis | None = None, seed: in
                 for index, port in enumerate(out_ports):
                     values[(node_id, port.name)] = graph.call_function(operator.getitem, (call, index))
 
+    tie_weights(network, root, info.node_ids)  # after every layer is built, whatever order they came in
     # Outputs in document order, not dependency order: adding a layer on one branch must never swap the results.
     out_values = []
     for node in network.outputs():

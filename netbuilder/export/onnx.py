@@ -27,6 +27,12 @@ import torch.nn as nn
 from netbuilder.compile import CompiledInfo, random_inputs, sequence_limit, vocab_size
 from netbuilder.document.model import Network
 from netbuilder.export.base import ExportError, first_line, quiet, resolve
+from netbuilder.export.onnx_axes import (
+    declare_output_axes,
+    declared_output_shapes,
+    fixed_input_axes,
+    shape_mismatches,
+)
 from netbuilder.io.atomic import SaveError, write_atomic
 
 EXPORT_BATCH = 2  # torch.export treats sizes 0 and 1 as constants, so trace with 2...
@@ -107,6 +113,7 @@ def export_onnx(
         args = random_inputs(info, EXPORT_BATCH, export_len, vocab, seed=0)
         step("Converting to ONNX…")
         exporter = _export(model, args, file, info, opset, notes)
+        declare_output_axes(file, info.output_types)  # variable axes by name, not the traced sizes
         proto = _load(file)
         checked = False
         if check:
@@ -116,7 +123,7 @@ def export_onnx(
         diff: float | None = None
         if parity:
             step("Comparing onnxruntime with PyTorch…")
-            diff = _parity(model, file, info, vocab, parity_len, notes)
+            diff = _parity(model, file, info, vocab, parity_len, notes, declared_output_shapes(proto))
         data = file.read_bytes()
     step("Writing the file…")
     try:
@@ -210,6 +217,9 @@ def _export_dynamo(model: nn.Module, args: tuple[torch.Tensor, ...], file: Path,
             raise
     if not file.is_file():
         raise RuntimeError("the exporter wrote no file")
+    fixed = fixed_input_axes(file, info.input_names, info.input_types)
+    if fixed:  # a graph specialised to the traced sizes: refuse it, so the TorchScript exporter is tried
+        raise RuntimeError(f"it fixed a variable axis ({'; '.join(fixed)})")
 
 
 def _takes_varargs(model: nn.Module) -> bool:
@@ -265,8 +275,10 @@ def _sequence_lengths(model: nn.Module) -> tuple[int, int]:
     return (min(EXPORT_SEQ_LEN, parity - 1) if parity > 2 else parity), parity
 
 
-def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, seq_len: int, notes: list[str]) -> float:
-    """Run onnxruntime and PyTorch on the same fresh inputs; return the largest absolute difference."""
+def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, seq_len: int, notes: list[str],
+            declared: list[tuple[Dim, ...]] | None = None) -> float:
+    """Run onnxruntime and PyTorch on the same fresh inputs; return the largest absolute difference (infinite
+    when an output's real shape breaks the shape the file declares for it)."""
     import onnxruntime as ort
 
     inputs = random_inputs(info, PARITY_BATCH, seq_len, vocab, seed=1)
@@ -288,6 +300,10 @@ def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, seq_le
                           f"{first_line(error)}") from None
     if isinstance(expected, torch.Tensor):
         expected = (expected,)
+    mismatches = shape_mismatches(info.output_names, declared or [], [r.shape for r in results])
+    if mismatches:
+        notes.extend(mismatches)
+        return math.inf
     worst = 0.0
     for name, ours, theirs in zip(info.output_names, expected, results, strict=True):
         reference = ours.detach().cpu().numpy()

@@ -50,6 +50,7 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
 
     blocks = BlockClasses(writer, module)  # one class per block definition, before the network's class
     init_lines = []
+    tie_lines = []
     for name, child in module.named_children():
         if is_block(child):
             init_lines.append(f"self.{name} = {blocks.call(child, name)}")
@@ -65,6 +66,9 @@ def export_pytorch_code(network_or_module: Network | nn.Module, path: str | os.P
         arguments += [f"{key}={writer.literal(value, name)}" for key, value in kwargs.items()]
         init_lines.extend(_wrap_call(f"self.{name} = {call}(", arguments, width=110 - 8))
         init_lines.extend(_frozen_lines(name, child))
+        tie_lines += [f"self.{name}.{attr} = self.{shared}  # tied in NetBuilder: one shared weight"
+                      for attr, shared in getattr(child, "_nb_tied", {}).items()]
+    init_lines += tie_lines  # after every layer exists, whichever order they were built in
     forward = _forward_source(module, writer)
     class_name = _free_name(type(module).__name__, writer.taken)
     code = _assemble(writer, class_name, init_lines, forward, info, vocab_size(module),

@@ -80,6 +80,7 @@ def _load() -> None:
     _loaded = True
     from netbuilder.specs import (  # noqa: F401  (each module registers its specs)
         activation,
+        arithmetic,
         attention,
         convolution,
         dense,

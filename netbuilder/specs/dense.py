@@ -47,7 +47,9 @@ def _linear_infer(ctx: LayerContext) -> tuple[TensorType, ...]:
 
 
 def _linear_params(ctx: LayerContext) -> int:
-    return ctx.x.shape[-1] * ctx["units"] + (ctx["units"] if ctx["bias"] else 0)
+    # A tied weight is the Embedding's, counted there: the model holds it once.
+    weight = 0 if ctx["tie_weight_to"] else ctx.x.shape[-1] * ctx["units"]
+    return weight + (ctx["units"] if ctx["bias"] else 0)
 
 
 def _linear_macs(ctx: LayerContext) -> int:
@@ -66,12 +68,17 @@ LINEAR = LayerSpec(
     params=(
         Param("units", ParamKind.INT, 64, "Number of output features.", minimum=1, maximum=1_000_000),
         Param("bias", ParamKind.BOOL, True, "Add a learned bias to each output."),
+        Param("tie_weight_to", ParamKind.TEXT, "", "Name of an Embedding whose table this layer uses as its weight "
+              "(weight tying, e.g. a language model's decoder shares the input embedding): units must equal its "
+              "vocabulary size and the input features its dimension. Empty: the layer has its own weight.",
+              label="Tie weight to"),
     ),
     infer=_linear_infer,
     build=lambda ctx: make(nn.Linear, ctx.x.shape[-1], ctx["units"], bias=ctx["bias"]),
     count_params=_linear_params,
     macs=_linear_macs,
-    label=lambda p: f"{p['units']}" + ("" if p["bias"] else ", no bias"),
+    label=lambda p: f"{p['units']}" + ("" if p["bias"] else ", no bias")
+    + (f", tied to {p['tie_weight_to']}" if p.get("tie_weight_to") else ""),
     example_params={"units": 8},
     keywords=("dense", "fully connected", "fc", "mlp"),
 )

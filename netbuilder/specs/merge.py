@@ -287,6 +287,10 @@ def _mul_from_onnx(node: Any) -> None:
     index, constant, layer, axis = _fold_target(node)
     if index < 0:
         raise _fold_refused(node, "divides by" if node.op_type == "Div" else "multiplies by")
+    if layer is None and getattr(constant, "size", 0) == 1 and float(constant.reshape(-1)[0]) != 0:
+        factor = float(constant.reshape(-1)[0])  # one number, with no layer to fold into: NetBuilder's Scale
+        node.emit("Scale", {"factor": 1.0 / factor if node.op_type == "Div" else factor}, inputs=(index,))
+        return
     _scale_layer(node, index, 1.0 / constant if node.op_type == "Div" else constant, layer, axis)
 
 

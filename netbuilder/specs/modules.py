@@ -227,11 +227,16 @@ class Stack(nn.Module):
 
 
 class Recurrent(nn.Module):
-    """A batch-first RNN, LSTM or GRU that returns one tensor.
+    """A batch-first RNN, LSTM or GRU that returns one tensor, or a tuple with its final state.
 
     ``returns="sequence"`` gives the top layer's output at every step, ``N×T×H·dirs``. ``returns="last"`` gives
     the final hidden state of the top layer, ``N×H·dirs``: the last step of the forward direction, concatenated
     (if bidirectional) with the backward direction's state after it has read back to the first step.
+
+    States are batch-first too, ``N×(layers·dirs)×H``, like every other tensor in NetBuilder (torch's own are
+    ``(layers·dirs)×N×H``). With ``initial_state`` the module takes ``h0`` (and ``c0`` for an LSTM) after ``x``
+    instead of starting from zeros; with ``final_state`` it returns ``(output, h_n)`` (and ``c_n``), so a
+    stateful language model can carry its state from one chunk, or one generated token, to the next.
     """
 
     CELLS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
@@ -246,24 +251,40 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         returns: str = "sequence",
         nonlinearity: str = "tanh",
+        initial_state: bool = False,
+        final_state: bool = False,
     ):
         super().__init__()
         self.cell = cell
         self.returns = returns
         self.bidirectional = bidirectional
+        self.initial_state = initial_state
+        self.final_state = final_state
         extra = {"nonlinearity": nonlinearity} if cell == "RNN" else {}
         self.rnn = self.CELLS[cell](input_size, hidden_size, num_layers=num_layers, batch_first=True,
                                     bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
                                     **extra)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, state = self.rnn(x)
-        if self.returns == "sequence":
-            return output
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
+                c0: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        start = None
+        if self.initial_state and h0 is not None:
+            hidden0 = h0.transpose(0, 1).contiguous()
+            start = (hidden0, c0.transpose(0, 1).contiguous()) if self.cell == "LSTM" and c0 is not None \
+                else hidden0
+        output, state = self.rnn(x, start)
         hidden = state[0] if self.cell == "LSTM" else state  # (layers·dirs)×N×H
-        if self.bidirectional:
-            return torch.cat((hidden[-2], hidden[-1]), dim=-1)
-        return hidden[-1]
+        if self.returns == "sequence":
+            result = output
+        elif self.bidirectional:
+            result = torch.cat((hidden[-2], hidden[-1]), dim=-1)
+        else:
+            result = hidden[-1]
+        if not self.final_state:
+            return result
+        if self.cell == "LSTM":
+            return result, state[0].transpose(0, 1), state[1].transpose(0, 1)
+        return result, hidden.transpose(0, 1)
 
     def extra_repr(self) -> str:
         return f"returns={self.returns!r}"
@@ -379,6 +400,25 @@ class TransformerDecoderBlock(nn.TransformerDecoderLayer):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Arithmetic
+
+
+class Scale(nn.Module):
+    """Multiply by a constant, e.g. token embeddings by √d before adding positions ("Attention is all you
+    need"). The constant is a plain float, not a weight: nothing to train or save."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Generative
 
 
@@ -405,6 +445,6 @@ class Reparameterize(nn.Module):
 
 __all__ = [
     "Add", "Attention", "Concat", "GlobalAvgPool", "GlobalMaxPool", "Mean", "Multiply", "Permute",
-    "PositionalEncoding", "Recurrent", "Reparameterize", "Reshape", "SelectStep", "Split", "Squeeze", "Stack",
+    "PositionalEncoding", "Recurrent", "Reparameterize", "Reshape", "Scale", "SelectStep", "Split", "Squeeze", "Stack",
     "TransformerDecoderBlock", "TransformerEncoderBlock", "Unsqueeze", "causal_mask",
 ]

@@ -12,11 +12,13 @@ from netbuilder.specs.base import (
     LayerSpec,
     Param,
     ParamKind,
+    Port,
     TensorType,
     make,
     need_float,
     need_known,
     need_rank,
+    shapes_text,
 )
 from netbuilder.specs.interop import onnx_rule
 from netbuilder.specs.lazy import modules
@@ -31,14 +33,63 @@ def _features(ctx: LayerContext, cell: str) -> int:
     return need_known(ctx, ctx.x.shape[2], "The feature count (last axis)")
 
 
+def _state_names(cell: str, prefix: str) -> tuple[str, ...]:
+    """The state ports: h (and c for an LSTM), e.g. ``h0, c0`` or ``h_n, c_n``."""
+    return tuple(f"{kind}{prefix}" for kind in ("h", "c")[: 2 if cell == "LSTM" else 1])
+
+
+def _state_shape(ctx: LayerContext) -> tuple[Any, ...]:
+    """A state, batch first: N×(layers·directions)×H."""
+    return (ctx.x.shape[0], ctx["num_layers"] * (2 if ctx["bidirectional"] else 1), ctx["hidden_size"])
+
+
 def _infer(cell: str):
     def infer(ctx: LayerContext) -> tuple[TensorType, ...]:
         _features(ctx, cell)
         width = ctx["hidden_size"] * (2 if ctx["bidirectional"] else 1)
         n, t = ctx.x.shape[0], ctx.x.shape[1]
-        return (ctx.x.with_shape((n, t, width) if ctx["returns"] == "sequence" else (n, width)),)
+        state = _state_shape(ctx)
+        if ctx["initial_state"]:
+            for name, given in zip(_state_names(cell, "0"), ctx.inputs[1:], strict=False):
+                if given is None:
+                    continue
+                if given.dtype != "float32" or tuple(given.shape) != state:
+                    raise ctx.fail(f"The initial state {name} must be {shapes_text(state)} (batch × "
+                                   f"layers·directions × hidden size), but {shapes_text(given.shape)}"
+                                   f"{'' if given.dtype == 'float32' else ' ' + given.dtype} is wired into it.",
+                                   param="initial_state",
+                                   suggestion="Feed it from an Input of shape "
+                                   f"{', '.join(map(str, state[1:]))}, or from the final state of a {cell} "
+                                   "with the same sizes.")
+        out = ctx.x.with_shape((n, t, width) if ctx["returns"] == "sequence" else (n, width))
+        finals = tuple(TensorType(state) for _ in _state_names(cell, "_n")) if ctx["final_state"] else ()
+        return (out, *finals)
 
     return infer
+
+
+def _inputs(cell: str):
+    def ports(params: dict[str, Any]) -> tuple[Port, ...]:
+        main = Port("in", "The sequence, N×T×F.")
+        if not params.get("initial_state"):
+            return (main,)
+        what = {"h": "hidden state", "c": "cell state"}
+        return (main, *(Port(name, f"The initial {what[name[0]]}, N×(layers·directions)×H.")
+                        for name in _state_names(cell, "0")))
+
+    return ports
+
+
+def _outputs(cell: str):
+    def ports(params: dict[str, Any]) -> tuple[Port, ...]:
+        main = Port("out", "Every step (N×T×H) or the last hidden state (N×H).")
+        if not params.get("final_state"):
+            return (main,)
+        what = {"h": "hidden state", "c": "cell state"}
+        return (main, *(Port(name, f"The final {what[name[0]]}, N×(layers·directions)×H.")
+                        for name in _state_names(cell, "_n")))
+
+    return ports
 
 
 def _per_step(cell: str, ctx: LayerContext) -> tuple[int, int]:
@@ -73,7 +124,8 @@ def _build(cell: str):
         extra = {"nonlinearity": ctx["nonlinearity"]} if cell == "RNN" else {}
         return make(modules.Recurrent, cell, ctx.x.shape[2], ctx["hidden_size"], num_layers=layers,
                     bidirectional=ctx["bidirectional"], dropout=ctx["dropout"] if layers > 1 else 0.0,
-                    returns=ctx["returns"], **extra)
+                    returns=ctx["returns"], initial_state=ctx["initial_state"], final_state=ctx["final_state"],
+                    **extra)
 
     return build
 
@@ -84,10 +136,14 @@ def _label(p: dict) -> str:
         parts.append(f"{p['num_layers']} layers")
     if p["bidirectional"]:
         parts.append("bi")
+    if p.get("initial_state") or p.get("final_state"):
+        parts.append("state " + "/".join(w for w, on in (("in", p.get("initial_state")),
+                                                          ("out", p.get("final_state"))) if on))
     return ", ".join(parts)
 
 
-def _recurrent(cell: str, title: str, doc: str, keywords: tuple[str, ...], example: dict) -> LayerSpec:
+def _recurrent(cell: str, title: str, doc: str, keywords: tuple[str, ...], example: dict,
+               example_inputs: tuple[tuple[Any, ...], ...] = ((BATCH, SEQ, 4),)) -> LayerSpec:
     extra = (Param("nonlinearity", ParamKind.CHOICE, "tanh", "The activation of the recurrence.",
                    choices=("tanh", "relu")),) if cell == "RNN" else ()
     return LayerSpec(
@@ -95,7 +151,8 @@ def _recurrent(cell: str, title: str, doc: str, keywords: tuple[str, ...], examp
         category="Recurrent",
         title=title,
         doc=doc + " Takes a batch-first sequence N×T×F (input size inferred) and returns every step (N×T×H) or only "
-        "the final hidden state (N×H); bidirectional doubles H.",
+        "the final hidden state (N×H); bidirectional doubles H. It can start from a given state and hand its final "
+        "state on (N×layers·directions×H), for stateful language models and one-step generation.",
         params=(
             Param("hidden_size", ParamKind.INT, 64, "Size of the hidden state (features per step of the output).",
                   minimum=1, maximum=65536),
@@ -110,14 +167,22 @@ def _recurrent(cell: str, title: str, doc: str, keywords: tuple[str, ...], examp
                   "direction's last step joined with the backward direction's first), for classifying the whole "
                   "sequence.", choices=("sequence", "last")),
             *extra,
+            Param("initial_state", ParamKind.BOOL, False, "Start from states wired into extra inputs "
+                  f"({', '.join(_state_names(cell, '0'))}, each N×(layers·directions)×H) instead of zeros, e.g. "
+                  "the final state of the previous chunk or generation step."),
+            Param("final_state", ParamKind.BOOL, False, "Also output the final states "
+                  f"({', '.join(_state_names(cell, '_n'))}, each N×(layers·directions)×H) to carry into the next "
+                  "call."),
         ),
+        inputs=_inputs(cell),
+        outputs=_outputs(cell),
         infer=_infer(cell),
         build=_build(cell),
         count_params=_count(cell),
         macs=_macs(cell),
         label=_label,
         example_params=example,
-        example_inputs=((BATCH, SEQ, 4),),
+        example_inputs=example_inputs,
         keywords=keywords,
     )
 
@@ -129,10 +194,14 @@ register(
     _recurrent("LSTM", "LSTM", "Long short-term memory: a recurrent layer whose input, forget and output gates let it "
                "keep information over long sequences. A solid default for text, time series and signals.",
                ("recurrent", "long short-term memory", "sequence", "time series"),
-               {"hidden_size": 6, "num_layers": 2, "bidirectional": True, "dropout": 0.1, "returns": "last"}),
+               {"hidden_size": 6, "num_layers": 2, "bidirectional": True, "dropout": 0.1, "returns": "last",
+                "initial_state": True, "final_state": True},
+               ((BATCH, SEQ, 4), (BATCH, 4, 6), (BATCH, 4, 6))),
     _recurrent("GRU", "GRU", "Gated recurrent unit: like an LSTM with two gates and no separate cell state; fewer "
                "weights and often just as good.", ("recurrent", "gated", "sequence", "time series"),
-               {"hidden_size": 6, "bidirectional": True, "returns": "sequence"}),
+               {"hidden_size": 6, "bidirectional": True, "returns": "sequence", "initial_state": True,
+                "final_state": True},
+               ((BATCH, SEQ, 4), (BATCH, 2, 6))),
 )
 
 

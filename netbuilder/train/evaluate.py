@@ -243,6 +243,8 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
     result = Prediction(pixel_range=preprocessing.pixel_range)
     for name, value, role in zip(cinfo.output_names, outs, cinfo.output_roles, strict=True):
         value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
+        if roles.role(role).is_probability and _fed_by(network, name) == "LogSoftmax":
+            value = value.exp()  # log-probabilities (trained with NLL as they are), shown as probabilities
         inverts = roles.role(role).inverts
         if inverts == "targets":
             value = preprocessing.invert_targets(value)
@@ -253,7 +255,8 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
             if images is not None and result.images is None:
                 result.images, result.image_rows = images, 2
         result.outputs[name] = value
-    for value, role in zip(outs, cinfo.output_roles, strict=True):
+    for name, role in zip(cinfo.output_names, cinfo.output_roles, strict=True):
+        value = result.outputs[name]  # as shown: log-probabilities already turned into probabilities
         if roles.shows_classes(role) and value.dim() == 2:
             logits = roles.role(role).takes_logits
             if value.shape[1] == 1:
@@ -266,6 +269,12 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
             result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
             break
     return result
+
+
+def _fed_by(network: Any, output: str) -> str | None:
+    """The layer type right before an Output node."""
+    wires = network.wires_into(network.find(output).id)
+    return network.node(wires[0].src).type if wires else None
 
 
 def _is_count(inputs: Any) -> bool:

@@ -42,9 +42,11 @@ def node_params(module: nn.Module, network: Network) -> list[NodeParams]:
     """The trainable parameters of a compiled network, grouped by the node they belong to."""
     info = compiled_info(module)
     result = []
+    seen: set[int] = set()  # a tied weight belongs to two nodes but must be in one optimiser group only
     for sub_name, node_id in info.node_ids.items():
         node = network.node(node_id)
-        params = [p for p in module.get_submodule(sub_name).parameters() if p.requires_grad]
+        params = [p for p in module.get_submodule(sub_name).parameters() if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in params)
         if params:
             result.append(NodeParams(sub_name, params, node.lr_mult, node.l1, node.l2))
     return result

@@ -216,7 +216,7 @@ def test_version_1_file_is_migrated(tmp_path: Path) -> None:
     assert doc.info.title == "Old classifier" and doc.info.description == "Saved by NetBuilder 0.0"
     net = doc.network("model")
     assert [n.name for n in net.nodes] == ["pixels", "flat", "fc", "scores"]
-    assert net.find("fc").params == {"units": 10, "bias": False}
+    assert net.find("fc").params == {"units": 10, "bias": False, "tie_weight_to": ""}
     assert net.find("pixels").params == {"shape": (1, 8, 8), "dtype": "float32"}
     assert [(w.src, w.dst) for w in net.wires] == [("n1", "n2"), ("n2", "n3"), ("n3", "n4")]
     assert doc.settings == {"training": {"epochs": 2}} and not doc.modified
@@ -246,7 +246,7 @@ def test_layer_param_migrations_run_from_the_saved_version(monkeypatch: pytest.M
     old = {"format": "netbuilder", "format_version": 2, "networks": [{"name": "m", "nodes": [
         {"id": "n1", "type": "Linear", "version": 1, "name": "fc", "params": {"features": 16, "bias": False}}]}]}
     doc = document_from_dict(old)
-    assert doc.network().find("fc").params == {"units": 16, "bias": False}
+    assert doc.network().find("fc").params == {"units": 16, "bias": False, "tie_weight_to": ""}
     assert document_to_dict(doc)["networks"][0]["nodes"][0]["version"] == 2
 
     newer = copy.deepcopy(old)

@@ -1,0 +1,471 @@
+"""PyTorch import: an ``nn.Module`` becomes an editable NetBuilder document, with its weights, through torch.fx.
+
+``torch.fx.symbolic_trace`` records what ``forward`` does as a graph of calls: standard ``torch.nn`` layers stay
+whole (a Conv2d is one call), functional calls and tensor methods (``torch.cat``, ``x.view``, ``F.relu``, ``+``)
+are calls of their own. Each call maps to a layer spec by the rules in `netbuilder.importers.pytorch_layers`; the
+example input, run through the traced graph (``ShapeProp``), gives every value's shape, which settles what
+shape-only calls mean (``x.view(x.size(0), -1)`` is a Reshape to the traced size). Calls that only compute sizes
+(``x.size(0)``) make no layer.
+
+Nothing is ever replaced by a placeholder: a call with no mapping, or with arguments NetBuilder's layer cannot
+express, is collected, and the import stops with `UnsupportedOpsError` listing each kind, how often and where.
+After the import, the original module and the compiled document run on the same random input (parity).
+
+`import_pytorch_file` RUNS the given Python file to get the class: only import files you trust. Opening a
+``.nbg`` file never runs code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import math
+import os
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from netbuilder.document import Document
+from netbuilder.document.model import Network, name_is_usable, name_stem
+from netbuilder.importers.pytorch_layers import function_rule, module_rule
+from netbuilder.importers.pytorch_values import (
+    FAILED,
+    SIZE,
+    Unsupported,
+    Value,
+    _is_tensor,
+    _meta_shape,
+    _RecurrentCall,
+)
+from netbuilder.importers.result import (
+    ImportResult,
+    ModelImportError,
+    ParityReport,
+    UnsupportedOp,
+    UnsupportedOpsError,
+)
+from netbuilder.specs import TensorType
+
+PARITY_SEED = 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def import_pytorch(model: nn.Module, example: torch.Tensor | Sequence[torch.Tensor], name: str | None = None,
+                   parity: bool = True, source: str | None = None) -> ImportResult:
+    """Import ``model`` traced on ``example`` (one tensor, or one per ``forward`` argument; batch first).
+
+    Returns an `ImportResult` whose weights load into the compiled document; raises `UnsupportedOpsError` listing
+    every call NetBuilder cannot express, or `ModelImportError` when the model cannot be traced or run."""
+    examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
+    if not examples or not all(isinstance(t, torch.Tensor) for t in examples):
+        raise ModelImportError("The example input must be a tensor (or a tuple of tensors), batch first.")
+    label = source or type(model).__name__
+    was_training = model.training
+    model.eval()
+    try:
+        graph_module = _trace(model, label)
+        _propagate_shapes(graph_module, examples, label)
+        builder = _Builder(graph_module, name or _network_name(type(model).__name__), label)
+        document, weights = builder.build()
+        result = ImportResult(document, weights, label, "pytorch", op_counts=builder.op_counts)
+        from netbuilder.importers.layout import lay_out
+
+        lay_out(result.network)
+        result.notes.extend(builder.notes)
+        if parity:
+            result.parity = pytorch_parity(result, model, examples)
+        return result
+    finally:
+        model.train(was_training)
+
+
+def import_pytorch_file(path: str | os.PathLike[str], class_name: str, args: list | dict | None,
+                        input_shape: Sequence[int], parity: bool = True) -> ImportResult:
+    """Import ``class_name`` from the Python file ``path``. This RUNS the file (as Python runs an import): only
+    use files you trust. ``args`` are the constructor's arguments (a list, or a dict of keywords);
+    ``input_shape`` is one sample's shape without the batch."""
+    model = instantiate(load_class(path, class_name), args, f"{Path(path).name}:{class_name}")
+    example = example_input(model, tuple(input_shape))
+    return import_pytorch(model, example, name=_network_name(class_name), parity=parity,
+                          source=f"{Path(path).name}:{class_name}")
+
+
+def load_class(path: str | os.PathLike[str], class_name: str) -> type:
+    """Run the file at ``path`` as a module and return its ``nn.Module`` subclass ``class_name``."""
+    file = Path(path)
+    if not file.is_file():
+        raise ModelImportError(f"{file} does not exist or is not a file.")
+    module_name = f"netbuilder_import_{re.sub(r'[^A-Za-z0-9_]', '_', file.stem)}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ModelImportError(f"{file} cannot be loaded as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look the module up while it runs
+    folder = str(file.resolve().parent)
+    sys.path.insert(0, folder)  # the file may import its neighbours, as it would when run there
+    try:
+        spec.loader.exec_module(module)
+    except SystemExit:
+        raise ModelImportError(f"Running {file.name} called exit(); guard its script part with "
+                               "if __name__ == \"__main__\":.") from None
+    except Exception as error:
+        raise ModelImportError(f"Running {file.name} failed: {type(error).__name__}: {_first_line(error)}") \
+            from None
+    finally:
+        if sys.path and sys.path[0] == folder:
+            sys.path.pop(0)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        found = sorted(n for n, v in vars(module).items() if isinstance(v, type) and issubclass(v, nn.Module)
+                       and v.__module__ == module_name)
+        hint = f" It defines: {', '.join(found)}." if found else " It defines no nn.Module class."
+        raise ModelImportError(f"{file.name} has no class {class_name!r}.{hint}")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ModelImportError(f"{class_name} in {file.name} is not an nn.Module class.")
+    return cls
+
+
+def instantiate(cls: type, args: list | dict | None, label: str) -> nn.Module:
+    """``cls(*args)`` or ``cls(**args)``, with a constructor failure reported in words."""
+    try:
+        if args is None:
+            return cls()
+        return cls(**args) if isinstance(args, dict) else cls(*args)
+    except Exception as error:
+        given = "no arguments" if args is None else f"arguments {args!r}"
+        raise ModelImportError(f"{label}({given}) failed: {type(error).__name__}: {_first_line(error)}. Pass the "
+                               "constructor's arguments with --args as JSON.") from None
+
+
+def example_input(model: nn.Module, shape: tuple[int, ...], batch: int = 2) -> torch.Tensor:
+    """A random batch of one-sample ``shape``: token ids when the input goes straight into an Embedding."""
+    generator = torch.Generator().manual_seed(PARITY_SEED)
+    embedding = _first_embedding(model)
+    if embedding is not None:
+        return torch.randint(0, embedding.num_embeddings, (batch, *shape), generator=generator)
+    return torch.randn((batch, *shape), generator=generator)
+
+
+def _first_embedding(model: nn.Module) -> nn.Embedding | None:
+    try:
+        graph = fx.symbolic_trace(model).graph
+    except Exception:
+        return None
+    modules = dict(model.named_modules())
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            for user in node.users:
+                if user.op == "call_module" and isinstance(modules.get(str(user.target)), nn.Embedding):
+                    return modules[str(user.target)]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tracing
+
+
+def _trace(model: nn.Module, label: str) -> fx.GraphModule:
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as error:
+        raise ModelImportError(
+            f"{label} cannot be traced by torch.fx: {type(error).__name__}: {_first_line(error)}. Tracing needs a "
+            "forward whose steps do not depend on the values of the data (no if/for on tensor values); write "
+            "such a branch as a layer, or export the model to ONNX and import that.") from None
+
+
+def _propagate_shapes(graph_module: fx.GraphModule, examples: tuple[torch.Tensor, ...], label: str) -> None:
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    try:  # ShapeProp prints the traceback of a failing call itself: the message below says it in words
+        with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+            # One sample is enough to learn every shape (the batch axis becomes N), at a fraction of the compute.
+            ShapeProp(graph_module).propagate(*(t[:1] for t in examples))
+    except Exception as error:
+        raise ModelImportError(f"{label} fails on the example input of shape "
+                               f"{', '.join(str(tuple(t.shape)) for t in examples)}: {type(error).__name__}: "
+                               f"{_first_line(error)}. Check --input-shape.") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building the document
+
+
+class _Builder:
+    """Walks the traced graph once, adding a node per importable call."""
+
+    def __init__(self, graph_module: fx.GraphModule, network_name: str, source: str):
+        self.gm = graph_module
+        self.source = source
+        self.modules = dict(graph_module.named_modules())
+        self.document = Document((network_name,))
+        self.net: Network = self.document.network()
+        self.values: dict[fx.Node, Any] = {}
+        self.weights: dict[str, torch.Tensor] = {}
+        self.failures: dict[str, list[tuple[str, str]]] = defaultdict(list)  # op label -> (fx name, reason)
+        self.op_counts: dict[str, int] = defaultdict(int)
+        self.notes: list[str] = []
+        self.last_type: dict[str, str] = {}  # node id -> layer type, for output roles
+        self.embedding_weights: dict[int, str] = {}  # id of an Embedding's weight -> its node name (tying)
+
+    def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                self._input(node)
+            elif node.op == "output":
+                self._outputs(node)
+            elif node.op == "get_attr":
+                self._fail(node, f"attribute {node.target}", "a tensor used directly in forward, not through a "
+                           "layer (NetBuilder layers own their weights)")
+            else:
+                self._call(node)
+        calls = defaultdict(list)
+        for node in self.gm.graph.nodes:
+            if node.op == "call_module" and isinstance(self.values.get(node), Value | _RecurrentCall):
+                calls[str(node.target)].append(node.name)
+        for target, names in calls.items():
+            if len(names) > 1:
+                self.notes.append(f"{target} is called {len(names)} times; each call became its own layer "
+                                  f"({', '.join(names)}) with a copy of its weights, so they train separately.")
+        if self.failures:
+            ops = [UnsupportedOp(label, len(items), tuple(name for name, _ in items),
+                                 tuple(dict.fromkeys(reason for _, reason in items if reason)))
+                   for label, items in self.failures.items()]
+            raise UnsupportedOpsError(ops, self.source)
+        self.document.undo_stack.clear()
+        return self.document, self.weights
+
+    # ---- nodes --------------------------------------------------------------------------------------------------
+    def _name(self, fx_name: str, type_id: str = "layer") -> str:
+        if fx_name.lstrip("_")[:1].isdigit():  # a child of an nn.Sequential traced as the root: "_0", "_1"
+            return self.net.unique_name(type_id)
+        base = name_stem(fx_name)
+        taken = {n.name for n in self.net.nodes}
+        if base not in taken and name_is_usable(base):
+            return base
+        return self.net.unique_name(base)
+
+    def emit(self, fx_node: fx.Node, type_id: str, params: dict[str, Any], inputs: Sequence[Value],
+             weights: dict[str, torch.Tensor] | None = None, ports: Sequence[str] | None = None) -> Value:
+        """Add a layer fed by ``inputs`` (in port order); return its first output (the one fx's value is)."""
+        node_id = self.net.add(type_id, name=self._name(fx_node.name, type_id), **params)
+        node = self.net.node(node_id)
+        in_ports = [p.name for p in node.spec.input_ports(node.params)]
+        for port, value in zip(ports or in_ports, inputs, strict=True):
+            self.net.connect(value.node_id, node_id, src_port=value.port, dst_port=port)
+        for key, tensor in (weights or {}).items():
+            self.weights[f"{node.name}.{key}"] = tensor.detach().clone()
+        out_port = node.spec.output_ports(node.params)[0].name
+        shape = _meta_shape(fx_node)
+        self.last_type[node_id] = type_id
+        meta = fx_node.meta.get("tensor_meta")
+        dtype = "int64" if getattr(meta, "dtype", None) == torch.int64 else "float32"
+        return Value(node_id, out_port, TensorType(("N", *(shape[1:] if shape else ())), dtype))
+
+    def _input(self, node: fx.Node) -> None:
+        shape = _meta_shape(node)
+        if shape is None or len(shape) < 1:
+            self._fail(node, "input", "an input that is not a tensor with a batch axis")
+            return
+        dtype = node.meta["tensor_meta"].dtype
+        if dtype not in (torch.float32, torch.int64):
+            self._fail(node, "input", f"an input of dtype {dtype} (NetBuilder takes float32 values or int64 ids)")
+            return
+        params = {"shape": shape[1:] or (1,), "dtype": "int64" if dtype == torch.int64 else "float32"}
+        node_id = self.net.add("Input", name=self._name(node.name), **params)
+        self.values[node] = Value(node_id, "out", TensorType(("N", *shape[1:]), params["dtype"]))
+
+    def _outputs(self, node: fx.Node) -> None:
+        results = _flatten_outputs(node.args[0])
+        if results is None:
+            self._fail(node, "output", "forward returns something other than tensors (a tuple or list of tensors "
+                       "is fine)")
+            return
+        for index, result in enumerate(results):
+            value = self.values.get(result)
+            if value is FAILED or value is None:
+                continue
+            if not isinstance(value, Value):
+                self._fail(node, "output", "forward returns a value that is not a tensor")
+                continue
+            name = "output" if len(results) == 1 else f"output{index + 1}"
+            out = self.net.add("Output", name=self._name(name), role=self._role(value))
+            self.net.connect(value.node_id, out, src_port=value.port)
+
+    def _role(self, value: Value) -> str:
+        last = self.last_type.get(value.node_id)
+        if last in ("Softmax", "LogSoftmax") or (last == "Sigmoid" and value.type.rank == 2):
+            return "probabilities"
+        if value.type.rank == 3 and any(n.params["dtype"] == "int64" for n in self.net.inputs()):
+            return "token_logits"  # a language model: next-token scores at every step
+        return "logits" if value.type.rank == 2 and value.type.dtype == "float32" else "features"
+
+    # ---- calls --------------------------------------------------------------------------------------------------
+    def _call(self, node: fx.Node) -> None:
+        label = self._label(node)
+        self.op_counts[label] += 1
+        if not node.users:  # dead code, e.g. the unused state in `out, _ = self.lstm(x)`
+            return
+        arguments = [*node.args, *node.kwargs.values()]
+        if any(self.values.get(a) is FAILED for a in _nodes_in(arguments)):
+            self.values[node] = FAILED  # its cause is reported already
+            return
+        if not _is_tensor(node) and not isinstance(node.meta.get("tensor_meta"), tuple | list):
+            # A size, a dimension count, a shape: used only to compute other layers' arguments.
+            self.values[node] = SIZE
+            return
+        try:
+            if node.op == "call_module":
+                module = self.modules[str(node.target)]
+                rule = module_rule(module)
+                if rule is None:
+                    raise Unsupported("")
+                result = rule(self, node, module)
+            else:
+                rule = function_rule(node)
+                if rule is None:
+                    raise Unsupported("")
+                result = rule(self, node)
+        except Unsupported as problem:
+            self._fail(node, label, str(problem))
+            return
+        self.values[node] = result
+
+    def _fail(self, node: fx.Node, label: str, reason: str) -> None:
+        self.failures[label].append((node.name, reason))
+        self.values[node] = FAILED
+
+    def _label(self, node: fx.Node) -> str:
+        if node.op == "call_module":
+            cls = type(self.modules[str(node.target)])
+            prefix = "nn." if getattr(nn, cls.__name__, None) is cls else ""
+            return f"{prefix}{cls.__name__}"
+        if node.op == "call_method":
+            return f"Tensor.{node.target}"
+        target = node.target
+        module = getattr(target, "__module__", None) or ""
+        short = {"torch.nn.functional": "F", "_operator": "operator", "torch._C._nn": "F",
+                 "torch._C._VariableFunctions": "torch"}.get(module, module.split(".")[0] or "torch")
+        return f"{short}.{getattr(target, '__name__', str(target))}"
+
+    # ---- argument helpers used by the rules ---------------------------------------------------------------------
+    def tensor(self, arg: Any) -> Value:
+        value = self.values.get(arg) if isinstance(arg, fx.Node) else None
+        if isinstance(value, _RecurrentCall):
+            raise Unsupported("the whole (output, state) result of a recurrent layer is used; only output[0] "
+                              "imports")
+        if not isinstance(value, Value):
+            raise Unsupported("an argument that is not a tensor computed from the input")
+        return value
+
+    def constant(self, arg: Any, what: str) -> Any:
+        if isinstance(arg, fx.Node):
+            raise Unsupported(f"its {what} is computed in forward; NetBuilder needs a fixed number there")
+        return arg
+
+
+def _nodes_in(arguments: Any) -> list[fx.Node]:
+    found: list[fx.Node] = []
+    fx.node.map_arg(arguments, lambda n: found.append(n) or n)
+    return found
+
+
+def _flatten_outputs(result: Any) -> list[fx.Node] | None:
+    if isinstance(result, fx.Node):
+        return [result]
+    if isinstance(result, tuple | list):
+        items: list[fx.Node] = []
+        for item in result:
+            inner = _flatten_outputs(item)
+            if inner is None:
+                return None
+            items.extend(inner)
+        return items
+    if isinstance(result, dict):
+        return _flatten_outputs(list(result.values()))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parity
+
+
+def pytorch_parity(result: ImportResult, model: nn.Module, examples: tuple[torch.Tensor, ...]) -> ParityReport:
+    """The original module and the compiled import on one fresh random input (another batch size than the
+    example's, so a batch baked into a reshape shows)."""
+    import numpy as np
+
+    from netbuilder.compile import vocab_size
+    from netbuilder.importers.parity import compiled_module
+
+    module = compiled_module(result)
+    batch = examples[0].shape[0] + 1
+    generator = torch.Generator().manual_seed(PARITY_SEED + 1)
+    vocab = vocab_size(module)
+    inputs = tuple(torch.randint(0, vocab, (batch, *t.shape[1:]), generator=generator) if not t.is_floating_point()
+                   else torch.randn((batch, *t.shape[1:]), generator=generator) for t in examples)
+    try:
+        with torch.no_grad():
+            expected = model(*inputs)
+    except Exception as error:
+        raise ModelImportError(f"The original model fails at batch {batch}: {type(error).__name__}: "
+                               f"{_first_line(error)} (a batch size fixed in forward?).") from None
+    with torch.no_grad():
+        ours = module(*inputs)
+    theirs_list = _flatten_tensors(expected)
+    ours_list = _flatten_tensors(ours)
+    if len(theirs_list) != len(ours_list):
+        raise ModelImportError(f"The imported network returns {len(ours_list)} outputs, the original "
+                               f"{len(theirs_list)}.")
+    worst_abs = worst_rel = 0.0
+    for mine, reference in zip(ours_list, theirs_list, strict=True):
+        if tuple(mine.shape) != tuple(reference.shape):
+            raise ModelImportError(f"The imported network returns shape {tuple(mine.shape)} where the original "
+                                   f"returns {tuple(reference.shape)}.")
+        a, r = mine.double().numpy(), reference.double().numpy()
+        if not a.size:
+            continue
+        difference = float(np.max(np.abs(a - r)))
+        scale = float(np.max(np.abs(r)))
+        worst_abs = max(worst_abs, difference if math.isfinite(difference) else math.inf)
+        worst_rel = max(worst_rel, difference / scale if scale > 0 else difference)
+    shapes = {name: list(t.shape) for name, t in zip(module.netbuilder.input_names, inputs, strict=True)}
+    return ParityReport(worst_abs, worst_rel, batch, shapes, "pytorch")
+
+
+def _flatten_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [t for item in value for t in _flatten_tensors(item)]
+    if isinstance(value, dict):
+        return _flatten_tensors(list(value.values()))
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _network_name(class_name: str) -> str:
+    name = name_stem(class_name)
+    return name or "model"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+__all__ = ["Unsupported", "example_input", "import_pytorch", "import_pytorch_file", "instantiate", "load_class",
+           "pytorch_parity"]

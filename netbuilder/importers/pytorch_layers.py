@@ -1,0 +1,547 @@
+"""How traced PyTorch calls become NetBuilder layers: one rule per ``nn`` module class, torch function and tensor
+method. A rule reads the call's module or arguments, emits layers through the builder (`netbuilder.importers.pytorch`)
+and returns the value the call produced, or raises `Unsupported` saying why this call cannot be expressed."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netbuilder.importers.pytorch_values import (
+    SIZE,
+    Unsupported,
+    Value,
+    _arg,
+    _ints,
+    _meta_shape,
+    _meta_shape_item,
+    _RecurrentCall,
+)
+from netbuilder.specs import TensorType
+
+if TYPE_CHECKING:
+    from netbuilder.importers.pytorch import _Builder
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# nn module rules: fn(builder, fx node, module) -> Value
+
+
+ModuleRule = Callable[[Any, fx.Node, Any], Any]  # (builder, call, module) -> value
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return dict(module.state_dict())
+
+
+def _linear(b: _Builder, node: fx.Node, m: nn.Linear) -> Value:
+    params: dict[str, Any] = {"units": m.out_features, "bias": m.bias is not None}
+    tied = b.embedding_weights.get(id(m.weight))
+    if tied is not None:  # `decoder.weight = embed.weight` in the source: the document ties them too
+        params["tie_weight_to"] = tied
+    return b.emit(node, "Linear", params, [b.tensor(node.args[0])], _state(m))
+
+
+def _conv(b: _Builder, node: fx.Node, m: Any) -> Value:
+    d = len(m.kernel_size)
+    if m.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={m.padding_mode!r} (NetBuilder convolutions pad with zeros; put a Pad "
+                          "layer before it)")
+    params: dict[str, Any] = {"filters": m.out_channels, "kernel_size": m.kernel_size, "stride": m.stride,
+                              "dilation": m.dilation, "groups": m.groups, "bias": m.bias is not None}
+    if isinstance(m.padding, str):
+        params["padding"] = m.padding
+    elif any(m.padding):
+        params.update(padding="explicit", padding_size=m.padding)
+    else:
+        params["padding"] = "valid"
+    return b.emit(node, f"Conv{d}d", params, [b.tensor(node.args[0])], _state(m))
+
+
+def _conv_transpose(b: _Builder, node: fx.Node, m: Any) -> Value:
+    d = len(m.kernel_size)
+    if len(node.args) > 1 or node.kwargs:
+        raise Unsupported("an output_size argument in forward")
+    params = {"filters": m.out_channels, "kernel_size": m.kernel_size, "stride": m.stride, "padding": m.padding,
+              "output_padding": m.output_padding, "dilation": m.dilation, "groups": m.groups,
+              "bias": m.bias is not None}
+    return b.emit(node, f"ConvTranspose{d}d", params, [b.tensor(node.args[0])], _state(m))
+
+
+def _pool_params(kind: str, d: int, kernel: Any, stride: Any, padding: Any, ceil_mode: bool,
+                 dilation: Any = 1, count_include_pad: bool = True) -> dict[str, Any]:
+    if any(x != 1 for x in _ints(dilation, d)):
+        raise Unsupported("dilation other than 1 in pooling")
+    params: dict[str, Any] = {"kernel_size": _ints(kernel, d), "padding": _ints(padding, d), "ceil_mode": ceil_mode}
+    params["stride"] = _ints(stride, d) if stride not in (None, [], ()) else None
+    if kind == "Avg":
+        params["count_include_pad"] = count_include_pad
+    return params
+
+
+def _max_pool(b: _Builder, node: fx.Node, m: Any) -> Value:
+    if m.return_indices:
+        raise Unsupported("return_indices=True")
+    d = 1 if isinstance(m, nn.MaxPool1d) else 2
+    params = _pool_params("Max", d, m.kernel_size, m.stride, m.padding, m.ceil_mode, m.dilation)
+    return b.emit(node, f"MaxPool{d}d", params, [b.tensor(node.args[0])])
+
+
+def _avg_pool(b: _Builder, node: fx.Node, m: Any) -> Value:
+    if getattr(m, "divisor_override", None):
+        raise Unsupported("divisor_override")
+    d = 1 if isinstance(m, nn.AvgPool1d) else 2
+    params = _pool_params("Avg", d, m.kernel_size, m.stride, m.padding, m.ceil_mode,
+                          count_include_pad=m.count_include_pad)
+    return b.emit(node, f"AvgPool{d}d", params, [b.tensor(node.args[0])])
+
+
+def _adaptive_avg(b: _Builder, node: fx.Node, m: Any) -> Value:
+    d = 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2
+    size = _ints(m.output_size, d) if not isinstance(m.output_size, tuple) or None not in m.output_size else None
+    if size is None:
+        raise Unsupported("an output size of None (keep this axis) in adaptive pooling")
+    return b.emit(node, f"AdaptiveAvgPool{d}d", {"output_size": size}, [b.tensor(node.args[0])])
+
+
+def _batch_norm(b: _Builder, node: fx.Node, m: Any) -> Value:
+    if not m.track_running_stats:
+        raise Unsupported("track_running_stats=False (NetBuilder's batch norm keeps running statistics)")
+    if m.momentum is None:
+        raise Unsupported("momentum=None (a cumulative average)")
+    d = 1 if isinstance(m, nn.BatchNorm1d) else 2
+    return b.emit(node, f"BatchNorm{d}d", {"eps": m.eps, "momentum": m.momentum, "affine": m.affine},
+                  [b.tensor(node.args[0])], _state(m))
+
+
+def _layer_norm(b: _Builder, node: fx.Node, m: nn.LayerNorm) -> Value:
+    if m.elementwise_affine and m.bias is None:
+        raise Unsupported("bias=False with elementwise_affine (NetBuilder's LayerNorm learns both)")
+    return b.emit(node, "LayerNorm", {"axes": len(m.normalized_shape), "eps": m.eps,
+                                      "affine": m.elementwise_affine}, [b.tensor(node.args[0])], _state(m))
+
+
+def _group_norm(b: _Builder, node: fx.Node, m: nn.GroupNorm) -> Value:
+    return b.emit(node, "GroupNorm", {"groups": m.num_groups, "eps": m.eps, "affine": m.affine},
+                  [b.tensor(node.args[0])], _state(m))
+
+
+def _embedding(b: _Builder, node: fx.Node, m: nn.Embedding) -> Value:
+    if m.max_norm is not None:
+        raise Unsupported("max_norm (renormalising looked-up rows)")
+    if m.padding_idx is not None:
+        b.notes.append(f"{node.name}: padding_idx {m.padding_idx} is not kept (its row trains like the others).")
+    value = b.emit(node, "Embedding", {"vocab_size": m.num_embeddings, "dim": m.embedding_dim},
+                   [b.tensor(node.args[0])], _state(m))
+    b.embedding_weights[id(m.weight)] = b.net.node(value.node_id).name
+    return value
+
+
+def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:
+    cell = {nn.LSTM: "LSTM", nn.GRU: "GRU", nn.RNN: "RNN"}[type(m)]
+    if not m.batch_first:
+        raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×F)")
+    if getattr(m, "proj_size", 0):
+        raise Unsupported("proj_size (a projected LSTM)")
+    if len(node.args) > 1 or node.kwargs:
+        raise Unsupported("an initial state passed in forward (wire it to the layer's h0/c0 inputs by hand)")
+    if not m.bias:
+        raise Unsupported("bias=False")
+    params = {"hidden_size": m.hidden_size, "num_layers": m.num_layers, "bidirectional": m.bidirectional,
+              "dropout": float(m.dropout), "returns": "sequence"}
+    if cell == "RNN":
+        params["nonlinearity"] = m.nonlinearity
+    weights = {f"rnn.{key}": tensor for key, tensor in _state(m).items()}
+    value = b.emit(node, cell, params, [b.tensor(node.args[0])], weights)
+    shape = _meta_shape_item(node, 0)
+    typed = Value(value.node_id, value.port, TensorType(("N", *shape[1:])) if shape else value.type)
+    return _RecurrentCall(typed, node.name)
+
+
+def _no_masks(node: fx.Node, names: Sequence[str]) -> None:
+    for name in names:
+        if node.kwargs.get(name) is not None:
+            raise Unsupported(f"{name} passed in forward (set the layer's causal option by hand instead)")
+
+
+def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _RecurrentCall:
+    if not m.batch_first:
+        raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
+    if m.in_proj_bias is None or m.bias_k is not None or m.add_zero_attn:
+        raise Unsupported("bias=False, add_bias_kv or add_zero_attn")
+    if len(node.args) > 3:
+        raise Unsupported("masks passed positionally")
+    _no_masks(node, ("attn_mask", "key_padding_mask"))
+    if node.kwargs.get("is_causal"):
+        raise Unsupported("is_causal in forward (set the layer's causal option by hand)")
+    query, key, value = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")])[:3]
+    if key is not value:
+        raise Unsupported("different key and value tensors (NetBuilder attends to one memory)")
+    inputs = [b.tensor(query)] if key is query else [b.tensor(query), b.tensor(key)]
+    params = {"num_heads": m.num_heads, "mode": "self" if key is query else "cross", "dropout": float(m.dropout),
+              "causal": False}
+    result = b.emit(node, "MultiheadAttention", params, inputs, _state(m))
+    shape = _meta_shape_item(node, 0)
+    typed = Value(result.node_id, result.port, TensorType(("N", *shape[1:])) if shape else result.type)
+    return _RecurrentCall(typed, node.name, "the attention weights (output[1]); NetBuilder's layer returns the "
+                          "attended values, output[0]")
+
+
+def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
+    decoder = isinstance(m, nn.TransformerDecoderLayer)
+    if not m.self_attn.batch_first:
+        raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
+    function = m.activation
+    activation = ("relu" if function is F.relu or isinstance(function, nn.ReLU) else
+                  "gelu" if function is F.gelu or (isinstance(function, nn.GELU) and function.approximate == "none")
+                  else None)
+    if activation is None:
+        raise Unsupported("an activation other than relu or gelu")
+    if m.linear1.bias is None or abs(m.norm1.eps - 1e-5) > 1e-12:
+        raise Unsupported("bias=False or a layer_norm_eps other than 1e-5")
+    if len(node.args) > (2 if decoder else 1):
+        raise Unsupported("masks passed positionally")
+    _no_masks(node, ("src_mask", "src_key_padding_mask", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
+                     "memory_key_padding_mask"))
+    if node.kwargs.get("is_causal") or node.kwargs.get("tgt_is_causal") or node.kwargs.get("memory_is_causal"):
+        raise Unsupported("a causal flag in forward (set the layer's causal option by hand)")
+    params = {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features,
+              "dropout": float(m.dropout.p), "activation": activation, "norm_first": m.norm_first, "causal": False}
+    inputs = [b.tensor(node.args[0])]
+    if decoder:
+        inputs.append(b.tensor(node.args[1] if len(node.args) > 1 else node.kwargs.get("memory")))
+    kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
+    return b.emit(node, kind, params, inputs, _state(m))
+
+
+def _simple(type_id: str, params: Callable[[Any], dict[str, Any]] = lambda m: {}) -> ModuleRule:
+    def rule(b: _Builder, node: fx.Node, m: Any) -> Value:
+        return b.emit(node, type_id, params(m), [b.tensor(node.args[0])])
+
+    return rule
+
+
+def _gelu_params(m: nn.GELU) -> dict[str, Any]:
+    if m.approximate != "none":
+        raise Unsupported(f"approximate={m.approximate!r} (NetBuilder's GELU is the exact one)")
+    return {}
+
+
+def _softplus_params(m: nn.Softplus) -> dict[str, Any]:
+    if m.threshold != 20:
+        raise Unsupported(f"threshold={m.threshold}")
+    return {"beta": float(m.beta)}
+
+
+def _flatten_params(m: nn.Flatten) -> dict[str, Any]:
+    if m.end_dim != -1 or m.start_dim < 1:
+        raise Unsupported("flattening other axes than from start_dim (at least 1) to the last")
+    return {"start_axis": m.start_dim}
+
+
+def _dim_param(m: Any) -> dict[str, Any]:
+    if m.dim is None:
+        raise Unsupported("dim=None (give the axis)")
+    return {"axis": m.dim}
+
+
+MODULE_RULES: list[tuple[type, ModuleRule]] = [
+    (nn.Linear, _linear),
+    (nn.Conv1d, _conv), (nn.Conv2d, _conv), (nn.Conv3d, _conv),
+    (nn.ConvTranspose1d, _conv_transpose), (nn.ConvTranspose2d, _conv_transpose),
+    (nn.MaxPool1d, _max_pool), (nn.MaxPool2d, _max_pool),
+    (nn.AvgPool1d, _avg_pool), (nn.AvgPool2d, _avg_pool),
+    (nn.AdaptiveAvgPool1d, _adaptive_avg), (nn.AdaptiveAvgPool2d, _adaptive_avg),
+    (nn.BatchNorm1d, _batch_norm), (nn.BatchNorm2d, _batch_norm),
+    (nn.LayerNorm, _layer_norm), (nn.GroupNorm, _group_norm),
+    (nn.Embedding, _embedding),
+    (nn.LSTM, _recurrent), (nn.GRU, _recurrent), (nn.RNN, _recurrent),
+    (nn.MultiheadAttention, _attention),
+    (nn.TransformerEncoderLayer, _transformer_layer), (nn.TransformerDecoderLayer, _transformer_layer),
+    (nn.ReLU, _simple("ReLU")),
+    (nn.GELU, _simple("GELU", _gelu_params)), (nn.SiLU, _simple("SiLU")), (nn.Sigmoid, _simple("Sigmoid")),
+    (nn.Tanh, _simple("Tanh")), (nn.ELU, _simple("ELU", lambda m: {"alpha": float(m.alpha)})),
+    (nn.LeakyReLU, _simple("LeakyReLU", lambda m: {"negative_slope": float(m.negative_slope)})),
+    (nn.Softplus, _simple("Softplus", _softplus_params)),
+    (nn.Softmax, _simple("Softmax", _dim_param)), (nn.LogSoftmax, _simple("LogSoftmax", _dim_param)),
+    (nn.Dropout, _simple("Dropout", lambda m: {"p": float(m.p)})),
+    (nn.Dropout2d, _simple("Dropout2d", lambda m: {"p": float(m.p)})),
+    (nn.Identity, _simple("Identity")),
+    (nn.Flatten, _simple("Flatten", _flatten_params)),
+    (nn.PixelShuffle, _simple("PixelShuffle", lambda m: {"upscale_factor": m.upscale_factor})),
+    (nn.LocalResponseNorm, _simple("LocalResponseNorm", lambda m: {"size": m.size, "alpha": float(m.alpha),
+                                                                   "beta": float(m.beta), "k": float(m.k)})),
+]
+
+
+def module_rule(module: nn.Module) -> ModuleRule | None:
+    for cls, rule in MODULE_RULES:
+        if type(module) is cls:
+            return rule
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Function and method rules: fn(builder, fx node) -> Value
+
+
+FunctionRule = Callable[[Any, fx.Node], Any]  # (builder, call) -> value
+
+
+def _binary(merge: str) -> FunctionRule:
+    """``a + b`` / ``a * b`` of two tensors is Add / Multiply; ``a * 2.0`` (or ``a / 2.0``) is Scale."""
+
+    def rule(b: _Builder, node: fx.Node) -> Value:
+        left, right = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
+        if "alpha" in node.kwargs:
+            raise Unsupported("alpha= in add")
+        tensors = [a for a in (left, right) if isinstance(a, fx.Node) and isinstance(b.values.get(a), Value)]
+        if len(tensors) == 2:
+            return b.emit(node, merge, {"inputs": 2}, [b.tensor(left), b.tensor(right)])
+        constant = right if tensors and tensors[0] is left else left
+        if isinstance(constant, fx.Node):
+            raise Unsupported("an operand computed from sizes, not a tensor or a fixed number")
+        if not isinstance(constant, int | float) or isinstance(constant, bool):
+            raise Unsupported(f"an operand of type {type(constant).__name__}")
+        if merge == "Multiply":
+            return b.emit(node, "Scale", {"factor": float(constant)}, [b.tensor(tensors[0])])
+        raise Unsupported("adding a constant (NetBuilder has no add-a-constant layer)")
+
+    return rule
+
+
+def _divide(b: _Builder, node: fx.Node) -> Value:
+    numerator, divisor = node.args[0], node.args[1]
+    if not isinstance(divisor, int | float) or isinstance(divisor, bool) or divisor == 0:
+        raise Unsupported("dividing by a tensor or a computed value (only division by a fixed number imports)")
+    return b.emit(node, "Scale", {"factor": 1.0 / float(divisor)}, [b.tensor(numerator)])
+
+
+def _concat(type_id: str) -> FunctionRule:
+    def rule(b: _Builder, node: fx.Node) -> Value:
+        tensors = _arg(node, 0, "tensors")
+        axis = b.constant(_arg(node, 1, "dim", 0), "axis")
+        if not isinstance(tensors, list | tuple) or len(tensors) < 2:
+            if isinstance(tensors, list | tuple) and len(tensors) == 1 and type_id == "Concat":
+                return b.tensor(tensors[0])
+            raise Unsupported("fewer than two tensors")
+        if axis == 0:
+            raise Unsupported("joining along the batch axis")
+        return b.emit(node, type_id, {"inputs": len(tensors), "axis": axis}, [b.tensor(t) for t in tensors])
+
+    return rule
+
+
+def _flatten_call(b: _Builder, node: fx.Node) -> Value:
+    start = b.constant(_arg(node, 1, "start_dim", 0), "start_dim")
+    end = b.constant(_arg(node, 2, "end_dim", -1), "end_dim")
+    x = b.tensor(node.args[0])
+    if end not in (-1, x.type.rank - 1) or start < 1:
+        raise Unsupported("flattening other axes than from start_dim (at least 1) to the last")
+    return b.emit(node, "Flatten", {"start_axis": start}, [x])
+
+
+def _reshape(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    shape, source = _meta_shape(node), _meta_shape(node.args[0])
+    if shape is None or source is None or not shape or shape[0] != source[0]:
+        raise Unsupported("a reshape that changes the batch axis")
+    if shape[1:] == source[1:]:
+        return x
+    return b.emit(node, "Reshape", {"shape": shape[1:]}, [x])
+
+
+def _permute(b: _Builder, node: fx.Node) -> Value:
+    dims = node.args[1:] if node.op == "call_method" else (_arg(node, 1, "dims"),)
+    if len(dims) == 1 and isinstance(dims[0], list | tuple):
+        dims = tuple(dims[0])
+    x = b.tensor(node.args[0])
+    order = [b.constant(d, "axis order") % x.type.rank for d in dims]
+    if not order or order[0] != 0:
+        raise Unsupported("moving the batch axis")
+    if order == list(range(x.type.rank)):
+        return x
+    return b.emit(node, "Permute", {"order": tuple(order[1:])}, [x])
+
+
+def _transpose(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    first = b.constant(_arg(node, 1, "dim0"), "axis") % x.type.rank
+    second = b.constant(_arg(node, 2, "dim1"), "axis") % x.type.rank
+    if 0 in (first, second):
+        raise Unsupported("moving the batch axis")
+    order = list(range(x.type.rank))
+    order[first], order[second] = order[second], order[first]
+    if first == second:
+        return x
+    return b.emit(node, "Permute", {"order": tuple(order[1:])}, [x])
+
+
+def _unsqueeze(b: _Builder, node: fx.Node) -> Value:
+    axis = b.constant(_arg(node, 1, "dim"), "axis")
+    if axis == 0:
+        raise Unsupported("a new axis before the batch")
+    return b.emit(node, "Unsqueeze", {"axis": axis}, [b.tensor(node.args[0])])
+
+
+def _squeeze(b: _Builder, node: fx.Node) -> Value:
+    axis = b.constant(_arg(node, 1, "dim"), "axis")
+    if isinstance(axis, list | tuple):
+        if len(axis) != 1:
+            raise Unsupported("squeezing several given axes at once")
+        axis = axis[0]
+    if axis == 0:
+        raise Unsupported("removing the batch axis")
+    return b.emit(node, "Squeeze", {"axis": axis}, [b.tensor(node.args[0])])
+
+
+def _activation(type_id: str, axis: bool = False, extra: Callable[[_Builder, fx.Node], dict] | None = None
+                ) -> FunctionRule:
+    def rule(b: _Builder, node: fx.Node) -> Value:
+        params: dict[str, Any] = {}
+        if axis:
+            dim = b.constant(_arg(node, 1, "dim"), "axis")
+            if dim is None:
+                raise Unsupported("dim=None (give the axis)")
+            params["axis"] = dim
+        if extra is not None:
+            params.update(extra(b, node))
+        return b.emit(node, type_id, params, [b.tensor(node.args[0])])
+
+    return rule
+
+
+def _gelu_call(b: _Builder, node: fx.Node) -> dict[str, Any]:
+    if node.kwargs.get("approximate", "none") != "none":
+        raise Unsupported("approximate='tanh' (NetBuilder's GELU is the exact one)")
+    return {}
+
+
+def _leaky_call(b: _Builder, node: fx.Node) -> dict[str, Any]:
+    return {"negative_slope": float(b.constant(_arg(node, 1, "negative_slope", 0.01), "slope"))}
+
+
+def _dropout_call(b: _Builder, node: fx.Node) -> Value:
+    p = b.constant(_arg(node, 1, "p", 0.5), "rate")
+    return b.emit(node, "Dropout", {"p": float(p)}, [b.tensor(node.args[0])])
+
+
+def _mean(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    dims = b.constant(_arg(node, 1, "dim"), "axes")
+    keepdim = b.constant(_arg(node, 2, "keepdim", False), "keepdim")
+    dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+    axes = sorted(d % x.type.rank for d in dims)
+    if x.type.rank >= 3 and axes == list(range(2, x.type.rank)) and not keepdim:
+        return b.emit(node, "GlobalAvgPool", {}, [x])
+    raise Unsupported("a mean over other axes than every axis after the channels (N×C×… to N×C); use "
+                      "AdaptiveAvgPool for keepdim")
+
+
+def _adaptive_avg_call(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    d = x.type.rank - 2
+    if d not in (1, 2):
+        raise Unsupported("adaptive pooling of this rank")
+    size = b.constant(_arg(node, 1, "output_size"), "output size")
+    return b.emit(node, f"AdaptiveAvgPool{d}d", {"output_size": _ints(size, d)}, [x])
+
+
+def _pool_call(kind: str) -> FunctionRule:
+    def rule(b: _Builder, node: fx.Node) -> Value:
+        x = b.tensor(node.args[0])
+        d = x.type.rank - 2
+        if d not in (1, 2):
+            raise Unsupported("pooling of this rank")
+        get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
+        if kind == "Max":
+            if get(6, "return_indices", False):
+                raise Unsupported("return_indices=True")
+            params = _pool_params("Max", d, get(1, "kernel_size", None), get(2, "stride", None),
+                                  get(3, "padding", 0), get(5, "ceil_mode", False), get(4, "dilation", 1))
+        else:
+            if get(6, "divisor_override", None):
+                raise Unsupported("divisor_override")
+            params = _pool_params("Avg", d, get(1, "kernel_size", None), get(2, "stride", None),
+                                  get(3, "padding", 0), get(4, "ceil_mode", False),
+                                  count_include_pad=get(5, "count_include_pad", True))
+        return b.emit(node, f"{kind}Pool{d}d", params, [x])
+
+    return rule
+
+
+def _getitem(b: _Builder, node: fx.Node) -> Value:
+    source, index = node.args
+    value = b.values.get(source)
+    if isinstance(value, _RecurrentCall):
+        if index == 0:
+            return value.value
+        raise Unsupported(value.rest)
+    if value is SIZE:
+        return SIZE  # type: ignore[return-value]
+    x = b.tensor(source)
+    if isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None) and isinstance(index[1], int) \
+            and x.type.rank >= 3 and index[1] in (0, -1):
+        return b.emit(node, "SelectStep", {"which": "first" if index[1] == 0 else "last"}, [x])
+    raise Unsupported("indexing or slicing a tensor (only x[:, 0] and x[:, -1], a sequence's first or last step, "
+                      "import)")
+
+
+def _passthrough(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    dtype = node.meta["tensor_meta"].dtype if node.meta.get("tensor_meta") is not None else None
+    if dtype is not None and (dtype == torch.int64) != (x.type.dtype == "int64"):
+        raise Unsupported("changing the dtype")
+    return x
+
+
+def _matmul(b: _Builder, node: fx.Node) -> Value:
+    raise Unsupported("a product of two computed tensors (NetBuilder multiplies by weights inside Linear; use "
+                      "Linear or MultiheadAttention)")
+
+
+FUNCTION_RULES: dict[Any, FunctionRule] = {
+    operator.add: _binary("Add"), operator.iadd: _binary("Add"), torch.add: _binary("Add"),
+    operator.mul: _binary("Multiply"), operator.imul: _binary("Multiply"), torch.mul: _binary("Multiply"),
+    operator.truediv: _divide, torch.div: _divide,
+    torch.cat: _concat("Concat"), torch.concat: _concat("Concat"), torch.stack: _concat("Stack"),
+    torch.flatten: _flatten_call, torch.reshape: _reshape, torch.permute: _permute, torch.transpose: _transpose,
+    torch.unsqueeze: _unsqueeze, torch.squeeze: _squeeze,
+    torch.relu: _activation("ReLU"), F.relu: _activation("ReLU"), torch.sigmoid: _activation("Sigmoid"),
+    F.sigmoid: _activation("Sigmoid"), torch.tanh: _activation("Tanh"), F.tanh: _activation("Tanh"),
+    F.gelu: _activation("GELU", extra=_gelu_call), F.silu: _activation("SiLU"),
+    F.elu: _activation("ELU", extra=lambda b, n: {"alpha": float(b.constant(_arg(n, 1, "alpha", 1.0), "alpha"))}),
+    F.leaky_relu: _activation("LeakyReLU", extra=_leaky_call),
+    torch.softmax: _activation("Softmax", axis=True), F.softmax: _activation("Softmax", axis=True),
+    torch.log_softmax: _activation("LogSoftmax", axis=True), F.log_softmax: _activation("LogSoftmax", axis=True),
+    F.dropout: _dropout_call, torch.mean: _mean,
+    F.adaptive_avg_pool1d: _adaptive_avg_call, F.adaptive_avg_pool2d: _adaptive_avg_call,
+    F.max_pool1d: _pool_call("Max"), F.max_pool2d: _pool_call("Max"),
+    F.avg_pool1d: _pool_call("Avg"), F.avg_pool2d: _pool_call("Avg"),
+    operator.getitem: _getitem,
+    torch.matmul: _matmul, operator.matmul: _matmul,
+}
+
+METHOD_RULES: dict[str, FunctionRule] = {
+    "add": _binary("Add"), "add_": _binary("Add"), "mul": _binary("Multiply"), "mul_": _binary("Multiply"),
+    "div": _divide, "flatten": _flatten_call, "view": _reshape, "reshape": _reshape, "permute": _permute,
+    "transpose": _transpose, "unsqueeze": _unsqueeze, "squeeze": _squeeze, "relu": _activation("ReLU"),
+    "sigmoid": _activation("Sigmoid"), "tanh": _activation("Tanh"), "softmax": _activation("Softmax", axis=True),
+    "log_softmax": _activation("LogSoftmax", axis=True), "mean": _mean, "contiguous": _passthrough,
+    "float": _passthrough, "clone": _passthrough, "matmul": _matmul,
+}
+
+
+def function_rule(node: fx.Node) -> FunctionRule | None:
+    if node.op == "call_method":
+        return METHOD_RULES.get(str(node.target))
+    try:
+        return FUNCTION_RULES.get(node.target)
+    except TypeError:  # an unhashable target
+        return None
