@@ -42,6 +42,7 @@ def has_variable_length(network: Network) -> bool:
 def fixed_length(network: Network, length: int) -> Network:
     """A copy of ``network`` whose Inputs have every ``T`` replaced by ``length``."""
     copy = network.copy()
+    copy.document = network.document  # read only: block nodes find their definitions there (not added to it)
     for node in copy.inputs():
         shape = node.params.get("shape", ())
         if SEQ in shape:

@@ -166,3 +166,14 @@ def test_predictions_of_a_log_softmax_probabilities_output_are_probabilities(tmp
     assert result.probabilities is not None
     torch.testing.assert_close(result.probabilities.sum(dim=1), torch.ones(5))  # not log-probabilities
     assert float(result.probabilities.min()) >= 0.0
+
+
+def test_per_token_cost_counts_what_runs_inside_blocks() -> None:
+    """gpt-mini's decoder layers live in a block: the fixed-length copy must still find its definition."""
+    from netbuilder.templates import load_template
+
+    net = load_template("gpt-mini").network()
+    cost = cost_at_length(net, 16)
+    assert cost is not None and cost.per_token > 100_000
+    block = net.find("blocks")
+    assert cost.node_per_token(block.id) > 0.9 * cost.per_token  # the attention and feed-forward stack
