@@ -27,10 +27,10 @@ def _first_line(error: BaseException) -> str:
 def compiled_module(result: ImportResult) -> Any:
     """The imported network compiled, with its weights (eval mode); an import rule that produced weights of the
     wrong shape is a bug, reported as an import failure rather than a traceback."""
-    from netbuilder.compile import CompileError
+    from netbuilder.compile import CompileError, compile_network
 
     try:
-        module = result.network.compile()
+        module = compile_network(result.network)
     except CompileError as error:
         raise ModelImportError(f"The imported network does not compile: {error}") from None
     try:

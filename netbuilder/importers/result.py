@@ -125,7 +125,9 @@ class ImportResult:
 
     def compile(self) -> Any:
         """The compiled network with the imported weights loaded (eval mode)."""
-        module = self.network.compile()
+        from netbuilder.compile import compile_network
+
+        module = compile_network(self.network)
         module.load_state_dict(self.weights, strict=True)
         return module.eval()
 

@@ -284,8 +284,10 @@ def test_saved_import_opens_and_trains_from_its_weights(tmp_path):
     assert weights_file == tmp_path / "small.safetensors"
     doc = load_document(document_file)
     assert doc.settings["training"]["transfer"]["source"] == "small.safetensors"
-    assert not doc.validate()
-    module = doc.network().compile()
+    from netbuilder.facade import compile_network, validate
+
+    assert not validate(doc)
+    module = compile_network(doc.network())
     report = apply_weights(module, load_weights(weights_file))
     assert report.ok, report.summary()
 

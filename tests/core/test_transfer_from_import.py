@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from netbuilder.cli import main
 from netbuilder.document import Document
+from netbuilder.facade import analyze, save
 from netbuilder.importers.retarget import RetargetError, find_head, freeze_through, retarget
 from netbuilder.io import load_document
 
@@ -91,7 +92,7 @@ def test_retarget_replaces_the_head_behind_a_softmax_and_freezes_what_comes_befo
     report = retarget(net, 4, freeze="early")
     assert (report.replaced, report.head, report.frozen) == ("fc", "new_head", ["early"])
     assert net.find("new_head").params["units"] == 4 and not net.find("early").trainable
-    assert net.analyze().ok
+    assert analyze(net).ok
     doc.undo_stack.undo()  # ordinary undoable edits
     assert net.find("early").trainable
 
@@ -113,7 +114,7 @@ def test_retarget_refusals_name_the_problem() -> None:
 def test_retarget_cli_errors_are_plain(tmp_path: Path, capsys) -> None:
     doc = classifier()
     path = tmp_path / "c.nbg"
-    doc.save(path)
+    save(doc, path)
     assert main(["retarget", str(path), "--classes", "3", "--freeze", "fc", "-o", str(tmp_path / "o.nbg")]) == 2
     assert "head being replaced" in capsys.readouterr().err
     assert main(["retarget", str(path), "--classes", "3", "-o", str(tmp_path / "o.txt")]) == 2
