@@ -495,3 +495,34 @@ def test_declaring_and_removing_block_parameters_in_the_opened_block(qtbot, wind
     qt_doc.undo_stack.undo()
     qt_doc.flush()
     assert [p.name for p in qt_doc.document.blocks[NAME].params] == ["units"]
+
+
+
+def test_a_copied_block_node_pastes_as_another_instance_of_its_block(qtbot, window):
+    from netbuilder_ui.canvas import CanvasView
+
+    qt_doc = window.qt_doc
+    block_id = group(window, ["hidden", "act"])
+    net = qt_doc.document.network("model")
+    block_name = net.node(block_id).block
+    view = window.current_view()
+    view.select_nodes([block_id])
+    assert view.copy()
+    view.paste()
+    qt_doc.flush()
+    blocks = [n for n in net.nodes if n.type == "Block"]
+    assert len(blocks) == 2 and {n.block for n in blocks} == {block_name}
+    assert qt_doc.undo_stack.undoText() == "Paste 1 layer"
+    qt_doc.undo_stack.undo()
+    assert [n.type for n in net.nodes].count("Block") == 1
+
+    # Into another document, which has no such block: refused in words, nothing pasted.
+    other_doc = QtDocument(build_mlp())
+    other = CanvasView(other_doc, "model")
+    qtbot.addWidget(other)
+    messages: list[str] = []
+    other.statusMessage.connect(messages.append)
+    before = len(other_doc.document.network("model"))
+    other.paste()
+    assert len(other_doc.document.network("model")) == before
+    assert messages and block_name in messages[-1]

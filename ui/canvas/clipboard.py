@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QMimeData
 
 from netbuilder.document import DocumentError, Network, Node, Wire
+from netbuilder.document.blocks import BLOCK_TYPE
 from netbuilder.document.model import check_node_options
 from netbuilder.specs import ParamError, UnknownLayerError, get_spec
 
@@ -28,7 +29,10 @@ def nodes_to_mime(network: Network, node_ids: list[str]) -> QMimeData:
         "format": "netbuilder-nodes",
         "version": FORMAT_VERSION,
         "nodes": [{"id": n.id, "type": n.type, "name": n.name, "params": _plain(n.params),
-                   "position": list(n.position), "options": n.options()} for n in nodes],
+                   "position": list(n.position), "options": n.options(),
+                   # a block node names its definition; a layer inside an open block, its bound parameters
+                   **({"block": n.block} if n.block else {}),
+                   **({"bindings": dict(n.bindings)} if n.bindings else {})} for n in nodes],
         "wires": [list(w.key) for w in network.wires if w.src in chosen and w.dst in chosen],
     }
     mime = QMimeData()
@@ -57,11 +61,18 @@ def nodes_from_mime(mime: QMimeData | None) -> tuple[list[Node], list[Wire]] | N
             raise DocumentError("The clipboard holds layers from a newer NetBuilder; update to paste them.")
         nodes = []
         for item in record["nodes"]:
-            spec = get_spec(str(item["type"]))
-            params = spec.coerce_params(dict(item.get("params", {})))
             x, y = item.get("position", (0.0, 0.0))
-            nodes.append(Node(str(item["id"]), spec.id, str(item["name"]), params, (float(x), float(y)),
-                              **check_node_options(dict(item.get("options", {})))))
+            extra = {"block": str(item.get("block", "")),
+                     "bindings": {str(k): str(v) for k, v in dict(item.get("bindings", {})).items()}}
+            if item["type"] == BLOCK_TYPE:  # its parameters are its definition's, checked where it is pasted
+                if not extra["block"]:
+                    raise ValueError("a block node without its block")
+                type_id, params = BLOCK_TYPE, dict(item.get("params", {}))
+            else:
+                spec = get_spec(str(item["type"]))
+                type_id, params = spec.id, spec.coerce_params(dict(item.get("params", {})))
+            nodes.append(Node(str(item["id"]), type_id, str(item["name"]), params, (float(x), float(y)),
+                              **check_node_options(dict(item.get("options", {}))), **extra))
         wires = [Wire(str(s), str(sp), str(d), str(dp)) for s, sp, d, dp in record.get("wires", [])]
     except UnknownLayerError as error:
         raise DocumentError(f"Cannot paste: {error} It may come from a newer NetBuilder.") from None
