@@ -127,6 +127,11 @@ class NodeView:
         value = self._importer.values.get(self._node.input[index])
         return value if isinstance(value, np.ndarray) else None
 
+    def is_stored(self, index: int) -> bool:
+        """True when input ``index`` is one of the file's stored tensors (an initializer), not a constant the graph
+        builds (e.g. PyTorch's exporter writes a bias-free convolution's bias as zeros expanded from a scalar)."""
+        return self.has_input(index) and self._node.input[index] in self._importer.stored
+
     def type(self, index: int) -> TensorType:
         """The type of a computed input (fails when the input is a constant)."""
         value = self._tensor(index)
@@ -314,6 +319,7 @@ class OnnxImporter:
     # ---- the walk ------------------------------------------------------------------------------------------------
     def run(self) -> tuple[Document, dict[str, np.ndarray]]:
         onnx = self._onnx
+        self.stored = {init.name for init in self.graph.initializer}
         for init in self.graph.initializer:
             self.values[init.name] = _to_array(init)
         for node in self.graph.node:
@@ -383,6 +389,13 @@ class OnnxImporter:
             # operation with no rule at all is still listed, so the report is complete in one go.
             if op not in self.rules and op not in FOLDERS and op != "Shape":
                 self._refuse(node, op, "")
+            return
+        if op == "CastLike" and isinstance(self.values[node.input[0]], np.ndarray):
+            # A constant cast to the type of another value (PyTorch's exporter writes these when it does not
+            # optimise): the constant, in that value's type.
+            like = self.values[node.input[1]]
+            dtype = like.dtype if isinstance(like, np.ndarray) else np.dtype(like.type.dtype)
+            self.values[node.output[0]] = self.values[node.input[0]].astype(dtype)
             return
         if op in FOLDERS and all(isinstance(self.values[name], np.ndarray) for name in names):
             try:

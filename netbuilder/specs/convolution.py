@@ -273,6 +273,8 @@ def _onnx_weights(node: Any) -> tuple[Any, Any]:
     bias = node.const(2) if node.has_input(2) else None
     if node.has_input(2) and bias is None:
         raise node.fail("its bias is computed in the graph, not stored")
+    if bias is not None and not node.is_stored(2) and not bias.any():
+        bias = None  # zeros the graph builds for a layer without a bias (PyTorch's exporter writes these)
     return weight, bias
 
 

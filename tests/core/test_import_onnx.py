@@ -388,3 +388,24 @@ def test_asymmetric_pools_export_to_onnx_and_pytorch_code(tmp_path):
 def test_rule(tmp_path, nodes, inits, expected):
     result = imported(tmp_path, nodes, [("x", ["N", 3, 4, 5])], ["y"], inits)
     assert layer_types(result) == expected
+
+
+def test_a_bias_the_graph_builds_as_zeros_is_no_bias_but_a_stored_zero_bias_is_kept(tmp_path):
+    """PyTorch's exporter (unoptimised) writes a bias-free convolution's bias as a zero scalar cast like the input
+    (CastLike) and expanded to the channels: that is no bias (ResNet-18 would gain 4,800 parameters)."""
+    nodes = [
+        helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0.0, np.float32))),
+        helper.make_node("Constant", [], ["channels"], value=numpy_helper.from_array(np.array([4], np.int64))),
+        helper.make_node("CastLike", ["zero", "x"], ["zero_like"]),
+        helper.make_node("Expand", ["zero_like", "channels"], ["b"]),
+        helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    ]
+    result = imported(tmp_path, nodes, [("x", [1, 2, 5, 5])], ["y"], {"w": weight(4, 2, 3, 3)}, opset=18)
+    conv = next(n for n in result.network.nodes if n.type == "Conv2d")
+    assert conv.params["bias"] is False and result.parameter_count == 4 * 2 * 3 * 3
+    assert result.parity is not None and result.parity.ok
+
+    stored = [helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    kept = imported(tmp_path, stored, [("x", [1, 2, 5, 5])], ["y"],
+                    {"w": weight(4, 2, 3, 3), "b": np.zeros(4, np.float32)})
+    assert next(n for n in kept.network.nodes if n.type == "Conv2d").params["bias"] is True
