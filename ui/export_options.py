@@ -121,8 +121,8 @@ def export_runs(window: QWidget, document: Any) -> tuple[list[ExportRun], int]:
             found.append(ExportRun(run, read_preprocessing(run.path)))
         except RunError as error:
             found.append(ExportRun(run, None, str(error)))
-    item = view.tree.currentItem()
-    selected = str(item.data(0, Qt.ItemDataRole.UserRole)) if item is not None else ""
+    chosen = view.selected_rows()  # the run selected in the Runs view, if any, is offered first
+    selected = str(chosen[0].run.path) if chosen else ""
     first = next((i for i, entry in enumerate(found) if str(entry.path) == selected), 0)
     return found, first
 
