@@ -26,7 +26,7 @@ from netbuilder_ui.shortcuts import ShortcutsDialog, shortcut_rows
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 EXPECTED_TEMPLATES = {"mlp", "lenet", "resnet-small", "lstm-classifier", "char-gru", "transformer-classifier",
-                      "gpt-mini", "autoencoder", "vae", "dcgan", "transfer-digits", "resnet18"}
+                      "gpt-mini", "autoencoder", "vae", "dcgan", "transfer-digits", "resnet18", "cartpole", "acrobot"}
 
 
 class Dialogs:
