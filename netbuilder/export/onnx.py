@@ -30,6 +30,7 @@ from netbuilder.export.base import ExportError, first_line, quiet, resolve
 from netbuilder.export.onnx_axes import (
     declare_output_axes,
     declared_output_shapes,
+    declared_shape,
     fixed_input_axes,
     shape_mismatches,
 )
@@ -136,9 +137,9 @@ def export_onnx(
         exporter=exporter,
         opset=next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0),
         input_names=[v.name for v in proto.graph.input],
-        input_shapes=[_shape(v) for v in proto.graph.input],
+        input_shapes=[declared_shape(v) for v in proto.graph.input],
         output_names=[v.name for v in proto.graph.output],
-        output_shapes=[_shape(v) for v in proto.graph.output],
+        output_shapes=[declared_shape(v) for v in proto.graph.output],
         size_bytes=len(data),
         max_abs_diff=diff,
         parity_batch=PARITY_BATCH if parity else None,
@@ -318,14 +319,6 @@ def _parity(model: nn.Module, file: Path, info: CompiledInfo, vocab: int, seq_le
     return worst
 
 
-def _shape(value: Any) -> tuple[Dim, ...]:
-    dims: list[Dim] = []
-    for dim in value.type.tensor_type.shape.dim:
-        if dim.HasField("dim_value"):
-            dims.append(int(dim.dim_value))
-        else:
-            dims.append(dim.dim_param or "?")
-    return tuple(dims)
 
 
 def _dims(shape: tuple[Dim, ...]) -> str:

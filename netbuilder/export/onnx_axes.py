@@ -30,12 +30,12 @@ def declare_output_axes(file: Path, output_types: Sequence[TensorType]) -> list[
         dims = value.type.tensor_type.shape.dim
         if len(dims) != len(tensor_type.shape):
             continue  # the exporter declared another rank; the parity check reports the real shapes
-        before = _declared(value)
+        before = declared_shape(value)
         for dim, ours in zip(dims, tensor_type.shape, strict=True):
             if isinstance(ours, str):
                 dim.ClearField("dim_value")
                 dim.dim_param = ours
-        after = _declared(value)
+        after = declared_shape(value)
         if before != after:
             changed.append(f"Output {value.name} is declared {_text(after)} (the exporter wrote {_text(before)}).")
     if changed:
@@ -51,7 +51,7 @@ def fixed_input_axes(file: Path, input_names: Sequence[str], input_types: Sequen
     import onnx
 
     model = onnx.load(str(file), load_external_data=False)
-    declared = {value.name: _declared(value) for value in model.graph.input}
+    declared = {value.name: declared_shape(value) for value in model.graph.input}
     problems = []
     for name, tensor_type in zip(input_names, input_types, strict=True):
         dims = declared.get(name)
@@ -65,7 +65,7 @@ def fixed_input_axes(file: Path, input_names: Sequence[str], input_types: Sequen
 
 def declared_output_shapes(model: Any) -> list[tuple[Dim, ...]]:
     """Each output's declared shape: sizes, or axis names (``?`` for an unnamed variable axis)."""
-    return [_declared(value) for value in model.graph.output]
+    return [declared_shape(value) for value in model.graph.output]
 
 
 def shape_mismatches(names: Sequence[str], declared: Sequence[tuple[Dim, ...]],
@@ -80,7 +80,8 @@ def shape_mismatches(names: Sequence[str], declared: Sequence[tuple[Dim, ...]],
     return problems
 
 
-def _declared(value: Any) -> tuple[Dim, ...]:
+def declared_shape(value: Any) -> tuple[Dim, ...]:
+    """An ONNX value's declared dimensions: sizes, axis names, or ? for an unnamed free axis."""
     dims: list[Dim] = []
     for dim in value.type.tensor_type.shape.dim:
         if dim.HasField("dim_value"):

@@ -24,6 +24,7 @@ from netbuilder_ui.canvas.visuals import (
     NodeContent,
     NodeGeometry,
     NodeVisual,
+    _node_paths,
     compact_count,
     content_width,
     detail_zoom,
@@ -126,7 +127,7 @@ def make_block_visual(content: BlockContent, inner: QRectF | None = None) -> Nod
                                                  content.params, ports, geometry.width)
     visual = NodeVisual(content, geometry, title, name, summary, shape, content.params, dict(labels),
                         color=style.category_color(content.category))
-    visual.body_path, visual.header_path = _paths(geometry.width, geometry.height)
+    visual.body_path, visual.header_path = _node_paths(geometry.width, geometry.height)
     return visual
 
 
@@ -150,17 +151,6 @@ def _texts(title: str, name: str, summary: str, shape: str, params: str, ports: 
             labels)
 
 
-@lru_cache(maxsize=256)
-def _paths(width: float, height: float) -> tuple[QPainterPath, QPainterPath]:
-    """The body and title-band outlines of a node of this size (shared: painting never changes them)."""
-    m = style.metrics()
-    body = QPainterPath()
-    body.addRoundedRect(QRectF(0, 0, width, height), m.radius, m.radius)
-    header = QPainterPath()
-    header.addRoundedRect(QRectF(0, 0, width, m.header + m.radius), m.radius, m.radius)
-    cut = QPainterPath()
-    cut.addRect(QRectF(0, 0, width, m.header))
-    return body, header.intersected(cut)
 
 
 class BlockNodeItem(NodeItem):
