@@ -32,3 +32,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = [item for item in items if not item.get_closest_marker("packaging")]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small networks train fastest on one thread, and a busy 2-core machine makes two threads much slower. Test
+    modules that train opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -40,6 +40,24 @@ def compiled_module(result: ImportResult) -> Any:
     return module.eval()
 
 
+def worst_differences(pairs: Any) -> tuple[float, float]:
+    """The largest absolute difference over (imported, original) output pairs, and the largest relative to each
+    original output's largest magnitude; a shape that differs is an import failure."""
+    worst_abs = worst_rel = 0.0
+    for ours, theirs in pairs:
+        ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+        if ours.shape != theirs.shape:
+            raise ModelImportError(f"The imported network returns shape {ours.shape} where the original returns "
+                                   f"{theirs.shape}.")
+        if not ours.size:
+            continue
+        difference = float(np.max(np.abs(ours - theirs)))
+        scale = float(np.max(np.abs(theirs)))
+        worst_abs = max(worst_abs, difference if math.isfinite(difference) else math.inf)
+        worst_rel = max(worst_rel, difference / scale if scale > 0 else difference)
+    return worst_abs, worst_rel
+
+
 def _fixed_batch(model: Any) -> int | None:
     """The batch size the file fixes on its first input (None when the batch axis is free)."""
     inits = {init.name for init in model.graph.initializer}
@@ -86,18 +104,7 @@ def onnx_parity(result: ImportResult, model: Any, file: Path, seed: int = 0) -> 
     except Exception as error:
         raise ModelImportError(f"onnxruntime cannot run {file.name} to check the import: {_first_line(error)}") \
             from None
-    worst_abs = worst_rel = 0.0
-    for ours, theirs in zip(expected, outputs, strict=True):
-        ours = ours.detach().cpu().numpy().astype(np.float64)
-        theirs = np.asarray(theirs, dtype=np.float64)
-        if ours.shape != theirs.shape:
-            raise ModelImportError(f"The imported network returns shape {ours.shape} where the original returns "
-                                   f"{theirs.shape}.")
-        if not ours.size:
-            continue
-        difference = float(np.max(np.abs(ours - theirs)))
-        scale = float(np.max(np.abs(theirs)))
-        worst_abs = max(worst_abs, difference if math.isfinite(difference) else math.inf)
-        worst_rel = max(worst_rel, difference / scale if scale > 0 else difference)
+    worst_abs, worst_rel = worst_differences(
+        (ours.detach().cpu().numpy(), np.asarray(theirs)) for ours, theirs in zip(expected, outputs, strict=True))
     shapes = {name: list(t.shape) for name, t in zip(info.input_names, inputs, strict=True)}
     return ParityReport(worst_abs, worst_rel, batch, shapes, "onnxruntime")

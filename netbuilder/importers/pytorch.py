@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import math
 import os
 import re
 import sys
@@ -35,6 +34,7 @@ import torch.nn as nn
 
 from netbuilder.document import Document
 from netbuilder.document.model import Network, name_is_usable, name_stem
+from netbuilder.importers.parity import worst_differences
 from netbuilder.importers.pytorch_layers import function_rule, module_rule
 from netbuilder.importers.pytorch_values import (
     FAILED,
@@ -404,7 +404,6 @@ def _flatten_outputs(result: Any) -> list[fx.Node] | None:
 def pytorch_parity(result: ImportResult, model: nn.Module, examples: tuple[torch.Tensor, ...]) -> ParityReport:
     """The original module and the compiled import on one fresh random input (another batch size than the
     example's, so a batch baked into a reshape shows)."""
-    import numpy as np
 
     from netbuilder.compile import vocab_size
     from netbuilder.importers.parity import compiled_module
@@ -428,18 +427,9 @@ def pytorch_parity(result: ImportResult, model: nn.Module, examples: tuple[torch
     if len(theirs_list) != len(ours_list):
         raise ModelImportError(f"The imported network returns {len(ours_list)} outputs, the original "
                                f"{len(theirs_list)}.")
-    worst_abs = worst_rel = 0.0
-    for mine, reference in zip(ours_list, theirs_list, strict=True):
-        if tuple(mine.shape) != tuple(reference.shape):
-            raise ModelImportError(f"The imported network returns shape {tuple(mine.shape)} where the original "
-                                   f"returns {tuple(reference.shape)}.")
-        a, r = mine.double().numpy(), reference.double().numpy()
-        if not a.size:
-            continue
-        difference = float(np.max(np.abs(a - r)))
-        scale = float(np.max(np.abs(r)))
-        worst_abs = max(worst_abs, difference if math.isfinite(difference) else math.inf)
-        worst_rel = max(worst_rel, difference / scale if scale > 0 else difference)
+    worst_abs, worst_rel = worst_differences(
+        (mine.detach().double().numpy(), reference.detach().double().numpy())
+        for mine, reference in zip(ours_list, theirs_list, strict=True))
     shapes = {name: list(t.shape) for name, t in zip(module.netbuilder.input_names, inputs, strict=True)}
     return ParityReport(worst_abs, worst_rel, batch, shapes, "pytorch")
 

@@ -5,7 +5,6 @@ the user sees (the run's preprocessing inside the explained function), the CLI's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,7 @@ from netbuilder.data.preprocess import Affine, Preprocessing
 from netbuilder.document import Document
 from netbuilder.explain import METHODS, ExplainError, explain_sample
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def table_network(role: str = "logits", classes: int = 3) -> torch.nn.Module:

@@ -49,12 +49,7 @@ def finishes(function: Callable[[], Any], seconds: float = 10.0) -> Any:
     return result.get("value")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- names ---------------------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import resource
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,7 @@ from netbuilder.train.optim import LRSchedule
 from netbuilder.train.plateau import PlateauTracker
 from netbuilder.train.recipes import base as recipe_base
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def mlp(head: int = 10, inputs: int = 64, hidden: int = 32) -> Document:

@@ -7,7 +7,6 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,7 @@ from netbuilder.train import (
 from netbuilder.train import runs as runs_module
 from netbuilder.train.runs import load_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def mlp(head: int = 10, dropout: bool = False, inputs: int = 64) -> Document:

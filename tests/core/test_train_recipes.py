@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,7 @@ from netbuilder.document import Document
 from netbuilder.train import TrainConfig, Trainer
 from netbuilder.train import events as ev
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small networks train fastest on one thread, and a busy 2-core machine makes two threads much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def train(doc: Document, root: Path, training: dict[str, Any], data: dict[str, Any] | None = None,
