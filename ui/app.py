@@ -172,10 +172,9 @@ def launch(argv: list[str], open_after_paint: bool = False, **window_options: An
     window.error_hook = hook  # type: ignore[attr-defined]
     if open_after_paint:
         window.call_after_first_paint(lambda: open_initial_document(window, args.files))
-        window.show()
     else:
         open_initial_document(window, args.files)
-        window.show()
+    window.show()
     return window
 
 
