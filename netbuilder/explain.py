@@ -278,7 +278,7 @@ def explain_run(run_dir: str | os.PathLike[str], sample: int, method: str = "ig"
     preprocessing. ``document`` defaults to the copy the run saved (graph.nbg)."""
     from netbuilder.io import load_document
     from netbuilder.train import load_run
-    from netbuilder.train.evaluate import _compiled, _evaluation_data
+    from netbuilder.train.evaluate import compiled_with_weights, evaluation_data
     from netbuilder.train.recipes import pick_network
     from netbuilder.train.runs import GRAPH_FILE
 
@@ -290,7 +290,7 @@ def explain_run(run_dir: str | os.PathLike[str], sample: int, method: str = "ig"
                                "Explain a run written by NetBuilder's trainer.")
         document = load_document(graph)
     config = dataclasses.replace(run.config, device="cpu")
-    prepared, split = _evaluation_data(run, config, None, "val")
+    prepared, split = evaluation_data(run, config, None, "val")
     data = getattr(prepared, split)
     if data is None or len(data) == 0:
         split = "train"
@@ -302,7 +302,7 @@ def explain_run(run_dir: str | os.PathLike[str], sample: int, method: str = "ig"
     x, y = data.head(sample + 1)
     network = pick_network(document, config)
     chosen = run.choose_weights(weights, strict=False)
-    module = _compiled(network, chosen.weights, torch.device("cpu"))
+    module = compiled_with_weights(network, chosen.weights, torch.device("cpu"))
     info = prepared.info
     true_label = int(y[sample].reshape(-1)[0]) if y is not None and y[sample].numel() == 1 and \
         not y.is_floating_point() else None

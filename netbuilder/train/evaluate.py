@@ -73,7 +73,7 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     """
     run = load_run(run_dir)
     config = dataclasses.replace(run.config, transfer=TransferConfig(), device=device)
-    prepared, name = _evaluation_data(run, config, data, split)
+    prepared, name = evaluation_data(run, config, data, split)
     torch_device = resolve_device(config.device)
     recipe_name = run.record.get("recipe") or choose_recipe(document, config, prepared.info)
     if recipe_name == "gan":
@@ -112,7 +112,10 @@ def evaluate(document: Document, run_dir: str | os.PathLike[str], data: Any = No
     return out
 
 
-def _evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tuple[PreparedData, str]:
+def evaluation_data(run: Run, config: TrainConfig, data: Any, split: str) -> tuple[PreparedData, str]:
+    """The data a run is evaluated or explained on, prepared exactly as the run prepared it: its own source split
+    with its seed and saved preprocessing, or other data (``data``) read with the run's loader and preprocessing,
+    so a model is never judged on inputs scaled differently from those it learned on."""
 
     if data is None:
         options = config.data
@@ -217,7 +220,7 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
     if recipe == "gan" or {"generator", "discriminator"} <= set(document.networks):
         return _predict_gan(document, state, inputs, torch_device, config, preprocessing, info)
     network = pick_network(document, config)
-    module = _compiled(network, state, torch_device)
+    module = compiled_with_weights(network, state, torch_device)
     cinfo = compiled_info(module)
     if len(cinfo.input_names) != 1:
         raise TrainError("predict feeds networks with exactly one Input.")
@@ -332,7 +335,10 @@ def _info_fields(data: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _compiled(network: Any, state: dict[str, dict[str, torch.Tensor]], device: torch.device) -> nn.Module:
+def compiled_with_weights(network: Any, state: dict[str, dict[str, torch.Tensor]],
+                          device: torch.device) -> nn.Module:
+    """``network`` compiled with the run's weights for it, in eval mode; a network that no longer compiles or has
+    no weights in the run is a TrainError in the user's words."""
     try:
         module = compile_network(network)
     except CompileError as error:
@@ -347,7 +353,7 @@ def _compiled(network: Any, state: dict[str, dict[str, torch.Tensor]], device: t
 def _predict_gan(document: Document, state: dict[str, dict[str, torch.Tensor]], inputs: Any,
                  device: torch.device, config: TrainConfig, preprocessing: Preprocessing,
                  info: DataInfo) -> Prediction:
-    generator = _compiled(document.networks["generator"], {"generator": state.get("generator", {})}, device)
+    generator = compiled_with_weights(document.networks["generator"], {"generator": state.get("generator", {})}, device)
     latent = compiled_info(generator).input_types[0].features
     if isinstance(inputs, int) or (isinstance(inputs, str) and inputs.strip().isdigit()):
         count = int(inputs)
@@ -371,7 +377,7 @@ def _predict_episode(document: Document, state: dict[str, dict[str, torch.Tensor
     if not _is_count(inputs):
         raise TrainError(f"An agent replays an episode from a seed (a whole number), not {inputs!r}.",
                          "Give a seed, e.g. 0.")
-    module = _compiled(pick_network(document, config), state, device)
+    module = compiled_with_weights(pick_network(document, config), state, device)
     cinfo = compiled_info(module)
     if "action_logits" not in cinfo.output_roles:
         raise TrainError("The network has no Output with role action_logits to act with.",
