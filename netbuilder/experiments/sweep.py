@@ -33,7 +33,7 @@ from typing import Any
 
 from netbuilder.document.model import Document
 from netbuilder.experiments.space import Dimension, apply, finite
-from netbuilder.train.runs import SUMMARY_FILE, new_run_dir, write_json
+from netbuilder.train.runs import SUMMARY_FILE, graph_hash, new_run_dir, write_json
 
 SWEEP_FILE = "sweep.json"
 STUDY_FILE = "study.db"
@@ -46,6 +46,19 @@ def _may_be_a_race(error: Exception) -> bool:
     """An error another process creating the same storage at the same moment causes (SQLAlchemy's integrity
     and operational errors: duplicate schema rows, "database is locked", "table already exists")."""
     return type(error).__name__ in ("IntegrityError", "OperationalError")
+
+
+def sweep_graph_hash(run_dir: str | os.PathLike[str]) -> str:
+    """The graph hash of the document a sweep started from, for a trial's run folder inside that sweep's folder;
+    "" for a run that is not a sweep trial (or a sweep written before the hash was recorded)."""
+    description = Path(run_dir).parent / SWEEP_FILE
+    try:
+        if description.is_file() and description.stat().st_size < 1 << 20:
+            value = json.loads(description.read_text(encoding="utf-8")).get("graph_sha256", "")
+            return value if isinstance(value, str) else ""
+    except (OSError, ValueError, AttributeError):
+        pass
+    return ""
 
 
 class SweepError(ValueError):
@@ -272,6 +285,9 @@ class Sweep:
             return
         write_json(path, {"created": dt.datetime.now().isoformat(timespec="seconds"),
                           "document": self.document.path, "space": [d.text() for d in self.dims],
+                          # The graph the sweep started from: trials that change layer parameters train other
+                          # graphs, and the Runs view still counts them as runs of this network.
+                          "graph_sha256": graph_hash(self.document),
                           "metric": self.metric, "direction": self.direction, "study": self.study_name,
                           "storage": self.storage, "pruner": self.options.pruner})
 

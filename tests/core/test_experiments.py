@@ -87,6 +87,18 @@ def test_the_best_trial_is_written_as_a_network_with_its_values(sweep_result) ->
                                                                                "hidden1.units=16..64"]
 
 
+def test_trials_that_change_layers_still_name_the_graph_their_sweep_started_from(sweep_result) -> None:
+    from netbuilder.experiments.sweep import sweep_graph_hash
+    from netbuilder.train import graph_hash, list_runs
+
+    sweep, result, _ = sweep_result
+    started_from = graph_hash(sweep.document)
+    trials = list_runs(result.folder)
+    assert len({run.graph_sha256 for run in trials}) > 1  # hidden1.units differs: the trials trained other graphs
+    assert all(sweep_graph_hash(run.path) == started_from for run in trials)
+    assert sweep_graph_hash(result.folder) == ""  # not a trial: no sweep.json beside it
+
+
 def test_importances_need_two_complete_trials(sweep_result) -> None:
     sweep, result, _ = sweep_result
     values = importances(sweep.study)

@@ -89,6 +89,34 @@ def test_runs_view_shows_what_differs_overlays_curves_and_exports_csv(qtbot, run
     assert view.run_names() == []
 
 
+def test_only_this_network_keeps_the_trials_of_sweeps_started_from_it(qtbot, run_root: Path, tmp_path) -> None:
+    """A trial that changes a layer parameter trains another graph; it is still a run of the user's network."""
+    import json
+    import shutil
+
+    from netbuilder_ui.training.results.runs import RunsView
+
+    runs = list_runs(run_root)
+    this_network = runs[0].graph_sha256
+    for sweep_name, started_from in (("sweep-of-this", this_network), ("sweep-of-another", "f" * 64)):
+        folder = tmp_path / sweep_name
+        folder.mkdir()
+        (folder / "sweep.json").write_text(json.dumps({"graph_sha256": started_from}), encoding="utf-8")
+        trial = folder / "trial-0000"
+        shutil.copytree(runs[2].path, trial)  # hidden1.units=64: a graph other than runs[0]'s
+    trials = [run for sweep_name in ("sweep-of-this", "sweep-of-another")
+              for run in list_runs(tmp_path / sweep_name)]
+    assert all(trial.graph_sha256 != this_network for trial in trials)
+    view = RunsView()
+    qtbot.addWidget(view)
+    view.only_this.setChecked(True)
+    view.set_runs([*runs, *trials], this_network, str(run_root))
+    shown = {str(row.run.path) for row in view.rows}
+    assert str(tmp_path / "sweep-of-this" / "trial-0000") in shown
+    assert str(tmp_path / "sweep-of-another" / "trial-0000") not in shown
+    assert str(runs[2].path) not in shown  # an ordinary run of another graph stays hidden
+
+
 def test_sweep_panel_runs_trials_live_prunes_and_opens_the_best(qtbot, tmp_path: Path) -> None:
     from netbuilder_ui.training.sweep_panel import SweepPanel
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from netbuilder.experiments import compare
+from netbuilder.experiments.sweep import sweep_graph_hash
 from netbuilder_ui.training.results.common import RIGHT, WRONG, style_plot
 from netbuilder_ui.training.widgets import hint
 
@@ -80,7 +81,8 @@ class RunsView(QWidget):
         bar = QHBoxLayout()
         self.only_this = QCheckBox("Only this network")
         self.only_this.setChecked(True)
-        self.only_this.setToolTip("Show only runs of the network as it is now (same graph hash).")
+        self.only_this.setToolTip("Show only runs of the network as it is now (same graph hash), and the trials of "
+                                 "sweeps started from it.")
         self.only_this.toggled.connect(lambda _on: self._fill())
         self.refresh_button = QPushButton("Refresh")
         self.export_button = QPushButton("Export CSV…")
@@ -146,18 +148,28 @@ class RunsView(QWidget):
         self.header: list[str] = []
         self.curve_labels: list[str] = []  # the legend's entries, in order (tests read them)
         self._summaries: dict[tuple[str, Any], compare.RunSummary] = {}
+        self._sweep_hashes: dict[str, str] = {}
 
     # ---- filling ----------------------------------------------------------------------------------------------
     def set_runs(self, runs: list[Any], graph_hash: str, root: str) -> None:
         self.runs = list(runs)
+        self._sweep_hashes.clear()
         self.graph_hash = graph_hash
         self.root_label.setText(f"Runs are saved in {root}")
         self._fill()
 
     def shown_runs(self) -> list[Any]:
         if self.only_this.isChecked() and self.graph_hash:
-            return [run for run in self.runs if run.graph_sha256 == self.graph_hash]
+            return [run for run in self.runs
+                    if self.graph_hash in (run.graph_sha256, self._sweep_hash(run))]
         return list(self.runs)
+
+    def _sweep_hash(self, run: Any) -> str:
+        """The graph a sweep trial's sweep started from (read once per sweep folder)."""
+        folder = str(run.path.parent)
+        if folder not in self._sweep_hashes:
+            self._sweep_hashes[folder] = sweep_graph_hash(run.path)
+        return self._sweep_hashes[folder]
 
     def _summary(self, run: Any) -> compare.RunSummary:
         """Cached per run folder and summary: reading graph.nbg again for every refresh would be wasted."""
