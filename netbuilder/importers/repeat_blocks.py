@@ -451,7 +451,13 @@ def _name_instances(net: Network, plan: _Plan, scopes: Scopes, names: NameAlloca
             names.taken.add(candidate)
             instance.name = candidate
         else:
-            instance.name = names.make(block_name)
+            stem = name_stem(block_name)
+            separator = "_" if stem[-1].isdigit() else ""  # branchblock2_1, not branchblock21
+            number = 1
+            while not name_is_usable(f"{stem}{separator}{number}") or f"{stem}{separator}{number}" in names.taken:
+                number += 1
+            instance.name = f"{stem}{separator}{number}"
+            names.taken.add(instance.name)
 
 
 def _inner_names(net: Network, instance: _Instance, ports: set[str]) -> list[str]:
