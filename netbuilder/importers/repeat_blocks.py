@@ -392,8 +392,8 @@ def _module_of(net: Network, instance: _Instance, scopes: Scopes) -> tuple[str, 
         return None
     path, cls = common[-1]
     members = {net.node(node_id).name for node_id in instance.nodes}
-    for name, stack in scopes.items():
-        if name not in members and any(p == path for p, _c in stack) and any(n.name == name for n in net.nodes):
+    for node in net.nodes:
+        if node.name not in members and any(p == path for p, _c in scopes.get(node.name, ())):
             return None
     return path, cls
 
