@@ -745,7 +745,7 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
     doc.info.title = name or _network_name(model, file)
     doc.info.description = f"Imported from {file.name} (ONNX opset {importer.opset})."
     if blocks:  # repeated structure becomes blocks (netbuilder.importers.repeat_blocks)
-        arrays = group_repeats(doc, arrays, onnx_scopes(model))
+        arrays = group_repeats(doc, arrays, onnx_scopes(model, doc.network()))
     step("Laying out the network…")
     lay_out(doc.network())
     weights = {key: _tensor(torch, array) for key, array in arrays.items()}

@@ -58,6 +58,7 @@ class _Instance:
     exit: str  # the region's last node (its output is the block's output)
     values: tuple[tuple[Any, ...], ...]  # per node, its varying parameter values
     prefix: str = ""  # the common start of its layers' names (``layer1_0_``), or ""
+    module: str = ""  # the path of the source module it is (``layer1.0``), when known
     name: str = ""  # the block node's name
 
 
@@ -109,33 +110,61 @@ def group_repeats(doc: Document, weights: dict[str, Any], scopes: Scopes | None 
     return {_renamed(key, renames): value for key, value in weights.items()}
 
 
-def onnx_scopes(model: Any) -> Scopes:
+def onnx_scopes(model: Any, network: Network) -> Scopes:
     """Module paths and classes of an ONNX model's nodes as the PyTorch dynamo exporter records them
-    (``pkg.torch.onnx.name_scopes`` and ``pkg.torch.onnx.class_hierarchy``), keyed by the layer name the ONNX
-    importer gives the node; empty for files from other exporters."""
+    (``pkg.torch.onnx.name_scopes`` and ``pkg.torch.onnx.class_hierarchy``), keyed by the names of the layers the
+    ONNX importer made of them; empty for files from other exporters.
+
+    The importer names a layer after its node's scope (``layer1``, then ``layer11``, ``layer12`` ... when several
+    nodes share it, ``conv1_pad`` for an extra layer) and adds layers in file order, so each layer is matched to
+    the next node whose scope gives its name (nodes that only compute constants make no layer and are skipped; an
+    extra layer, ``conv1_pad``, leaves its node to the layer it was made for)."""
+    constants = {init.name for init in model.graph.initializer}
+    entries: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []  # (name, numbered stem, stack) per node
+    for node in model.graph.node:
+        if node.op_type in ("Constant", "Shape") or all(name in constants for name in node.input if name):
+            constants.update(node.output)
+            continue
+        props = {p.key: p.value for p in node.metadata_props}
+        text = _layer_text(node)
+        paths, classes = props.get("pkg.torch.onnx.name_scopes"), props.get("pkg.torch.onnx.class_hierarchy")
+        if not text or not paths or not classes:
+            entries.append((text, name_stem(text) if text else "", ()))
+            continue
+        path_list = [p.strip(" '\"") for p in paths.strip("[]").split(",")]
+        class_list = [c.strip(" '\"").rsplit(".", 1)[-1] for c in classes.strip("[]").split(",")]
+        stack: list[tuple[str, str]] = []
+        for part, cls in list(zip(path_list, class_list, strict=False))[1:-1]:  # not the root, not the aten op
+            path = part if "." in part or not stack else f"{stack[-1][0]}.{part}"
+            stack.append((path, cls))
+        entries.append((text, name_stem(text), tuple(stack)))
+    scopes: Scopes = {}
+    position = 0
+    for layer in network.nodes:
+        if layer.type in ("Input", "Output"):
+            continue
+        for index in range(position, len(entries)):
+            text, stem, stack = entries[index]
+            extra = layer.name.startswith(text + "_")
+            if text and (extra or layer.name == text or layer.name.startswith(stem)
+                         and layer.name[len(stem):].isdigit()):
+                position = index if extra else index + 1
+                if stack:
+                    scopes[layer.name] = stack
+                break
+    return scopes
+
+
+def _layer_text(node: Any) -> str:
+    """What the ONNX importer names a layer after (`OnnxImporter.name_for`, before it makes the name unique)."""
     import re
 
     from netbuilder.importers.onnx_import import _scope_name
 
-    scopes: Scopes = {}
-    for node in model.graph.node:
-        props = {p.key: p.value for p in node.metadata_props}
-        paths, classes = props.get("pkg.torch.onnx.name_scopes"), props.get("pkg.torch.onnx.class_hierarchy")
-        if not paths or not classes:
-            continue
-        path_list = [p.strip(" '\"") for p in paths.strip("[]").split(",")]
-        class_list = [c.strip(" '\"").rsplit(".", 1)[-1] for c in classes.strip("[]").split(",")]
-        stack, path = [], ""
-        for part, cls in list(zip(path_list, class_list, strict=False))[1:-1]:  # not the root, not the aten op
-            path = part if "." in part or not path else f"{path}.{part}"
-            stack.append((part if "." in part else path, cls))
-        base = _scope_name(node) or node.name or ""
-        text = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_")
-        if text and not text[0].isalpha():
-            text = f"n_{text}"
-        if text and stack:
-            scopes.setdefault(text[:60], tuple(stack))
-    return scopes
+    text = re.sub(r"[^A-Za-z0-9_]", "_", _scope_name(node) or node.name or "").strip("_")
+    if text and not text[0].isalpha():
+        text = f"n_{text}"
+    return text[:60]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -232,7 +261,7 @@ def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, befo
         block_name = plan.block_name = _definition_name(net, plan, scopes, doc, taken_blocks)
         taken_blocks.add(block_name)
         _name_instances(net, plan, scopes, names, block_name)
-        record, port_names, inner = _record(net, plan, block_name, before)
+        record, port_names, inner = _record(net, plan, block_name, before, scopes)
         DefineBlock(record).do(doc)
         ports.append(port_names)
         for instance in plan.instances:
@@ -288,7 +317,7 @@ def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, befo
     return renames
 
 
-def _record(net: Network, plan: _Plan, block_name: str, before: Any) \
+def _record(net: Network, plan: _Plan, block_name: str, before: Any, scopes: Scopes) \
         -> tuple[BlockRecord, tuple[dict[str, str], dict[str, str]], list[str]]:
     """The definition of ``plan`` (from its first instance), the names of its ports by the entry's and the exit's
     output ports, and the inner layer names."""
@@ -300,7 +329,7 @@ def _record(net: Network, plan: _Plan, block_name: str, before: Any) \
                                     if w.dst not in set(instance.nodes)))
     in_names = {port: "x" if len(entry_ports) == 1 else f"x_{port}" for port in entry_ports}
     out_names = {port: "y" if len(exit_ports) == 1 else f"y_{port}" for port in exit_ports}
-    inner = _inner_names(net, first, set(in_names.values()) | set(out_names.values()))
+    inner = _inner_names(net, first, set(in_names.values()) | set(out_names.values()), scopes)
     param_names = _param_names(plan, inner)
     nodes: list[Node] = []
     ids = set(first.nodes)
@@ -343,7 +372,7 @@ def _record(net: Network, plan: _Plan, block_name: str, before: Any) \
         Param(param_names[k], spec.kind, plan.vectors[k][0], f"{spec.title} of {inner[index]}"
               + (" and others" if sum(b.param == k for b in plan.bindings.values()) > 1 else "")
               + " (differs between the instances found).", spec.minimum, spec.maximum, tuple(spec.choices),
-              spec.length, spec.label)
+              spec.length, spec.label if param_names[k] == spec.name else None)
         for k, (index, _name, spec) in enumerate(plan.params))
     count = len(plan.instances)
     text = f"Found {count} times in the imported model" + (
@@ -438,6 +467,7 @@ def _name_instances(net: Network, plan: _Plan, scopes: Scopes, names: NameAlloca
     for instance in plan.instances:
         module = _module_of(net, instance, scopes)
         layer_names = [net.node(node_id).name for node_id in instance.nodes]
+        instance.module = module[0] if module is not None else ""
         if module is not None:
             prefix = module[0].replace(".", "_") + "_"
         else:
@@ -460,21 +490,35 @@ def _name_instances(net: Network, plan: _Plan, scopes: Scopes, names: NameAlloca
             names.taken.add(instance.name)
 
 
-def _inner_names(net: Network, instance: _Instance, ports: set[str]) -> list[str]:
-    """Names inside the definition: the instance's layer names without its prefix (``conv1``), else numbered by
-    layer type (``conv1``, ``bn1``, ``add``)."""
-    layer_names = [net.node(node_id).name for node_id in instance.nodes]
-    if instance.prefix:
-        stripped = [name[len(instance.prefix):] if name.startswith(instance.prefix) else name for name in layer_names]
-        if len(set(stripped)) == len(stripped) and not set(stripped) & ports and all(
-                name_is_usable(n) or (n.isdigit() and len(n) <= 6) for n in stripped):
-            return stripped
+def _inner_names(net: Network, instance: _Instance, ports: set[str], scopes: Scopes) -> list[str]:
+    """Names inside the definition: where each layer sits in the instance's source module (``conv1``,
+    ``downsample_0``), else its name without the instance's prefix; numbered by layer type (``conv1``, ``bn1``,
+    ``add``) where neither gives a usable, distinct name."""
+    candidates: list[str | None] = []
+    for node_id in instance.nodes:
+        name = net.node(node_id).name
+        candidate = None
+        if instance.module:
+            stack = scopes.get(name) or ()
+            deepest = stack[-1][0] if stack else ""
+            if deepest.startswith(instance.module + "."):
+                candidate = deepest[len(instance.module) + 1:].replace(".", "_")
+        elif instance.prefix and name.startswith(instance.prefix):
+            candidate = name[len(instance.prefix):]
+        candidates.append(candidate)
+    counts = Counter(candidates)
+    for index, candidate in enumerate(candidates):
+        if candidate is not None and (counts[candidate] > 1 or candidate in ports or not (
+                name_is_usable(candidate) or (candidate.isdigit() and len(candidate) <= 6))):
+            candidates[index] = None
+    allocator = NameAllocator(set(ports) | {c for c in candidates if c is not None})
     stems = [SHORT.get(net.node(node_id).type) or name_stem(net.node(node_id).type) for node_id in instance.nodes]
-    counts = Counter(stems)
-    allocator = NameAllocator(set(ports))
+    alone = Counter(stem for stem, candidate in zip(stems, candidates, strict=True) if candidate is None)
     result = []
-    for stem in stems:
-        if counts[stem] == 1 and name_is_usable(stem) and stem not in allocator.taken:
+    for stem, candidate in zip(stems, candidates, strict=True):
+        if candidate is not None:
+            result.append(candidate)
+        elif alone[stem] == 1 and name_is_usable(stem) and stem not in allocator.taken:
             allocator.taken.add(stem)
             result.append(stem)
         else:

@@ -237,3 +237,55 @@ def test_a_blocked_network_that_does_not_check_out_stays_flat(monkeypatch):
     weights = {"conv2d2.weight": 1}
     assert group_repeats(doc, weights) == weights
     assert [(n.id, n.name) for n in doc.network().nodes] == before and not doc.blocks
+
+
+def nested_export(path: Path, blocks: int = 2) -> None:
+    """An ONNX file as PyTorch's dynamo exporter writes ``layer1 = Sequential(Bottleneck(), Bottleneck())``: each
+    node records its module scopes and classes, outermost first."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = torch.Generator().manual_seed(0)
+    nodes, inits = [], []
+
+    def node(op, inputs, output, scopes, classes, **attrs):
+        made = helper.make_node(op, inputs, [output], name=f"node_{output}", **attrs)
+        for key, values in (("pkg.torch.onnx.name_scopes", ["", *scopes]),
+                            ("pkg.torch.onnx.class_hierarchy", ["Net", *classes])):
+            entry = made.metadata_props.add()
+            entry.key, entry.value = key, repr(values)
+        nodes.append(made)
+
+    previous = "x"
+    for index in range(blocks):
+        module = f"layer1.{index}"
+        scopes, classes = ["layer1", module], ["torch.nn.modules.container.Sequential", "__main__.Bottleneck"]
+        for conv in ("conv1", "conv2"):
+            weight = f"{module}.{conv}.weight"
+            inits.append(numpy_helper.from_array((torch.randn(4, 4, 3, 3, generator=rng) * 0.2).numpy(), weight))
+            source = previous if conv == "conv1" else f"{module}_relu"
+            node("Conv", [source, weight], f"{module}_{conv}", [*scopes, f"{module}.{conv}", "convolution"],
+                 [*classes, "torch.nn.modules.conv.Conv2d", "aten.convolution.default"], pads=[1, 1, 1, 1],
+                 kernel_shape=[3, 3])
+            if conv == "conv1":
+                node("Relu", [f"{module}_conv1"], f"{module}_relu", [*scopes, "relu"], [*classes, "aten.relu.default"])
+        node("Add", [f"{module}_conv2", previous], f"{module}_add", [*scopes, "add"], [*classes, "aten.add.Tensor"])
+        node("Relu", [f"{module}_add"], f"{module}_out", [*scopes, "relu_1"], [*classes, "aten.relu.default"])
+        previous = f"{module}_out"
+    graph = helper.make_graph(nodes, "main_graph", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                   ["batch", 4, 6, 6])],
+                              [helper.make_tensor_value_info(previous, TensorProto.FLOAT, ["batch", 4, 6, 6])],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_an_onnx_export_with_module_scopes_names_blocks_after_the_modules(tmp_path):
+    nested_export(tmp_path / "nested.onnx", blocks=3)
+    result = import_onnx(tmp_path / "nested.onnx")
+    assert result.block_uses == {"Bottleneck": 3}
+    assert [n.name for n in result.network.nodes if n.type == "Block"] == ["layer1_0", "layer1_1", "layer1_2"]
+    inner = [n.name for n in result.document.blocks["Bottleneck"].network.nodes]
+    assert {"conv1", "conv2"} <= set(inner) and len(set(inner)) == len(inner)
+    assert "layer1_2.conv2.weight" in result.weights
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    flat = import_onnx(tmp_path / "nested.onnx", parity=False, blocks=False)
+    assert not flat.document.blocks and flat.layer_count == result.layer_count == 15
