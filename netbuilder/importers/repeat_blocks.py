@@ -96,7 +96,7 @@ def group_repeats(doc: Document, weights: dict[str, Any], scopes: Scopes | None 
     plans = [plan for unit in units for plan in _plans(net, segments, unit)]
     if not plans:
         return weights
-    nodes, wires = [n.clone() for n in net.nodes], list(net.wires)
+    nodes, wires = net.nodes, list(net.wires)  # the layers are moved, never changed: these restore the network
     outputs = {w.dst: before.wire_type(w.src, w.src_port) for w in wires if net.node(w.dst).type == "Output"}
     try:
         renames = _apply(doc, net, plans, scopes or {}, before)
@@ -274,7 +274,7 @@ def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, befo
     for node in net.nodes:
         where = region.get(node.id)
         if where is None:
-            new_nodes.append(node.clone())
+            new_nodes.append(node)
             continue
         plan = plans[where[0]]
         instance = plan.instances[where[1]]

@@ -82,7 +82,10 @@ def segment_network(network: Network) -> list[Segment]:
         return []
     graph.add_edges_from((_SOURCE, node_id) for node_id in order if graph.in_degree(node_id) == 0)
     graph.add_edges_from((node_id, _SINK) for node_id in outputs)
-    idom = nx.immediate_dominators(graph, _SOURCE)
+    topological = list(nx.lexicographical_topological_sort(
+        graph, key=lambda n: order.get(n, -1) if n != _SINK else len(order)))
+    rank = {node: index for index, node in enumerate(topological)}
+    idom = _dominators(graph, topological, rank)
     chain = [_SINK]
     while chain[-1] != _SOURCE:
         chain.append(idom[chain[-1]])
@@ -104,8 +107,6 @@ def segment_network(network: Network) -> list[Segment]:
         return found
 
     members: list[list[str]] = [[] for _ in chain]
-    rank = {node: index for index, node in enumerate(
-        nx.lexicographical_topological_sort(graph, key=lambda n: order.get(n, -1) if n != _SINK else len(order)))}
     for node_id in sorted(order, key=rank.__getitem__):
         members[find(node_id)].append(node_id)
     reaching = nx.ancestors(graph, _SINK)
@@ -114,6 +115,27 @@ def segment_network(network: Network) -> list[Segment]:
     for segment in segments:
         _describe(network, segment, reaching, symbols)
     return segments
+
+
+def _dominators(graph: nx.DiGraph, topological: list[Any], rank: dict[Any, int]) -> dict[Any, Any]:
+    """Immediate dominators of a DAG from its first node: in dependency order, each node's is the nearest common
+    dominator of its predecessors (Cooper, Harvey and Kennedy's intersection; one pass suffices without loops)."""
+    idom = {topological[0]: topological[0]}
+    for node in topological[1:]:
+        found = None
+        for pred in graph.pred[node]:
+            if found is None:
+                found = pred
+                continue
+            a, b = pred, found
+            while a != b:
+                while rank[a] > rank[b]:
+                    a = idom[a]
+                while rank[b] > rank[a]:
+                    b = idom[b]
+            found = a
+        idom[node] = found
+    return idom
 
 
 def _describe(network: Network, segment: Segment, reaching: set[Any], symbols: dict[Hashable, int]) -> None:
