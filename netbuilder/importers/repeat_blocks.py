@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netbuilder.document import Document
-from netbuilder.document.block_commands import DefineBlock, check_block_name
+from netbuilder.document.block_commands import DefineBlock, check_block_name, free_block_name
 from netbuilder.document.blocks import BLOCK_NAME, BLOCK_TYPE, BlockError, BlockRecord, check_block_param
 from netbuilder.document.model import (
     DocumentError,
@@ -254,12 +254,10 @@ def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, befo
                 region[node_id] = (p, i)
     outside = {n.name for n in net.nodes if n.id not in region}
     names = NameAllocator(set(outside))
-    taken_blocks: set[str] = set()
     renames: dict[str, str] = {}
     ports: list[tuple[dict[str, str], dict[str, str]]] = []  # per plan: entry port -> input, exit port -> output
     for plan in plans:
-        block_name = plan.block_name = _definition_name(net, plan, scopes, doc, taken_blocks)
-        taken_blocks.add(block_name)
+        block_name = plan.block_name = _definition_name(net, plan, scopes, doc)
         _name_instances(net, plan, scopes, names, block_name)
         record, port_names, inner = _record(net, plan, block_name, before, scopes)
         DefineBlock(record).do(doc)
@@ -427,23 +425,14 @@ def _module_of(net: Network, instance: _Instance, scopes: Scopes) -> tuple[str, 
     return path, cls
 
 
-def _definition_name(net: Network, plan: _Plan, scopes: Scopes, doc: Document, taken: set[str]) -> str:
+def _definition_name(net: Network, plan: _Plan, scopes: Scopes, doc: Document) -> str:
     module = _module_of(net, plan.instances[0], scopes)
     base = ""
     if module is not None and module[1] not in CONTAINERS and BLOCK_NAME.match(module[1]):
         base = module[1]
-    if not base:
-        base = _structural_name(net, plan.instances[0])
-    number = 1 if base == "Block" else 0
-    while True:
-        candidate = f"{base}{number}" if number else base
-        if candidate not in taken:
-            try:
-                check_block_name(doc, candidate)
-                return candidate
-            except DocumentError:
-                pass
-        number = number + 1 if number else 2
+    name = free_block_name(doc, base or _structural_name(net, plan.instances[0]))
+    check_block_name(doc, name)  # DocumentError: the import stays flat
+    return name
 
 
 def _structural_name(net: Network, instance: _Instance) -> str:

@@ -289,3 +289,13 @@ def test_an_onnx_export_with_module_scopes_names_blocks_after_the_modules(tmp_pa
     assert result.parity is not None and result.parity.ok, result.parity.summary()
     flat = import_onnx(tmp_path / "nested.onnx", parity=False, blocks=False)
     assert not flat.document.blocks and flat.layer_count == result.layer_count == 15
+
+
+def test_free_block_name_never_gives_a_reserved_name():
+    from netbuilder.document.block_commands import check_block_name, free_block_name
+
+    doc = Document()
+    for base in ("Block", "Input", "Output", "model", "ResidualBlock"):
+        name = free_block_name(doc, base)
+        check_block_name(doc, name)  # raises for a reserved or taken name
+    assert free_block_name(doc, "Block") == "Block1" and free_block_name(doc, "model") == "model2"
