@@ -299,3 +299,43 @@ def test_free_block_name_never_gives_a_reserved_name():
         name = free_block_name(doc, base)
         check_block_name(doc, name)  # raises for a reserved or taken name
     assert free_block_name(doc, "Block") == "Block1" and free_block_name(doc, "model") == "model2"
+
+
+class EncoderLayer(nn.Module):
+    """A pre-norm transformer layer: two residual branches, so one unit spans two branched segments."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm1, self.attn = nn.LayerNorm(width), nn.MultiheadAttention(width, 2, batch_first=True)
+        self.norm2, self.fc1, self.act, self.fc2 = nn.LayerNorm(width), nn.Linear(width, 4 * width), nn.GELU(), \
+            nn.Linear(4 * width, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.fc2(self.act(self.fc1(self.norm2(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(8, 16)
+        self.layers = nn.ModuleList([EncoderLayer(16) for _ in range(3)])
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x[:, 0])
+
+
+def test_transformer_layers_come_back_whole_not_as_their_two_residual_halves():
+    torch.manual_seed(0)
+    result = import_pytorch(Encoder().eval(), torch.randn(2, 5, 8))
+    assert result.block_uses == {"EncoderLayer": 3}
+    assert [n.name for n in result.network.nodes if n.type == "Block"] == ["layers_0", "layers_1", "layers_2"]
+    inner = Counter(n.type for n in result.document.blocks["EncoderLayer"].network.nodes)
+    assert inner == {"Input": 1, "LayerNorm": 2, "MultiheadAttention": 1, "Add": 2, "Linear": 2, "GELU": 1,
+                     "Output": 1}
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
