@@ -61,7 +61,7 @@ def _run_import(args: argparse.Namespace) -> Any:
                            "declares its own input shape.")
         from netbuilder.importers import import_onnx
 
-        return import_onnx(source, parity=args.parity)
+        return import_onnx(source, parity=args.parity, blocks=not args.flat)
     if ":" in source and source.split(":", 1)[0].endswith(".py"):
         file, class_name = source.rsplit(":", 1)
         if args.input_shape is None:
@@ -73,7 +73,7 @@ def _run_import(args: argparse.Namespace) -> Any:
             raise CliError("Importing PyTorch modules is not available in this build of NetBuilder; export the "
                            "model to ONNX and import the .onnx file.", EXIT_INVALID) from None
         return import_pytorch_file(file, class_name, _parse_args_json(args.args), _parse_shape(args.input_shape),
-                                   parity=args.parity)
+                                   parity=args.parity, blocks=not args.flat)
     raise CliError(f"Cannot tell what {source!r} is: give an ONNX file (MODEL.onnx) or a PyTorch module "
                    "(module.py:ClassName).")
 
@@ -129,6 +129,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--input-shape", metavar="C,H,W", help="PyTorch only: one sample's shape, without the batch")
     p.add_argument("--parity", action=argparse.BooleanOptionalAction, default=True,
                    help="compare the original with the imported network on a random input (default: on)")
+    p.add_argument("--flat", action="store_true", help="keep every layer at the top level (by default, repeated "
+                   "structure such as ResNet bottlenecks becomes blocks)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--json", action="store_true", help="print the result (or the unsupported operations) as JSON")
     p.set_defaults(func=cmd_import)

@@ -61,11 +61,16 @@ def check_block_name(doc: Document, name: str, allow: str | None = None) -> None
 
 
 def free_block_name(doc: Document, base: str) -> str:
-    """``base``, or ``base2``, ``base3``, ... whichever no network or block has yet."""
-    if base not in doc.blocks and base not in doc.networks:
+    """``base``, or ``base2``, ``base3``, ... whichever no network or block has yet. Never a reserved name: a
+    reserved ``base`` such as ``Block`` is numbered from 1 (``Block1``)."""
+    def taken(name: str) -> bool:
+        return name in doc.blocks or name in doc.networks or name in reserved_names() or \
+            name in ("Block", "Input", "Output")
+
+    if not taken(base):
         return base
-    number = 2
-    while f"{base}{number}" in doc.blocks or f"{base}{number}" in doc.networks:
+    number = 1 if base in reserved_names() or base in ("Block", "Input", "Output") else 2
+    while taken(f"{base}{number}"):
         number += 1
     return f"{base}{number}"
 

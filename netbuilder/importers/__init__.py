@@ -8,6 +8,9 @@ operation with no NetBuilder layer raises `UnsupportedOpsError` listing each one
 - ``netbuilder.importers.pytorch``: an ``nn.Module`` through torch.fx. Its entry point for the command line is
   ``import_pytorch_file(path, class_name, args, input_shape, parity=True) -> ImportResult``.
 
+Both importers turn repeated structure into blocks unless asked not to (``blocks=False``; ``netbuilder import
+--flat``): `netbuilder.importers.repeats` finds the units, `netbuilder.importers.repeat_blocks` builds them.
+
 Importing torch and onnx takes seconds, so they are imported when an importer runs, not here.
 """
 
@@ -31,7 +34,7 @@ from netbuilder.importers.result import (
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                **options: Any) -> ImportResult:  # options: seed, step
+                **options: Any) -> ImportResult:  # options: seed, step, blocks
     """Import an ONNX model file: see `netbuilder.importers.onnx_import.import_onnx`."""
     from netbuilder.importers.onnx_import import import_onnx as run
 

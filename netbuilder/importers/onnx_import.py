@@ -716,13 +716,13 @@ def _first_line(error: BaseException) -> str:
 
 
 def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | None = None,
-                seed: int = 0, step: Any = None) -> ImportResult:
+                seed: int = 0, step: Any = None, blocks: bool = True) -> ImportResult:
     """Import an ONNX model: a document with one network (laid out), its weights, and (``parity``) the largest
     difference between onnxruntime running the file and the compiled network on the same random input.
 
     Raises `UnsupportedOpsError` listing every operation that has no NetBuilder layer (nothing is built),
     `ModelTooLargeError` before allocating weights that would not fit in memory, and `ModelImportError` for
-    anything else that makes the file unusable. ``step(text)``, when given, is called as each stage starts (a
+    anything else that makes the file unusable. ``blocks``: repeated structure becomes block definitions. ``step(text)``, when given, is called as each stage starts (a
     progress display; it may raise to stop the import there)."""
     step = step or (lambda _text: None)
     step("Loading ONNX and PyTorch…")
@@ -730,6 +730,7 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
 
     from netbuilder.importers.layout import lay_out
     from netbuilder.importers.parity import onnx_parity
+    from netbuilder.importers.repeat_blocks import group_repeats, onnx_scopes
 
     file = Path(path)
     step(f"Reading {file.name}…")
@@ -743,6 +744,8 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
         raise UnsupportedOpsError(error.ops, str(file)) from None
     doc.info.title = name or _network_name(model, file)
     doc.info.description = f"Imported from {file.name} (ONNX opset {importer.opset})."
+    if blocks:  # repeated structure becomes blocks (netbuilder.importers.repeat_blocks)
+        arrays = group_repeats(doc, arrays, onnx_scopes(model, doc.network()))
     step("Laying out the network…")
     lay_out(doc.network())
     weights = {key: _tensor(torch, array) for key, array in arrays.items()}

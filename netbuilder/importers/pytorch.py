@@ -62,8 +62,9 @@ PARITY_SEED = 0
 
 
 def import_pytorch(model: nn.Module, example: torch.Tensor | Sequence[torch.Tensor], name: str | None = None,
-                   parity: bool = True, source: str | None = None) -> ImportResult:
+                   parity: bool = True, source: str | None = None, blocks: bool = True) -> ImportResult:
     """Import ``model`` traced on ``example`` (one tensor, or one per ``forward`` argument; batch first).
+    ``blocks``: repeated structure becomes block definitions, named after the modules (``Bottleneck``).
 
     Returns an `ImportResult` whose weights load into the compiled document; raises `UnsupportedOpsError` listing
     every call NetBuilder cannot express, or `ModelImportError` when the model cannot be traced or run."""
@@ -78,6 +79,10 @@ def import_pytorch(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
         _propagate_shapes(graph_module, examples, label)
         builder = _Builder(graph_module, name or _network_name(type(model).__name__), label)
         document, weights = builder.build()
+        if blocks:
+            from netbuilder.importers.repeat_blocks import group_repeats
+
+            weights = group_repeats(document, weights, builder.scopes)
         result = ImportResult(document, weights, label, "pytorch", op_counts=builder.op_counts)
         from netbuilder.importers.layout import lay_out
 
@@ -91,14 +96,14 @@ def import_pytorch(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
 
 
 def import_pytorch_file(path: str | os.PathLike[str], class_name: str, args: list | dict | None,
-                        input_shape: Sequence[int], parity: bool = True) -> ImportResult:
+                        input_shape: Sequence[int], parity: bool = True, blocks: bool = True) -> ImportResult:
     """Import ``class_name`` from the Python file ``path``. This RUNS the file (as Python runs an import): only
     use files you trust. ``args`` are the constructor's arguments (a list, or a dict of keywords);
     ``input_shape`` is one sample's shape without the batch."""
     model = instantiate(load_class(path, class_name), args, f"{Path(path).name}:{class_name}")
     example = example_input(model, tuple(input_shape))
     return import_pytorch(model, example, name=_network_name(class_name), parity=parity,
-                          source=f"{Path(path).name}:{class_name}")
+                          source=f"{Path(path).name}:{class_name}", blocks=blocks)
 
 
 def load_class(path: str | os.PathLike[str], class_name: str) -> type:
@@ -218,6 +223,7 @@ class _Builder:
         self.notes: list[str] = []
         self.last_type: dict[str, str] = {}  # node id -> layer type, for output roles
         self.embedding_weights: dict[int, str] = {}  # id of an Embedding's weight -> its node name (tying)
+        self.scopes: dict[str, tuple[tuple[str, str], ...]] = {}  # node name -> (module path, class), outermost first
 
     def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
         for node in self.gm.graph.nodes:
@@ -266,6 +272,9 @@ class _Builder:
             self.net.connect(value.node_id, node_id, src_port=value.port, dst_port=port)
         for key, tensor in (weights or {}).items():
             self.weights[f"{node.name}.{key}"] = tensor.detach().clone()
+        stack = fx_node.meta.get("nn_module_stack") or {}
+        self.scopes[node.name] = tuple((str(path), getattr(cls, "__name__", str(cls)))
+                                       for path, cls in stack.values())
         out_port = node.spec.output_ports(node.params)[0].name
         shape = _meta_shape(fx_node)
         self.last_type[node_id] = type_id

@@ -117,7 +117,17 @@ class ImportResult:
 
     @property
     def layer_count(self) -> int:
-        return sum(1 for node in self.network.nodes if node.type not in ("Input", "Output"))
+        """Layers of the model, counting those inside each block node (as the flat import would)."""
+        return _layers(self.document, self.network)
+
+    @property
+    def block_uses(self) -> dict[str, int]:
+        """How many block nodes use each block definition that the import made from repeated structure."""
+        uses = {name: 0 for name in self.document.blocks}
+        for node in self.network.nodes:
+            if node.type == "Block":
+                uses[node.block] = uses.get(node.block, 0) + 1
+        return uses
 
     @property
     def parameter_count(self) -> int:
@@ -134,6 +144,10 @@ class ImportResult:
     def summary(self) -> str:
         lines = [f"Imported {self.source} ({self.source_format}): {self.layer_count} layers, "
                  f"{self.parameter_count:,} parameters."]
+        uses = self.block_uses
+        if uses:
+            found = ", ".join(f"{name} × {count}" for name, count in uses.items())
+            lines.append(f"Repeated structure became {len(uses)} block definition(s): {found}.")
         if self.parity is not None:
             lines.append(self.parity.summary())
         lines.extend(self.notes)
@@ -142,8 +156,20 @@ class ImportResult:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "format": self.source_format, "network": self.network.name,
                 "layers": self.layer_count, "parameters": self.parameter_count,
+                "blocks": self.block_uses,
                 "parity": self.parity.to_dict() if self.parity else None, "notes": list(self.notes),
                 "source_ops": dict(self.op_counts)}
+
+
+def _layers(document: Document, network: Any) -> int:
+    count = 0
+    for node in network.nodes:
+        if node.type == "Block":
+            definition = document.blocks.get(node.block)
+            count += _layers(document, definition.network) if definition is not None else 0
+        elif node.type not in ("Input", "Output"):
+            count += 1
+    return count
 
 
 def _is_buffer(name: str) -> bool:

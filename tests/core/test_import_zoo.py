@@ -1,5 +1,5 @@
 """The nine model-zoo graphs the onnx wheel ships (opset 9, weights filled by ConstantOfShape): each imports once,
-with the layers its operations call for and every weight.
+with the layers its operations call for (repeated units as blocks) and every weight.
 
 Parity runs each model at 224×224 in both onnxruntime and torch (about 100 s for all nine on two busy cores), so
 the default run checks it on the three cheapest that between them hold LRN, padded and asymmetric average pools
@@ -25,9 +25,28 @@ MODELS = sorted(ZOO.glob("light_*.onnx"))
 PARITY_IN_CI = {"light_squeezenet.onnx", "light_shufflenet.onnx", "light_inception_v1.onnx"}
 ALL_PARITY = os.environ.get("NETBUILDER_ZOO_PARITY") == "1"
 
+# The repeated units each graph comes back with, as block definitions and how many block nodes use each.
+BLOCKS = {"bvlc_alexnet": {}, "vgg19": {}, "zfnet512": {}, "densenet121": {"DenseLayer": 58},
+          "inception_v1": {"BranchBlock": 9}, "inception_v2": {"BranchBlock": 7, "BranchBlock2": 2},
+          "resnet50": {"ResidualBlock": 12, "ProjectionBlock": 4}, "shufflenet": {"ResidualBlock": 13, "BranchBlock": 3},
+          "squeezenet": {"BranchBlock": 8}}
+
 ONE_TO_ONE = {"Conv": "Conv2d", "BatchNormalization": "BatchNorm2d", "LRN": "LocalResponseNorm",
               "MaxPool": "MaxPool2d", "AveragePool": "AvgPool2d", "Gemm": "Linear", "Softmax": "Softmax",
               "Dropout": "Dropout", "Transpose": "Permute", "GlobalAveragePool": "AdaptiveAvgPool2d", "Sum": "Add"}
+
+
+def flat_layers(document, network=None) -> Counter:
+    """Layer types with every block node replaced by the layers inside it."""
+    network = network or document.network()
+    top = network is document.network()
+    layers: Counter = Counter()
+    for node in network.nodes:
+        if node.type == "Block":
+            layers.update(flat_layers(document, document.blocks[node.block].network))
+        elif top or node.type not in ("Input", "Output"):
+            layers[node.type] += 1
+    return layers
 
 
 def expected_parameters(model: onnx.ModelProto) -> int:
@@ -58,7 +77,8 @@ def test_zoo_graph_imports_with_its_layers_weights_and_parity(path: Path):
     ops = Counter(node.op_type for node in model.graph.node)
     parity = ALL_PARITY or path.name in PARITY_IN_CI
     result = import_onnx(path, parity=parity)
-    layers = Counter(node.type for node in result.network.nodes)
+    layers = flat_layers(result.document)
+    assert result.block_uses == BLOCKS[path.stem.removeprefix("light_")], "repeated structure becomes blocks"
     for op, layer in ONE_TO_ONE.items():
         if op == "Sum":
             assert layers["Add"] == ops["Sum"], "every Sum is one Add layer"
