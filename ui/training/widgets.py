@@ -234,7 +234,7 @@ def human_rate(value: float) -> str:
 def tick_font(point_size: int = 8) -> QFont:
     """The application's font at ``point_size``, for plot axes' tick labels.
 
-    Never ``QFont("", size)``: a font with an empty family list crashes Qt 6.9-6.11 (PySide6 6.9.3 to 6.11.3) when
+    Never a font made from an empty family name: one with no family crashes Qt 6.9-6.11 (PySide6 6.9.3 to 6.11.3) when
     pyqtgraph records an axis into its QPicture cache (``QDataStream << QFont`` reads the first family of an empty
     list: a segmentation fault in ``QPainter.boundingRect`` on the first repaint of a plot with data).
     """
