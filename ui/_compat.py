@@ -14,7 +14,9 @@
    6.9.3. That crash was ours, not the older releases': plot axes were given a tick font built from an empty
    family name, which every release from 6.6.3 to 6.11.3 crashes on when pyqtgraph records an axis into its QPicture
    cache (``QDataStream << QFont`` in ``QPainter.boundingRect``); single-threaded, no training needed. See
-   `netbuilder_ui.training.widgets.tick_font`.
+   `netbuilder_ui.training.widgets.tick_font`. With that fixed, on 6.11.3 and Python 3.11 and no guard: the
+   training test passed 3 of 3 runs (it had crashed 3 of 3), tests/gui/test_training.py 5 of 5 runs (17 tests
+   each) and once more beside a CPU-bound process, and the whole tests/gui folder (310 tests) passed.
 
 2. `set_clipboard_mime`: see there. That fault is in every release tried (6.9.3 to 6.12.0).
 """
