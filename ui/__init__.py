@@ -8,8 +8,3 @@ import netbuilder.analysis  # noqa: F401
 import netbuilder.document  # noqa: F401
 import netbuilder.io  # noqa: F401
 import netbuilder.templates  # noqa: F401
-from netbuilder_ui._compat import keep_singletons_alive
-
-# Before any Qt call: PySide6 6.12.0 on Python 3.11 drops references to None and True (see _compat); a no-op on
-# other releases and on Python 3.12+.
-keep_singletons_alive()

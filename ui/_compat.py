@@ -1,21 +1,22 @@
-"""Workarounds for faults of PySide6 on Python 3.11, each as narrow as the evidence allows.
+"""Faults of PySide6 that NetBuilder meets on Python 3.11, each handled as narrowly as the evidence allows.
 
 1. PySide6 / shiboken6 **6.12.0** on Python 3.11 drops one reference to ``None`` on every call of a Qt method that
    returns ``void``, and one to ``True`` on every ``Signal.emit()``; once a count reaches zero the interpreter
-   aborts ("Fatal Python error: none_dealloc"). Measured with ``QObject.setObjectName`` and ``emit`` called 1,000
-   times each: ``sys.getrefcount(None)`` and ``sys.getrefcount(True)`` fall by exactly 1,000 on 6.12.0 and do not
-   move on 6.11.3, 6.10.3, 6.9.3, 6.8.3 or 6.7.3; a million calls abort 6.12.0 (exit 134) and leave 6.11.3 running.
-   Python 3.12+ makes these singletons immortal, so there the fault is harmless.
+   aborts ("Fatal Python error: none_dealloc" / "bool_dealloc"). Measured: 1,000 calls of
+   ``QObject.setObjectName`` take ``sys.getrefcount(None)`` from 5,327 to 4,327 on 6.12.0 and leave it unchanged
+   on 6.11.3 (also unchanged on 6.10.3, 6.9.3, 6.8.3 and 6.7.3); a script emitting a signal 1,000 times aborts
+   6.12.0. The app does millions of such calls in a session. Python 3.12+ makes these singletons immortal, so
+   there the fault is harmless. That release is excluded on Python < 3.12 in pyproject.toml, and
+   `unsupported_pyside` names it so the app refuses to start on it with a one-line reason instead of aborting
+   minutes later. (Until then a ctypes hack raised the singletons' reference counts process-wide; it is gone.)
 
-   Excluding 6.12.0 is no cure: on 6.11.3, 6.10.3 and 6.9.3 the app's own GUI training test
-   (``tests/gui/test_training.py::test_train_mlp_two_epochs_through_the_panel``) dies with a segmentation fault in
-   pyqtgraph's axis painting (``QPainter.boundingRect``) while training runs, with and without this workaround;
-   on 6.12.0 with it, it passes. (Re-checked after the GUI-thread-only garbage collection fix, gc_guard:
-   6.11.3 and 6.9.3 still crash there, each time with the worker thread inside an import's ``os.stat``; a bare
-   loop of ``boundingRect`` beside a thread calling ``os.stat`` does not crash, so the trigger is not isolated.) So every release on offer is faulty on 3.11 in some way, and
-   `keep_singletons_alive` stays, narrowed to the one release with the reference-count fault on Python < 3.12:
-   there it gives ``None``, ``True`` and ``False`` a count so large that no session can use it up (2**48 calls),
-   which is what Python 3.12 does by design. On any other release or Python it does nothing.
+   Excluding 6.12.0 used to look impossible because the GUI training test segfaulted on 6.11.3, 6.10.3 and
+   6.9.3. That crash was ours, not the older releases': plot axes were given a tick font built from an empty
+   family name, which every release from 6.6.3 to 6.11.3 crashes on when pyqtgraph records an axis into its QPicture
+   cache (``QDataStream << QFont`` in ``QPainter.boundingRect``); single-threaded, no training needed. See
+   `netbuilder_ui.training.widgets.tick_font`. With that fixed, on 6.11.3 and Python 3.11 and no guard: the
+   training test passed 3 of 3 runs (it had crashed 3 of 3), tests/gui/test_training.py 5 of 5 runs (17 tests
+   each) and once more beside a CPU-bound process, and the whole tests/gui folder (310 tests) passed.
 
 2. `set_clipboard_mime`: see there. That fault is in every release tried (6.9.3 to 6.12.0).
 """
@@ -23,41 +24,29 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PySide6.QtCore import QMimeData
 
-# Releases with the None/True/False reference-count fault on Python < 3.12 (see the module docstring).
+# Releases that lose references to None/True/False, fatal on Python < 3.12 (see the module docstring).
 FAULTY_ON_PY311 = frozenset({"6.12.0"})
-_HEADROOM = 1 << 48
-_done = False
 
 
-def needs_singleton_guard(version: str | None = None, python: tuple[int, int] | None = None) -> bool:
-    """True only for a release known to drop references to None/True/False, on a Python where that is fatal."""
+def unsupported_pyside(version: str | None = None, python: tuple[int, int] | None = None) -> str | None:
+    """Why NetBuilder cannot run on this PySide6 with this Python, in one line for the user; None when it can.
+    ``version`` and ``python`` default to the installed PySide6 and the running interpreter."""
     if version is None:
-        import shiboken6
+        import PySide6
 
-        version = shiboken6.__version__
-    python = python or (sys.version_info.major, sys.version_info.minor)
-    return python < (3, 12) and version in FAULTY_ON_PY311
-
-
-def keep_singletons_alive() -> bool:
-    """Apply the guard where `needs_singleton_guard` says so (once, process-wide). True when it is in place."""
-    global _done
-    if _done:
-        return True
-    if not needs_singleton_guard():
-        return False
-    _done = True
-    for singleton in (None, True, False):
-        refcount = ctypes.c_ssize_t.from_address(id(singleton))
-        refcount.value += _HEADROOM
-    return True
+        version = PySide6.__version__
+    python = python or (sys.version_info[0], sys.version_info[1])
+    if python < (3, 12) and version in FAULTY_ON_PY311:
+        return (f"PySide6 {version} is not supported on Python {python[0]}.{python[1]}: it loses references to "
+                f"None and the app would abort. Install another release: "
+                f"pip install 'PySide6-Essentials!={version}'")
+    return None
 
 
 _clipboard_guarded = False

@@ -195,7 +195,14 @@ def open_initial_document(window: MainWindow, files: list[str]) -> None:
 
 
 def run_app(argv: list[str]) -> int:
-    """Run the editor until its window closes. ``argv`` holds the arguments only (no program name)."""
+    """Run the editor until its window closes. ``argv`` holds the arguments only (no program name). On a PySide6
+    release that would abort the app later (see netbuilder_ui._compat) it says why in one line and returns 2."""
+    from netbuilder_ui._compat import unsupported_pyside
+
+    problem = unsupported_pyside()
+    if problem is not None:
+        print(f"netbuilder: {problem}", file=sys.stderr)
+        return 2
     window = launch(list(argv), open_after_paint=True)
     app = QApplication.instance()
     assert app is not None

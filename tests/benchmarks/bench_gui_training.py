@@ -214,7 +214,7 @@ def measure_staleness(window, ui, app) -> dict[str, float]:  # type: ignore[no-u
 
 
 def measure(only_plots: bool = False) -> dict[str, float]:
-    # netbuilder_ui sets its guards on import (see netbuilder_ui._compat and training._guard), before any Qt call.
+    # netbuilder_ui.training splits PyTorch's threads on import (see training._guard), before any Qt call.
     from PySide6.QtCore import QEventLoop, QObject, QSettings, Qt, QTimer, Signal, Slot
     from PySide6.QtWidgets import QApplication
 

@@ -15,6 +15,15 @@ import gc  # noqa: E402
 import pytest  # noqa: E402
 
 from netbuilder.document import Document  # noqa: E402
+from netbuilder_ui._compat import unsupported_pyside  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On the excluded PySide6 release the GUI tests would abort part-way ("Fatal Python error: none_dealloc"):
+    stop at once and say why."""
+    problem = unsupported_pyside()
+    if problem is not None:
+        pytest.exit(f"the GUI tests cannot run here: {problem}", returncode=4)
 
 
 def build_mlp() -> Document:

@@ -1,5 +1,4 @@
-"""Long operations run off the GUI thread with progress and Cancel (`netbuilder_ui.background`), and the PySide6
-workaround is applied only where it is needed (`netbuilder_ui._compat`)."""
+"""Long operations run off the GUI thread with progress and Cancel (`netbuilder_ui.background`)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QProgressDialog, QPushButton
 
-from netbuilder_ui._compat import needs_singleton_guard
 from netbuilder_ui.background import BackgroundTask, Cancelled, run_with_progress
 
 
@@ -80,11 +78,3 @@ def test_a_cancelled_onnx_export_writes_nothing(tmp_path: Path):
     with pytest.raises(Cancelled):
         export_onnx(load_template("mlp").network(), tmp_path / "m.onnx", step=step)
     assert steps[0].startswith("Compiling") and not (tmp_path / "m.onnx").exists()
-
-
-@pytest.mark.parametrize(("version", "python", "needed"), [
-    ("6.12.0", (3, 11), True), ("6.11.3", (3, 11), False), ("6.10.3", (3, 11), False),
-    ("6.12.0", (3, 12), False), ("6.12.0", (3, 13), False),
-])
-def test_the_refcount_guard_is_only_for_the_faulty_release_on_python_311(version, python, needed):
-    assert needs_singleton_guard(version, python) is needed

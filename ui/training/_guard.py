@@ -9,8 +9,6 @@ builds a pool, and `training_threads` gives the training thread every core but o
 its own, so repainting a plot never pre-empts one of training's helper threads in the middle of a parallel
 operation (on 2 cores training runs single-threaded, which for the small networks of the templates is as fast as
 two threads and immune to both effects).
-
-(The reference-count guard for ``True``/``False`` that used to live here is `netbuilder_ui._compat`.)
 """
 
 from __future__ import annotations

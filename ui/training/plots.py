@@ -20,11 +20,11 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401 - registers ImageExporter on pg.exporters
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from netbuilder_ui.training.series import GrowingSeries, RunHistory
-from netbuilder_ui.training.widgets import EXTRA_COLORS, GREY, TRAIN_COLOR, VAL_COLOR
+from netbuilder_ui.training.widgets import EXTRA_COLORS, GREY, TRAIN_COLOR, VAL_COLOR, tick_font
 
 MAX_OVERLAYS = 5
 MIN_REFRESH_S = 0.04  # 25 Hz at most
@@ -128,7 +128,7 @@ class _Plot:
             ax = self.item.getAxis(axis)
             ax.setPen(pg.mkPen("#c3c9d2"))
             ax.setTextPen(pg.mkPen("#5b6472"))
-            ax.setStyle(tickFont=QFont("", 8))
+            ax.setStyle(tickFont=tick_font(8))
         self.item.getAxis("bottom").setLabel("epoch", color="#7a8391")
         if y_label:
             self.item.getAxis("left").setLabel(y_label, color="#7a8391")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QImage, QPixmap, QResizeEvent
+from PySide6.QtGui import QFont, QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 ACCENT = "#2f6fde"
@@ -229,3 +229,15 @@ def human_rate(value: float) -> str:
     if value >= 10_000:
         return f"{value / 1000:,.0f}k"
     return f"{value:,.0f}"
+
+
+def tick_font(point_size: int = 8) -> QFont:
+    """The application's font at ``point_size``, for plot axes' tick labels.
+
+    Never a font made from an empty family name: one with no family crashes Qt 6.9-6.11 (PySide6 6.9.3 to 6.11.3) when
+    pyqtgraph records an axis into its QPicture cache (``QDataStream << QFont`` reads the first family of an empty
+    list: a segmentation fault in ``QPainter.boundingRect`` on the first repaint of a plot with data).
+    """
+    font = QFont()
+    font.setPointSize(point_size)
+    return font

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from netbuilder_ui.training.widgets import tick_font
 
 RIGHT = "#2e9e5b"
 WRONG = "#d14343"
@@ -33,7 +34,7 @@ def style_plot(plot: pg.PlotItem, title: str = "") -> None:
         ax = plot.getAxis(axis)
         ax.setPen(pg.mkPen("#c3c9d2"))
         ax.setTextPen(pg.mkPen("#5b6472"))
-        ax.setStyle(tickFont=QFont("", 8))
+        ax.setStyle(tickFont=tick_font(8))
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
