@@ -13,6 +13,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netbuilder.importers.pytorch_lengths import BakedLength
 from netbuilder.importers.pytorch_values import (
     SIZE,
     Unsupported,
@@ -20,10 +21,8 @@ from netbuilder.importers.pytorch_values import (
     _arg,
     _ints,
     _meta_shape,
-    _meta_shape_item,
     _RecurrentCall,
 )
-from netbuilder.specs import TensorType
 
 if TYPE_CHECKING:
     from netbuilder.importers.pytorch import _Builder
@@ -159,8 +158,7 @@ def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:
         params["nonlinearity"] = m.nonlinearity
     weights = {f"rnn.{key}": tensor for key, tensor in _state(m).items()}
     value = b.emit(node, cell, params, [b.tensor(node.args[0])], weights)
-    shape = _meta_shape_item(node, 0)
-    typed = Value(value.node_id, value.port, TensorType(("N", *shape[1:])) if shape else value.type)
+    typed = Value(value.node_id, value.port, b.type_of(node, 0))
     return _RecurrentCall(typed, node.name)
 
 
@@ -187,8 +185,7 @@ def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _Recurre
     params = {"num_heads": m.num_heads, "mode": "self" if key is query else "cross", "dropout": float(m.dropout),
               "causal": False}
     result = b.emit(node, "MultiheadAttention", params, inputs, _state(m))
-    shape = _meta_shape_item(node, 0)
-    typed = Value(result.node_id, result.port, TensorType(("N", *shape[1:])) if shape else result.type)
+    typed = Value(result.node_id, result.port, b.type_of(node, 0))
     return _RecurrentCall(typed, node.name, "the attention weights (output[1]); NetBuilder's layer returns the "
                           "attended values, output[0]")
 
@@ -239,10 +236,8 @@ def _softplus_params(m: nn.Softplus) -> dict[str, Any]:
     return {"beta": float(m.beta)}
 
 
-def _flatten_params(m: nn.Flatten) -> dict[str, Any]:
-    if m.end_dim != -1 or m.start_dim < 1:
-        raise Unsupported("flattening other axes than from start_dim (at least 1) to the last")
-    return {"start_axis": m.start_dim}
+def _flatten_module(b: _Builder, node: fx.Node, m: nn.Flatten) -> Value:
+    return _flatten(b, node, m.start_dim, m.end_dim)
 
 
 def _dim_param(m: Any) -> dict[str, Any]:
@@ -273,7 +268,7 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.Dropout, _simple("Dropout", lambda m: {"p": float(m.p)})),
     (nn.Dropout2d, _simple("Dropout2d", lambda m: {"p": float(m.p)})),
     (nn.Identity, _simple("Identity")),
-    (nn.Flatten, _simple("Flatten", _flatten_params)),
+    (nn.Flatten, _flatten_module),
     (nn.PixelShuffle, _simple("PixelShuffle", lambda m: {"upscale_factor": m.upscale_factor})),
     (nn.LocalResponseNorm, _simple("LocalResponseNorm", lambda m: {"size": m.size, "alpha": float(m.alpha),
                                                                    "beta": float(m.beta), "k": float(m.k)})),
@@ -341,20 +336,43 @@ def _concat(type_id: str) -> FunctionRule:
 def _flatten_call(b: _Builder, node: fx.Node) -> Value:
     start = b.constant(_arg(node, 1, "start_dim", 0), "start_dim")
     end = b.constant(_arg(node, 2, "end_dim", -1), "end_dim")
+    return _flatten(b, node, start, end)
+
+
+def _flatten(b: _Builder, node: fx.Node, start: int, end: int) -> Value:
+    """Flatten from ``start`` to the last axis is a Flatten layer; other ranges, or axes of variable length, are a
+    Reshape (whose -1 keeps the length variable)."""
     x = b.tensor(node.args[0])
-    if end not in (-1, x.type.rank - 1) or start < 1:
-        raise Unsupported("flattening other axes than from start_dim (at least 1) to the last")
-    return b.emit(node, "Flatten", {"start_axis": start}, [x])
+    rank = x.type.rank
+    first, last = start % rank, end % rank
+    if first == 0:
+        raise Unsupported("flattening the batch axis into the others (start_dim=1 keeps it)")
+    if first >= last:
+        return x
+    if last == rank - 1 and all(isinstance(d, int) for d in x.type.shape[first:]):
+        return b.emit(node, "Flatten", {"start_axis": first}, [x])
+    return _reshape(b, node)
 
 
 def _reshape(b: _Builder, node: fx.Node) -> Value:
+    """A reshape to the traced sizes; with a variable length, the one size that follows it becomes -1."""
     x = b.tensor(node.args[0])
     shape, source = _meta_shape(node), _meta_shape(node.args[0])
     if shape is None or source is None or not shape or shape[0] != source[0]:
         raise Unsupported("a reshape that changes the batch axis")
-    if shape[1:] == source[1:]:
+    other, other_source = b.other_shape(node), b.other_shape(node.args[0])
+    if shape[1:] == source[1:] and (other is None or other[1:] == (other_source or ())[1:]):
         return x
-    return b.emit(node, "Reshape", {"shape": shape[1:]}, [x])
+    target = list(shape[1:])
+    if other is not None and len(other) == len(shape):
+        varying = [i for i in range(1, len(shape)) if other[i] != shape[i]]
+        if len(varying) > 1:
+            raise BakedLength(b.describe(node), f"gives {len(varying)} axes that follow the length (traced "
+                              f"{tuple(shape[1:])}, {tuple(other[1:])} at another length); NetBuilder's Reshape "
+                              "can leave one size to the length (-1)")
+        if varying:
+            target[varying[0] - 1] = -1
+    return b.emit(node, "Reshape", {"shape": tuple(target)}, [x])
 
 
 def _permute(b: _Builder, node: fx.Node) -> Value:
@@ -433,15 +451,43 @@ def _dropout_call(b: _Builder, node: fx.Node) -> Value:
 
 
 def _mean(b: _Builder, node: fx.Node) -> Value:
+    """A mean that keeps one axis besides the batch: the kept axis is moved to the channels place (Permute) and
+    every other averaged (GlobalAvgPool); ``keepdim`` puts the averaged axes back as size 1. ``x.mean(dim=1)``
+    over a sequence N×T×D is the mean pool of a Transformer classifier; ``x.mean((2, 3))`` the global average
+    pool of a CNN."""
     x = b.tensor(node.args[0])
+    rank = x.type.rank
     dims = b.constant(_arg(node, 1, "dim"), "axes")
     keepdim = b.constant(_arg(node, 2, "keepdim", False), "keepdim")
-    dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
-    axes = sorted(d % x.type.rank for d in dims)
-    if x.type.rank >= 3 and axes == list(range(2, x.type.rank)) and not keepdim:
-        return b.emit(node, "GlobalAvgPool", {}, [x])
-    raise Unsupported("a mean over other axes than every axis after the channels (N×C×… to N×C); use "
-                      "AdaptiveAvgPool for keepdim")
+    if dims is None or dims == ():
+        raise Unsupported("a mean over every axis, the batch included (give dim, e.g. dim=1)")
+    if "dtype" in node.kwargs and node.kwargs["dtype"] is not None:
+        raise Unsupported("a mean with a dtype")
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    axes = sorted({d % rank for d in dims})
+    if 0 in axes:
+        raise Unsupported("a mean over the batch axis")
+    kept = [axis for axis in range(1, rank) if axis not in axes]
+    if len(kept) > 1:
+        raise Unsupported(f"a mean over axes {', '.join(map(str, axes))} of a rank {rank} tensor keeps "
+                          f"{len(kept)} axes besides the batch (NetBuilder's GlobalAvgPool keeps one, the channels)")
+    if keepdim and rank - 2 in (1, 2) and kept == [1]:
+        return b.emit(node, f"AdaptiveAvgPool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, [x])
+    steps: list[tuple[str, dict[str, Any], str]] = []
+    if not kept:  # N×D averaged over D: a channel axis of size 1 first, so the pool keeps N×1
+        if not keepdim or rank != 2:
+            raise Unsupported("a mean that leaves only the batch axis (on N×D, keepdim=True keeps N×1)")
+        steps.append(("Unsqueeze", {"axis": 1}, "channel"))
+        axes = [axis + 1 for axis in axes]
+    elif kept != [1]:
+        steps.append(("Permute", {"order": (kept[0], *axes)}, "channels_first"))
+    steps.append(("GlobalAvgPool", {}, "pool"))
+    if keepdim and kept:
+        steps.extend(("Unsqueeze", {"axis": axis}, f"keep{axis}") for axis in axes)
+    value = x
+    for index, (type_id, params, suffix) in enumerate(steps):
+        value = b.emit(node, type_id, params, [value], suffix="" if index == len(steps) - 1 else suffix)
+    return value
 
 
 def _adaptive_avg_call(b: _Builder, node: fx.Node) -> Value:

@@ -1,0 +1,252 @@
+"""PyTorch import of sequence models keeps the sequence length variable (T), as NetBuilder's own templates and the
+ONNX importer do: token ids feeding an Embedding are variable by themselves, other inputs by ``dynamic_axes`` (or
+``T`` in the CLI's --input-shape); reshapes keep the length in their -1; a call that bakes the length in is named
+in a warning and the traced length is kept. Every import is checked at two lengths, and the compiled graph is run
+here at lengths the import never saw."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netbuilder.analysis import analyze
+from netbuilder.cli import main
+from netbuilder.importers import ModelImportError
+from netbuilder.importers.pytorch import import_pytorch
+from netbuilder.io import load_document
+
+
+class LstmTagger(nn.Module):
+    """Embedding → LSTM → Linear: a score per token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(40, 8)
+        self.lstm = nn.LSTM(8, 12, batch_first=True)
+        self.head = nn.Linear(12, 5)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        states, _ = self.lstm(self.embed(tokens))
+        return self.head(states)
+
+
+class TransformerClassifier(nn.Module):
+    """Embedding → TransformerEncoderLayer (batch first) → mean over the steps → Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(40, 16)
+        self.encoder = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.1, batch_first=True)
+        self.classes = nn.Linear(16, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.classes(self.encoder(self.embed(tokens)).mean(dim=1))
+
+
+class SignalNet(nn.Module):
+    """A Conv1d stack over a signal N×2×L of any length: strided, pooled, a per-position head and a pooled one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(2, 8, 5, padding=2)
+        self.conv2 = nn.Conv1d(8, 8, 3, stride=2)
+        self.pool = nn.MaxPool1d(2)
+        self.frames = nn.Conv1d(8, 4, 1)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.pool(F.relu(self.conv2(F.relu(self.conv1(signal)))))
+        return self.frames(h), self.head(h.mean(dim=-1))
+
+
+class SplitHeads(nn.Module):
+    """Reshapes written with the traced sizes, as attention code writes them: x.view(b, t, heads, d)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(40, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        b, t, d = x.shape
+        heads = x.view(b, t, 2, d // 2).transpose(1, 2)  # N×2×T×4
+        joined = heads.transpose(1, 2).reshape(b, t, d)  # N×T×8 again
+        return self.head(torch.flatten(joined.view(b, t, 2, 4), 2))
+
+
+def _agrees_at(result, model: nn.Module, make_input, lengths: tuple[int, ...]) -> None:
+    """The compiled import and the original give the same outputs at lengths the import did not trace."""
+    module = result.compile()
+    model.eval()
+    for length in lengths:
+        x = make_input(length)
+        with torch.no_grad():
+            ours, theirs = module(x), model(x)
+        ours = ours if isinstance(ours, tuple) else (ours,)
+        theirs = theirs if isinstance(theirs, tuple) else (theirs,)
+        for mine, reference in zip(ours, theirs, strict=True):
+            assert mine.shape == reference.shape
+            torch.testing.assert_close(mine, reference, atol=1e-5, rtol=1e-4)
+
+
+def _tokens(length: int) -> torch.Tensor:
+    return torch.randint(0, 40, (3, length), generator=torch.Generator().manual_seed(length))
+
+
+def test_embedding_lstm_linear_imports_with_a_variable_length() -> None:
+    torch.manual_seed(0)
+    model = LstmTagger()
+    result = import_pytorch(model, torch.randint(0, 40, (2, 16)))
+    assert result.network.find("tokens").params["shape"] == ("T",)
+    analysis = analyze(result.network)
+    assert analysis.ok
+    assert str(analysis.nodes[result.network.find("output").id].output) == "N×T×5"
+    assert result.parity is not None and result.parity.ok
+    assert result.parity.to_dict()["sequence_lengths"] == [16, 33]  # checked at the traced and another length
+    assert "at sequence lengths 16 and 33" in result.parity.summary()
+    assert any("Variable length T: tokens" in note for note in result.notes)
+    _agrees_at(result, model, _tokens, (1, 5, 40))
+
+
+def test_transformer_with_a_mean_pool_imports_with_a_variable_length() -> None:
+    torch.manual_seed(0)
+    model = TransformerClassifier()
+    result = import_pytorch(model, torch.randint(0, 40, (2, 12)))
+    types = [node.type for node in result.network.nodes]
+    assert types == ["Input", "Embedding", "TransformerEncoderLayer", "Permute", "GlobalAvgPool", "Linear", "Output"]
+    assert result.network.find("tokens").params["shape"] == ("T",)
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (12, 25)
+    _agrees_at(result, model, _tokens, (3, 30))
+
+
+def test_a_conv1d_stack_keeps_the_signal_length_variable_when_asked() -> None:
+    torch.manual_seed(0)
+    model = SignalNet()
+    result = import_pytorch(model, torch.randn(2, 2, 40), dynamic_axes={"signal": {2: "time"}})
+    assert result.network.find("signal").params["shape"] == (2, "T")
+    assert analyze(result.network).ok
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (40, 81)
+    _agrees_at(result, model, lambda n: torch.randn(3, 2, n, generator=torch.Generator().manual_seed(n)),
+               (17, 64, 200))
+    # Without dynamic_axes a float input keeps its traced length, as before.
+    fixed = import_pytorch(model, torch.randn(2, 2, 40))
+    assert fixed.network.find("signal").params["shape"] == (2, 40)
+    assert fixed.parity is not None and "sequence_lengths" not in fixed.parity.to_dict()
+
+
+def test_reshapes_written_with_traced_sizes_leave_the_length_to_minus_one() -> None:
+    torch.manual_seed(0)
+    model = SplitHeads()
+    result = import_pytorch(model, torch.randint(0, 40, (2, 10)))
+    reshapes = [node.params["shape"] for node in result.network.nodes if node.type == "Reshape"]
+    assert reshapes and all(shape[0] == -1 for shape in reshapes)  # the length, never a baked 10
+    assert result.parity is not None and result.parity.ok
+    _agrees_at(result, model, _tokens, (4, 23))
+
+
+class FlattenedSteps(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(40, 4)
+        self.classify = nn.Linear(16 * 4, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.classify(self.embed(tokens).flatten(1))
+
+
+class LiteralView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(40, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(tokens).view(-1, 16, 2, 4).flatten(2))
+
+
+@pytest.mark.parametrize(("model", "culprit"), [
+    (FlattenedSteps(), "classify (nn.Linear) fails at length 33"),
+    (LiteralView(), "view (Tensor.view) fails at length 33"),
+])
+def test_a_call_that_bakes_the_length_is_named_and_the_traced_length_kept(model: nn.Module, culprit: str) -> None:
+    result = import_pytorch(model, torch.randint(0, 40, (2, 16)))
+    assert result.network.find("tokens").params["shape"] == (16,)
+    warnings = [note for note in result.notes if note.startswith("Warning:")]
+    assert len(warnings) == 1 and "tokens keeps the traced length 16" in warnings[0] and culprit in warnings[0]
+    assert analyze(result.network).ok
+    assert result.parity is not None and result.parity.ok and "sequence_lengths" not in result.parity.to_dict()
+
+
+def test_empty_dynamic_axes_keep_token_ids_at_a_fixed_length() -> None:
+    result = import_pytorch(LstmTagger(), torch.randint(0, 40, (2, 16)), dynamic_axes=[])
+    assert result.network.find("tokens").params["shape"] == (16,)
+    assert not any("Variable length" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(("axes", "words"), [
+    ({"x": [1]}, "dynamic_axes names 'x', but forward takes signal"),
+    ([3], "3 is not an axis of its example, which has 3"),
+    (["time"], "'time' is not an axis"),
+])
+def test_bad_dynamic_axes_say_what_is_wrong(axes, words: str) -> None:
+    with pytest.raises(ModelImportError, match=words):
+        import_pytorch(SignalNet(), torch.randn(2, 2, 40), dynamic_axes=axes)
+
+
+def test_a_list_of_axes_needs_a_model_with_one_input() -> None:
+    class Two(nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return a + b
+
+    with pytest.raises(ModelImportError, match=r"takes 2 inputs \(a, b\); give dynamic_axes as a mapping"):
+        import_pytorch(Two(), (torch.randn(2, 3, 4), torch.randn(2, 3, 4)), dynamic_axes=[1])
+    result = import_pytorch(Two(), (torch.randn(2, 3, 4), torch.randn(2, 3, 4)), dynamic_axes={"a": [1], "b": [1]})
+    assert [node.params["shape"] for node in result.network.inputs()] == [("T", 4), ("T", 4)]
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (3, 7)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line: T in --input-shape, as the Input node writes a variable length
+
+
+SIGNAL_FILE = textwrap.dedent("""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(2, 4, 3, padding=1)
+            self.down = nn.Conv1d(4, 4, 4, stride=4)
+
+        def forward(self, x):
+            return self.down(F.relu(self.conv(x)))
+""")
+
+
+@pytest.mark.parametrize(("shape", "lengths"), [("2,T", [16, 33]), ("2,T=64", [64, 129]), ("2,?", [16, 33])])
+def test_cli_input_shape_marks_a_variable_length_with_t(tmp_path: Path, capsys, shape: str,
+                                                         lengths: list[int]) -> None:
+    source = tmp_path / "signal.py"
+    source.write_text(SIGNAL_FILE)
+    out = tmp_path / "signal.nbg"
+    assert main(["import", f"{source}:Net", "--input-shape", shape, "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parity"]["ok"] and report["parity"]["sequence_lengths"] == lengths
+    assert load_document(out).network().find("x").params["shape"] == (2, "T")
+
+
+@pytest.mark.parametrize("shape", ["2,L=5", "2,T=x", "2,T=0"])
+def test_cli_rejects_a_malformed_variable_length(tmp_path: Path, capsys, shape: str) -> None:
+    source = tmp_path / "signal.py"
+    source.write_text(SIGNAL_FILE)
+    assert main(["import", f"{source}:Net", "--input-shape", shape, "-o", str(tmp_path / "x.nbg")]) == 2
+    error = capsys.readouterr().err
+    assert "--input-shape" in error and "Traceback" not in error
