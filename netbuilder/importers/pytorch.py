@@ -303,6 +303,7 @@ class _Builder:
         self.embedding_weights: dict[int, str] = {}  # id of an Embedding's weight -> its node name (tying)
 
     def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
+        self.live = _reaching_outputs(self.gm.graph)
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 self._input(node)
@@ -359,8 +360,10 @@ class _Builder:
     def type_of(self, fx_node: fx.Node, item: int | None = None) -> TensorType:
         """The type of a traced value (``item``: of one item of a tuple result): its traced sizes, with ``T`` on
         each axis whose size follows the variable length."""
-        shape = _meta_shape(fx_node) if item is None else _meta_shape_item(fx_node, item)
         meta = fx_node.meta.get("tensor_meta")
+        if item is None and not hasattr(meta, "shape") and isinstance(meta, tuple | list):  # (values, indices)
+            item = 0
+        shape = _meta_shape(fx_node) if item is None else _meta_shape_item(fx_node, item)
         if item is not None and isinstance(meta, tuple | list) and len(meta) > item:
             meta = meta[item]
         dtype = "int64" if getattr(meta, "dtype", None) == torch.int64 else "float32"
@@ -428,7 +431,10 @@ class _Builder:
     def _call(self, node: fx.Node) -> None:
         label = self._label(node)
         self.op_counts[label] += 1
-        if not node.users:  # dead code, e.g. the unused state in `out, _ = self.lstm(x)`
+        if node not in self.live:  # dead code, e.g. the unused state in `out, _ = self.lstm(x)`
+            if _changes_in_place(node) and any(arg in self.live for arg in node.all_input_nodes):
+                self._fail(node, label, "an in-place change whose result is not used (x.add_(y), x[i] = v); "
+                           "NetBuilder follows values: write x = x + y")
             return
         arguments = [*node.args, *node.kwargs.values()]
         if any(self.values.get(a) is FAILED for a in _nodes_in(arguments)):
@@ -502,6 +508,39 @@ def describe_call(node: fx.Node, modules: dict[str, nn.Module]) -> str:
     if node.op == "placeholder":
         return f"input {node.name}"
     return f"{node.name} ({call_label(node, modules)})"
+
+
+def _reaching_outputs(graph: fx.Graph) -> set[fx.Node]:
+    """The calls whose values reach what forward returns; the rest (``x.size()[2:]`` feeding nothing, a branch
+    computed and dropped) import as nothing."""
+    live: set[fx.Node] = set()
+    stack = [node for node in graph.nodes if node.op == "output"]
+    while stack:
+        node = stack.pop()
+        if _asks_size(node):
+            continue  # x.size(2) needs x's shape, not a layer computing x: `F.max_pool1d(x, conv(h).size(2))`
+        for source in node.all_input_nodes:
+            if source not in live:
+                live.add(source)
+                stack.append(source)
+    return live
+
+
+def _asks_size(node: fx.Node) -> bool:
+    if node.op == "call_method":
+        return node.target in ("size", "dim")
+    return node.op == "call_function" and node.target is getattr and len(node.args) > 1 \
+        and node.args[1] in ("shape", "ndim")
+
+
+def _changes_in_place(node: fx.Node) -> bool:
+    """``x.add_(y)``, ``torch.relu_(x)``, ``F.relu(x, inplace=True)``, ``x[i] = v``: calls that change a tensor
+    rather than make a new one."""
+    import operator
+
+    name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    return (node.kwargs.get("inplace") is True or node.target is operator.setitem
+            or (name.endswith("_") and not name.endswith("__")))
 
 
 def _nodes_in(arguments: Any) -> list[fx.Node]:

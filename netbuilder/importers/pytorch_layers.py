@@ -4,6 +4,7 @@ and returns the value the call produced, or raises `Unsupported` saying why this
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,25 @@ def _adaptive_avg(b: _Builder, node: fx.Node, m: Any) -> Value:
     if size is None:
         raise Unsupported("an output size of None (keep this axis) in adaptive pooling")
     return b.emit(node, f"AdaptiveAvgPool{d}d", {"output_size": size}, [b.tensor(node.args[0])])
+
+
+def _adaptive_max(b: _Builder, node: fx.Node, m: Any) -> Value:
+    if getattr(m, "return_indices", False):
+        raise Unsupported("return_indices=True")
+    return _global_max(b, node, b.tensor(node.args[0]), m.output_size)
+
+
+def _global_max(b: _Builder, node: fx.Node, x: Value, output_size: Any) -> Value:
+    """Adaptive max pooling to size 1 is a global max pool that keeps the N×C×1(×1) shape; other sizes have no
+    NetBuilder layer."""
+    d = x.type.rank - 2
+    sizes = output_size if isinstance(output_size, list | tuple) else (output_size,) * max(d, 1)
+    if d not in (1, 2) or any(size != 1 for size in sizes):
+        raise Unsupported(f"adaptive max pooling to {output_size} (only to size 1, a global max pool, imports)")
+    value = b.emit(node, "GlobalMaxPool", {}, [x], suffix="pool")
+    for axis in range(2, 2 + d):
+        value = b.emit(node, "Unsqueeze", {"axis": axis}, [value], suffix="" if axis == 1 + d else f"keep{axis}")
+    return value
 
 
 def _batch_norm(b: _Builder, node: fx.Node, m: Any) -> Value:
@@ -217,6 +237,12 @@ def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
     return b.emit(node, kind, params, inputs, _state(m))
 
 
+def _upsample(b: _Builder, node: fx.Node, m: nn.Upsample) -> Value:
+    x = b.tensor(node.args[0])
+    params = _upsample_params(m.size, m.scale_factor, m.mode, m.align_corners, x.type.rank)
+    return b.emit(node, "Upsample", params, [x])
+
+
 def _simple(type_id: str, params: Callable[[Any], dict[str, Any]] = lambda m: {}) -> ModuleRule:
     def rule(b: _Builder, node: fx.Node, m: Any) -> Value:
         return b.emit(node, type_id, params(m), [b.tensor(node.args[0])])
@@ -253,6 +279,7 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.MaxPool1d, _max_pool), (nn.MaxPool2d, _max_pool),
     (nn.AvgPool1d, _avg_pool), (nn.AvgPool2d, _avg_pool),
     (nn.AdaptiveAvgPool1d, _adaptive_avg), (nn.AdaptiveAvgPool2d, _adaptive_avg),
+    (nn.AdaptiveMaxPool1d, _adaptive_max), (nn.AdaptiveMaxPool2d, _adaptive_max),
     (nn.BatchNorm1d, _batch_norm), (nn.BatchNorm2d, _batch_norm),
     (nn.LayerNorm, _layer_norm), (nn.GroupNorm, _group_norm),
     (nn.Embedding, _embedding),
@@ -268,7 +295,7 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.Dropout, _simple("Dropout", lambda m: {"p": float(m.p)})),
     (nn.Dropout2d, _simple("Dropout2d", lambda m: {"p": float(m.p)})),
     (nn.Identity, _simple("Identity")),
-    (nn.Flatten, _flatten_module),
+    (nn.Flatten, _flatten_module), (nn.Upsample, _upsample),
     (nn.PixelShuffle, _simple("PixelShuffle", lambda m: {"upscale_factor": m.upscale_factor})),
     (nn.LocalResponseNorm, _simple("LocalResponseNorm", lambda m: {"size": m.size, "alpha": float(m.alpha),
                                                                    "beta": float(m.beta), "k": float(m.k)})),
@@ -450,39 +477,63 @@ def _dropout_call(b: _Builder, node: fx.Node) -> Value:
     return b.emit(node, "Dropout", {"p": float(p)}, [b.tensor(node.args[0])])
 
 
-def _mean(b: _Builder, node: fx.Node) -> Value:
-    """A mean that keeps one axis besides the batch: the kept axis is moved to the channels place (Permute) and
-    every other averaged (GlobalAvgPool); ``keepdim`` puts the averaged axes back as size 1. ``x.mean(dim=1)``
-    over a sequence N×T×D is the mean pool of a Transformer classifier; ``x.mean((2, 3))`` the global average
-    pool of a CNN."""
-    x = b.tensor(node.args[0])
+def _reduce(kind: str) -> FunctionRule:
+    """``mean``, ``sum``, ``amax`` and ``max(dim)`` over axes that keep one axis besides the batch: the kept axis
+    is moved to the channels place (Permute) and every other is pooled (GlobalAvgPool / GlobalMaxPool; a sum is
+    the mean times the count); ``keepdim`` puts the pooled axes back as size 1. ``x.mean(dim=1)`` over a sequence
+    N×T×D is the mean pool of a Transformer classifier; ``x.mean((2, 3))`` the global average pool of a CNN;
+    ``x.max(dim=2)[0]`` the max-over-time pool of a text CNN."""
+
+    def rule(b: _Builder, node: fx.Node) -> Any:
+        x = b.tensor(node.args[0])
+        dims = _arg(node, 1, "dim")
+        if isinstance(dims, fx.Node) and isinstance(b.values.get(dims), Value):
+            raise Unsupported("an element-wise maximum of two tensors (no NetBuilder layer for it)")
+        dims = b.constant(dims, "axes")
+        keepdim = b.constant(_arg(node, 2, "keepdim", False), "keepdim")
+        if dims is None or dims == () or dims == []:
+            raise Unsupported("a reduction over every axis, the batch included (give dim, e.g. dim=1)")
+        if node.kwargs.get("dtype") is not None:
+            raise Unsupported("a reduction with a dtype")
+        value = _pooled(b, node, x, (dims,) if isinstance(dims, int) else tuple(dims), bool(keepdim), kind)
+        if kind == "max" and node.target != "amax" and node.target is not torch.amax:
+            return _RecurrentCall(value, node.name, "the indices of the maxima (output[1], .indices); NetBuilder "
+                                  "keeps the values")
+        return value
+
+    return rule
+
+
+def _pooled(b: _Builder, node: fx.Node, x: Value, dims: tuple[int, ...], keepdim: bool, kind: str) -> Value:
     rank = x.type.rank
-    dims = b.constant(_arg(node, 1, "dim"), "axes")
-    keepdim = b.constant(_arg(node, 2, "keepdim", False), "keepdim")
-    if dims is None or dims == ():
-        raise Unsupported("a mean over every axis, the batch included (give dim, e.g. dim=1)")
-    if "dtype" in node.kwargs and node.kwargs["dtype"] is not None:
-        raise Unsupported("a mean with a dtype")
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = sorted({d % rank for d in dims})
     if 0 in axes:
-        raise Unsupported("a mean over the batch axis")
+        raise Unsupported("a reduction over the batch axis")
     kept = [axis for axis in range(1, rank) if axis not in axes]
     if len(kept) > 1:
-        raise Unsupported(f"a mean over axes {', '.join(map(str, axes))} of a rank {rank} tensor keeps "
-                          f"{len(kept)} axes besides the batch (NetBuilder's GlobalAvgPool keeps one, the channels)")
-    if keepdim and rank - 2 in (1, 2) and kept == [1]:
-        return b.emit(node, f"AdaptiveAvgPool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, [x])
+        raise Unsupported(f"a reduction over axes {', '.join(map(str, axes))} of a rank {rank} tensor keeps "
+                          f"{len(kept)} axes besides the batch (NetBuilder's global pools keep one, the channels)")
+    pool = "GlobalMaxPool" if kind == "max" else "GlobalAvgPool"
     steps: list[tuple[str, dict[str, Any], str]] = []
-    if not kept:  # N×D averaged over D: a channel axis of size 1 first, so the pool keeps N×1
-        if not keepdim or rank != 2:
-            raise Unsupported("a mean that leaves only the batch axis (on N×D, keepdim=True keeps N×1)")
-        steps.append(("Unsqueeze", {"axis": 1}, "channel"))
-        axes = [axis + 1 for axis in axes]
-    elif kept != [1]:
-        steps.append(("Permute", {"order": (kept[0], *axes)}, "channels_first"))
-    steps.append(("GlobalAvgPool", {}, "pool"))
-    if keepdim and kept:
+    if keepdim and kind == "mean" and rank - 2 in (1, 2) and kept == [1]:
+        steps.append((f"AdaptiveAvgPool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, "pool"))
+        keepdim = False  # the adaptive pool keeps the axes itself
+    else:
+        if not kept:  # every axis pooled: a channel axis of size 1 first, so the pool keeps N×1
+            if not keepdim:
+                raise Unsupported("a reduction that leaves only the batch axis (keepdim=True keeps N×1…)")
+            steps.append(("Unsqueeze", {"axis": 1}, "channel"))
+            axes = list(range(2, rank))  # N×1 after the pool: the other axes come back as size 1
+        elif kept != [1]:
+            steps.append(("Permute", {"order": (kept[0], *axes)}, "channels_first"))
+        steps.append((pool, {}, "pool"))
+    if kind == "sum":
+        sizes = [x.type.shape[axis] for axis in axes if axis < rank]
+        if not all(isinstance(size, int) for size in sizes):
+            raise BakedLength(b.describe(node), "sums over the variable length (NetBuilder has no sum layer: a "
+                              "mean times the traced length stands in for it)")
+        steps.append(("Scale", {"factor": float(math.prod(sizes))}, "times_count"))
+    if keepdim:
         steps.extend(("Unsqueeze", {"axis": axis}, f"keep{axis}") for axis in axes)
     value = x
     for index, (type_id, params, suffix) in enumerate(steps):
@@ -505,6 +556,8 @@ def _pool_call(kind: str) -> FunctionRule:
         d = x.type.rank - 2
         if d not in (1, 2):
             raise Unsupported("pooling of this rank")
+        if _sized_by_input(node):
+            return _global_pool_call(b, node, x, kind)
         get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
         if kind == "Max":
             if get(6, "return_indices", False):
@@ -520,6 +573,94 @@ def _pool_call(kind: str) -> FunctionRule:
         return b.emit(node, f"{kind}Pool{d}d", params, [x])
 
     return rule
+
+
+def _sized_by_input(node: fx.Node) -> bool:
+    """A pooling window computed from the input's sizes, ``F.max_pool1d(x, x.size(2))``: a global pool."""
+    kernel = _arg(node, 1, "kernel_size")
+    return isinstance(kernel, fx.Node) or (isinstance(kernel, list | tuple)
+                                           and any(isinstance(k, fx.Node) for k in kernel))
+
+
+def _global_pool_call(b: _Builder, node: fx.Node, x: Value, kind: str) -> Value:
+    """A pooling window as large as the input (sized by it, so it follows a variable length): the pool keeps
+    N×C×1(×1), as torch's does."""
+    shape, other = _meta_shape(node), b.other_shape(node)
+    stride = _arg(node, 2, "stride")
+    padding = _arg(node, 3, "padding", 0)
+    whole = shape is not None and all(size == 1 for size in shape[2:]) and \
+        (other is None or all(size == 1 for size in other[2:]))
+    if not whole or padding not in (0, (0,), (0, 0), [0], [0, 0]) or (stride is not None and
+                                                                       not isinstance(stride, fx.Node)):
+        raise Unsupported("a pooling window computed in forward that is not the whole input (NetBuilder needs "
+                          "a fixed window, or a global pool)")
+    d = x.type.rank - 2
+    if kind == "Avg":
+        return b.emit(node, f"AdaptiveAvgPool{d}d", {"output_size": (1,) * d}, [x])
+    return _global_max(b, node, x, 1)
+
+
+def _adaptive_max_call(b: _Builder, node: fx.Node) -> Value:
+    if b.constant(_arg(node, 2, "return_indices", False), "return_indices"):
+        raise Unsupported("return_indices=True")
+    return _global_max(b, node, b.tensor(node.args[0]), b.constant(_arg(node, 1, "output_size"), "output size"))
+
+
+def _getattr(b: _Builder, node: fx.Node) -> Any:
+    """``result.values`` of a ``max(dim)``; ``.indices`` and other attributes of tensors do not import."""
+    source, name = node.args[0], node.args[1]
+    value = b.values.get(source)
+    if isinstance(value, _RecurrentCall) and name in ("values", "output"):
+        return value.value
+    if isinstance(value, _RecurrentCall):
+        raise Unsupported(value.rest)
+    raise Unsupported(f"the attribute .{name} of a tensor")
+
+
+def _subtract(b: _Builder, node: fx.Node) -> Value:
+    """``a - b`` of two tensors is ``a + (-1 × b)``: a Scale and an Add."""
+    left, right = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
+    if "alpha" in node.kwargs:
+        raise Unsupported("alpha= in sub")
+    if not all(isinstance(a, fx.Node) and isinstance(b.values.get(a), Value) for a in (left, right)):
+        raise Unsupported("subtracting a constant (NetBuilder has no add-a-constant layer)")
+    negated = b.emit(node, "Scale", {"factor": -1.0}, [b.tensor(right)], suffix="negated")
+    return b.emit(node, "Add", {"inputs": 2}, [b.tensor(left), negated])
+
+
+def _negate(b: _Builder, node: fx.Node) -> Value:
+    return b.emit(node, "Scale", {"factor": -1.0}, [b.tensor(node.args[0])])
+
+
+def _clamp(b: _Builder, node: fx.Node) -> Value:
+    """``clamp(min=0)`` is a ReLU; other bounds have no NetBuilder layer."""
+    low = b.constant(_arg(node, 1, "min"), "lower bound")
+    high = b.constant(_arg(node, 2, "max"), "upper bound")
+    if low == 0 and high is None:
+        return b.emit(node, "ReLU", {}, [b.tensor(node.args[0])])
+    raise Unsupported(f"clamping to [{low}, {high}] (only clamp(min=0), a ReLU, imports)")
+
+
+def _upsample_params(size: Any, scale: Any, mode: str, align_corners: Any, rank: int) -> dict[str, Any]:
+    if size is not None:
+        raise Unsupported("a target size (NetBuilder's Upsample scales by a whole factor: give scale_factor)")
+    factors = {float(f) for f in (scale if isinstance(scale, list | tuple) else (scale,))} if scale else set()
+    if len(factors) != 1 or not next(iter(factors)).is_integer():
+        raise Unsupported(f"scale_factor={scale!r} (NetBuilder scales every axis by one whole factor)")
+    if mode not in ("nearest", "linear", "bilinear") or align_corners:
+        raise Unsupported(f"mode={mode!r}{', align_corners=True' if align_corners else ''} (NetBuilder's "
+                          "Upsample is nearest, or linear/bilinear without align_corners)")
+    return {"scale_factor": int(next(iter(factors))), "mode": mode}
+
+
+def _interpolate(b: _Builder, node: fx.Node) -> Value:
+    x = b.tensor(node.args[0])
+    get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
+    if get(6, "antialias", False):
+        raise Unsupported("antialias=True")
+    params = _upsample_params(get(1, "size", None), get(2, "scale_factor", None), get(3, "mode", "nearest"),
+                              get(4, "align_corners", None), x.type.rank)
+    return b.emit(node, "Upsample", params, [x])
 
 
 def _getitem(b: _Builder, node: fx.Node) -> Value:
@@ -566,8 +707,11 @@ FUNCTION_RULES: dict[Any, FunctionRule] = {
     F.leaky_relu: _activation("LeakyReLU", extra=_leaky_call),
     torch.softmax: _activation("Softmax", axis=True), F.softmax: _activation("Softmax", axis=True),
     torch.log_softmax: _activation("LogSoftmax", axis=True), F.log_softmax: _activation("LogSoftmax", axis=True),
-    F.dropout: _dropout_call, torch.mean: _mean,
+    F.dropout: _dropout_call, torch.mean: _reduce("mean"), torch.sum: _reduce("sum"), torch.amax: _reduce("max"),
+    torch.max: _reduce("max"), operator.sub: _subtract, torch.sub: _subtract, operator.neg: _negate,
+    torch.neg: _negate, torch.clamp: _clamp, F.interpolate: _interpolate, getattr: _getattr,
     F.adaptive_avg_pool1d: _adaptive_avg_call, F.adaptive_avg_pool2d: _adaptive_avg_call,
+    F.adaptive_max_pool1d: _adaptive_max_call, F.adaptive_max_pool2d: _adaptive_max_call,
     F.max_pool1d: _pool_call("Max"), F.max_pool2d: _pool_call("Max"),
     F.avg_pool1d: _pool_call("Avg"), F.avg_pool2d: _pool_call("Avg"),
     operator.getitem: _getitem,
@@ -579,7 +723,8 @@ METHOD_RULES: dict[str, FunctionRule] = {
     "div": _divide, "flatten": _flatten_call, "view": _reshape, "reshape": _reshape, "permute": _permute,
     "transpose": _transpose, "unsqueeze": _unsqueeze, "squeeze": _squeeze, "relu": _activation("ReLU"),
     "sigmoid": _activation("Sigmoid"), "tanh": _activation("Tanh"), "softmax": _activation("Softmax", axis=True),
-    "log_softmax": _activation("LogSoftmax", axis=True), "mean": _mean, "contiguous": _passthrough,
+    "log_softmax": _activation("LogSoftmax", axis=True), "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "max": _reduce("max"),
+    "sub": _subtract, "neg": _negate, "clamp": _clamp, "contiguous": _passthrough,
     "float": _passthrough, "clone": _passthrough, "matmul": _matmul,
 }
 

@@ -1,0 +1,185 @@
+"""PyTorch import of modules as people write them by hand (torchvision-style CNNs, text CNNs, decoders): one
+module per pattern that real code uses, each imported and checked for parity. What NetBuilder has no layer for is
+listed by name, never replaced."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from netbuilder.analysis import analyze
+from netbuilder.importers import UnsupportedOpsError
+from netbuilder.importers.pytorch import import_pytorch
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+                     if stride != 1 or cin != cout else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x if self.down is None else self.down(x)
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return F.relu(out)
+
+
+class HandWrittenResNet(nn.Module):
+    """Nested nn.Sequential, an nn.ModuleList loop, functional pooling and the usual ways to reach the head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8)),
+                                  nn.ReLU(inplace=True))
+        self.layers = nn.ModuleList([BasicBlock(8, 8), BasicBlock(8, 16, 2)])
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.stem(x), kernel_size=3, stride=2, padding=1)
+        for layer in self.layers:
+            x = layer(x)
+        a = torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)
+        a = F.dropout(a, p=0.2, training=self.training)
+        b = x.mean(dim=(2, 3))
+        c = x.mean([2, 3], keepdim=True).view(x.size(0), -1)
+        d = x.view(x.size(0), x.size(1), -1).mean(-1)
+        unused = F.avg_pool2d(x, x.size()[2:]).squeeze()  # computed and dropped: imports as nothing
+        del unused
+        return self.fc(a) + self.fc(b) - self.fc(c) + self.fc(d)
+
+
+def test_a_hand_written_resnet_imports_and_matches() -> None:
+    torch.manual_seed(0)
+    model = HandWrittenResNet()
+    result = import_pytorch(model, torch.randn(2, 3, 16, 16))
+    assert result.parity is not None and result.parity.ok, result.parity
+    types = [node.type for node in result.network.nodes]
+    assert types.count("Conv2d") == 6 and types.count("BatchNorm2d") == 6
+    assert {"AdaptiveAvgPool2d", "Flatten", "Dropout", "GlobalAvgPool", "Reshape", "Scale"} <= set(types)
+    assert result.network.find("dropout").params["p"] == 0.2  # F.dropout(training=...) is a Dropout layer
+    assert "AvgPool2d" not in types  # the dropped branch left nothing behind
+    assert analyze(result.network).ok
+    assert sum(t.numel() for n, t in result.weights.items() if n.split(".")[0].startswith("fc")) == 4 * (16 + 1) * 4
+
+
+class TextCNN(nn.Module):
+    """Kim's text CNN, written the three ways people pool over time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 8)
+        self.convs = nn.ModuleList([nn.Conv1d(8, 6, k) for k in (2, 3, 4)])
+        self.fc = nn.Linear(18, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens).transpose(1, 2)
+        first = F.relu(self.convs[0](x))
+        pooled = [F.max_pool1d(first, first.size(2)).squeeze(2),
+                  torch.max(F.relu(self.convs[1](x)), dim=2)[0],
+                  F.relu(self.convs[2](x)).max(dim=-1).values]
+        return self.fc(torch.cat(pooled, 1))
+
+
+def test_a_text_cnn_pools_over_a_variable_length() -> None:
+    torch.manual_seed(0)
+    model = TextCNN()
+    result = import_pytorch(model, torch.randint(0, 50, (2, 16)))
+    assert result.network.find("tokens").params["shape"] == ("T",)
+    assert [node.type for node in result.network.nodes].count("GlobalMaxPool") == 3
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (16, 33)
+    module = result.compile()
+    for length in (4, 50):
+        x = torch.randint(0, 50, (2, length))
+        with torch.no_grad():
+            torch.testing.assert_close(module(x), model.eval()(x))
+
+
+class Decoder(nn.Module):
+    """Upsampling, a sum, clamp(min=0), subtraction and negation, adaptive max pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.bn = nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        h = F.interpolate(h, scale_factor=2, mode="nearest") - self.up(h)
+        h = torch.sigmoid(h) * -h
+        pooled = self.pool(h).flatten(1) + F.adaptive_max_pool2d(h, 1).squeeze(-1).squeeze(-1)
+        summed = h.sum(dim=(2, 3)).clamp(min=0)
+        return self.fc(self.bn(summed) + pooled)
+
+
+def test_upsampling_sums_clamps_and_subtractions_import() -> None:
+    torch.manual_seed(0)
+    model = Decoder()
+    model.bn.running_var.uniform_(1, 2)
+    result = import_pytorch(model, torch.randn(2, 3, 6, 6))
+    types = [node.type for node in result.network.nodes]
+    assert types.count("Upsample") == 2 and types.count("GlobalMaxPool") == 2
+    assert {"Add", "Scale", "ReLU", "GlobalAvgPool"} <= set(types)
+    assert result.parity is not None and result.parity.ok, result.parity
+
+
+class Means(nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # x: N×T×D
+        return (x.mean(dim=1, keepdim=True), x.mean(-1), x.mean(1).mean(1, keepdim=True),
+                torch.mean(x, dim=(1, 2), keepdim=True), x.sum(-1).mean(1, keepdim=True))
+
+
+def test_means_over_any_one_kept_axis_import_and_keep_the_length_variable() -> None:
+    result = import_pytorch(Means(), torch.randn(2, 5, 4), dynamic_axes=[1])
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (5, 11)
+    shapes = [str(analyze(result.network).nodes[out.id].output) for out in result.network.outputs()]
+    assert shapes == ["N×1×4", "N×T", "N×1", "N×1×1", "N×1"]
+
+
+def test_a_sum_over_the_variable_length_keeps_the_traced_length_and_says_so() -> None:
+    class SumPool(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(50, 8)
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.embed(tokens).sum(dim=1))
+
+    result = import_pytorch(SumPool(), torch.randint(0, 50, (2, 16)))
+    assert result.network.find("tokens").params["shape"] == (16,)
+    assert any("sum_1 (Tensor.sum) sums over the variable length" in note for note in result.notes)
+    assert result.parity is not None and result.parity.ok
+
+
+class NoLayerForThese(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.act = nn.ReLU6()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.fc(x)) + F.hardswish(x) + x.clamp(-1, 1) + torch.max(x, x)
+        out.add_(x)  # changes out in place; the value returned below never sees it in the trace
+        return out + (x - 1.0)
+
+
+def test_calls_without_a_layer_are_listed_by_name() -> None:
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_pytorch(NoLayerForThese(), torch.randn(2, 8))
+    ops = {op.op_type: op for op in caught.value.ops}
+    assert set(ops) == {"nn.ReLU6", "F.hardswish", "Tensor.clamp", "torch.max", "Tensor.add_", "operator.sub"}
+    assert "in-place change" in ops["Tensor.add_"].reasons[0]
+    assert "clamp(min=0)" in ops["Tensor.clamp"].reasons[0]
+    assert "element-wise maximum" in ops["torch.max"].reasons[0]
+    assert "subtracting a constant" in ops["operator.sub"].reasons[0]
