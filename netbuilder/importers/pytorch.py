@@ -50,9 +50,11 @@ from netbuilder.importers.pytorch_values import (
     SIZE,
     Unsupported,
     Value,
+    _Attribute,
     _is_tensor,
     _meta_shape,
     _meta_shape_item,
+    _PositionTable,
     _RecurrentCall,
 )
 from netbuilder.importers.result import (
@@ -105,7 +107,7 @@ def import_pytorch(model: nn.Module, example: torch.Tensor | Sequence[torch.Tens
         result.notes.extend(notes)
         result.notes.extend(builder.notes)
         if parity:
-            result.parity = pytorch_parity(result, model, examples, builder.variable)
+            result.parity = pytorch_parity(result, model, examples, builder.variable, builder.longer)
         return result
     finally:
         model.train(was_training)
@@ -120,8 +122,9 @@ def _build_keeping_lengths(graph_module: fx.GraphModule, variable: tuple[Axes, .
     if any(variable):
         modules = dict(graph_module.named_modules())
         try:
-            other = shapes_at_other_length(graph_module, examples, variable, lambda n: describe_call(n, modules))
-            builder = _Builder(graph_module, network_name, label, variable, other)
+            other, longer = shapes_at_other_length(graph_module, examples, variable,
+                                                   lambda n: describe_call(n, modules))
+            builder = _Builder(graph_module, network_name, label, variable, other, longer)
             document, weights = builder.build()
             _check_variable(builder)
         except BakedLength as baked:
@@ -255,10 +258,27 @@ def _first_embedding(model: nn.Module) -> nn.Embedding | None:
 # Tracing
 
 
+class _BufferTracer(fx.Tracer):
+    """torch.fx's tracer, but a buffer read in forward is traced too (as parameters are), so that
+    ``self.pe[:, :x.size(1)]``, a table of positions sliced to the input's length, can be traced at all."""
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        if isinstance(attr_val, torch.Tensor) and not isinstance(attr_val, nn.Parameter):
+            for name, buffer in self.root.named_buffers():
+                if buffer is attr_val:
+                    if name not in parameter_proxy_cache:
+                        parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+                    return parameter_proxy_cache[name]
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+
 def _trace(model: nn.Module, label: str) -> fx.GraphModule:
     try:
         return fx.symbolic_trace(model)
     except Exception as error:
+        if any(True for _ in model.buffers()):
+            with contextlib.suppress(Exception):
+                return fx.GraphModule(model, _BufferTracer().trace(model), type(model).__name__)
         raise ModelImportError(
             f"{label} cannot be traced by torch.fx: {type(error).__name__}: {_first_line(error)}. Tracing needs a "
             "forward whose steps do not depend on the values of the data (no if/for on tensor values); write "
@@ -286,10 +306,12 @@ class _Builder:
     """Walks the traced graph once, adding a node per importable call."""
 
     def __init__(self, graph_module: fx.GraphModule, network_name: str, source: str,
-                 variable: tuple[Axes, ...] = (), other_shapes: dict[fx.Node, Any] | None = None):
+                 variable: tuple[Axes, ...] = (), other_shapes: dict[fx.Node, Any] | None = None,
+                 longer: bool = True):
         self.gm = graph_module
         self.variable = variable  # per input: its axes of variable length (empty: every length fixed)
         self.other_shapes = other_shapes  # each value's shape at another length (None: every length fixed)
+        self.longer = longer  # whether that other length is longer than the traced one (else shorter)
         self.source = source
         self.modules = dict(graph_module.named_modules())
         self.document = Document((network_name,))
@@ -310,8 +332,7 @@ class _Builder:
             elif node.op == "output":
                 self._outputs(node)
             elif node.op == "get_attr":
-                self._fail(node, f"attribute {node.target}", "a tensor used directly in forward, not through a "
-                           "layer (NetBuilder layers own their weights)")
+                self._attribute(node)
             else:
                 self._call(node)
         calls = defaultdict(list)
@@ -402,6 +423,20 @@ class _Builder:
         node_id = self.net.add("Input", name=self._name(node.name), **params)
         self.values[node] = Value(node_id, "out", TensorType(("N", *sample), params["dtype"]))
 
+    def _attribute(self, node: fx.Node) -> None:
+        """``self.pos`` read in forward: kept for a rule that knows it (a table of positions), reported otherwise."""
+        try:
+            tensor = self.gm.get_parameter(str(node.target))
+            learned = True
+        except AttributeError:
+            try:
+                tensor = self.gm.get_buffer(str(node.target))
+            except AttributeError:
+                self._fail(node, f"attribute {node.target}", "an attribute that is not a tensor of the module")
+                return
+            learned = False
+        self.values[node] = _Attribute(str(node.target), tensor.detach(), learned)
+
     def _outputs(self, node: fx.Node) -> None:
         results = _flatten_outputs(node.args[0])
         if results is None:
@@ -474,6 +509,10 @@ class _Builder:
         if isinstance(value, _RecurrentCall):
             raise Unsupported("the whole (output, state) result of a recurrent layer is used; only output[0] "
                               "imports")
+        if isinstance(value, _Attribute | _PositionTable):
+            name = value.target if isinstance(value, _Attribute) else value.source
+            raise Unsupported(f"the tensor {name} used directly in forward (NetBuilder layers own their weights; "
+                              "such a tensor imports only as a table of positions added to a sequence N×T×D)")
         if not isinstance(value, Value):
             raise Unsupported("an argument that is not a tensor computed from the input")
         return value
@@ -585,7 +624,7 @@ class LengthParityReport(ParityReport):
 
 
 def pytorch_parity(result: ImportResult, model: nn.Module, examples: tuple[torch.Tensor, ...],
-                   variable: Sequence[Axes] = ()) -> ParityReport:
+                   variable: Sequence[Axes] = (), longer: bool = True) -> ParityReport:
     """The original module and the compiled import on fresh random inputs (another batch size than the example's,
     so a batch baked into a reshape shows); with variable axes, at the traced length and at another one."""
 
@@ -599,7 +638,7 @@ def pytorch_parity(result: ImportResult, model: nn.Module, examples: tuple[torch
     axes = tuple(variable) if any(variable) else tuple(() for _ in examples)
     runs = [tuple(random_like(t, (batch, *t.shape[1:]), generator, vocab) for t in examples)]
     if any(axes):
-        runs.append(tuple(random_like(t, [batch, *(other_length(t.shape[a]) if a in ax else size for a, size in
+        runs.append(tuple(random_like(t, [batch, *(other_length(t.shape[a], longer) if a in ax else size for a, size in
                                                     enumerate(t.shape) if a > 0)], generator, vocab)
                           for t, ax in zip(examples, axes, strict=True)))
     pairs: list[tuple[Any, Any]] = []

@@ -16,12 +16,15 @@ import torch.nn.functional as F
 
 from netbuilder.importers.pytorch_lengths import BakedLength
 from netbuilder.importers.pytorch_values import (
+    POSITIONS,
     SIZE,
     Unsupported,
     Value,
     _arg,
+    _Attribute,
     _ints,
     _meta_shape,
+    _PositionTable,
     _RecurrentCall,
 )
 
@@ -151,7 +154,9 @@ def _group_norm(b: _Builder, node: fx.Node, m: nn.GroupNorm) -> Value:
                   [b.tensor(node.args[0])], _state(m))
 
 
-def _embedding(b: _Builder, node: fx.Node, m: nn.Embedding) -> Value:
+def _embedding(b: _Builder, node: fx.Node, m: nn.Embedding) -> Any:
+    if b.values.get(node.args[0]) is POSITIONS:  # self.pos(torch.arange(t)): a learned table of positions
+        return _PositionTable(m.weight.detach(), True, str(node.target))
     if m.max_norm is not None:
         raise Unsupported("max_norm (renormalising looked-up rows)")
     if m.padding_idx is not None:
@@ -323,11 +328,17 @@ def _binary(merge: str) -> FunctionRule:
         left, right = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
         if "alpha" in node.kwargs:
             raise Unsupported("alpha= in add")
+        if merge == "Add":
+            table = next((t for t in (_position_table(b, left), _position_table(b, right)) if t is not None), None)
+            if table is not None:
+                return _positional(b, node, table, right if _position_table(b, left) is not None else left)
         tensors = [a for a in (left, right) if isinstance(a, fx.Node) and isinstance(b.values.get(a), Value)]
         if len(tensors) == 2:
             return b.emit(node, merge, {"inputs": 2}, [b.tensor(left), b.tensor(right)])
         constant = right if tensors and tensors[0] is left else left
         if isinstance(constant, fx.Node):
+            if b.values.get(constant) is not SIZE:
+                b.tensor(constant)  # says what the operand is (a tensor of the module, …)
             raise Unsupported("an operand computed from sizes, not a tensor or a fixed number")
         if not isinstance(constant, int | float) or isinstance(constant, bool):
             raise Unsupported(f"an operand of type {type(constant).__name__}")
@@ -430,6 +441,8 @@ def _transpose(b: _Builder, node: fx.Node) -> Value:
 
 def _unsqueeze(b: _Builder, node: fx.Node) -> Value:
     axis = b.constant(_arg(node, 1, "dim"), "axis")
+    if b.values.get(node.args[0]) is POSITIONS and axis == 0:
+        return POSITIONS  # type: ignore[return-value]  # torch.arange(t).unsqueeze(0): the same positions
     if axis == 0:
         raise Unsupported("a new axis before the batch")
     return b.emit(node, "Unsqueeze", {"axis": axis}, [b.tensor(node.args[0])])
@@ -622,6 +635,9 @@ def _subtract(b: _Builder, node: fx.Node) -> Value:
     left, right = node.args[0], node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
     if "alpha" in node.kwargs:
         raise Unsupported("alpha= in sub")
+    for operand in (left, right):
+        if isinstance(operand, fx.Node) and b.values.get(operand) is not SIZE:
+            b.tensor(operand)  # says what the operand is when it is not a computed tensor
     if not all(isinstance(a, fx.Node) and isinstance(b.values.get(a), Value) for a in (left, right)):
         raise Unsupported("subtracting a constant (NetBuilder has no add-a-constant layer)")
     negated = b.emit(node, "Scale", {"factor": -1.0}, [b.tensor(right)], suffix="negated")
@@ -663,9 +679,73 @@ def _interpolate(b: _Builder, node: fx.Node) -> Value:
     return b.emit(node, "Upsample", params, [x])
 
 
+def _position_table(b: _Builder, arg: Any) -> _PositionTable | None:
+    """The table of positions an operand of ``+`` is, if it is one: a slice of one, or a whole (1×)T×D tensor of
+    the module added as it is (a ViT's ``x + self.pos_embedding``)."""
+    value = b.values.get(arg) if isinstance(arg, fx.Node) else None
+    if isinstance(value, _PositionTable):
+        return value
+    if isinstance(value, _Attribute) and value.tensor.dim() in (2, 3) and \
+            (value.tensor.dim() == 2 or value.tensor.shape[0] == 1):
+        return _PositionTable(value.tensor.reshape(value.tensor.shape[-2:]), value.learned, value.target)
+    return None
+
+
+def _positional(b: _Builder, node: fx.Node, table: _PositionTable, other: Any) -> Value:
+    """``x + table[:T]``: a PositionalEncoding, sinusoidal when the table is the fixed sine/cosine one (not a
+    parameter), else learned with the table's values."""
+    from netbuilder.specs.modules import PositionalEncoding
+
+    x = b.tensor(other)
+    length, width = table.table.shape
+    if x.type.rank != 3 or x.type.shape[2] != width or x.type.dtype != "float32":
+        raise Unsupported(f"adding the table {table.source} ({length}×{width}) to something other than a sequence "
+                          f"N×T×{width}")
+    if _meta_shape(node) != _meta_shape(other):
+        raise Unsupported(f"adding the table {table.source} with broadcasting that changes the sequence's shape")
+    sinusoidal = not table.learned and width % 2 == 0 and torch.allclose(
+        table.table.float(), PositionalEncoding(width, length, "sinusoidal").table, atol=1e-5, rtol=0)
+    if sinusoidal:
+        return b.emit(node, "PositionalEncoding", {"kind": "sinusoidal", "max_len": length}, [x])
+    if not table.learned:
+        b.notes.append(f"{node.name}: the fixed table {table.source} imports as a learned PositionalEncoding with "
+                       "its values; it trains with the rest unless you freeze it.")
+    return b.emit(node, "PositionalEncoding", {"kind": "learned", "max_len": length}, [x],
+                  {"table": table.table.float()})
+
+
+def _slice_prefix(index: Any) -> bool:
+    return isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1)
+
+
+def _attribute_rows(b: _Builder, value: _Attribute, index: Any) -> _PositionTable:
+    """``self.pe[:T]``, ``self.pe[:, :T]`` or ``self.pe[:, :T, :]`` of a (1×)max_len×D table."""
+    tensor = value.tensor
+    items = index if isinstance(index, tuple) else (index,)
+    full = slice(None)
+    if tensor.dim() == 3 and tensor.shape[0] == 1 and len(items) >= 2 and items[0] == full:
+        items = items[1:]
+    if tensor.dim() not in (2, 3) or (tensor.dim() == 3 and tensor.shape[0] != 1) or not items or \
+            not _slice_prefix(items[0]) or any(item != full for item in items[1:]) or len(items) > 2:
+        raise Unsupported(f"indexing the tensor {value.target} other than by its first rows (self.pe[:, :T], a "
+                          "table of positions)")
+    return _PositionTable(tensor.reshape(tensor.shape[-2:]), value.learned, value.target)
+
+
+def _arange(b: _Builder, node: fx.Node) -> Any:
+    """``torch.arange(t)``: the positions that an Embedding of positions reads."""
+    args = list(node.args)
+    start, step = (args[0], args[2] if len(args) > 2 else 1) if len(args) > 1 else (0, 1)
+    if start != 0 or step != 1 or node.kwargs.get("start", 0) != 0 or node.kwargs.get("step", 1) != 1:
+        raise Unsupported("positions that do not count 0, 1, 2, … (only torch.arange(t) imports)")
+    return POSITIONS
+
+
 def _getitem(b: _Builder, node: fx.Node) -> Value:
     source, index = node.args
     value = b.values.get(source)
+    if isinstance(value, _Attribute):
+        return _attribute_rows(b, value, index)  # type: ignore[return-value]
     if isinstance(value, _RecurrentCall):
         if index == 0:
             return value.value
@@ -710,6 +790,7 @@ FUNCTION_RULES: dict[Any, FunctionRule] = {
     F.dropout: _dropout_call, torch.mean: _reduce("mean"), torch.sum: _reduce("sum"), torch.amax: _reduce("max"),
     torch.max: _reduce("max"), operator.sub: _subtract, torch.sub: _subtract, operator.neg: _negate,
     torch.neg: _negate, torch.clamp: _clamp, F.interpolate: _interpolate, getattr: _getattr,
+    torch.arange: _arange,
     F.adaptive_avg_pool1d: _adaptive_avg_call, F.adaptive_avg_pool2d: _adaptive_avg_call,
     F.adaptive_max_pool1d: _adaptive_max_call, F.adaptive_max_pool2d: _adaptive_max_call,
     F.max_pool1d: _pool_call("Max"), F.max_pool2d: _pool_call("Max"),

@@ -90,21 +90,22 @@ def _embedding_inputs(graph_module: fx.GraphModule) -> set[int]:
     return found
 
 
-def other_length(length: int) -> int:
+def other_length(length: int, longer: bool = True) -> int:
     """A second length to run at: longer (strided and pooled layers keep working) and odd, so a size that follows
-    the length changes even after several halvings, and one that only fits an even length shows."""
-    return 2 * length + 1
+    the length changes even after several halvings, and one that only fits an even length shows. A model with a
+    longest length (a table of positions) runs at a shorter one instead."""
+    return 2 * length + 1 if longer else length // 2 + 1
 
 
 def stretched(examples: Sequence[torch.Tensor], variable: Sequence[Axes], batch: int,
-              generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+              generator: torch.Generator, longer: bool = True) -> tuple[torch.Tensor, ...]:
     """Random inputs like ``examples`` at ``batch``, each variable axis at `other_length` of its traced size; token
     ids stay within the example's ids."""
     tensors = []
     for example, axes in zip(examples, variable, strict=True):
         shape = [batch, *example.shape[1:]]
         for axis in axes:
-            shape[axis] = other_length(example.shape[axis])
+            shape[axis] = other_length(example.shape[axis], longer)
         tensors.append(random_like(example, shape, generator))
     return tuple(tensors)
 
@@ -142,17 +143,32 @@ def _shape_of(value: Any) -> Any:
 
 
 def shapes_at_other_length(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor],
-                           variable: Sequence[Axes], describe: Any) -> dict[fx.Node, Any]:
-    """Every value's shape with one sample at the other length; `BakedLength` names the call that fails there
-    (``describe(fx node)`` says which call it is in the user's words)."""
-    generator = torch.Generator().manual_seed(1)
-    inputs = stretched(examples, variable, 1, generator)
+                           variable: Sequence[Axes], describe: Any) -> tuple[dict[fx.Node, Any], bool]:
+    """Every value's shape with one sample at another length, longer or else shorter (True when longer); a
+    `BakedLength` names the call that fails at the longer length (``describe(fx node)`` says which call it is in
+    the user's words)."""
+    failure: BakedLength | None = None
+    for longer in (True, False):
+        if not longer and any(other_length(e.shape[a], False) == e.shape[a]
+                              for e, axes in zip(examples, variable, strict=True) for a in axes):
+            break  # too short to shorten
+        try:
+            return _run_at(graph_module, examples, variable, describe, longer), longer
+        except BakedLength as baked:
+            failure = failure or baked
+    assert failure is not None
+    raise failure
+
+
+def _run_at(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor], variable: Sequence[Axes],
+            describe: Any, longer: bool) -> dict[fx.Node, Any]:
+    inputs = stretched(examples, variable, 1, torch.Generator().manual_seed(1), longer)
     recorder = _Recorder(graph_module)
     try:
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             recorder.run(*inputs)
     except Exception as error:
-        lengths = sorted({other_length(e.shape[a]) for e, axes in zip(examples, variable, strict=True)
+        lengths = sorted({other_length(e.shape[a], longer) for e, axes in zip(examples, variable, strict=True)
                           for a in axes})
         where = describe(recorder.current) if recorder.current is not None else "the model"
         message = str(error).strip().splitlines()

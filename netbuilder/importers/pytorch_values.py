@@ -72,3 +72,30 @@ def _ints(value: Any, count: int) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * count
     return tuple(int(v) for v in value)
+
+
+@dataclass
+class _Attribute:
+    """A tensor of the module read directly in forward (``self.pos_embedding``). NetBuilder layers own their
+    weights, so it imports only as a table of positions added to a sequence (a PositionalEncoding)."""
+
+    target: str
+    tensor: Any  # torch.Tensor
+    learned: bool  # an nn.Parameter (trained), not a buffer
+
+
+@dataclass
+class _PositionTable:
+    """Rows of a table picked by position: ``self.pe[:, :x.size(1)]`` or ``self.pos(torch.arange(t))``. Added to a
+    sequence N×T×D it is a PositionalEncoding with this ``max_len × D`` table."""
+
+    table: Any  # torch.Tensor, max_len × D
+    learned: bool
+    source: str
+
+
+class _Positions:
+    """``torch.arange(t)``: the positions 0..t-1, which only an Embedding of positions may read."""
+
+
+POSITIONS = _Positions()

@@ -167,9 +167,10 @@ class NoLayerForThese(nn.Module):
         super().__init__()
         self.fc = nn.Linear(8, 8)
         self.act = nn.ReLU6()
+        self.gain = nn.Parameter(torch.ones(8))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.act(self.fc(x)) + F.hardswish(x) + x.clamp(-1, 1) + torch.max(x, x)
+        out = self.act(self.fc(x)) + F.hardswish(x) + x.clamp(-1, 1) + torch.max(x, x) + x * self.gain
         out.add_(x)  # changes out in place; the value returned below never sees it in the trace
         return out + (x - 1.0)
 
@@ -178,7 +179,9 @@ def test_calls_without_a_layer_are_listed_by_name() -> None:
     with pytest.raises(UnsupportedOpsError) as caught:
         import_pytorch(NoLayerForThese(), torch.randn(2, 8))
     ops = {op.op_type: op for op in caught.value.ops}
-    assert set(ops) == {"nn.ReLU6", "F.hardswish", "Tensor.clamp", "torch.max", "Tensor.add_", "operator.sub"}
+    assert set(ops) == {"nn.ReLU6", "F.hardswish", "Tensor.clamp", "torch.max", "Tensor.add_", "operator.sub",
+                        "operator.mul"}
+    assert "the tensor gain used directly in forward" in ops["operator.mul"].reasons[0]
     assert "in-place change" in ops["Tensor.add_"].reasons[0]
     assert "clamp(min=0)" in ops["Tensor.clamp"].reasons[0]
     assert "element-wise maximum" in ops["torch.max"].reasons[0]

@@ -7,6 +7,7 @@ here at lengths the import never saw."""
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from pathlib import Path
 
@@ -250,3 +251,81 @@ def test_cli_rejects_a_malformed_variable_length(tmp_path: Path, capsys, shape: 
     assert main(["import", f"{source}:Net", "--input-shape", shape, "-o", str(tmp_path / "x.nbg")]) == 2
     error = capsys.readouterr().err
     assert "--input-shape" in error and "Traceback" not in error
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tables of positions, written the usual three ways, become a PositionalEncoding that follows the length
+
+
+class SinusoidalBuffer(nn.Module):
+    """The PyTorch tutorial's encoding, batch first: a buffer sliced to the input's length."""
+
+    def __init__(self, dim: int = 16, max_len: int = 64) -> None:
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)
+        rate = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
+        table = torch.zeros(1, max_len, dim)
+        table[0, :, 0::2] = torch.sin(position * rate)
+        table[0, :, 1::2] = torch.cos(position * rate)
+        self.register_buffer("pe", table)
+        self.embed = nn.Embedding(30, dim)
+        self.encoder = nn.TransformerEncoderLayer(dim, 2, 32, dropout=0.0, batch_first=True)
+        self.out = nn.Linear(dim, 30)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens) * math.sqrt(16)
+        x = x + self.pe[:, :x.size(1)]
+        return self.out(self.encoder(x))
+
+
+class GptPositions(nn.Module):
+    """minGPT's learned positions: an Embedding of torch.arange(t), at most 24 steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(30, 16)
+        self.wpe = nn.Embedding(24, 16)
+        self.ln = nn.LayerNorm(16)
+        self.head = nn.Linear(16, 30, bias=False)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        _, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+        return self.head(self.ln(self.wte(idx) + self.wpe(pos)))
+
+
+class SlicedParameter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 8)
+        self.pos = nn.Parameter(torch.randn(20, 8))
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.out((self.embed(tokens) + self.pos[: tokens.shape[1]])[:, 0])
+
+
+@pytest.mark.parametrize(("model", "kind", "max_len", "lengths"), [
+    (SinusoidalBuffer(), "sinusoidal", 64, (16, 33)),
+    (GptPositions(), "learned", 24, (9, 16)),  # 33 is past the table's 24 rows: checked at a shorter length
+    (SlicedParameter(), "learned", 20, (9, 16)),
+])
+def test_tables_of_positions_become_a_positional_encoding(model: nn.Module, kind: str, max_len: int,
+                                                          lengths: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    result = import_pytorch(model, torch.randint(0, 30, (2, 16)))
+    encodings = [node for node in result.network.nodes if node.type == "PositionalEncoding"]
+    assert [(node.params["kind"], node.params["max_len"]) for node in encodings] == [(kind, max_len)]
+    assert result.network.inputs()[0].params["shape"] == ("T",)
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == lengths
+    assert result.parameter_count == sum(p.numel() for p in model.parameters())
+    _agrees_at(result, model, lambda n: torch.randint(0, 30, (2, n)), (3, 11))
+
+
+def test_a_fixed_table_that_is_not_sinusoidal_imports_as_a_learned_one_and_says_so() -> None:
+    model = SinusoidalBuffer()
+    model.pe.mul_(0.5)
+    result = import_pytorch(model, torch.randint(0, 30, (2, 16)))
+    assert result.network.find("add").params["kind"] == "learned"
+    assert any("the fixed table pe imports as a learned PositionalEncoding" in note for note in result.notes)
+    assert result.parity is not None and result.parity.ok
