@@ -90,15 +90,15 @@ def _embedding_inputs(graph_module: fx.GraphModule) -> set[int]:
     return found
 
 
-def other_length(length: int, longer: bool = True) -> int:
-    """A second length to run at: longer (strided and pooled layers keep working) and odd, so a size that follows
-    the length changes even after several halvings, and one that only fits an even length shows. A model with a
-    longest length (a table of positions) runs at a shorter one instead."""
+def other_length(length: int, longer: bool = False) -> int:
+    """A second length to run at: shorter (half the compute; a model with a longest length, a table of positions,
+    takes it) or, where the model needs more steps than that, longer (strided and pooled layers keep working).
+    Either way odd for an even traced length, so a size that only fits an even length shows."""
     return 2 * length + 1 if longer else length // 2 + 1
 
 
 def stretched(examples: Sequence[torch.Tensor], variable: Sequence[Axes], batch: int,
-              generator: torch.Generator, longer: bool = True) -> tuple[torch.Tensor, ...]:
+              generator: torch.Generator, longer: bool = False) -> tuple[torch.Tensor, ...]:
     """Random inputs like ``examples`` at ``batch``, each variable axis at `other_length` of its traced size; token
     ids stay within the example's ids."""
     tensors = []
@@ -144,14 +144,14 @@ def _shape_of(value: Any) -> Any:
 
 def shapes_at_other_length(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor],
                            variable: Sequence[Axes], describe: Any) -> tuple[dict[fx.Node, Any], bool]:
-    """Every value's shape with one sample at another length, longer or else shorter (True when longer); a
-    `BakedLength` names the call that fails at the longer length (``describe(fx node)`` says which call it is in
-    the user's words)."""
+    """Every value's shape with one sample at another length, shorter or else longer (True when longer); a
+    `BakedLength` names the call that fails at the first length tried (``describe(fx node)`` says which call it is
+    in the user's words)."""
     failure: BakedLength | None = None
-    for longer in (True, False):
-        if not longer and any(other_length(e.shape[a], False) == e.shape[a]
+    for longer in (False, True):
+        if not longer and any(other_length(e.shape[a]) == e.shape[a]
                               for e, axes in zip(examples, variable, strict=True) for a in axes):
-            break  # too short to shorten
+            continue  # too short to shorten
         try:
             return _run_at(graph_module, examples, variable, describe, longer), longer
         except BakedLength as baked:

@@ -94,7 +94,7 @@ def test_a_text_cnn_pools_over_a_variable_length() -> None:
     result = import_pytorch(model, torch.randint(0, 50, (2, 16)))
     assert result.network.find("tokens").params["shape"] == ("T",)
     assert [node.type for node in result.network.nodes].count("GlobalMaxPool") == 3
-    assert result.parity is not None and result.parity.ok and result.parity.lengths == (16, 33)
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (9, 16)
     module = result.compile()
     for length in (4, 50):
         x = torch.randint(0, 50, (2, length))
@@ -141,7 +141,7 @@ class Means(nn.Module):
 
 def test_means_over_any_one_kept_axis_import_and_keep_the_length_variable() -> None:
     result = import_pytorch(Means(), torch.randn(2, 5, 4), dynamic_axes=[1])
-    assert result.parity is not None and result.parity.ok and result.parity.lengths == (5, 11)
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (3, 5)
     shapes = [str(analyze(result.network).nodes[out.id].output) for out in result.network.outputs()]
     assert shapes == ["N×1×4", "N×T", "N×1", "N×1×1", "N×1"]
 
