@@ -290,8 +290,9 @@ def _propagate_shapes(graph_module: fx.GraphModule, examples: tuple[torch.Tensor
 
     try:  # ShapeProp prints the traceback of a failing call itself: the message below says it in words
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-            # One sample is enough to learn every shape (the batch axis becomes N), at a fraction of the compute.
-            ShapeProp(graph_module).propagate(*(t[:1] for t in examples))
+            # Two samples are enough to learn every shape (the batch axis becomes N), at a fraction of the
+            # compute; one would not do: at batch 1, x.squeeze() drops the batch axis too.
+            ShapeProp(graph_module).propagate(*(t[:2] for t in examples))
     except Exception as error:
         raise ModelImportError(f"{label} fails on the example input of shape "
                                f"{', '.join(str(tuple(t.shape)) for t in examples)}: {type(error).__name__}: "

@@ -753,8 +753,9 @@ def _getitem(b: _Builder, node: fx.Node) -> Value:
     if value is SIZE:
         return SIZE  # type: ignore[return-value]
     x = b.tensor(source)
-    if isinstance(index, tuple) and len(index) == 2 and index[0] == slice(None) and isinstance(index[1], int) \
-            and x.type.rank >= 3 and index[1] in (0, -1):
+    rest_is_whole = isinstance(index, tuple) and all(item == slice(None) or item is Ellipsis for item in index[2:])
+    if isinstance(index, tuple) and len(index) >= 2 and index[0] == slice(None) and isinstance(index[1], int) \
+            and rest_is_whole and x.type.rank >= 3 and index[1] in (0, -1):  # x[:, -1], x[:, -1, :], x[:, 0, ...]
         return b.emit(node, "SelectStep", {"which": "first" if index[1] == 0 else "last"}, [x])
     raise Unsupported("indexing or slicing a tensor (only x[:, 0] and x[:, -1], a sequence's first or last step, "
                       "import)")

@@ -6,7 +6,7 @@ torch.fx traces a model on one example, so every shape it records is concrete: a
 asks which input axes vary (``dynamic_axes``, counted on the example tensor with the batch as axis 0, as
 ``torch.onnx.export`` counts them) and otherwise assumes it for token ids that feed an Embedding.
 
-To learn which traced sizes follow the length, the model runs once more, on one sample, at another length: an
+To learn which traced sizes follow the length, the model runs once more, on two samples, at another length: an
 axis whose size differs between the two runs follows ``T``; one that does not is fixed. A call that fails at the
 second length has baked the length in; the import then keeps the traced length and says which call it was
 (`BakedLength`).
@@ -144,7 +144,7 @@ def _shape_of(value: Any) -> Any:
 
 def shapes_at_other_length(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor],
                            variable: Sequence[Axes], describe: Any) -> tuple[dict[fx.Node, Any], bool]:
-    """Every value's shape with one sample at another length, shorter or else longer (True when longer); a
+    """Every value's shape with two samples at another length, shorter or else longer (True when longer); a
     `BakedLength` names the call that fails at the first length tried (``describe(fx node)`` says which call it is
     in the user's words)."""
     failure: BakedLength | None = None
@@ -162,7 +162,7 @@ def shapes_at_other_length(graph_module: fx.GraphModule, examples: Sequence[torc
 
 def _run_at(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor], variable: Sequence[Axes],
             describe: Any, longer: bool) -> dict[fx.Node, Any]:
-    inputs = stretched(examples, variable, 1, torch.Generator().manual_seed(1), longer)
+    inputs = stretched(examples, variable, 2, torch.Generator().manual_seed(1), longer)  # 2: see _propagate_shapes
     recorder = _Recorder(graph_module)
     try:
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):

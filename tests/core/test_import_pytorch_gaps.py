@@ -186,3 +186,25 @@ def test_calls_without_a_layer_are_listed_by_name() -> None:
     assert "clamp(min=0)" in ops["Tensor.clamp"].reasons[0]
     assert "element-wise maximum" in ops["torch.max"].reasons[0]
     assert "subtracting a constant" in ops["operator.sub"].reasons[0]
+
+
+class SqueezedHead(nn.Module):
+    """x.squeeze() with no axis (which at batch 1 would drop the batch too), and x[:, -1, :] of an LSTM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 8, 3)
+        self.lstm = nn.LSTM(8, 6, batch_first=True, bidirectional=True)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.conv(x)
+        pooled = F.adaptive_avg_pool1d(h, 1).squeeze()
+        out, (_, _) = self.lstm(h.transpose(1, 2))
+        return pooled.mean(-1, keepdim=True), out[:, -1, :]
+
+
+def test_squeeze_without_an_axis_and_the_last_step_with_trailing_slices_import() -> None:
+    result = import_pytorch(SqueezedHead(), torch.randn(2, 3, 12), dynamic_axes=[2])
+    assert [node.type for node in result.network.nodes if node.type in ("Squeeze", "SelectStep")] == \
+        ["Squeeze", "SelectStep"]
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (7, 12)
