@@ -24,6 +24,7 @@ from netbuilder.importers.pytorch_values import (
     _Attribute,
     _ints,
     _meta_shape,
+    _Parts,
     _PositionTable,
     _RecurrentCall,
 )
@@ -130,6 +131,41 @@ def _global_max(b: _Builder, node: fx.Node, x: Value, output_size: Any) -> Value
     for axis in range(2, 2 + d):
         value = b.emit(node, "Unsqueeze", {"axis": axis}, [value], suffix="" if axis == 1 + d else f"keep{axis}")
     return value
+
+
+def _instance_norm(b: _Builder, node: fx.Node, m: nn.InstanceNorm2d) -> Value:
+    if m.track_running_stats:
+        raise Unsupported("track_running_stats=True (NetBuilder's instance norm normalises each sample by itself)")
+    return b.emit(node, "InstanceNorm2d", {"eps": m.eps, "affine": m.affine}, [b.tensor(node.args[0])], _state(m))
+
+
+def _prelu(b: _Builder, node: fx.Node, m: nn.PReLU) -> Value:
+    params = {"per_channel": m.num_parameters > 1, "init": float(m.weight.detach().flatten()[0])}
+    return b.emit(node, "PReLU", params, [b.tensor(node.args[0])], _state(m))
+
+
+PAD_MODES = {"constant": "zero", "reflect": "reflection", "replicate": "replication"}
+
+
+def _pad_layer(b: _Builder, node: fx.Node, x: Value, torch_order: Sequence[int], mode: str, value: Any) -> Value:
+    """torch's (left, right[, top, bottom]) padding of a sequence or an image is a Pad layer (start, end or top,
+    bottom, left, right); the constant must be 0."""
+    d = x.type.rank - 2
+    if mode not in PAD_MODES or (mode == "constant" and value not in (0, 0.0, None)):
+        raise Unsupported(f"padding mode {mode!r}" + (f" with value {value}" if mode == "constant" else "") +
+                          " (NetBuilder pads with zeros, a reflection or a replication of the edge)")
+    sides = tuple(int(v) for v in torch_order)
+    if d not in (1, 2) or len(sides) != 2 * d or any(v < 0 for v in sides):
+        raise Unsupported(f"padding {list(sides)} of a rank {x.type.rank} tensor (NetBuilder pads the last axis of "
+                          "a sequence N×C×L or the last two of an image N×C×H×W)")
+    amount = sides if d == 1 else (sides[2], sides[3], sides[0], sides[1])
+    return b.emit(node, "Pad", {"amount": amount, "mode": PAD_MODES[mode]}, [x])
+
+
+def _pad_module(b: _Builder, node: fx.Node, m: Any) -> Value:
+    mode = ("reflect" if "Reflection" in type(m).__name__ else "replicate" if "Replication" in type(m).__name__
+            else "constant")
+    return _pad_layer(b, node, b.tensor(node.args[0]), m.padding, mode, getattr(m, "value", 0))
 
 
 def _batch_norm(b: _Builder, node: fx.Node, m: Any) -> Value:
@@ -286,7 +322,11 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.AdaptiveAvgPool1d, _adaptive_avg), (nn.AdaptiveAvgPool2d, _adaptive_avg),
     (nn.AdaptiveMaxPool1d, _adaptive_max), (nn.AdaptiveMaxPool2d, _adaptive_max),
     (nn.BatchNorm1d, _batch_norm), (nn.BatchNorm2d, _batch_norm),
-    (nn.LayerNorm, _layer_norm), (nn.GroupNorm, _group_norm),
+    (nn.LayerNorm, _layer_norm), (nn.GroupNorm, _group_norm), (nn.InstanceNorm2d, _instance_norm),
+    (nn.PReLU, _prelu),
+    (nn.ZeroPad1d, _pad_module), (nn.ZeroPad2d, _pad_module), (nn.ConstantPad1d, _pad_module),
+    (nn.ConstantPad2d, _pad_module), (nn.ReflectionPad1d, _pad_module), (nn.ReflectionPad2d, _pad_module),
+    (nn.ReplicationPad1d, _pad_module), (nn.ReplicationPad2d, _pad_module),
     (nn.Embedding, _embedding),
     (nn.LSTM, _recurrent), (nn.GRU, _recurrent), (nn.RNN, _recurrent),
     (nn.MultiheadAttention, _attention),
@@ -481,6 +521,12 @@ def _gelu_call(b: _Builder, node: fx.Node) -> dict[str, Any]:
     return {}
 
 
+def _softplus_call(b: _Builder, node: fx.Node) -> dict[str, Any]:
+    if b.constant(_arg(node, 2, "threshold", 20), "threshold") != 20:
+        raise Unsupported("a threshold other than 20")
+    return {"beta": float(b.constant(_arg(node, 1, "beta", 1.0), "beta"))}
+
+
 def _leaky_call(b: _Builder, node: fx.Node) -> dict[str, Any]:
     return {"negative_slope": float(b.constant(_arg(node, 1, "negative_slope", 0.01), "slope"))}
 
@@ -619,6 +665,33 @@ def _adaptive_max_call(b: _Builder, node: fx.Node) -> Value:
     return _global_max(b, node, b.tensor(node.args[0]), b.constant(_arg(node, 1, "output_size"), "output size"))
 
 
+def _pad_call(b: _Builder, node: fx.Node) -> Value:
+    get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
+    return _pad_layer(b, node, b.tensor(node.args[0]), get(1, "pad", ()), get(2, "mode", "constant"),
+                      get(3, "value", None))
+
+
+def _chunk(b: _Builder, node: fx.Node) -> _Parts:
+    """``x.chunk(n, dim)`` and ``x.split(size, dim)`` into equal parts are a Split with a port per part."""
+    x = b.tensor(node.args[0])
+    name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+    axis = b.constant(_arg(node, 2, "dim", 0), "axis")
+    shapes = node.meta.get("tensor_meta")
+    count = len(shapes) if isinstance(shapes, tuple | list) else 0
+    sizes = {tuple(meta.shape) for meta in shapes} if count else set()
+    if name == "split" and isinstance(_arg(node, 1, "split_size_or_sections"), list | tuple):
+        raise Unsupported("splitting into parts of given sizes (NetBuilder's Split cuts equal parts)")
+    if count < 2 or count > 8 or len(sizes) != 1:
+        raise Unsupported(f"cutting into {count} part(s) of different sizes (NetBuilder's Split cuts 2 to 8 equal "
+                          "parts)")
+    if axis % x.type.rank == 0:
+        raise Unsupported("cutting along the batch axis")
+    if isinstance(x.type.shape[axis], str):
+        raise BakedLength(b.describe(node), "cuts along the variable length (NetBuilder's Split needs a fixed size)")
+    first = b.emit(node, "Split", {"chunks": count, "axis": axis}, [x])
+    return _Parts([Value(first.node_id, f"out{i}", b.type_of(node, i - 1)) for i in range(1, count + 1)])
+
+
 def _getattr(b: _Builder, node: fx.Node) -> Any:
     """``result.values`` of a ``max(dim)``; ``.indices`` and other attributes of tensors do not import."""
     source, name = node.args[0], node.args[1]
@@ -744,6 +817,8 @@ def _arange(b: _Builder, node: fx.Node) -> Any:
 def _getitem(b: _Builder, node: fx.Node) -> Value:
     source, index = node.args
     value = b.values.get(source)
+    if isinstance(value, _Parts) and isinstance(index, int):
+        return value.parts[index]
     if isinstance(value, _Attribute):
         return _attribute_rows(b, value, index)  # type: ignore[return-value]
     if isinstance(value, _RecurrentCall):
@@ -764,8 +839,10 @@ def _getitem(b: _Builder, node: fx.Node) -> Value:
 def _passthrough(b: _Builder, node: fx.Node) -> Value:
     x = b.tensor(node.args[0])
     dtype = node.meta["tensor_meta"].dtype if node.meta.get("tensor_meta") is not None else None
-    if dtype is not None and (dtype == torch.int64) != (x.type.dtype == "int64"):
-        raise Unsupported("changing the dtype")
+    if dtype is not None and ((dtype == torch.int64) != (x.type.dtype == "int64")
+                              or dtype not in (torch.float32, torch.int64)):
+        raise Unsupported(f"changing the dtype to {str(dtype).removeprefix('torch.')} (NetBuilder computes in "
+                          "float32, with int64 token ids)")
     return x
 
 
@@ -791,7 +868,8 @@ FUNCTION_RULES: dict[Any, FunctionRule] = {
     F.dropout: _dropout_call, torch.mean: _reduce("mean"), torch.sum: _reduce("sum"), torch.amax: _reduce("max"),
     torch.max: _reduce("max"), operator.sub: _subtract, torch.sub: _subtract, operator.neg: _negate,
     torch.neg: _negate, torch.clamp: _clamp, F.interpolate: _interpolate, getattr: _getattr,
-    torch.arange: _arange,
+    torch.arange: _arange, F.pad: _pad_call, torch.chunk: _chunk, torch.split: _chunk,
+    F.softplus: _activation("Softplus", extra=lambda b, n: _softplus_call(b, n)),
     F.adaptive_avg_pool1d: _adaptive_avg_call, F.adaptive_avg_pool2d: _adaptive_avg_call,
     F.adaptive_max_pool1d: _adaptive_max_call, F.adaptive_max_pool2d: _adaptive_max_call,
     F.max_pool1d: _pool_call("Max"), F.max_pool2d: _pool_call("Max"),
@@ -807,7 +885,8 @@ METHOD_RULES: dict[str, FunctionRule] = {
     "sigmoid": _activation("Sigmoid"), "tanh": _activation("Tanh"), "softmax": _activation("Softmax", axis=True),
     "log_softmax": _activation("LogSoftmax", axis=True), "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "max": _reduce("max"),
     "sub": _subtract, "neg": _negate, "clamp": _clamp, "contiguous": _passthrough,
-    "float": _passthrough, "clone": _passthrough, "matmul": _matmul,
+    "float": _passthrough, "clone": _passthrough, "matmul": _matmul, "chunk": _chunk, "split": _chunk,
+    "to": _passthrough,
 }
 
 

@@ -99,3 +99,10 @@ class _Positions:
 
 
 POSITIONS = _Positions()
+
+
+@dataclass
+class _Parts:
+    """A call that returns several tensors, each a port of one layer: ``x.chunk(2, dim=-1)`` is a Split."""
+
+    parts: list[Value]

@@ -208,3 +208,46 @@ def test_squeeze_without_an_axis_and_the_last_step_with_trailing_slices_import()
     assert [node.type for node in result.network.nodes if node.type in ("Squeeze", "SelectStep")] == \
         ["Squeeze", "SelectStep"]
     assert result.parity is not None and result.parity.ok and result.parity.lengths == (7, 12)
+
+
+class StyleNet(nn.Module):
+    """An image-to-image net as style-transfer and GAN code writes it: padding layers and F.pad, instance norm,
+    PReLU, a gated split with chunk, softplus."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.InstanceNorm2d(8, affine=True)
+        self.act = nn.PReLU(8, init=0.1)
+        self.gate = nn.Conv2d(8, 8, 3)
+        self.shrink = nn.Sequential(nn.ZeroPad2d((1, 0, 1, 0)), nn.Conv2d(4, 3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.norm(self.conv(self.pad(x))))
+        h = self.gate(F.pad(h, (1, 1, 1, 1), mode="replicate"))
+        value, gate = h.chunk(2, dim=1)
+        mixed = value * torch.sigmoid(gate) + F.softplus(torch.split(h, 4, dim=1)[1])
+        return self.shrink(mixed).to(torch.float32)
+
+
+def test_padding_instance_norm_prelu_and_chunks_import() -> None:
+    torch.manual_seed(0)
+    model = StyleNet()
+    result = import_pytorch(model, torch.randn(2, 3, 10, 10))
+    types = [node.type for node in result.network.nodes]
+    assert types.count("Pad") == 3 and types.count("Split") == 2
+    assert {"InstanceNorm2d", "PReLU", "Softplus"} <= set(types)
+    pads = [(node.params["amount"], node.params["mode"]) for node in result.network.nodes if node.type == "Pad"]
+    assert pads == [((1, 1, 1, 1), "reflection"), ((1, 1, 1, 1), "replication"), ((1, 0, 1, 0), "zero")]
+    assert result.parameter_count == sum(p.numel() for p in model.parameters())
+    assert result.parity is not None and result.parity.ok, result.parity
+
+
+def test_a_cast_to_another_float_type_is_refused() -> None:
+    class Half(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.to(torch.float64) * 2.0
+
+    with pytest.raises(UnsupportedOpsError, match="changing the dtype to float64"):
+        import_pytorch(Half(), torch.randn(2, 4))
