@@ -145,8 +145,9 @@ def _check_variable(builder: _Builder) -> None:
     errors = analyze(builder.net).errors
     if errors:
         first = errors[0]
-        raise BakedLength(f"{first.node_name or 'the network'}", f"cannot take a variable length in NetBuilder "
-                          f"({first.message})")
+        node = builder.net.node(first.node_id) if first.node_id else None
+        where = f"{node.name} (its {node.type} layer)" if node is not None else "the network"
+        raise BakedLength(where, f"cannot take a variable length in NetBuilder ({first.message.rstrip('.')})")
 
 
 def _input_names(graph_module: fx.GraphModule, count: int) -> list[str]:

@@ -333,3 +333,52 @@ def test_a_fixed_table_that_is_not_sinusoidal_imports_as_a_learned_one_and_says_
     assert result.network.find("add").params["kind"] == "learned"
     assert any("the fixed table pe imports as a learned PositionalEncoding" in note for note in result.notes)
     assert result.parity is not None and result.parity.ok
+
+
+TOKENS_FILE = textwrap.dedent("""
+    import torch.nn as nn
+
+    class Tagger(nn.Module):
+        def __init__(self, vocab=30):
+            super().__init__()
+            self.embed = nn.Embedding(vocab, 8)
+            self.gru = nn.GRU(8, 8, batch_first=True)
+            self.out = nn.Linear(8, 4)
+
+        def forward(self, ids):
+            states, _ = self.gru(self.embed(ids))
+            return self.out(states)
+""")
+
+
+def test_cli_token_ids_are_variable_without_being_asked(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "tagger.py"
+    source.write_text(TOKENS_FILE)
+    out = tmp_path / "tagger.nbg"
+    assert main(["import", f"{source}:Tagger", "--input-shape", "12", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parity"]["sequence_lengths"] == [7, 12]
+    assert any(note.startswith("Variable length T: ids") for note in report["notes"])
+    net = load_document(out).network()
+    assert net.find("ids").params == {"shape": ("T",), "dtype": "int64"}
+    assert analyze(net).ok
+
+
+def test_a_reshape_that_torch_runs_but_netbuilder_cannot_keep_variable_is_named() -> None:
+    """N×T×4 to N×(T/2)×8 runs in torch at every even length (14 and the second length, 8), but a NetBuilder
+    Reshape cannot halve a variable length: its own shape check names the layer."""
+
+    class Pairs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(40, 4)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            x = self.embed(tokens)
+            return self.head(x.reshape(x.size(0), -1, 8))
+
+    result = import_pytorch(Pairs(), torch.randint(0, 40, (2, 14)))
+    assert result.network.find("tokens").params["shape"] == (14,)
+    assert any("reshape (its Reshape layer) cannot take a variable length" in note for note in result.notes)
+    assert result.parity is not None and result.parity.ok
