@@ -13,6 +13,8 @@ from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError
 from netbuilder.importers.pytorch import import_pytorch
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models run fastest on one thread
+
 
 class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:

@@ -22,6 +22,8 @@ from netbuilder.importers import ModelImportError
 from netbuilder.importers.pytorch import import_pytorch
 from netbuilder.io import load_document
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models run fastest on one thread
+
 
 class LstmTagger(nn.Module):
     """Embedding → LSTM → Linear: a score per token."""
