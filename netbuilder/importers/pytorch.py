@@ -51,6 +51,7 @@ from netbuilder.importers.pytorch_values import (
     Unsupported,
     Value,
     _Attribute,
+    _FinalState,
     _is_tensor,
     _meta_shape,
     _meta_shape_item,
@@ -511,6 +512,8 @@ class _Builder:
         if isinstance(value, _RecurrentCall):
             raise Unsupported("the whole (output, state) result of a recurrent layer is used; only output[0] "
                               "imports")
+        if isinstance(value, _FinalState):
+            raise Unsupported(value.call.rest + " (h_n[-1], the last layer's state, imports)")
         if isinstance(value, _Attribute | _PositionTable):
             name = value.target if isinstance(value, _Attribute) else value.source
             raise Unsupported(f"the tensor {name} used directly in forward (NetBuilder layers own their weights; "

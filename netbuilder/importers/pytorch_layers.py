@@ -22,6 +22,7 @@ from netbuilder.importers.pytorch_values import (
     Value,
     _arg,
     _Attribute,
+    _FinalState,
     _ints,
     _meta_shape,
     _Parts,
@@ -220,7 +221,8 @@ def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:
     weights = {f"rnn.{key}": tensor for key, tensor in _state(m).items()}
     value = b.emit(node, cell, params, [b.tensor(node.args[0])], weights)
     typed = Value(value.node_id, value.port, b.type_of(node, 0))
-    return _RecurrentCall(typed, node.name)
+    return _RecurrentCall(typed, node.name, layers=m.num_layers, directions=2 if m.bidirectional else 1,
+                          cell=cell)
 
 
 def _no_masks(node: fx.Node, names: Sequence[str]) -> None:
@@ -490,6 +492,11 @@ def _unsqueeze(b: _Builder, node: fx.Node) -> Value:
 
 def _squeeze(b: _Builder, node: fx.Node) -> Value:
     axis = b.constant(_arg(node, 1, "dim"), "axis")
+    state = b.values.get(node.args[0])
+    if isinstance(state, _FinalState) and axis == 0:  # h_n.squeeze(0) of a one-layer, one-direction RNN
+        if state.call.layers * state.call.directions != 1:
+            raise Unsupported("squeezing the final state of a stacked or bidirectional recurrent layer")
+        return _final_step(b, node, state, 0)
     if isinstance(axis, list | tuple):
         if len(axis) != 1:
             raise Unsupported("squeezing several given axes at once")
@@ -814,9 +821,36 @@ def _arange(b: _Builder, node: fx.Node) -> Any:
     return POSITIONS
 
 
+def _final_step(b: _Builder, node: fx.Node, state: _FinalState, row: Any) -> Value:
+    """Row ``row`` of ``h_n`` (num_layers × directions rows): in the last layer, the forward direction's final
+    state is the output's last step, the backward direction's is the first step's second half."""
+    call = state.call
+    rows = call.layers * call.directions
+    if state.part != "h" or not isinstance(row, int) or not -rows <= row < rows:
+        raise Unsupported(call.rest)
+    row %= rows
+    if row < (call.layers - 1) * call.directions:
+        raise Unsupported(f"the final state of layer {row // call.directions + 1} of {call.layers} (only the last "
+                          "layer's state is a step of the output sequence)")
+    if call.directions == 1:
+        return b.emit(node, "SelectStep", {"which": "last"}, [call.value])
+    if call.halves is None:
+        split = b.emit(node, "Split", {"chunks": 2, "axis": -1}, [call.value], suffix="directions")
+        call.halves = (Value(split.node_id, "out1", split.type), Value(split.node_id, "out2", split.type))
+    backward = row % 2 == 1
+    return b.emit(node, "SelectStep", {"which": "first" if backward else "last"}, [call.halves[int(backward)]])
+
+
 def _getitem(b: _Builder, node: fx.Node) -> Value:
     source, index = node.args
     value = b.values.get(source)
+    if isinstance(value, _RecurrentCall) and index == 1 and value.layers:
+        return _FinalState(value, "pair" if value.cell == "LSTM" else "h")  # type: ignore[return-value]
+    if isinstance(value, _FinalState):
+        if value.part == "pair" and index in (0, 1):
+            return _FinalState(value.call, "h" if index == 0 else "c")  # type: ignore[return-value]
+        row = index[0] if isinstance(index, tuple) and all(i == slice(None) for i in index[1:]) else index
+        return _final_step(b, node, value, row)
     if isinstance(value, _Parts) and isinstance(index, int):
         return value.parts[index]
     if isinstance(value, _Attribute):

@@ -41,6 +41,20 @@ class _RecurrentCall:
     fx_name: str
     rest: str = "the final state of a recurrent layer (output[1]); NetBuilder imports the output sequence, " \
         "output[0]: set the layer's 'final state' by hand to carry the state"
+    layers: int = 0  # a recurrent layer's stacked layers and directions (0: not a recurrent layer)
+    directions: int = 1
+    cell: str = ""
+    halves: tuple[Value, Value] | None = None  # a bidirectional output cut into its forward and backward halves
+
+
+@dataclass
+class _FinalState:
+    """The final state of a recurrent layer (``h_n``, or LSTM's ``(h_n, c_n)`` as ``part`` "pair"). Its last
+    layer's rows are steps of the output sequence: ``h_n[-1]`` is the last step (forward) or the first step's
+    backward half, so they import as SelectStep."""
+
+    call: _RecurrentCall
+    part: str  # "pair" (LSTM's (h, c)), "h" or "c"
 
 
 SIZE = object()  # the value of a call that computes sizes, not tensors

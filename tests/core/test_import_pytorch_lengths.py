@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from netbuilder.analysis import analyze
 from netbuilder.cli import main
-from netbuilder.importers import ModelImportError
+from netbuilder.importers import ModelImportError, UnsupportedOpsError
 from netbuilder.importers.pytorch import import_pytorch
 from netbuilder.io import load_document
 
@@ -384,3 +384,54 @@ def test_a_reshape_that_torch_runs_but_netbuilder_cannot_keep_variable_is_named(
     assert result.network.find("tokens").params["shape"] == (14,)
     assert any("reshape (its Reshape layer) cannot take a variable length" in note for note in result.notes)
     assert result.parity is not None and result.parity.ok
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Classifiers that read a recurrent layer's final state: the last layer's h_n is a step of the output sequence
+
+
+class FinalHidden(nn.Module):
+    def __init__(self, cell: type, layers: int, bidirectional: bool) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 8)
+        self.rnn = cell(8, 6, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+        self.fc = nn.Linear(12 if bidirectional else 6, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        _, state = self.rnn(self.embed(tokens))
+        h = state[0] if isinstance(self.rnn, nn.LSTM) else state
+        if self.rnn.bidirectional:
+            return self.fc(torch.cat([h[-2, :, :], h[-1, :, :]], dim=1))
+        return self.fc(h[-1] if self.rnn.num_layers > 1 else h.squeeze(0))
+
+
+@pytest.mark.parametrize(("cell", "layers", "bidirectional", "steps"), [
+    (nn.LSTM, 2, False, ["SelectStep"]),
+    (nn.GRU, 1, False, ["SelectStep"]),
+    (nn.GRU, 2, True, ["Split", "SelectStep", "SelectStep"]),
+])
+def test_the_final_hidden_state_of_the_last_layer_imports_as_a_step(cell: type, layers: int, bidirectional: bool,
+                                                                     steps: list[str]) -> None:
+    torch.manual_seed(0)
+    model = FinalHidden(cell, layers, bidirectional)
+    result = import_pytorch(model, torch.randint(0, 30, (2, 10)))
+    types = [node.type for node in result.network.nodes]
+    assert [t for t in types if t in ("Split", "SelectStep")] == steps
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (6, 10)
+    _agrees_at(result, model, lambda n: torch.randint(0, 30, (2, n)), (1, 25))
+
+
+def test_other_rows_of_the_final_state_are_refused_by_name() -> None:
+    class EarlyLayer(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.LSTM(4, 6, num_layers=2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            _, (h, c) = self.rnn(x)
+            return h[0] + c[-1]
+
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_pytorch(EarlyLayer(), torch.randn(2, 5, 4))
+    reasons = " ".join(caught.value.ops[0].reasons)
+    assert "the final state of layer 1 of 2" in reasons and "final state" in reasons
