@@ -55,6 +55,7 @@ from netbuilder.importers.pytorch_values import (
     _is_tensor,
     _meta_shape,
     _meta_shape_item,
+    _nodes_in,
     _PositionTable,
     _RecurrentCall,
 )
@@ -523,7 +524,7 @@ class _Builder:
         return value
 
     def constant(self, arg: Any, what: str) -> Any:
-        if isinstance(arg, fx.Node):
+        if _nodes_in(arg):  # a size read in forward, alone or inside a list: `F.pad(x, [dx // 2, dx - dx // 2])`
             raise Unsupported(f"its {what} is computed in forward; NetBuilder needs a fixed number there")
         return arg
 
@@ -585,12 +586,6 @@ def _changes_in_place(node: fx.Node) -> bool:
     name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
     return (node.kwargs.get("inplace") is True or node.target is operator.setitem
             or (name.endswith("_") and not name.endswith("__")))
-
-
-def _nodes_in(arguments: Any) -> list[fx.Node]:
-    found: list[fx.Node] = []
-    fx.node.map_arg(arguments, lambda n: found.append(n) or n)
-    return found
 
 
 def _flatten_outputs(result: Any) -> list[fx.Node] | None:

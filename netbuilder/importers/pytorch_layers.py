@@ -25,6 +25,7 @@ from netbuilder.importers.pytorch_values import (
     _FinalState,
     _ints,
     _meta_shape,
+    _nodes_in,
     _Parts,
     _PositionTable,
     _RecurrentCall,
@@ -672,8 +673,16 @@ def _adaptive_max_call(b: _Builder, node: fx.Node) -> Value:
     return _global_max(b, node, b.tensor(node.args[0]), b.constant(_arg(node, 1, "output_size"), "output size"))
 
 
+def _unchanged_shape(b: _Builder, node: fx.Node) -> bool:
+    """The call's result has its input's shape at the traced length and at the other one."""
+    source = node.args[0]
+    return _meta_shape(node) == _meta_shape(source) and b.other_shape(node) == b.other_shape(source)
+
+
 def _pad_call(b: _Builder, node: fx.Node) -> Value:
     get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
+    if _nodes_in(_arg(node, 1, "pad")) and _unchanged_shape(b, node):
+        return b.tensor(node.args[0])  # U-Net's pad to the skip's size, which is the same size here: no padding
     return _pad_layer(b, node, b.tensor(node.args[0]), get(1, "pad", ()), get(2, "mode", "constant"),
                       get(3, "value", None))
 
@@ -754,9 +763,37 @@ def _interpolate(b: _Builder, node: fx.Node) -> Value:
     get = lambda i, name, default: b.constant(_arg(node, i, name, default), name)  # noqa: E731
     if get(6, "antialias", False):
         raise Unsupported("antialias=True")
-    params = _upsample_params(get(1, "size", None), get(2, "scale_factor", None), get(3, "mode", "nearest"),
-                              get(4, "align_corners", None), x.type.rank)
+    size, scale = _arg(node, 1, "size"), get(2, "scale_factor", None)
+    if size is not None and scale is None:  # size=skip.shape[2:]: the whole factor it amounts to, if it is one
+        size, scale = None, _size_as_factor(b, node)
+    params = _upsample_params(size, scale, get(3, "mode", "nearest"), get(4, "align_corners", None), x.type.rank)
     return b.emit(node, "Upsample", params, [x])
+
+
+def _size_as_factor(b: _Builder, node: fx.Node) -> int:
+    """An interpolation to a given size is an Upsample when the size is one whole factor of every spatial axis, at
+    the traced length and the other one."""
+    factors = set()
+    for out, source in ((_meta_shape(node), _meta_shape(node.args[0])),
+                        (b.other_shape(node), b.other_shape(node.args[0]))):
+        if out is None or source is None:
+            continue
+        for got, had in zip(out[2:], source[2:], strict=True):
+            factors.add(got / had)
+    if len(factors) != 1 or not next(iter(factors)).is_integer():
+        raise Unsupported("an interpolation to a size that is not one whole factor of the input's (NetBuilder's "
+                          "Upsample scales by a whole factor)")
+    return int(next(iter(factors)))
+
+
+def _expand(b: _Builder, node: fx.Node) -> Value:
+    """``y.expand_as(x)`` feeding ``x * y`` or ``x + y``: the element-wise layer broadcasts size-1 axes itself."""
+    x = b.tensor(node.args[0])
+    elementwise = {operator.add, operator.mul, operator.sub, torch.add, torch.mul, torch.sub, "add", "mul", "sub"}
+    if node.users and all(user.target in elementwise for user in node.users):
+        return x
+    raise Unsupported("expanding a tensor other than into an element-wise +, - or × (which broadcast by "
+                      "themselves)")
 
 
 def _position_table(b: _Builder, arg: Any) -> _PositionTable | None:
@@ -920,7 +957,7 @@ METHOD_RULES: dict[str, FunctionRule] = {
     "log_softmax": _activation("LogSoftmax", axis=True), "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "max": _reduce("max"),
     "sub": _subtract, "neg": _negate, "clamp": _clamp, "contiguous": _passthrough,
     "float": _passthrough, "clone": _passthrough, "matmul": _matmul, "chunk": _chunk, "split": _chunk,
-    "to": _passthrough,
+    "to": _passthrough, "expand": _expand, "expand_as": _expand,
 }
 
 

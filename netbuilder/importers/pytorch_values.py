@@ -120,3 +120,10 @@ class _Parts:
     """A call that returns several tensors, each a port of one layer: ``x.chunk(2, dim=-1)`` is a Split."""
 
     parts: list[Value]
+
+
+def _nodes_in(arguments: Any) -> list[fx.Node]:
+    """The traced values inside a call's arguments, however nested (``[dx // 2, dx - dx // 2]``)."""
+    found: list[fx.Node] = []
+    fx.node.map_arg(arguments, lambda n: found.append(n) or n)
+    return found

@@ -253,3 +253,57 @@ def test_a_cast_to_another_float_type_is_refused() -> None:
 
     with pytest.raises(UnsupportedOpsError, match="changing the dtype to float64"):
         import_pytorch(Half(), torch.randn(2, 4))
+
+
+class SqueezeExcite(nn.Module):
+    """The squeeze-and-excitation block of SENet and EfficientNet: y.expand_as(x) into x * y."""
+
+    def __init__(self, channels: int = 8, reduction: int = 4) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(inplace=True),
+                                nn.Linear(channels // reduction, channels), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, _, _ = x.size()
+        y = F.adaptive_avg_pool2d(x, 1).view(b, c)
+        return x * self.fc(y).view(b, c, 1, 1).expand_as(x)
+
+
+class UNetUp(nn.Module):
+    """A U-Net decoder step as the popular implementation writes it: interpolate to the skip's size, pad by the
+    size difference computed in forward, concatenate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, 2, 1)
+        self.se = SqueezeExcite()
+        self.conv = nn.Conv2d(16, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = F.relu(self.down(x))
+        u = F.interpolate(self.se(skip), size=x.shape[2:], mode="bilinear")
+        skip = F.interpolate(skip, scale_factor=2.0)
+        diff_y, diff_x = skip.size()[2] - u.size()[2], skip.size()[3] - u.size()[3]
+        u = F.pad(u, [diff_x // 2, diff_x - diff_x // 2, diff_y // 2, diff_y - diff_y // 2])
+        return self.conv(torch.cat([skip, u], dim=1))
+
+
+def test_squeeze_excite_and_a_unet_step_import() -> None:
+    torch.manual_seed(0)
+    result = import_pytorch(UNetUp(), torch.randn(2, 3, 8, 8))
+    types = [node.type for node in result.network.nodes]
+    assert types.count("Upsample") == 2 and "Multiply" in types and "Pad" not in types
+    assert [n.params["scale_factor"] for n in result.network.nodes if n.type == "Upsample"] == [2, 2]
+    assert result.parity is not None and result.parity.ok, result.parity
+
+
+def test_sizes_computed_in_forward_that_change_the_shape_are_refused() -> None:
+    class Grows(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            grow = x.size(2) // 4
+            return F.interpolate(F.pad(x, [grow, grow]), size=(x.size(2) * 3 // 2,))
+
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_pytorch(Grows(), torch.randn(2, 3, 8))
+    ops = {op.op_type: op for op in caught.value.ops}
+    assert "its pad is computed in forward" in ops["F.pad"].reasons[0]
