@@ -498,6 +498,13 @@ class _Builder:
         except Unsupported as problem:
             self._fail(node, label, str(problem))
             return
+        except BakedLength:
+            raise
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as error:
+            # Arguments of a form no rule expected: listed with the others, never a traceback.
+            self._fail(node, label, f"arguments of a form the import does not read ({type(error).__name__}: "
+                       f"{_first_line(error)})")
+            return
         self.values[node] = result
 
     def _fail(self, node: fx.Node, label: str, reason: str) -> None:

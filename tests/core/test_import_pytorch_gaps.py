@@ -307,3 +307,21 @@ def test_sizes_computed_in_forward_that_change_the_shape_are_refused() -> None:
         import_pytorch(Grows(), torch.randn(2, 3, 8))
     ops = {op.op_type: op for op in caught.value.ops}
     assert "its pad is computed in forward" in ops["F.pad"].reasons[0]
+
+
+def test_a_rule_that_cannot_read_its_arguments_is_listed_not_a_traceback(monkeypatch) -> None:
+    from netbuilder.importers import pytorch_layers
+
+    def confused(b, node):
+        return int(node)  # what reading an argument of an unexpected form looks like
+
+    monkeypatch.setitem(pytorch_layers.METHOD_RULES, "relu", confused)
+
+    class UsesRelu(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.relu()
+
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_pytorch(UsesRelu(), torch.randn(2, 4))
+    assert caught.value.ops[0].op_type == "Tensor.relu"
+    assert "arguments of a form the import does not read (TypeError" in caught.value.ops[0].reasons[0]
