@@ -5,7 +5,12 @@ whole (a Conv2d is one call), functional calls and tensor methods (``torch.cat``
 are calls of their own. Each call maps to a layer spec by the rules in `netbuilder.importers.pytorch_layers`; the
 example input, run through the traced graph (``ShapeProp``), gives every value's shape, which settles what
 shape-only calls mean (``x.view(x.size(0), -1)`` is a Reshape to the traced size). Calls that only compute sizes
-(``x.size(0)``) make no layer.
+(``x.size(0)``) make no layer, nor do calls whose values never reach what ``forward`` returns.
+
+Sequence lengths stay variable where the model allows it (`netbuilder.importers.pytorch_lengths`): token ids that
+feed an Embedding, and the axes ``dynamic_axes`` names, import as ``T``; the model runs once more at another length
+to learn which sizes follow it, so a reshape keeps the length in its -1. A call that fixes the length is named in a
+warning and the traced length is kept.
 
 Nothing is ever replaced by a placeholder: a call with no mapping, or with arguments NetBuilder's layer cannot
 express, is collected, and the import stops with `UnsupportedOpsError` listing each kind, how often and where.
@@ -327,6 +332,7 @@ class _Builder:
         self.notes: list[str] = []
         self.last_type: dict[str, str] = {}  # node id -> layer type, for output roles
         self.embedding_weights: dict[int, str] = {}  # id of an Embedding's weight -> its node name (tying)
+        self.live: set[fx.Node] = set()  # the calls whose values reach forward's result
 
     def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
         self.live = _reaching_outputs(self.gm.graph)
