@@ -288,9 +288,24 @@ def _trace(model: nn.Module, label: str) -> fx.GraphModule:
             with contextlib.suppress(Exception):
                 return fx.GraphModule(model, _BufferTracer().trace(model), type(model).__name__)
         raise ModelImportError(
-            f"{label} cannot be traced by torch.fx: {type(error).__name__}: {_first_line(error)}. Tracing needs a "
-            "forward whose steps do not depend on the values of the data (no if/for on tensor values); write "
-            "such a branch as a layer, or export the model to ONNX and import that.") from None
+            f"{label} cannot be traced by torch.fx: {type(error).__name__}: {_first_line(error)}. "
+            f"{_packing_hint(model)}Tracing needs a forward whose steps do not depend on the values of the data "
+            "(no if/for on tensor values); write such a branch as a layer, or export the model to ONNX and import "
+            "that.") from None
+
+
+def _packing_hint(model: nn.Module) -> str:
+    """Packed sequences are the usual reason a recurrent model will not trace; say so in its words."""
+    import inspect
+
+    try:
+        source = inspect.getsource(type(model).forward)
+    except (OSError, TypeError):
+        return ""
+    if "pack_padded_sequence" in source or "pack_sequence" in source:
+        return ("forward packs its sequences (pack_padded_sequence), which cannot be traced: NetBuilder's recurrent "
+                "layers read the padded N×T×F batch, so pass it to the layer directly. ")
+    return ""
 
 
 def _propagate_shapes(graph_module: fx.GraphModule, examples: tuple[torch.Tensor, ...], label: str) -> None:

@@ -10,7 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netbuilder.analysis import analyze
-from netbuilder.importers import UnsupportedOpsError
+from netbuilder.importers import ModelImportError, UnsupportedOpsError
 from netbuilder.importers.pytorch import import_pytorch
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # small models run fastest on one thread
@@ -325,3 +325,43 @@ def test_a_rule_that_cannot_read_its_arguments_is_listed_not_a_traceback(monkeyp
         import_pytorch(UsesRelu(), torch.randn(2, 4))
     assert caught.value.ops[0].op_type == "Tensor.relu"
     assert "arguments of a form the import does not read (TypeError" in caught.value.ops[0].reasons[0]
+
+
+class ShuffleUnit(nn.Module):
+    """ShuffleNet V2's unit: chunk the channels, convolve one half, concatenate, shuffle the channel groups."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.BatchNorm2d(4), nn.ReLU(inplace=True),
+                                    nn.Conv2d(4, 4, 3, 1, 1, groups=4, bias=False), nn.BatchNorm2d(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x.chunk(2, dim=1)
+        out = torch.cat((x1, self.branch(x2)), dim=1)
+        b, c, h, w = out.size()
+        out = torch.transpose(out.view(b, 2, c // 2, h, w), 1, 2).contiguous()
+        return out.view(b, -1, h, w)
+
+
+def test_a_shufflenet_unit_imports() -> None:
+    torch.manual_seed(0)
+    result = import_pytorch(ShuffleUnit(), torch.randn(2, 8, 6, 6))
+    assert [n.type for n in result.network.nodes if n.type in ("Split", "Reshape", "Permute")] == \
+        ["Split", "Reshape", "Permute", "Reshape"]
+    assert result.parity is not None and result.parity.ok
+
+
+def test_packed_sequences_are_named_as_the_reason_a_model_will_not_trace() -> None:
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    class Packed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(4, 6, batch_first=True)
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            out, _ = self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+            return pad_packed_sequence(out, batch_first=True)[0]
+
+    with pytest.raises(ModelImportError, match=r"forward packs its sequences \(pack_padded_sequence\)"):
+        import_pytorch(Packed(), (torch.randn(2, 5, 4), torch.tensor([5, 3])))
