@@ -574,6 +574,7 @@ def _reduce(kind: str) -> FunctionRule:
 def _pooled(b: _Builder, node: fx.Node, x: Value, dims: tuple[int, ...], keepdim: bool, kind: str) -> Value:
     rank = x.type.rank
     axes = sorted({d % rank for d in dims})
+    reduced = tuple(axes)
     if 0 in axes:
         raise Unsupported("a reduction over the batch axis")
     kept = [axis for axis in range(1, rank) if axis not in axes]
@@ -595,7 +596,7 @@ def _pooled(b: _Builder, node: fx.Node, x: Value, dims: tuple[int, ...], keepdim
             steps.append(("Permute", {"order": (kept[0], *axes)}, "channels_first"))
         steps.append((pool, {}, "pool"))
     if kind == "sum":
-        sizes = [x.type.shape[axis] for axis in axes if axis < rank]
+        sizes = [x.type.shape[axis] for axis in reduced]
         if not all(isinstance(size, int) for size in sizes):
             raise BakedLength(b.describe(node), "sums over the variable length (NetBuilder has no sum layer: a "
                               "mean times the traced length stands in for it)")

@@ -365,3 +365,13 @@ def test_packed_sequences_are_named_as_the_reason_a_model_will_not_trace() -> No
 
     with pytest.raises(ModelImportError, match=r"forward packs its sequences \(pack_padded_sequence\)"):
         import_pytorch(Packed(), (torch.randn(2, 5, 4), torch.tensor([5, 3])))
+
+
+def test_sums_are_a_mean_times_the_count_of_every_axis_summed() -> None:
+    class Sums(nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # x: N×3×4
+            return x.sum(-1), x.sum(-1).sum(-1, keepdim=True), torch.sum(x, dim=(1, 2), keepdim=True)
+
+    result = import_pytorch(Sums(), torch.randn(2, 3, 4))
+    assert [n.params["factor"] for n in result.network.nodes if n.type == "Scale"] == [4.0, 4.0, 3.0, 12.0]
+    assert result.parity is not None and result.parity.ok
