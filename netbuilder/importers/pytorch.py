@@ -645,7 +645,10 @@ class LengthParityReport(ParityReport):
 
     def summary(self) -> str:
         text = super().summary()
-        return f"{text[:-1]}, at sequence lengths {' and '.join(map(str, self.lengths))}." if self.lengths else text
+        if not self.lengths:
+            return text
+        *rest, last = map(str, self.lengths)
+        return f"{text[:-1]}, at sequence lengths {', '.join(rest)}{' and ' if rest else ''}{last}."
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "sequence_lengths": list(self.lengths)}

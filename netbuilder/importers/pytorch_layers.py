@@ -254,8 +254,8 @@ def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _Recurre
                           "attended values, output[0]")
 
 
-def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
-    decoder = isinstance(m, nn.TransformerDecoderLayer)
+def _transformer_params(m: Any) -> dict[str, Any]:
+    """The TransformerEncoderLayer / TransformerDecoderLayer parameters of one torch layer."""
     if not m.self_attn.batch_first:
         raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
     function = m.activation
@@ -266,19 +266,50 @@ def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
         raise Unsupported("an activation other than relu or gelu")
     if m.linear1.bias is None or abs(m.norm1.eps - 1e-5) > 1e-12:
         raise Unsupported("bias=False or a layer_norm_eps other than 1e-5")
+    return {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features,
+            "dropout": float(m.dropout.p), "activation": activation, "norm_first": m.norm_first, "causal": False}
+
+
+def _transformer_inputs(b: _Builder, node: fx.Node, decoder: bool) -> list[Value]:
+    """The sequence (and a decoder's memory) of a Transformer call; masks and causal flags do not import."""
     if len(node.args) > (2 if decoder else 1):
         raise Unsupported("masks passed positionally")
-    _no_masks(node, ("src_mask", "src_key_padding_mask", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
+    _no_masks(node, ("mask", "src_mask", "src_key_padding_mask", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
                      "memory_key_padding_mask"))
     if node.kwargs.get("is_causal") or node.kwargs.get("tgt_is_causal") or node.kwargs.get("memory_is_causal"):
         raise Unsupported("a causal flag in forward (set the layer's causal option by hand)")
-    params = {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features,
-              "dropout": float(m.dropout.p), "activation": activation, "norm_first": m.norm_first, "causal": False}
     inputs = [b.tensor(node.args[0])]
     if decoder:
         inputs.append(b.tensor(node.args[1] if len(node.args) > 1 else node.kwargs.get("memory")))
+    return inputs
+
+
+def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
+    decoder = isinstance(m, nn.TransformerDecoderLayer)
+    params = _transformer_params(m)
+    inputs = _transformer_inputs(b, node, decoder)
     kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
     return b.emit(node, kind, params, inputs, _state(m))
+
+
+def _transformer_stack(b: _Builder, node: fx.Node, m: Any) -> Value:
+    """``nn.TransformerEncoder`` / ``nn.TransformerDecoder``: one layer per stacked layer, each with its weights,
+    and the final LayerNorm when there is one."""
+    decoder = isinstance(m, nn.TransformerDecoder)
+    inputs = _transformer_inputs(b, node, decoder)
+    kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
+    x = inputs[0]
+    count = len(m.layers)
+    for index, layer in enumerate(m.layers):
+        last = index == count - 1 and m.norm is None
+        x = b.emit(node, kind, _transformer_params(layer), [x, *inputs[1:]], _state(layer),
+                   suffix="" if last else f"layer{index + 1}")
+    if m.norm is not None:
+        if not isinstance(m.norm, nn.LayerNorm) or (m.norm.elementwise_affine and m.norm.bias is None):
+            raise Unsupported("a final norm other than a LayerNorm with weight and bias")
+        x = b.emit(node, "LayerNorm", {"axes": len(m.norm.normalized_shape), "eps": m.norm.eps,
+                                       "affine": m.norm.elementwise_affine}, [x], _state(m.norm))
+    return x
 
 
 def _upsample(b: _Builder, node: fx.Node, m: nn.Upsample) -> Value:
@@ -334,6 +365,7 @@ MODULE_RULES: list[tuple[type, ModuleRule]] = [
     (nn.LSTM, _recurrent), (nn.GRU, _recurrent), (nn.RNN, _recurrent),
     (nn.MultiheadAttention, _attention),
     (nn.TransformerEncoderLayer, _transformer_layer), (nn.TransformerDecoderLayer, _transformer_layer),
+    (nn.TransformerEncoder, _transformer_stack), (nn.TransformerDecoder, _transformer_stack),
     (nn.ReLU, _simple("ReLU")),
     (nn.GELU, _simple("GELU", _gelu_params)), (nn.SiLU, _simple("SiLU")), (nn.Sigmoid, _simple("Sigmoid")),
     (nn.Tanh, _simple("Tanh")), (nn.ELU, _simple("ELU", lambda m: {"alpha": float(m.alpha)})),

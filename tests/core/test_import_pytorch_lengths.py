@@ -435,3 +435,35 @@ def test_other_rows_of_the_final_state_are_refused_by_name() -> None:
         import_pytorch(EarlyLayer(), torch.randn(2, 5, 4))
     reasons = " ".join(caught.value.ops[0].reasons)
     assert "the final state of layer 1 of 2" in reasons and "final state" in reasons
+
+
+class Seq2Seq(nn.Module):
+    """nn.TransformerEncoder and nn.TransformerDecoder stacks (with a final norm), source and target of their own
+    lengths."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 16)
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, batch_first=True), 2,
+                                             norm=nn.LayerNorm(16))
+        self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 4, 32, batch_first=True), 2)
+        self.out = nn.Linear(16, 30)
+
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        return self.out(self.decoder(self.embed(tgt), self.encoder(self.embed(src))))
+
+
+def test_transformer_stacks_import_layer_by_layer_with_two_variable_lengths() -> None:
+    torch.manual_seed(0)
+    model = Seq2Seq()
+    result = import_pytorch(model, (torch.randint(0, 30, (2, 12)), torch.randint(0, 30, (2, 7))))
+    types = [node.type for node in result.network.nodes]
+    assert types.count("TransformerEncoderLayer") == 2 and types.count("TransformerDecoderLayer") == 2
+    assert "LayerNorm" in types
+    assert [node.params["shape"] for node in result.network.inputs()] == [("T",), ("T",)]
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (4, 7, 12)
+    assert "at sequence lengths 4, 7 and 12" in result.parity.summary()
+    module = result.compile()
+    src, tgt = torch.randint(0, 30, (2, 20)), torch.randint(0, 30, (2, 3))
+    with torch.no_grad():
+        torch.testing.assert_close(module(src, tgt), model.eval()(src, tgt))
