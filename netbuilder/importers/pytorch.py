@@ -41,7 +41,7 @@ import torch.nn as nn
 from netbuilder.document import Document
 from netbuilder.document.model import Network, name_is_usable, name_stem
 from netbuilder.importers.parity import worst_differences
-from netbuilder.importers.pytorch_layers import function_rule, module_rule
+from netbuilder.importers.pytorch_layers import causal_mask_argument, function_rule, module_rule
 from netbuilder.importers.pytorch_lengths import (
     Axes,
     BakedLength,
@@ -311,11 +311,23 @@ def _packing_hint(model: nn.Module) -> str:
 def _propagate_shapes(graph_module: fx.GraphModule, examples: tuple[torch.Tensor, ...], label: str) -> None:
     from torch.fx.passes.shape_prop import ShapeProp
 
+    modules = dict(graph_module.named_modules())
+    masks = {mask for node in graph_module.graph.nodes if (mask := causal_mask_argument(node, modules)) is not None}
+
+    class ShapeAndMaskProp(ShapeProp):
+        """Shapes, and the values of attention masks (to tell a causal mask from others)."""
+
+        def run_node(self, n: fx.Node) -> Any:
+            result = super().run_node(n)
+            if n in masks and isinstance(result, torch.Tensor) and result.dim() == 2:
+                n.meta["nb_mask"] = result.detach().clone()
+            return result
+
     try:  # ShapeProp prints the traceback of a failing call itself: the message below says it in words
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             # Two samples are enough to learn every shape (the batch axis becomes N), at a fraction of the
             # compute; one would not do: at batch 1, x.squeeze() drops the batch axis too.
-            ShapeProp(graph_module).propagate(*(t[:2] for t in examples))
+            ShapeAndMaskProp(graph_module).propagate(*(t[:2] for t in examples))
     except Exception as error:
         raise ModelImportError(f"{label} fails on the example input of shape "
                                f"{', '.join(str(tuple(t.shape)) for t in examples)}: {type(error).__name__}: "
@@ -350,7 +362,7 @@ class _Builder:
         self.live: set[fx.Node] = set()  # the calls whose values reach forward's result
 
     def build(self) -> tuple[Document, dict[str, torch.Tensor]]:
-        self.live = _reaching_outputs(self.gm.graph)
+        self.live = _reaching_outputs(self.gm.graph, lambda n: causal_mask_argument(n, self.modules))
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 self._input(node)
@@ -583,17 +595,19 @@ def describe_call(node: fx.Node, modules: dict[str, nn.Module]) -> str:
     return f"{node.name} ({call_label(node, modules)})"
 
 
-def _reaching_outputs(graph: fx.Graph) -> set[fx.Node]:
+def _reaching_outputs(graph: fx.Graph, mask_of: Any = lambda node: None) -> set[fx.Node]:
     """The calls whose values reach what forward returns; the rest (``x.size()[2:]`` feeding nothing, a branch
-    computed and dropped) import as nothing."""
+    computed and dropped) import as nothing, and so do the calls that build a causal mask (``mask_of(call)``), which
+    becomes the attention layer's causal option."""
     live: set[fx.Node] = set()
     stack = [node for node in graph.nodes if node.op == "output"]
     while stack:
         node = stack.pop()
         if _asks_size(node):
             continue  # x.size(2) needs x's shape, not a layer computing x: `F.max_pool1d(x, conv(h).size(2))`
+        mask = mask_of(node)
         for source in node.all_input_nodes:
-            if source not in live:
+            if source is not mask and source not in live:
                 live.add(source)
                 stack.append(source)
     return live

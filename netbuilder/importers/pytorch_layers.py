@@ -229,7 +229,51 @@ def _recurrent(b: _Builder, node: fx.Node, m: Any) -> _RecurrentCall:
 def _no_masks(node: fx.Node, names: Sequence[str]) -> None:
     for name in names:
         if node.kwargs.get(name) is not None:
-            raise Unsupported(f"{name} passed in forward (set the layer's causal option by hand instead)")
+            raise Unsupported(f"{name} passed in forward (a padding or other mask; NetBuilder's attention layers "
+                              "take only the causal mask, as their causal option)")
+
+
+# Where each attention call takes the mask that may be causal: its position, and its keyword.
+CAUSAL_MASK_ARGUMENT: dict[type, tuple[int, str]] = {
+    nn.TransformerEncoderLayer: (1, "src_mask"), nn.TransformerEncoder: (1, "mask"),
+    nn.TransformerDecoderLayer: (2, "tgt_mask"), nn.TransformerDecoder: (2, "tgt_mask"),
+    nn.MultiheadAttention: (5, "attn_mask"),
+}
+
+
+def causal_mask_argument(node: fx.Node, modules: dict[str, nn.Module]) -> fx.Node | None:
+    """The attention-mask argument of a Transformer or attention call, when it is a traced value: the one that,
+    when it is the causal mask, becomes the layer's causal option rather than layers of its own."""
+    if node.op != "call_module":
+        return None
+    where = CAUSAL_MASK_ARGUMENT.get(type(modules.get(str(node.target))))
+    if where is None:
+        return None
+    mask = _arg(node, *where)
+    return mask if isinstance(mask, fx.Node) else None
+
+
+def _is_causal(b: _Builder, node: fx.Node, m: nn.Module) -> bool:
+    """Whether the call passes the causal mask (-inf, or True, above the diagonal: each step sees itself and the
+    steps before it). Any other mask does not import."""
+    mask_node = causal_mask_argument(node, b.modules)
+    flags = [node.kwargs.get(name) for name in ("is_causal", "tgt_is_causal")]
+    if mask_node is None:
+        if any(flags):
+            raise Unsupported("is_causal without a mask (pass the causal mask too, as torch's layers expect)")
+        return False
+    mask = mask_node.meta.get("nb_mask")
+    length = (_meta_shape(node.args[0]) or (0, 0))[1]
+    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (length, length):
+        raise Unsupported("a mask that is not the causal mask of the sequence (NetBuilder's attention layers take "
+                          "only the causal one, as their causal option)")
+    above = torch.ones(length, length, dtype=torch.bool).triu(1)
+    causal = (torch.equal(mask, above) if mask.dtype == torch.bool else
+              bool(torch.isneginf(mask[above]).all()) and bool((mask[~above] == 0).all()))
+    if not causal:
+        raise Unsupported("a mask that is not the causal mask of the sequence (NetBuilder's attention layers take "
+                          "only the causal one, as their causal option)")
+    return True
 
 
 def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _RecurrentCall:
@@ -237,17 +281,18 @@ def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _Recurre
         raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
     if m.in_proj_bias is None or m.bias_k is not None or m.add_zero_attn:
         raise Unsupported("bias=False, add_bias_kv or add_zero_attn")
-    if len(node.args) > 3:
-        raise Unsupported("masks passed positionally")
-    _no_masks(node, ("attn_mask", "key_padding_mask"))
-    if node.kwargs.get("is_causal"):
-        raise Unsupported("is_causal in forward (set the layer's causal option by hand)")
+    if any(arg is not None for arg in node.args[3:5]):
+        raise Unsupported("a key_padding_mask passed positionally")
+    _no_masks(node, ("key_padding_mask",))
+    causal = _is_causal(b, node, m)
     query, key, value = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")])[:3]
     if key is not value:
         raise Unsupported("different key and value tensors (NetBuilder attends to one memory)")
+    if causal and key is not query:
+        raise Unsupported("a causal mask on cross-attention (NetBuilder's causal option is for self-attention)")
     inputs = [b.tensor(query)] if key is query else [b.tensor(query), b.tensor(key)]
     params = {"num_heads": m.num_heads, "mode": "self" if key is query else "cross", "dropout": float(m.dropout),
-              "causal": False}
+              "causal": causal}
     result = b.emit(node, "MultiheadAttention", params, inputs, _state(m))
     typed = Value(result.node_id, result.port, b.type_of(node, 0))
     return _RecurrentCall(typed, node.name, "the attention weights (output[1]); NetBuilder's layer returns the "
@@ -271,13 +316,14 @@ def _transformer_params(m: Any) -> dict[str, Any]:
 
 
 def _transformer_inputs(b: _Builder, node: fx.Node, decoder: bool) -> list[Value]:
-    """The sequence (and a decoder's memory) of a Transformer call; masks and causal flags do not import."""
-    if len(node.args) > (2 if decoder else 1):
-        raise Unsupported("masks passed positionally")
-    _no_masks(node, ("mask", "src_mask", "src_key_padding_mask", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
-                     "memory_key_padding_mask"))
-    if node.kwargs.get("is_causal") or node.kwargs.get("tgt_is_causal") or node.kwargs.get("memory_is_causal"):
-        raise Unsupported("a causal flag in forward (set the layer's causal option by hand)")
+    """The sequence (and a decoder's memory) of a Transformer call; only the causal mask imports (as the layers'
+    causal option, `_is_causal`), other masks do not."""
+    mask_at = 2 if decoder else 1
+    if any(arg is not None for index, arg in enumerate(node.args) if index > mask_at):
+        raise Unsupported("padding masks passed positionally")
+    _no_masks(node, ("src_key_padding_mask", "memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask"))
+    if node.kwargs.get("memory_is_causal"):
+        raise Unsupported("memory_is_causal (NetBuilder's decoder attends to all of the memory)")
     inputs = [b.tensor(node.args[0])]
     if decoder:
         inputs.append(b.tensor(node.args[1] if len(node.args) > 1 else node.kwargs.get("memory")))
@@ -286,7 +332,7 @@ def _transformer_inputs(b: _Builder, node: fx.Node, decoder: bool) -> list[Value
 
 def _transformer_layer(b: _Builder, node: fx.Node, m: Any) -> Value:
     decoder = isinstance(m, nn.TransformerDecoderLayer)
-    params = _transformer_params(m)
+    params = {**_transformer_params(m), "causal": _is_causal(b, node, m)}
     inputs = _transformer_inputs(b, node, decoder)
     kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
     return b.emit(node, kind, params, inputs, _state(m))
@@ -297,12 +343,13 @@ def _transformer_stack(b: _Builder, node: fx.Node, m: Any) -> Value:
     and the final LayerNorm when there is one."""
     decoder = isinstance(m, nn.TransformerDecoder)
     inputs = _transformer_inputs(b, node, decoder)
+    causal = _is_causal(b, node, m)
     kind = "TransformerDecoderLayer" if decoder else "TransformerEncoderLayer"
     x = inputs[0]
     count = len(m.layers)
     for index, layer in enumerate(m.layers):
         last = index == count - 1 and m.norm is None
-        x = b.emit(node, kind, _transformer_params(layer), [x, *inputs[1:]], _state(layer),
+        x = b.emit(node, kind, {**_transformer_params(layer), "causal": causal}, [x, *inputs[1:]], _state(layer),
                    suffix="" if last else f"layer{index + 1}")
     if m.norm is not None:
         if not isinstance(m.norm, nn.LayerNorm) or (m.norm.elementwise_affine and m.norm.bias is None):

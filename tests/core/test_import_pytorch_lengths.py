@@ -467,3 +467,66 @@ def test_transformer_stacks_import_layer_by_layer_with_two_variable_lengths() ->
     src, tgt = torch.randint(0, 30, (2, 20)), torch.randint(0, 30, (2, 3))
     with torch.no_grad():
         torch.testing.assert_close(module(src, tgt), model.eval()(src, tgt))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Causal masks, built in forward for the length at hand, become the layers' causal option
+
+
+class CausalStack(nn.Module):
+    """A decoder-only language model on nn.TransformerEncoder with the mask torch's Transformer builds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(30, 16)
+        self.blocks = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True), 2,
+                                            enable_nested_tensor=False)
+        self.out = nn.Linear(16, 30)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(tokens.size(1))
+        return self.out(self.blocks(self.embed(tokens), mask=mask, is_causal=True))
+
+
+class CausalBuffer(nn.Module):
+    """nanoGPT's way: a boolean mask buffer sliced to the length, for attention and a Transformer layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("bias", torch.ones(64, 64, dtype=torch.bool).triu(1))
+        self.embed = nn.Embedding(30, 16)
+        self.attention = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.block = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True)
+        self.out = nn.Linear(16, 30)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens)
+        mask = self.bias[:x.size(1), :x.size(1)]
+        attended, _ = self.attention(x, x, x, attn_mask=mask, need_weights=False)
+        return self.out(self.block(attended, src_mask=mask))
+
+
+@pytest.mark.parametrize("model", [CausalStack(), CausalBuffer()], ids=["generated-mask", "sliced-buffer"])
+def test_a_causal_mask_becomes_the_causal_option(model: nn.Module) -> None:
+    torch.manual_seed(0)
+    result = import_pytorch(model, torch.randint(0, 30, (2, 12)))
+    attention = [node for node in result.network.nodes if "causal" in node.params]
+    assert attention and all(node.params["causal"] for node in attention)
+    assert not any(node.type in ("Scale", "Reshape") for node in result.network.nodes)  # the mask built nothing
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (7, 12)
+    _agrees_at(result, model, lambda n: torch.randint(0, 30, (2, n)), (3, 30))
+
+
+def test_a_mask_that_is_not_causal_is_refused() -> None:
+    class Strict(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(30, 16)
+            self.block = nn.TransformerEncoderLayer(16, 4, 32, batch_first=True)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            t = tokens.size(1)
+            return self.block(self.embed(tokens), src_mask=torch.full((t, t), float("-inf")).triu(2))
+
+    with pytest.raises(UnsupportedOpsError, match="a mask that is not the causal mask"):
+        import_pytorch(Strict(), torch.randint(0, 30, (2, 8)))
