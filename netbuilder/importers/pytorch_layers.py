@@ -281,7 +281,7 @@ def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _Recurre
         raise Unsupported("batch_first=False (NetBuilder's sequences are batch first, N×T×D)")
     if m.in_proj_bias is None or m.bias_k is not None or m.add_zero_attn:
         raise Unsupported("bias=False, add_bias_kv or add_zero_attn")
-    if any(arg is not None for arg in node.args[3:5]):
+    if len(node.args) > 3 and node.args[3] is not None:
         raise Unsupported("a key_padding_mask passed positionally")
     _no_masks(node, ("key_padding_mask",))
     causal = _is_causal(b, node, m)
