@@ -45,6 +45,7 @@ from netbuilder.importers.pytorch_layers import causal_mask_argument, function_r
 from netbuilder.importers.pytorch_lengths import (
     Axes,
     BakedLength,
+    embedding_readers,
     other_length,
     random_like,
     resolve_variable_axes,
@@ -250,16 +251,10 @@ def example_input(model: nn.Module, shape: tuple[int, ...], batch: int = 2) -> t
 
 def _first_embedding(model: nn.Module) -> nn.Embedding | None:
     try:
-        graph = fx.symbolic_trace(model).graph
-    except Exception:
-        return None
-    modules = dict(model.named_modules())
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            for user in node.users:
-                if user.op == "call_module" and isinstance(modules.get(str(user.target)), nn.Embedding):
-                    return modules[str(user.target)]
-    return None
+        graph_module = _trace(model, type(model).__name__)
+    except ModelImportError:
+        return None  # the import itself reports it
+    return embedding_readers(graph_module).get(0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

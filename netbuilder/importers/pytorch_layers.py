@@ -1037,7 +1037,7 @@ METHOD_RULES: dict[str, FunctionRule] = {
     "log_softmax": _activation("LogSoftmax", axis=True), "mean": _reduce("mean"), "sum": _reduce("sum"), "amax": _reduce("max"), "max": _reduce("max"),
     "sub": _subtract, "neg": _negate, "clamp": _clamp, "contiguous": _passthrough,
     "float": _passthrough, "clone": _passthrough, "matmul": _matmul, "chunk": _chunk, "split": _chunk,
-    "to": _passthrough, "expand": _expand, "expand_as": _expand,
+    "to": _passthrough, "long": _passthrough, "expand": _expand, "expand_as": _expand,
 }
 
 

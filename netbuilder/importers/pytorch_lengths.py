@@ -79,14 +79,26 @@ def _axes(name: str, axes: Any, rank: int) -> Axes:
 
 
 def _embedding_inputs(graph_module: fx.GraphModule) -> set[int]:
-    """Indices of the inputs that an nn.Embedding reads directly: token ids, whose sequence length varies."""
+    """Indices of the inputs that an nn.Embedding reads: token ids, whose sequence length varies."""
+    return set(embedding_readers(graph_module))
+
+
+def embedding_readers(graph_module: fx.GraphModule) -> dict[int, nn.Embedding]:
+    """The nn.Embedding that reads each input holding token ids (by the input's index), directly or through
+    casts that keep the ids (``tokens.long()``, ``tokens.to(device)``)."""
     modules = dict(graph_module.named_modules())
-    found = set()
+    found: dict[int, nn.Embedding] = {}
     placeholders = [node for node in graph_module.graph.nodes if node.op == "placeholder"]
     for index, node in enumerate(placeholders):
-        if any(user.op == "call_module" and isinstance(modules.get(str(user.target)), nn.Embedding)
-               for user in node.users):
-            found.add(index)
+        readers = list(node.users)
+        while readers:
+            user = readers.pop(0)
+            module = modules.get(str(user.target)) if user.op == "call_module" else None
+            if isinstance(module, nn.Embedding):
+                found[index] = module
+                break
+            if user.op == "call_method" and user.target in ("long", "to", "contiguous", "clone"):
+                readers.extend(user.users)
     return found
 
 
@@ -177,5 +189,5 @@ def _run_at(graph_module: fx.GraphModule, examples: Sequence[torch.Tensor], vari
     return recorder.shapes
 
 
-__all__ = ["DEFAULT_TRACE_LENGTH", "BakedLength", "other_length", "random_like", "resolve_variable_axes",
+__all__ = ["DEFAULT_TRACE_LENGTH", "BakedLength", "embedding_readers", "other_length", "random_like", "resolve_variable_axes",
            "shapes_at_other_length", "stretched"]

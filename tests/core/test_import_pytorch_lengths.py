@@ -338,6 +338,7 @@ def test_a_fixed_table_that_is_not_sinusoidal_imports_as_a_learned_one_and_says_
 
 
 TOKENS_FILE = textwrap.dedent("""
+    import torch
     import torch.nn as nn
 
     class Tagger(nn.Module):
@@ -350,6 +351,15 @@ TOKENS_FILE = textwrap.dedent("""
         def forward(self, ids):
             states, _ = self.gru(self.embed(ids))
             return self.out(states)
+
+    class Positions(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("pe", torch.randn(1, 32, 8))
+            self.embed = nn.Embedding(30, 8)
+
+        def forward(self, ids):
+            return self.embed(ids.long()) + self.pe[:, :ids.size(1)]
 """)
 
 
@@ -530,3 +540,15 @@ def test_a_mask_that_is_not_causal_is_refused() -> None:
 
     with pytest.raises(UnsupportedOpsError, match="a mask that is not the causal mask"):
         import_pytorch(Strict(), torch.randint(0, 30, (2, 8)))
+
+
+def test_cli_token_ids_read_through_a_cast_and_a_traced_buffer(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "tagger.py"
+    source.write_text(TOKENS_FILE)
+    out = tmp_path / "positions.nbg"
+    assert main(["import", f"{source}:Positions", "--input-shape", "10", "-o", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["parity"]["ok"] and report["parity"]["sequence_lengths"] == [6, 10]
+    net = load_document(out).network()
+    assert net.find("ids").params == {"shape": ("T",), "dtype": "int64"}
+    assert [node.type for node in net.nodes] == ["Input", "Embedding", "PositionalEncoding", "Output"]
