@@ -48,8 +48,8 @@ def resolve_variable_axes(graph_module: fx.GraphModule, examples: Sequence[torch
     ``{axis: name}`` dict as ``torch.onnx.export`` takes). Axis 0, the batch, always varies."""
     names = [node.name for node in graph_module.graph.nodes if node.op == "placeholder"][:len(examples)]
     if dynamic_axes is None:
-        return tuple((1,) if index in _embedding_inputs(graph_module) and examples[index].dim() >= 2 else ()
-                     for index in range(len(examples)))
+        ids = _embedding_inputs(graph_module)
+        return tuple((1,) if index in ids and examples[index].dim() >= 2 else () for index in range(len(examples)))
     if isinstance(dynamic_axes, Mapping):
         unknown = [str(key) for key in dynamic_axes if key not in names]
         if unknown:
