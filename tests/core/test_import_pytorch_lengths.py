@@ -552,3 +552,32 @@ def test_cli_token_ids_read_through_a_cast_and_a_traced_buffer(tmp_path: Path, c
     net = load_document(out).network()
     assert net.find("ids").params == {"shape": ("T",), "dtype": "int64"}
     assert [node.type for node in net.nodes] == ["Input", "Embedding", "PositionalEncoding", "Output"]
+
+
+class CausalConvNet(nn.Module):
+    """A WaveNet-style stack over a signal of any length: 'same' padding, batch norm over the steps, a dilated
+    convolution padded on the left only, a pooled head and a per-step output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(2, 8, 3, padding="same")
+        self.norm = nn.BatchNorm1d(8)
+        self.dilated = nn.Conv1d(8, 8, 3, dilation=2)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, signal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.norm(self.conv(signal)))
+        h = self.dilated(F.pad(h, (4, 0)))
+        return self.head(F.adaptive_avg_pool1d(h, 1).squeeze(-1)), h.transpose(1, 2)
+
+
+def test_a_causal_conv_stack_keeps_the_length_variable() -> None:
+    torch.manual_seed(0)
+    model = CausalConvNet()
+    model.norm.running_var.uniform_(0.5, 2)
+    result = import_pytorch(model, torch.randn(2, 2, 30), dynamic_axes=[2])
+    assert result.network.find("signal").params["shape"] == (2, "T")
+    assert [str(analyze(result.network).nodes[out.id].output) for out in result.network.outputs()] == \
+        ["N×3", "N×T×8"]
+    assert result.parity is not None and result.parity.ok and result.parity.lengths == (16, 30)
+    _agrees_at(result, model, lambda n: torch.randn(2, 2, n, generator=torch.Generator().manual_seed(n)), (5, 99))
