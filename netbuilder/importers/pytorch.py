@@ -41,7 +41,7 @@ import torch.nn as nn
 from netbuilder.document import Document
 from netbuilder.document.model import Network, name_is_usable, name_stem
 from netbuilder.importers.parity import worst_differences
-from netbuilder.importers.pytorch_layers import causal_mask_argument, function_rule, module_rule
+from netbuilder.importers.pytorch_layers import function_rule, module_rule
 from netbuilder.importers.pytorch_lengths import (
     Axes,
     BakedLength,
@@ -51,6 +51,7 @@ from netbuilder.importers.pytorch_lengths import (
     resolve_variable_axes,
     shapes_at_other_length,
 )
+from netbuilder.importers.pytorch_sequences import causal_mask_argument
 from netbuilder.importers.pytorch_values import (
     FAILED,
     SIZE,

@@ -4,7 +4,6 @@ and returns the value the call produced, or raises `Unsupported` saying why this
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from netbuilder.importers.pytorch_lengths import BakedLength
+from netbuilder.importers.pytorch_reductions import (
+    _adaptive_max_call,
+    _global_max,
+    _global_pool_call,
+    _reduce,
+    _sized_by_input,
+)
+from netbuilder.importers.pytorch_sequences import (
+    _arange,
+    _attribute_rows,
+    _final_step,
+    _is_causal,
+    _position_table,
+    _positional,
+)
 from netbuilder.importers.pytorch_values import (
     POSITIONS,
     SIZE,
@@ -122,19 +136,6 @@ def _adaptive_max(b: _Builder, node: fx.Node, m: Any) -> Value:
     return _global_max(b, node, b.tensor(node.args[0]), m.output_size)
 
 
-def _global_max(b: _Builder, node: fx.Node, x: Value, output_size: Any) -> Value:
-    """Adaptive max pooling to size 1 is a global max pool that keeps the N×C×1(×1) shape; other sizes have no
-    NetBuilder layer."""
-    d = x.type.rank - 2
-    sizes = output_size if isinstance(output_size, list | tuple) else (output_size,) * max(d, 1)
-    if d not in (1, 2) or any(size != 1 for size in sizes):
-        raise Unsupported(f"adaptive max pooling to {output_size} (only to size 1, a global max pool, imports)")
-    value = b.emit(node, "GlobalMaxPool", {}, [x], suffix="pool")
-    for axis in range(2, 2 + d):
-        value = b.emit(node, "Unsqueeze", {"axis": axis}, [value], suffix="" if axis == 1 + d else f"keep{axis}")
-    return value
-
-
 def _instance_norm(b: _Builder, node: fx.Node, m: nn.InstanceNorm2d) -> Value:
     if m.track_running_stats:
         raise Unsupported("track_running_stats=True (NetBuilder's instance norm normalises each sample by itself)")
@@ -231,49 +232,6 @@ def _no_masks(node: fx.Node, names: Sequence[str]) -> None:
         if node.kwargs.get(name) is not None:
             raise Unsupported(f"{name} passed in forward (a padding or other mask; NetBuilder's attention layers "
                               "take only the causal mask, as their causal option)")
-
-
-# Where each attention call takes the mask that may be causal: its position, and its keyword.
-CAUSAL_MASK_ARGUMENT: dict[type, tuple[int, str]] = {
-    nn.TransformerEncoderLayer: (1, "src_mask"), nn.TransformerEncoder: (1, "mask"),
-    nn.TransformerDecoderLayer: (2, "tgt_mask"), nn.TransformerDecoder: (2, "tgt_mask"),
-    nn.MultiheadAttention: (5, "attn_mask"),
-}
-
-
-def causal_mask_argument(node: fx.Node, modules: dict[str, nn.Module]) -> fx.Node | None:
-    """The attention-mask argument of a Transformer or attention call, when it is a traced value: the one that,
-    when it is the causal mask, becomes the layer's causal option rather than layers of its own."""
-    if node.op != "call_module":
-        return None
-    where = CAUSAL_MASK_ARGUMENT.get(type(modules.get(str(node.target))))
-    if where is None:
-        return None
-    mask = _arg(node, *where)
-    return mask if isinstance(mask, fx.Node) else None
-
-
-def _is_causal(b: _Builder, node: fx.Node, m: nn.Module) -> bool:
-    """Whether the call passes the causal mask (-inf, or True, above the diagonal: each step sees itself and the
-    steps before it). Any other mask does not import."""
-    mask_node = causal_mask_argument(node, b.modules)
-    flags = [node.kwargs.get(name) for name in ("is_causal", "tgt_is_causal")]
-    if mask_node is None:
-        if any(flags):
-            raise Unsupported("is_causal without a mask (pass the causal mask too, as torch's layers expect)")
-        return False
-    mask = mask_node.meta.get("nb_mask")
-    length = (_meta_shape(node.args[0]) or (0, 0))[1]
-    if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (length, length):
-        raise Unsupported("a mask that is not the causal mask of the sequence (NetBuilder's attention layers take "
-                          "only the causal one, as their causal option)")
-    above = torch.ones(length, length, dtype=torch.bool).triu(1)
-    causal = (torch.equal(mask, above) if mask.dtype == torch.bool else
-              bool(torch.isneginf(mask[above]).all()) and bool((mask[~above] == 0).all()))
-    if not causal:
-        raise Unsupported("a mask that is not the causal mask of the sequence (NetBuilder's attention layers take "
-                          "only the causal one, as their causal option)")
-    return True
 
 
 def _attention(b: _Builder, node: fx.Node, m: nn.MultiheadAttention) -> _RecurrentCall:
@@ -623,71 +581,6 @@ def _dropout_call(b: _Builder, node: fx.Node) -> Value:
     return b.emit(node, "Dropout", {"p": float(p)}, [b.tensor(node.args[0])])
 
 
-def _reduce(kind: str) -> FunctionRule:
-    """``mean``, ``sum``, ``amax`` and ``max(dim)`` over axes that keep one axis besides the batch: the kept axis
-    is moved to the channels place (Permute) and every other is pooled (GlobalAvgPool / GlobalMaxPool; a sum is
-    the mean times the count); ``keepdim`` puts the pooled axes back as size 1. ``x.mean(dim=1)`` over a sequence
-    N×T×D is the mean pool of a Transformer classifier; ``x.mean((2, 3))`` the global average pool of a CNN;
-    ``x.max(dim=2)[0]`` the max-over-time pool of a text CNN."""
-
-    def rule(b: _Builder, node: fx.Node) -> Any:
-        x = b.tensor(node.args[0])
-        dims = _arg(node, 1, "dim")
-        if isinstance(dims, fx.Node) and isinstance(b.values.get(dims), Value):
-            raise Unsupported("an element-wise maximum of two tensors (no NetBuilder layer for it)")
-        dims = b.constant(dims, "axes")
-        keepdim = b.constant(_arg(node, 2, "keepdim", False), "keepdim")
-        if dims is None or dims == () or dims == []:
-            raise Unsupported("a reduction over every axis, the batch included (give dim, e.g. dim=1)")
-        if node.kwargs.get("dtype") is not None:
-            raise Unsupported("a reduction with a dtype")
-        value = _pooled(b, node, x, (dims,) if isinstance(dims, int) else tuple(dims), bool(keepdim), kind)
-        if kind == "max" and node.target != "amax" and node.target is not torch.amax:
-            return _RecurrentCall(value, node.name, "the indices of the maxima (output[1], .indices); NetBuilder "
-                                  "keeps the values")
-        return value
-
-    return rule
-
-
-def _pooled(b: _Builder, node: fx.Node, x: Value, dims: tuple[int, ...], keepdim: bool, kind: str) -> Value:
-    rank = x.type.rank
-    axes = sorted({d % rank for d in dims})
-    reduced = tuple(axes)
-    if 0 in axes:
-        raise Unsupported("a reduction over the batch axis")
-    kept = [axis for axis in range(1, rank) if axis not in axes]
-    if len(kept) > 1:
-        raise Unsupported(f"a reduction over axes {', '.join(map(str, axes))} of a rank {rank} tensor keeps "
-                          f"{len(kept)} axes besides the batch (NetBuilder's global pools keep one, the channels)")
-    pool = "GlobalMaxPool" if kind == "max" else "GlobalAvgPool"
-    steps: list[tuple[str, dict[str, Any], str]] = []
-    if keepdim and kind == "mean" and rank - 2 in (1, 2) and kept == [1]:
-        steps.append((f"AdaptiveAvgPool{rank - 2}d", {"output_size": (1,) * (rank - 2)}, "pool"))
-        keepdim = False  # the adaptive pool keeps the axes itself
-    else:
-        if not kept:  # every axis pooled: a channel axis of size 1 first, so the pool keeps N×1
-            if not keepdim:
-                raise Unsupported("a reduction that leaves only the batch axis (keepdim=True keeps N×1…)")
-            steps.append(("Unsqueeze", {"axis": 1}, "channel"))
-            axes = list(range(2, rank))  # N×1 after the pool: the other axes come back as size 1
-        elif kept != [1]:
-            steps.append(("Permute", {"order": (kept[0], *axes)}, "channels_first"))
-        steps.append((pool, {}, "pool"))
-    if kind == "sum":
-        sizes = [x.type.shape[axis] for axis in reduced]
-        if not all(isinstance(size, int) for size in sizes):
-            raise BakedLength(b.describe(node), "sums over the variable length (NetBuilder has no sum layer: a "
-                              "mean times the traced length stands in for it)")
-        steps.append(("Scale", {"factor": float(math.prod(sizes))}, "times_count"))
-    if keepdim:
-        steps.extend(("Unsqueeze", {"axis": axis}, f"keep{axis}") for axis in axes)
-    value = x
-    for index, (type_id, params, suffix) in enumerate(steps):
-        value = b.emit(node, type_id, params, [value], suffix="" if index == len(steps) - 1 else suffix)
-    return value
-
-
 def _adaptive_avg_call(b: _Builder, node: fx.Node) -> Value:
     x = b.tensor(node.args[0])
     d = x.type.rank - 2
@@ -720,37 +613,6 @@ def _pool_call(kind: str) -> FunctionRule:
         return b.emit(node, f"{kind}Pool{d}d", params, [x])
 
     return rule
-
-
-def _sized_by_input(node: fx.Node) -> bool:
-    """A pooling window computed from the input's sizes, ``F.max_pool1d(x, x.size(2))``: a global pool."""
-    kernel = _arg(node, 1, "kernel_size")
-    return isinstance(kernel, fx.Node) or (isinstance(kernel, list | tuple)
-                                           and any(isinstance(k, fx.Node) for k in kernel))
-
-
-def _global_pool_call(b: _Builder, node: fx.Node, x: Value, kind: str) -> Value:
-    """A pooling window as large as the input (sized by it, so it follows a variable length): the pool keeps
-    N×C×1(×1), as torch's does."""
-    shape, other = _meta_shape(node), b.other_shape(node)
-    stride = _arg(node, 2, "stride")
-    padding = _arg(node, 3, "padding", 0)
-    whole = shape is not None and all(size == 1 for size in shape[2:]) and \
-        (other is None or all(size == 1 for size in other[2:]))
-    if not whole or padding not in (0, (0,), (0, 0), [0], [0, 0]) or (stride is not None and
-                                                                       not isinstance(stride, fx.Node)):
-        raise Unsupported("a pooling window computed in forward that is not the whole input (NetBuilder needs "
-                          "a fixed window, or a global pool)")
-    d = x.type.rank - 2
-    if kind == "Avg":
-        return b.emit(node, f"AdaptiveAvgPool{d}d", {"output_size": (1,) * d}, [x])
-    return _global_max(b, node, x, 1)
-
-
-def _adaptive_max_call(b: _Builder, node: fx.Node) -> Value:
-    if b.constant(_arg(node, 2, "return_indices", False), "return_indices"):
-        raise Unsupported("return_indices=True")
-    return _global_max(b, node, b.tensor(node.args[0]), b.constant(_arg(node, 1, "output_size"), "output size"))
 
 
 def _unchanged_shape(b: _Builder, node: fx.Node) -> bool:
@@ -874,88 +736,6 @@ def _expand(b: _Builder, node: fx.Node) -> Value:
         return x
     raise Unsupported("expanding a tensor other than into an element-wise +, - or × (which broadcast by "
                       "themselves)")
-
-
-def _position_table(b: _Builder, arg: Any) -> _PositionTable | None:
-    """The table of positions an operand of ``+`` is, if it is one: a slice of one, or a whole (1×)T×D tensor of
-    the module added as it is (a ViT's ``x + self.pos_embedding``)."""
-    value = b.values.get(arg) if isinstance(arg, fx.Node) else None
-    if isinstance(value, _PositionTable):
-        return value
-    if isinstance(value, _Attribute) and value.tensor.dim() in (2, 3) and \
-            (value.tensor.dim() == 2 or value.tensor.shape[0] == 1):
-        return _PositionTable(value.tensor.reshape(value.tensor.shape[-2:]), value.learned, value.target)
-    return None
-
-
-def _positional(b: _Builder, node: fx.Node, table: _PositionTable, other: Any) -> Value:
-    """``x + table[:T]``: a PositionalEncoding, sinusoidal when the table is the fixed sine/cosine one (not a
-    parameter), else learned with the table's values."""
-    from netbuilder.specs.modules import PositionalEncoding
-
-    x = b.tensor(other)
-    length, width = table.table.shape
-    if x.type.rank != 3 or x.type.shape[2] != width or x.type.dtype != "float32":
-        raise Unsupported(f"adding the table {table.source} ({length}×{width}) to something other than a sequence "
-                          f"N×T×{width}")
-    if _meta_shape(node) != _meta_shape(other):
-        raise Unsupported(f"adding the table {table.source} with broadcasting that changes the sequence's shape")
-    sinusoidal = not table.learned and width % 2 == 0 and torch.allclose(
-        table.table.float(), PositionalEncoding(width, length, "sinusoidal").table, atol=1e-5, rtol=0)
-    if sinusoidal:
-        return b.emit(node, "PositionalEncoding", {"kind": "sinusoidal", "max_len": length}, [x])
-    if not table.learned:
-        b.notes.append(f"{node.name}: the fixed table {table.source} imports as a learned PositionalEncoding with "
-                       "its values; it trains with the rest unless you freeze it.")
-    return b.emit(node, "PositionalEncoding", {"kind": "learned", "max_len": length}, [x],
-                  {"table": table.table.float()})
-
-
-def _slice_prefix(index: Any) -> bool:
-    return isinstance(index, slice) and index.start in (None, 0) and index.step in (None, 1)
-
-
-def _attribute_rows(b: _Builder, value: _Attribute, index: Any) -> _PositionTable:
-    """``self.pe[:T]``, ``self.pe[:, :T]`` or ``self.pe[:, :T, :]`` of a (1×)max_len×D table."""
-    tensor = value.tensor
-    items = index if isinstance(index, tuple) else (index,)
-    full = slice(None)
-    if tensor.dim() == 3 and tensor.shape[0] == 1 and len(items) >= 2 and items[0] == full:
-        items = items[1:]
-    if tensor.dim() not in (2, 3) or (tensor.dim() == 3 and tensor.shape[0] != 1) or not items or \
-            not _slice_prefix(items[0]) or any(item != full for item in items[1:]) or len(items) > 2:
-        raise Unsupported(f"indexing the tensor {value.target} other than by its first rows (self.pe[:, :T], a "
-                          "table of positions)")
-    return _PositionTable(tensor.reshape(tensor.shape[-2:]), value.learned, value.target)
-
-
-def _arange(b: _Builder, node: fx.Node) -> Any:
-    """``torch.arange(t)``: the positions that an Embedding of positions reads."""
-    args = list(node.args)
-    start, step = (args[0], args[2] if len(args) > 2 else 1) if len(args) > 1 else (0, 1)
-    if start != 0 or step != 1 or node.kwargs.get("start", 0) != 0 or node.kwargs.get("step", 1) != 1:
-        raise Unsupported("positions that do not count 0, 1, 2, … (only torch.arange(t) imports)")
-    return POSITIONS
-
-
-def _final_step(b: _Builder, node: fx.Node, state: _FinalState, row: Any) -> Value:
-    """Row ``row`` of ``h_n`` (num_layers × directions rows): in the last layer, the forward direction's final
-    state is the output's last step, the backward direction's is the first step's second half."""
-    call = state.call
-    rows = call.layers * call.directions
-    if state.part != "h" or not isinstance(row, int) or not -rows <= row < rows:
-        raise Unsupported(call.rest)
-    row %= rows
-    if row < (call.layers - 1) * call.directions:
-        raise Unsupported(f"the final state of layer {row // call.directions + 1} of {call.layers} (only the last "
-                          "layer's state is a step of the output sequence)")
-    if call.directions == 1:
-        return b.emit(node, "SelectStep", {"which": "last"}, [call.value])
-    if call.halves is None:
-        split = b.emit(node, "Split", {"chunks": 2, "axis": -1}, [call.value], suffix="directions")
-        call.halves = (Value(split.node_id, "out1", split.type), Value(split.node_id, "out2", split.type))
-    backward = row % 2 == 1
-    return b.emit(node, "SelectStep", {"which": "first" if backward else "last"}, [call.halves[int(backward)]])
 
 
 def _getitem(b: _Builder, node: fx.Node) -> Value:
