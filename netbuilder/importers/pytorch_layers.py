@@ -477,7 +477,8 @@ def _reshape(b: _Builder, node: fx.Node) -> Value:
     x = b.tensor(node.args[0])
     shape, source = _meta_shape(node), _meta_shape(node.args[0])
     if shape is None or source is None or not shape or shape[0] != source[0]:
-        raise Unsupported("a reshape that changes the batch axis")
+        raise Unsupported("a reshape that changes the batch axis (logits.view(-1, V) before a loss: leave that to "
+                          "the loss, NetBuilder keeps the batch first)")
     other, other_source = b.other_shape(node), b.other_shape(node.args[0])
     if shape[1:] == source[1:] and (other is None or other[1:] == (other_source or ())[1:]):
         return x
