@@ -19,14 +19,30 @@ PYTORCH_HELP = ("module.py:ClassName imports a PyTorch nn.Module by RUNNING that
                 "you trust; opening a .nbg file never runs code)")
 
 
-def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        dims = tuple(int(part) for part in text.replace("x", ",").replace("×", ",").split(",") if part.strip())
-    except ValueError:
-        raise CliError(f"--input-shape must be sizes separated by commas, such as 3,224,224; got {text!r}.") from None
+def _parse_shape(text: str) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """One sample's sizes, and the axes (1 = the first after the batch) written T: a variable length, traced at
+    T=LEN or the default length. None when no axis is written T (the importer then decides)."""
+    from netbuilder.importers.pytorch_lengths import DEFAULT_TRACE_LENGTH
+
+    dims: list[int] = []
+    variable: list[int] = []
+    for part in (p.strip() for p in text.replace("x", ",").replace("×", ",").split(",")):
+        if not part:
+            continue
+        mark, equals, length = part.partition("=")
+        if mark.strip().upper() in ("T", "?"):
+            variable.append(len(dims) + 1)
+            part = length.strip() if equals else str(DEFAULT_TRACE_LENGTH)
+        elif equals:
+            part = "bad"
+        try:
+            dims.append(int(part))
+        except ValueError:
+            raise CliError(f"--input-shape must be sizes separated by commas, with T for a variable length, such as "
+                           f"3,224,224 or T,8 (T=64,8 traces at length 64); got {text!r}.") from None
     if not dims or any(d < 1 for d in dims):
         raise CliError(f"--input-shape needs sizes of at least 1, such as 3,224,224; got {text!r}.")
-    return dims
+    return tuple(dims), (tuple(variable) if variable else None)
 
 
 def _parse_args_json(text: str | None) -> Any:
@@ -72,8 +88,9 @@ def _run_import(args: argparse.Namespace) -> Any:
         except ImportError:
             raise CliError("Importing PyTorch modules is not available in this build of NetBuilder; export the "
                            "model to ONNX and import the .onnx file.", EXIT_INVALID) from None
-        return import_pytorch_file(file, class_name, _parse_args_json(args.args), _parse_shape(args.input_shape),
-                                   parity=args.parity, blocks=not args.flat)
+        shape, variable = _parse_shape(args.input_shape)
+        return import_pytorch_file(file, class_name, _parse_args_json(args.args), shape, parity=args.parity,
+                                   dynamic_axes=variable, blocks=not args.flat)
     raise CliError(f"Cannot tell what {source!r} is: give an ONNX file (MODEL.onnx) or a PyTorch module "
                    "(module.py:ClassName).")
 
@@ -126,7 +143,9 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--output", "-o", metavar="OUT.nbg", help="the document to write (default: the model's name "
                    "in the current folder)")
     p.add_argument("--args", metavar="JSON", help="PyTorch only: constructor arguments as a JSON list or object")
-    p.add_argument("--input-shape", metavar="C,H,W", help="PyTorch only: one sample's shape, without the batch")
+    p.add_argument("--input-shape", metavar="C,H,W", help="PyTorch only: one sample's shape, without the batch; "
+                   "T marks a variable length (T,8 or 2,T=1000 to trace at 1000). Token ids that feed an "
+                   "Embedding are variable without it")
     p.add_argument("--parity", action=argparse.BooleanOptionalAction, default=True,
                    help="compare the original with the imported network on a random input (default: on)")
     p.add_argument("--flat", action="store_true", help="keep every layer at the top level (by default, repeated "

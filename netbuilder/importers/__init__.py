@@ -6,7 +6,8 @@ operation with no NetBuilder layer raises `UnsupportedOpsError` listing each one
 - `import_onnx(path)`: an ``.onnx`` file (`netbuilder.importers.onnx_import`); each layer spec module declares
   the ONNX operations it imports next to the spec (`netbuilder.specs.interop`).
 - ``netbuilder.importers.pytorch``: an ``nn.Module`` through torch.fx. Its entry point for the command line is
-  ``import_pytorch_file(path, class_name, args, input_shape, parity=True) -> ImportResult``.
+  ``import_pytorch_file(path, class_name, args, input_shape, parity=True, dynamic_axes=None) -> ImportResult``;
+  variable sequence lengths are worked out in `netbuilder.importers.pytorch_lengths`.
 
 Both importers turn repeated structure into blocks unless asked not to (``blocks=False``; ``netbuilder import
 --flat``): `netbuilder.importers.repeats` finds the units, `netbuilder.importers.repeat_blocks` builds them.

@@ -41,6 +41,20 @@ class _RecurrentCall:
     fx_name: str
     rest: str = "the final state of a recurrent layer (output[1]); NetBuilder imports the output sequence, " \
         "output[0]: set the layer's 'final state' by hand to carry the state"
+    layers: int = 0  # a recurrent layer's stacked layers and directions (0: not a recurrent layer)
+    directions: int = 1
+    cell: str = ""
+    halves: tuple[Value, Value] | None = None  # a bidirectional output cut into its forward and backward halves
+
+
+@dataclass
+class _FinalState:
+    """The final state of a recurrent layer (``h_n``, or LSTM's ``(h_n, c_n)`` as ``part`` "pair"). Its last
+    layer's rows are steps of the output sequence: ``h_n[-1]`` is the last step (forward) or the first step's
+    backward half, so they import as SelectStep."""
+
+    call: _RecurrentCall
+    part: str  # "pair" (LSTM's (h, c)), "h" or "c"
 
 
 SIZE = object()  # the value of a call that computes sizes, not tensors
@@ -72,3 +86,44 @@ def _ints(value: Any, count: int) -> tuple[int, ...]:
     if isinstance(value, int):
         return (value,) * count
     return tuple(int(v) for v in value)
+
+
+@dataclass
+class _Attribute:
+    """A tensor of the module read directly in forward (``self.pos_embedding``). NetBuilder layers own their
+    weights, so it imports only as a table of positions added to a sequence (a PositionalEncoding)."""
+
+    target: str
+    tensor: Any  # torch.Tensor
+    learned: bool  # an nn.Parameter (trained), not a buffer
+
+
+@dataclass
+class _PositionTable:
+    """Rows of a table picked by position: ``self.pe[:, :x.size(1)]`` or ``self.pos(torch.arange(t))``. Added to a
+    sequence N×T×D it is a PositionalEncoding with this ``max_len × D`` table."""
+
+    table: Any  # torch.Tensor, max_len × D
+    learned: bool
+    source: str
+
+
+class _Positions:
+    """``torch.arange(t)``: the positions 0..t-1, which only an Embedding of positions may read."""
+
+
+POSITIONS = _Positions()
+
+
+@dataclass
+class _Parts:
+    """A call that returns several tensors, each a port of one layer: ``x.chunk(2, dim=-1)`` is a Split."""
+
+    parts: list[Value]
+
+
+def _nodes_in(arguments: Any) -> list[fx.Node]:
+    """The traced values inside a call's arguments, however nested (``[dx // 2, dx - dx // 2]``)."""
+    found: list[fx.Node] = []
+    fx.node.map_arg(arguments, lambda n: found.append(n) or n)
+    return found
