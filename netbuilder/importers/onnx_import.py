@@ -26,6 +26,8 @@ import numpy as np
 
 from netbuilder.document import Document
 from netbuilder.document.model import NameAllocator, Node, Wire, name_is_usable, reserved_names
+from netbuilder.importers.onnx_attention import import_attention, plan_attention, refusal
+from netbuilder.importers.onnx_positions import fold_table_prefix, position_table
 from netbuilder.importers.result import (
     ImportResult,
     ModelFileError,
@@ -147,6 +149,11 @@ class NodeView:
             return None
         layer = self._importer.layers[value.source[0]]
         return layer if len(layer.ports) == 1 else None
+
+    def position_table(self, index: int) -> tuple[np.ndarray, int | None] | None:
+        """(a stored table, the rows used or None for "the sequence length") when input ``index`` is the start of
+        a stored table (see `netbuilder.importers.onnx_positions`), else None."""
+        return position_table(self._importer, self._node.input[index]) if self.has_input(index) else None
 
     @property
     def fixed_batch(self) -> int | None:
@@ -278,6 +285,7 @@ class OnnxImporter:
         self.names = NameAllocator(set())
         self.used_names: set[str] = set()
         self.fixed_batch: int | None = None
+        self.table_prefixes: dict[str, np.ndarray] = {}
         self._onnx = onnx
         self.rules = onnx_rules()
 
@@ -338,8 +346,14 @@ class OnnxImporter:
             layer = self.add_layer("Input", {"shape": tensor_type.features, "dtype": tensor_type.dtype}, [], (),
                                    {}, self.name_for_input(value.name))
             self.values[value.name] = Tensor(layer.out(), layer.outputs[0], False)
-        for node in self.graph.node:
+        attention = plan_attention(self.graph)  # regions of many operations that are one attention layer
+        for index, node in enumerate(self.graph.node):
+            if attention.handles(index):
+                import_attention(self, attention, index)
+                continue
             self._visit(node)
+            if index in attention.refused:
+                self._refuse(node, node.op_type, refusal(attention.refused[index]))
         if self.unsupported:
             ops = [UnsupportedOp(op, len(entries), tuple(name for name, _ in entries),
                                  tuple(dict.fromkeys(reason for _, reason in entries if reason)))
@@ -396,6 +410,8 @@ class OnnxImporter:
             like = self.values[node.input[1]]
             dtype = like.dtype if isinstance(like, np.ndarray) else np.dtype(like.type.dtype)
             self.values[node.output[0]] = self.values[node.input[0]].astype(dtype)
+            return
+        if op == "Slice" and fold_table_prefix(self, node):
             return
         if op in FOLDERS and all(isinstance(self.values[name], np.ndarray) for name in names):
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netbuilder.specs import register
+from netbuilder.specs.attention import positional_encoding_from_onnx
 from netbuilder.specs.base import (
     BATCH,
     Dim,
@@ -266,6 +267,8 @@ def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) ->
 
 @onnx_rule("Add", "Sub")
 def _add_from_onnx(node: Any) -> None:
+    if node.op_type == "Add" and positional_encoding_from_onnx(node):
+        return
     if node.is_tensor(0) and node.is_tensor(1):
         if node.op_type == "Sub":
             raise node.fail("a difference of two computed tensors")
