@@ -164,7 +164,7 @@ def _discover(graph: _Graph, softmax: int) -> Region | str | None:
     while True:
         index = graph.next_in_chain(name)
         if index is None:
-            return "its attention weights are used by more than one operation"
+            return _branches(graph, name, "attention weights")
         following = graph.nodes[index]
         if following.op_type == "MatMul" and len(graph.data_inputs(index)) == 2 and following.input[0] == name:
             product = index
@@ -182,7 +182,7 @@ def _discover(graph: _Graph, softmax: int) -> Region | str | None:
     while True:
         index = graph.next_in_chain(name)
         if index is None:
-            return "its result is used before the output projection"
+            return _branches(graph, name, "attended values")
         following = graph.nodes[index]
         nodes.add(index)
         if graph.is_projection(index):
@@ -205,6 +205,12 @@ def _discover(graph: _Graph, softmax: int) -> Region | str | None:
         ends.append(index)
         index = graph.next_in_chain(graph.nodes[index].output[0])
     return Region(softmax, nodes, entries, ends)
+
+
+def _branches(graph: _Graph, name: str, what: str) -> str:
+    if name in graph.outputs:
+        return f"its {what} {name!r} are an output of the network"
+    return f"its {what} {name!r} are used by more than one operation"
 
 
 def _outside_use(graph: _Graph, region: Region, closure: set[int]) -> str | None:
@@ -878,8 +884,8 @@ def _layer(values: dict[str, Any], region: Region, graph: _Graph, sizes: tuple[i
     scale = meta["proj_q"].scale * meta["proj_k"].scale * meta["scale"]
     expected = 1.0 / math.sqrt(size)
     if not math.isclose(scale, expected, rel_tol=1e-5):
-        raise NoMatch(f"its scores are scaled by {scale:.6g}, not by 1/√{size} = {expected:.6g} (the head size) "
-                      "as multi-head attention scales them")
+        raise NoMatch(f"its scores are scaled by {scale:.6g}, not by 1/√{size} = {expected:.6g} as multi-head "
+                      f"attention with heads of {size} features scales them")
     groups = sorted(meta["pairs"], key=lambda g: int(meta["pairs"][g][0].min()))
     rows_q = np.concatenate([meta["pairs"][g][0] for g in groups])
     rows_k = np.concatenate([meta["pairs"][g][1] for g in groups])
@@ -900,7 +906,13 @@ def _layout(x: Labeled, sizes: tuple[int, int, int]) -> tuple[int, ...] | None:
     if len(x.shape) != 3:
         return None
     axes: list[int | None] = [None, None, None]
+    single = []
     for real, key in enumerate(("n", "t", "m")):
+        if sizes[real] == 1:  # constant everywhere: placed on a free axis of size 1 below
+            if np.any(x.arrays[key] != 0):
+                return None
+            single.append(real)
+            continue
         varying = [axis for axis in range(3) if not _constant_along(x.arrays[key], axis)]
         if len(varying) != 1 or axes[varying[0]] is not None or x.shape[varying[0]] != sizes[real]:
             return None
@@ -909,6 +921,11 @@ def _layout(x: Labeled, sizes: tuple[int, int, int]) -> tuple[int, ...] | None:
         expected = np.arange(sizes[real]).reshape([-1 if a == axis else 1 for a in range(3)])
         if not np.all(x.arrays[key] == expected):
             return None
+    free = [axis for axis in range(3) if axes[axis] is None]
+    if any(x.shape[axis] != 1 for axis in free):
+        return None
+    for axis, real in zip(free, single, strict=True):
+        axes[axis] = real
     return tuple(a for a in axes if a is not None)
 
 
@@ -948,6 +965,12 @@ EXTRA_FOLDERS: dict[str, Any] = {
     "Where": lambda view, args: [np.where(args[0], args[1], args[2])],
     "Pow": lambda view, args: [np.power(args[0], args[1])],
     "Reciprocal": lambda view, args: [np.reciprocal(args[0])],
+    "Mod": lambda view, args: [np.fmod(args[0], args[1]) if view.attr("fmod", 0) else np.mod(args[0], args[1])],
+    "Max": lambda view, args: [np.maximum.reduce(args)],
+    "Min": lambda view, args: [np.minimum.reduce(args)],
+    "Abs": lambda view, args: [np.abs(args[0])],
+    "Floor": lambda view, args: [np.floor(args[0])],
+    "Ceil": lambda view, args: [np.ceil(args[0])],
     "Expand": lambda view, args: [np.broadcast_to(args[0], np.broadcast_shapes(
         args[0].shape, tuple(int(d) for d in args[1].reshape(-1)))).copy()],
 }
