@@ -709,6 +709,8 @@ def _attend(p: Labeled, v: Labeled) -> Labeled:
     for key in ("n", "g", "i"):
         if not _constant_along(p.arrays[key], -1):
             raise NoMatch("its weights mix rows")
+    if not _constant_along(p.arrays["g"], -2):
+        raise NoMatch("its weights mix heads where they meet the values")
     if not (_constant_along(v.arrays["n"], -2) and _constant_along(v.arrays["f"], -2)
             and _constant_along(v.arrays["t"], -1) and _constant_along(p.arrays["j"], -2)):
         raise NoMatch("its values are not laid out one position per row")

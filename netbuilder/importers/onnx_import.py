@@ -155,6 +155,16 @@ class NodeView:
         a stored table (see `netbuilder.importers.onnx_positions`), else None."""
         return position_table(self._importer, self._node.input[index]) if self.has_input(index) else None
 
+    def tied_embedding(self, weight: np.ndarray) -> Layer | None:
+        """The Embedding layer already imported whose table is ``weight`` itself (the same stored tensor, e.g. read
+        transposed by a MatMul): a decoder tied to its input embedding."""
+        for layer in self._importer.layers.values():
+            table = layer.weights.get("weight") if layer.type == "Embedding" else None
+            if table is not None and table.shape == weight.shape and np.shares_memory(table, weight) and \
+                    np.array_equal(table, weight):
+                return layer
+        return None
+
     @property
     def fixed_batch(self) -> int | None:
         """The batch size the file declares on its inputs (None when free)."""

@@ -259,6 +259,8 @@ def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) ->
         shaped = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
         weights["weight"] = (shaped * vector.reshape(groups, 1, w.shape[1], *([1] * (w.ndim - 2)))).reshape(w.shape)
     else:
+        if layer.params.get("tie_weight_to"):
+            layer.params["tie_weight_to"] = ""  # scaled, it is no longer the embedding's table: its own copy
         weights["weight"] = weights["weight"] * vector.reshape(-1, *([1] * (weights["weight"].ndim - 1)))
     if "bias" in weights and (layer.type.startswith("BatchNorm") or layer.params.get("bias")):
         weights["bias"] = weights["bias"] * vector

@@ -228,3 +228,51 @@ def test_a_table_added_to_a_sequence_is_a_positional_encoding(tmp_path, table, k
     (node,) = [n for n in result.network.nodes if n.type == "PositionalEncoding"]
     assert node.params == {"kind": kind, "max_len": T}
     assert result.parameter_count == params
+
+
+# ---- weight tying --------------------------------------------------------------------------------------------------
+
+
+def tied_language_model(path: Path, decoder_scale: float | None = None) -> Path:
+    """Token ids → embedding table lookup → … → logits from the same table (read transposed) plus a bias: what
+    PyTorch exports for ``decoder.weight = embed.weight``."""
+    vocab, dim = 13, 6
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["embedded"]),
+             helper.make_node("Tanh", ["embedded"], ["h"]),
+             helper.make_node("Transpose", ["table"], ["table_t"], perm=[1, 0]),
+             helper.make_node("MatMul", ["h", "table_t"], ["raw"]),
+             helper.make_node("Add", ["raw", "bias"], ["logits" if decoder_scale is None else "unscaled"])]
+    inits = {"table": weight(vocab, dim), "bias": weight(vocab)}
+    if decoder_scale is not None:
+        inits["scale"] = np.full(vocab, decoder_scale, np.float32)
+        nodes.append(helper.make_node("Mul", ["unscaled", "scale"], ["logits"]))
+    graph = helper.make_graph(nodes, "tied", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(array, name) for name, array in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_decoder_reading_the_embedding_table_is_tied_to_it_and_counted_once(tmp_path):
+    from netbuilder.importers import save_import
+
+    result = import_onnx(tied_language_model(tmp_path / "lm.onnx"))
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    embedding = next(n for n in result.network.nodes if n.type == "Embedding")
+    decoder = next(n for n in result.network.nodes if n.type == "Linear")
+    assert decoder.params["tie_weight_to"] == embedding.name
+    assert result.parameter_count == 13 * 6 + 13 == analyze(result.network).total_params
+    module = result.compile()
+    assert getattr(module, decoder.name).weight is getattr(module, embedding.name).weight
+    document, weights = save_import(result, tmp_path / "lm.nbg")  # safetensors takes the shared table
+    assert weights.stat().st_size > 0
+
+
+def test_a_decoder_that_rescales_the_table_is_not_tied(tmp_path):
+    result = import_onnx(tied_language_model(tmp_path / "lm.onnx", decoder_scale=0.5))
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    decoder = next(n for n in result.network.nodes if n.type == "Linear")
+    assert decoder.params["tie_weight_to"] == ""
+    assert result.parameter_count == 2 * 13 * 6 + 13 == analyze(result.network).total_params
