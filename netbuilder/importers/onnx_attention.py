@@ -1,4 +1,4 @@
-"""Multi-head self-attention recognised in an ONNX graph and imported as one MultiheadAttention layer.
+"""Multi-head attention recognised in an ONNX graph and imported as one MultiheadAttention layer (self or cross).
 
 Exporters write attention as dozens of operations: projections (one packed MatMul or three), reshapes and
 transposes that split the heads, a scaled product of queries and keys, an optional mask (PyTorch builds the causal
@@ -56,7 +56,7 @@ class Region:
 
     softmax: int
     nodes: set[int]
-    entries: set[str]  # the values the projections read (one for self-attention)
+    entries: set[str]  # the values the projections read (one for self-attention, two for cross-attention)
     ends: list[int]  # the out-projection (or its bias Add), then each following reshape/transpose, in order
     closure: set[int] = field(default_factory=set)  # shape arithmetic only this region (or others) uses
 
@@ -394,7 +394,7 @@ class _Evaluator:
 
     def const(self, name: str) -> np.ndarray:
         value = self.value(name)
-        if not isinstance(value, np.ndarray):
+        if not isinstance(value, np.ndarray | list):  # a list: an ONNX sequence of constants
             raise NoMatch(f"{name!r} is computed where a constant is needed")
         return value
 
@@ -447,7 +447,7 @@ class _Evaluator:
             raise NoMatch(f"its shape arithmetic uses {op}")
         for name, array in zip(node.output, result, strict=False):
             if name:
-                self.values[name] = np.asarray(array)
+                self.values[name] = array if isinstance(array, list) else np.asarray(array)
 
     def _entry(self, name: str) -> Labeled:
         from netbuilder.importers.onnx_import import Tensor
@@ -696,10 +696,8 @@ def _scores(q: Labeled, k: Labeled) -> Labeled:
     arrays = {"n": np.broadcast_to(n_q, shape), "g": np.broadcast_to(groups.reshape(batch + (1, 1)), shape),
               "i": np.broadcast_to(q.arrays["t"][..., :, :1], shape),
               "j": np.broadcast_to(k.arrays["t"][..., :1, :], shape), "mask": np.zeros(shape)}
-    if q.meta["proj"].entry != k.meta["proj"].entry:
-        raise NoMatch("its keys come from another sequence than its queries (cross-attention)")
     meta = {"proj_q": q.meta["proj"], "proj_k": k.meta["proj"], "pairs": pairs, "scale": 1.0,
-            "keys": int(np.max(k.arrays["t"])) + 1}
+            "queries": int(np.max(q.arrays["t"])) + 1, "keys": int(np.max(k.arrays["t"])) + 1}
     return Labeled("scores", arrays, meta)
 
 
@@ -730,8 +728,8 @@ def _attend(p: Labeled, v: Labeled) -> Labeled:
     used = [r for rows in heads.values() for r in rows]
     if len(set(used)) != len(used):
         raise NoMatch("its heads share value features")
-    if v.meta["proj"].entry != p.meta["proj_q"].entry:
-        raise NoMatch("its values come from another sequence than its queries (cross-attention)")
+    if v.meta["proj"].entry != p.meta["proj_k"].entry:
+        raise NoMatch("its values come from another sequence than its keys")
     arrays = {"n": np.broadcast_to(p.arrays["n"][..., :, :1], shape),
               "t": np.broadcast_to(p.arrays["i"][..., :, :1], shape), "f": f, "g": g}
     return Labeled("attended", arrays, {**p.meta, "proj_v": v.meta["proj"], "heads": heads})
@@ -858,6 +856,8 @@ class AttentionLayer:
     output: str
     axes: tuple[int, ...] | None  # the output's axes when it is not batch first (see onnx_import.Tensor.axes)
     end: int  # index of the node giving ``output`` (nodes of the chain after it are imported normally)
+    query: str  # the ONNX value attending
+    memory: str | None  # the value attended to in cross-attention (None: self-attention)
 
 
 def _layer(values: dict[str, Any], region: Region, graph: _Graph, sizes: tuple[int, int]) -> AttentionLayer:
@@ -866,7 +866,7 @@ def _layer(values: dict[str, Any], region: Region, graph: _Graph, sizes: tuple[i
         candidate = values[graph.nodes[index].output[0]]
         if isinstance(candidate, Labeled) and candidate.kind == "out":
             width = candidate.meta["proj_q"].weight.shape[1]
-            axes = _layout(candidate, (sizes[0], candidate.meta["keys"], width))
+            axes = _layout(candidate, (sizes[0], candidate.meta["queries"], width))
             if axes is not None:
                 end, result = index, candidate
                 break
@@ -893,13 +893,21 @@ def _layer(values: dict[str, Any], region: Region, graph: _Graph, sizes: tuple[i
     rows_k = np.concatenate([meta["pairs"][g][1] for g in groups])
     rows_v = np.concatenate([np.array(meta["heads"][g]) for g in groups])
     q, k, v = meta["proj_q"], meta["proj_k"], meta["proj_v"]
-    weight = np.concatenate([q.weight[rows_q], k.weight[rows_k], v.weight[rows_v] * v.scale])
+    cross = q.entry != k.entry
+    if cross and meta["causal"]:
+        raise NoMatch("it masks cross-attention causally, which the layer does not do (causal is for "
+                      "self-attention)")
+    projections = [q.weight[rows_q], k.weight[rows_k], v.weight[rows_v] * v.scale]
     bias = np.concatenate([q.bias[rows_q] / q.scale, k.bias[rows_k] / k.scale, v.bias[rows_v]])
-    weights = {"in_proj_weight": weight.astype(np.float32), "in_proj_bias": bias.astype(np.float32),
-               "out_proj.weight": meta["out_weight"][:, rows_v].astype(np.float32),
-               "out_proj.bias": meta["out_bias"].astype(np.float32)}
+    if projections[1].shape[1] == width:
+        weights = {"in_proj_weight": np.concatenate(projections).astype(np.float32)}
+    else:  # keys and values of another width: nn.MultiheadAttention keeps three matrices
+        weights = {f"{p}_proj_weight": w.astype(np.float32) for p, w in zip("qkv", projections, strict=True)}
+    weights |= {"in_proj_bias": bias.astype(np.float32),
+                "out_proj.weight": meta["out_weight"][:, rows_v].astype(np.float32),
+                "out_proj.bias": meta["out_bias"].astype(np.float32)}
     return AttentionLayer(heads, bool(meta["causal"]), weights, graph.nodes[end].output[0],
-                          None if axes == (0, 1, 2) else axes, end)
+                          None if axes == (0, 1, 2) else axes, end, q.entry, k.entry if cross else None)
 
 
 def _layout(x: Labeled, sizes: tuple[int, int, int]) -> tuple[int, ...] | None:
@@ -939,7 +947,7 @@ def match(importer: Any, plan: AttentionPlan, region: Region) -> AttentionLayer:
         values = _Evaluator(importer, plan, region, batch or n, t).run()
         layer = _layer(values, region, plan.graph, (batch or n, t))
         if found is not None and (layer.num_heads != found.num_heads or layer.causal != found.causal or
-                                  layer.end != found.end or any(not np.allclose(layer.weights[key], value)
+                                  layer.end != found.end or layer.memory != found.memory or any(not np.allclose(layer.weights[key], value)
                                                                 for key, value in found.weights.items())):
             raise NoMatch("it computes a different attention at another batch size or length")
         found = layer
@@ -951,12 +959,25 @@ def match(importer: Any, plan: AttentionPlan, region: Region) -> AttentionLayer:
 # Constant folding the region's shape arithmetic needs beyond the importer's
 
 
+def _split_to_sequence(view: Any, args: list[Any]) -> list[Any]:
+    data, axis = args[0], int(view.attr("axis", 0)) % args[0].ndim
+    split = args[1] if len(args) > 1 and args[1] is not None else None
+    if split is None:
+        parts = np.split(data, data.shape[axis], axis=axis)
+        return [[np.squeeze(p, axis) for p in parts] if not view.attr("keepdims", 1) else parts]
+    sizes = [int(split)] * -(-data.shape[axis] // int(split)) if np.ndim(split) == 0 else \
+        [int(s) for s in split.tolist()]
+    return [np.split(data, np.cumsum(sizes)[:-1], axis=axis)]
+
+
 def _trilu(view: Any, args: list[Any]) -> list[np.ndarray]:
     k = int(np.asarray(args[1]).reshape(-1)[0]) if len(args) > 1 and args[1] is not None else 0
     return [np.triu(args[0], k) if view.attr("upper", 1) else np.tril(args[0], k)]
 
 
 EXTRA_FOLDERS: dict[str, Any] = {
+    "SplitToSequence": _split_to_sequence,
+    "SequenceAt": lambda view, args: [args[0][int(args[1])]],
     "Trilu": _trilu,
     "Equal": lambda view, args: [np.equal(args[0], args[1])],
     "Less": lambda view, args: [np.less(args[0], args[1])],
@@ -999,10 +1020,11 @@ def import_attention(importer: Any, plan: AttentionPlan, index: int) -> None:
     softmax = graph.nodes[region.softmax]
     try:
         layer = match(importer, plan, region)
-        entry = importer.values[next(iter(region.entries))]
-        added = importer.add_layer("MultiheadAttention", {"num_heads": layer.num_heads, "mode": "self",
+        inputs = [importer.values[name] for name in (layer.query, layer.memory) if name]
+        added = importer.add_layer("MultiheadAttention", {"num_heads": layer.num_heads,
+                                                          "mode": "cross" if layer.memory else "self",
                                                           "causal": layer.causal, "dropout": 0.0},
-                                   [entry.source], (entry.type,), layer.weights,
+                                   [t.source for t in inputs], tuple(t.type for t in inputs), layer.weights,
                                    importer.name_for(softmax, "MultiheadAttention"))
     except (NoMatch, RuleRefused) as error:
         importer._refuse(softmax, softmax.op_type, refusal(str(error)))

@@ -1,8 +1,8 @@
-"""The NetBuilder network behind ``tests/core/data/tiny-causal-attention.onnx``, and how that file was made.
+"""The NetBuilder networks behind ``tests/core/data/tiny-*-attention.onnx``, and how those files were made.
 
-The file is NetBuilder's own dynamo export of this network (attention written out as ~100 operations: packed
+Each file is NetBuilder's own dynamo export of its network (attention written out as ~100 operations: packed
 projections, head split, the causal mask from Trilu/Equal/Where on the sequence length, shape arithmetic on the
-batch and length). Exporting takes ten seconds, importing it milliseconds, so the tests read the stored file; the
+batch and length; cross-attention splits its packed weights with SplitToSequence). Exporting takes ten seconds, importing it milliseconds, so the tests read the stored file; the
 round-trip test (``NETBUILDER_ROUNDTRIP_ALL=1``) exports the templates live. Regenerate with
 ``python tests/core/attention_fixture.py`` after an exporter change.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 from netbuilder.document import Document, Network
 
 FIXTURE = Path(__file__).parent / "data" / "tiny-causal-attention.onnx"
+CROSS_FIXTURE = Path(__file__).parent / "data" / "tiny-cross-attention.onnx"
 
 
 def tiny_causal_network() -> Network:
@@ -32,20 +33,38 @@ def tiny_causal_network() -> Network:
     return net
 
 
-if __name__ == "__main__":
+def tiny_cross_network() -> Network:
+    """Queries N×T×8 attend to a memory N×5×6 of another width (kdim = vdim = 6)."""
+    net = Document(("tiny_cross",)).network()
+    queries = net.add("Input", name="queries", shape=("T", 8))
+    memory = net.add("Input", name="memory", shape=(5, 6))
+    attention = net.add("MultiheadAttention", name="attn", num_heads=2, mode="cross")
+    net.connect(queries, attention)
+    net.connect(memory, attention, dst_port="memory")
+    net.connect(attention, net.add("Output", name="attended", role="features"))
+    return net
+
+
+def write(network: Network, path: Path) -> None:
     import onnx
-    import torch
 
     from netbuilder.export import export_onnx
 
-    torch.manual_seed(0)
-    FIXTURE.parent.mkdir(exist_ok=True)
-    print(export_onnx(tiny_causal_network(), FIXTURE).summary())
-    model = onnx.load(str(FIXTURE))
+    print(export_onnx(network, path).summary())
+    model = onnx.load(str(path))
     for node in model.graph.node:  # stack traces and FX details are most of the file; the module scopes stay
         kept = [(p.key, p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"]
         del node.metadata_props[:]
         for key, value in kept:
             node.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(FIXTURE))
-    print(f"{FIXTURE.stat().st_size / 1024:.1f} KiB once the stack traces are dropped")
+    onnx.save(model, str(path))
+    print(f"{path.stat().st_size / 1024:.1f} KiB once the stack traces are dropped")
+
+
+if __name__ == "__main__":
+    import torch
+
+    torch.manual_seed(0)
+    FIXTURE.parent.mkdir(exist_ok=True)
+    write(tiny_causal_network(), FIXTURE)
+    write(tiny_cross_network(), CROSS_FIXTURE)

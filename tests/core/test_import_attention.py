@@ -21,7 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
 from netbuilder.specs.attention import sinusoidal_table
-from tests.core.attention_fixture import FIXTURE, tiny_causal_network
+from tests.core.attention_fixture import CROSS_FIXTURE, FIXTURE, tiny_causal_network, tiny_cross_network
 
 E, HEADS, T = 8, 2, 6
 HEAD = E // HEADS
@@ -38,10 +38,11 @@ def causal_mask(hidden: float = float(np.finfo(np.float32).min)) -> np.ndarray:
 
 def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.ndarray | None = None,
                     where_mask: np.ndarray | None = None, interleaved: bool = False, merge: tuple[int, ...] | None = None,
-                    probs_output: bool = False, cross: bool = False) -> Path:
+                    probs_output: bool = False, memory: int | None = None) -> Path:
     """Self-attention on x: N×T×E as `torch` code writes it by hand: q, k, v = x@Wq+bq, …; heads split by Reshape
     and Transpose; softmax(q·kᵀ·scale + mask)·v; heads merged; @Wo + bo."""
-    inits = {f"w{p}": weight(E, E) for p in "qkvo"} | {f"b{p}": weight(E) for p in "qkvo"}
+    inits = {f"w{p}": weight(memory if memory and p in "kv" else E, E) for p in "qkvo"}
+    inits |= {f"b{p}": weight(E) for p in "qkvo"}
     split = [0, 0, HEAD, HEADS] if interleaved else [0, 0, HEADS, HEAD]
     inits |= {"split": np.array(split, np.int64), "merged": np.array([0, -1, E], np.int64),
               "scale": np.array(scale, np.float32)}
@@ -49,7 +50,7 @@ def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.
     keys_first = [0, 3, 2, 1] if interleaved else [0, 2, 3, 1]  # N×H×d×T
     nodes = []
     for p in "qkv":
-        source = "m" if cross and p in "kv" else "x"
+        source = "m" if memory and p in "kv" else "x"
         nodes += [helper.make_node("MatMul", [source, f"w{p}"], [f"{p}0"]),
                   helper.make_node("Add", [f"{p}0", f"b{p}"], [f"{p}1"]),
                   helper.make_node("Reshape", [f"{p}1", "split"], [f"{p}2"]),
@@ -72,8 +73,8 @@ def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.
               helper.make_node("MatMul", ["o2", "wo"], ["o3"]),
               helper.make_node("Add", ["o3", "bo"], ["y"])]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, E])]
-    if cross:
-        inputs.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, ["N", T, E]))
+    if memory:
+        inputs.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, ["N", T - 2, memory]))
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     if probs_output:
         outputs.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, None))
@@ -111,6 +112,18 @@ def test_netbuilder_export_of_causal_attention_comes_back_as_the_same_layers():
     assert attention.params["num_heads"] == 2 and attention.params["causal"] is True
     position = next(n for n in result.network.nodes if n.type == "PositionalEncoding")
     assert position.params == {"kind": "learned", "max_len": 12}
+
+
+def test_netbuilder_export_of_cross_attention_to_a_narrower_memory_comes_back_the_same():
+    original = tiny_cross_network()
+    result = import_onnx(CROSS_FIXTURE)
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    assert Counter(n.type for n in result.network.nodes) == Counter(n.type for n in original.nodes)
+    assert result.parameter_count == analyze(original).total_params
+    attention = the_attention(result)
+    assert attention.params == {"num_heads": 2, "mode": "cross", "causal": False, "dropout": 0.0}
+    assert {w.dst_port: result.network.node(w.src).name for w in result.network.wires_into(attention.id)} == \
+        {"in": "queries", "memory": "memory"}
 
 
 @pytest.mark.parametrize("layout", ["heads first", "heads interleaved"])
@@ -170,10 +183,22 @@ def test_attention_weights_used_outside_are_refused(tmp_path):
     assert "attention weights 'probs' are an output of the network" in refusal(caught.value)
 
 
-def test_cross_attention_is_refused_as_such(tmp_path):
+@pytest.mark.parametrize("width", [E, 5], ids=["memory as wide", "memory narrower"])
+def test_keys_and_values_from_a_second_sequence_are_cross_attention(tmp_path, width):
+    result = import_onnx(attention_graph(tmp_path / "a.onnx", memory=width))
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    attention = the_attention(result)
+    assert attention.params["mode"] == "cross" and attention.params["num_heads"] == HEADS
+    assert result.parameter_count == 2 * E * E + 2 * width * E + 4 * E == analyze(result.network).total_params
+    wires = {w.dst_port: result.network.node(w.src).name for w in result.network.wires_into(attention.id)}
+    assert wires == {"in": "x", "memory": "m"}
+
+
+def test_cross_attention_with_a_causal_mask_is_refused(tmp_path):
+    keep = np.tril(np.ones((T, T - 2), dtype=bool))
     with pytest.raises(UnsupportedOpsError) as caught:
-        import_onnx(attention_graph(tmp_path / "a.onnx", cross=True))
-    assert "cross-attention" in refusal(caught.value)
+        import_onnx(attention_graph(tmp_path / "a.onnx", memory=E, where_mask=keep))
+    assert "masks cross-attention" in refusal(caught.value)
 
 
 def edited_fixture(tmp_path: Path, edit) -> Path:
