@@ -581,6 +581,8 @@ def _fold_slice(node: NodeView, args: list[Any]) -> list[np.ndarray]:
         starts, ends = args[1].tolist(), args[2].tolist()
         axes = args[3].tolist() if len(args) > 3 and args[3] is not None else list(range(len(starts)))
         steps = args[4].tolist() if len(args) > 4 and args[4] is not None else [1] * len(starts)
+    if any(int(v) in (BATCH_MARK, SEQ_MARK) for v in (*starts, *ends)):
+        raise RuleRefused("it slices up to the batch size or the sequence length, which a constant cannot hold")
     index = [slice(None)] * data.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         index[axis] = slice(int(start), int(end), int(step))

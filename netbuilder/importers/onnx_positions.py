@@ -25,13 +25,13 @@ class SequencePrefix:
 
 
 def fold_table_prefix(importer: Any, node: Any) -> bool:
-    """Fold a Slice that takes the first rows of a stored table (axis 0, from 0, step 1); True when done.
+    """Fold a Slice that takes the first rows of a constant table (axis 0, from 0, step 1); True when done.
 
     The full table is recorded in ``importer.table_prefixes`` under the Slice's output, so the positional-encoding
     rule can rebuild the layer with every row the model stored."""
-    if len(node.input) < 3 or node.input[0] not in importer.stored:
+    table = importer.values.get(node.input[0]) if len(node.input) >= 3 else None
+    if not isinstance(table, np.ndarray):
         return False
-    table = importer.values[node.input[0]]
     args = [importer.values.get(name) if name else None for name in node.input[1:5]]
     if table.ndim != 2 or any(a is not None and not isinstance(a, np.ndarray) for a in args):
         return False

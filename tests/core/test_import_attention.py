@@ -301,3 +301,41 @@ def test_a_decoder_that_rescales_the_table_is_not_tied(tmp_path):
     decoder = next(n for n in result.network.nodes if n.type == "Linear")
     assert decoder.params["tie_weight_to"] == ""
     assert result.parameter_count == 2 * 13 * 6 + 13 == analyze(result.network).total_params
+
+
+def test_a_table_sliced_to_the_variable_length_is_a_learned_positional_encoding(tmp_path):
+    """x + table[:x.shape[1]] with a variable length: the Slice ends at the length itself (a constant table, not
+    an initializer, here)."""
+    table = weight(10, E)
+    nodes = [helper.make_node("Constant", [], ["table"], value=numpy_helper.from_array(table)),
+             helper.make_node("Shape", ["x"], ["shape"], start=1, end=2),
+             helper.make_node("Slice", ["table", "zero", "shape", "zero"], ["rows"]),
+             helper.make_node("Add", ["x", "rows"], ["y"])]
+    graph = helper.make_graph(nodes, "positions", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", E])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.zeros(1, np.int64), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "p.onnx"))
+    result = import_onnx(tmp_path / "p.onnx")
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    (node,) = [n for n in result.network.nodes if n.type == "PositionalEncoding"]
+    assert node.params == {"kind": "learned", "max_len": 10}
+    assert result.parameter_count == 10 * E
+
+
+def test_a_slice_up_to_the_variable_length_used_otherwise_is_refused_not_emptied(tmp_path):
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], start=1, end=2),
+             helper.make_node("Slice", ["table", "zero", "shape", "one"], ["columns"]),
+             helper.make_node("MatMul", ["x", "columns"], ["y"])]
+    graph = helper.make_graph(nodes, "slice", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(weight(4, 9), "table"),
+                               numpy_helper.from_array(np.zeros(1, np.int64), "zero"),
+                               numpy_helper.from_array(np.ones(1, np.int64), "one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "s.onnx"))
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(tmp_path / "s.onnx")
+    assert any(op.op_type == "Slice" and "sequence length" in " ".join(op.reasons) for op in caught.value.ops)
