@@ -312,12 +312,26 @@ def _split_to_sequence(view: Any, args: list[Any]) -> list[Any]:
     return [np.split(data, np.cumsum(sizes)[:-1], axis=axis)]
 
 
+def _split(view: Any, args: list[Any]) -> list[np.ndarray]:
+    data, count = args[0], view.output_count
+    axis = int(view.attr("axis", 0)) % data.ndim
+    if len(args) > 1 and args[1] is not None:
+        sizes = [int(s) for s in args[1].reshape(-1).tolist()]
+    elif view.attr("split") is not None:
+        sizes = [int(s) for s in view.attr("split")]
+    else:
+        size = -(-data.shape[axis] // count)
+        sizes = [min(size, data.shape[axis] - size * i) for i in range(count)]
+    return np.split(data, np.cumsum(sizes)[:-1], axis=axis)
+
+
 def _trilu(view: Any, args: list[Any]) -> list[np.ndarray]:
     k = int(np.asarray(args[1]).reshape(-1)[0]) if len(args) > 1 and args[1] is not None else 0
     return [np.triu(args[0], k) if view.attr("upper", 1) else np.tril(args[0], k)]
 
 
 EXTRA_FOLDERS: dict[str, Any] = {
+    "Split": _split,
     "SplitToSequence": _split_to_sequence,
     "SequenceAt": lambda view, args: [args[0][int(args[1])]],
     "Trilu": _trilu,
