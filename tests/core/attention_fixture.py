@@ -1,8 +1,9 @@
 """The NetBuilder networks behind ``tests/core/data/tiny-*-attention.onnx``, and how those files were made.
 
-Each file is NetBuilder's own dynamo export of its network (attention written out as ~100 operations: packed
+Each file but the last is NetBuilder's own dynamo export of its network (attention written out as ~100 operations: packed
 projections, head split, the causal mask from Trilu/Equal/Where on the sequence length, shape arithmetic on the
-batch and length; cross-attention splits its packed weights with SplitToSequence). Exporting takes ten seconds, importing it milliseconds, so the tests read the stored file; the
+batch and length; cross-attention splits its packed weights with SplitToSequence); the last is PyTorch's dynamo export of attention
+written by hand as nanoGPT does. Exporting takes ten seconds, importing it milliseconds, so the tests read the stored file; the
 round-trip test (``NETBUILDER_ROUNDTRIP_ALL=1``) exports the templates live. Regenerate with
 ``python tests/core/attention_fixture.py`` after an exporter change.
 """
@@ -10,11 +11,13 @@ round-trip test (``NETBUILDER_ROUNDTRIP_ALL=1``) exports the templates live. Reg
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from netbuilder.document import Document, Network
 
 FIXTURE = Path(__file__).parent / "data" / "tiny-causal-attention.onnx"
 CROSS_FIXTURE = Path(__file__).parent / "data" / "tiny-cross-attention.onnx"
+NANOGPT_FIXTURE = Path(__file__).parent / "data" / "nanogpt-attention.onnx"
 
 
 def tiny_causal_network() -> Network:
@@ -45,12 +48,50 @@ def tiny_cross_network() -> Network:
     return net
 
 
-def write(network: Network, path: Path) -> None:
+def nanogpt_attention() -> Any:
+    """Causal self-attention as nanoGPT writes it by hand (packed c_attn split in three, a tril buffer sliced to the
+    length and masked_fill, softmax, c_proj): not NetBuilder's module, the same computation."""
+    import math
+
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self, dim: int = 16, heads: int = 4, block: int = 12) -> None:
+            super().__init__()
+            self.heads = heads
+            self.c_attn = nn.Linear(dim, 3 * dim)
+            self.c_proj = nn.Linear(dim, dim)
+            self.register_buffer("bias", torch.tril(torch.ones(block, block)).view(1, 1, block, block))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b, t, c = x.size()
+            q, k, v = self.c_attn(x).split(c, dim=2)
+            k = k.view(b, t, self.heads, c // self.heads).transpose(1, 2)
+            q = q.view(b, t, self.heads, c // self.heads).transpose(1, 2)
+            v = v.view(b, t, self.heads, c // self.heads).transpose(1, 2)
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            att = att.masked_fill(self.bias[:, :, :t, :t] == 0, float("-inf"))
+            y = F.softmax(att, dim=-1) @ v
+            return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+
+    return CausalSelfAttention()
+
+
+def write(network: Network | Any, path: Path) -> None:
     import onnx
+    import torch
 
     from netbuilder.export import export_onnx
 
-    print(export_onnx(network, path).summary())
+    if isinstance(network, Network):
+        print(export_onnx(network, path).summary())
+    else:
+        torch.onnx.export(network.eval(), (torch.randn(2, 6, 16),), str(path), dynamo=True, external_data=False,
+                          input_names=["x"],
+                          output_names=["y"], dynamic_shapes={"x": {0: torch.export.Dim("N"),
+                                                                    1: torch.export.Dim("T", max=12)}})
     model = onnx.load(str(path))
     for node in model.graph.node:  # stack traces and FX details are most of the file; the module scopes stay
         kept = [(p.key, p.value) for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"]
@@ -68,3 +109,4 @@ if __name__ == "__main__":
     FIXTURE.parent.mkdir(exist_ok=True)
     write(tiny_causal_network(), FIXTURE)
     write(tiny_cross_network(), CROSS_FIXTURE)
+    write(nanogpt_attention(), NANOGPT_FIXTURE)

@@ -21,7 +21,13 @@ from onnx import TensorProto, helper, numpy_helper
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
 from netbuilder.specs.attention import sinusoidal_table
-from tests.core.attention_fixture import CROSS_FIXTURE, FIXTURE, tiny_causal_network, tiny_cross_network
+from tests.core.attention_fixture import (
+    CROSS_FIXTURE,
+    FIXTURE,
+    NANOGPT_FIXTURE,
+    tiny_causal_network,
+    tiny_cross_network,
+)
 
 E, HEADS, T = 8, 2, 6
 HEAD = E // HEADS
@@ -124,6 +130,15 @@ def test_netbuilder_export_of_cross_attention_to_a_narrower_memory_comes_back_th
     assert attention.params == {"num_heads": 2, "mode": "cross", "causal": False, "dropout": 0.0}
     assert {w.dst_port: result.network.node(w.src).name for w in result.network.wires_into(attention.id)} == \
         {"in": "queries", "memory": "memory"}
+
+
+def test_attention_written_by_hand_as_nanogpt_does_is_one_causal_layer():
+    """Packed c_attn split in three, a tril buffer sliced to the length and masked_fill: PyTorch's dynamo export."""
+    result = import_onnx(NANOGPT_FIXTURE)
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    assert [n.type for n in result.network.nodes] == ["Input", "MultiheadAttention", "Output"]
+    assert the_attention(result).params == {"num_heads": 4, "mode": "self", "causal": True, "dropout": 0.0}
+    assert result.parameter_count == 4 * 16 * 16 + 4 * 16  # c_attn and c_proj; the mask buffer is no parameter
 
 
 @pytest.mark.parametrize("layout", ["heads first", "heads interleaved"])
