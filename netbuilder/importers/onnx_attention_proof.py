@@ -286,15 +286,25 @@ def match(importer: Any, plan: AttentionPlan, region: Region) -> AttentionLayer:
     found: AttentionLayer | None = None
     batch = importer.fixed_batch
     for n, t in SIZES:
-        values = _Evaluator(importer, plan, region, batch or n, t).run()
-        layer = _layer(values, region, plan.graph, (batch or n, t))
-        if found is not None and (layer.num_heads != found.num_heads or layer.causal != found.causal or
-                                  layer.end != found.end or layer.memory != found.memory or any(not np.allclose(layer.weights[key], value)
-                                                                for key, value in found.weights.items())):
+        try:
+            values = _Evaluator(importer, plan, region, batch or n, t).run()
+            layer = _layer(values, region, plan.graph, (batch or n, t))
+        except NoMatch as error:
+            if found is None:
+                raise
+            raise NoMatch(f"it only works at the sizes it was exported with (with batch {batch or n} and length "
+                          f"{t}, {error}): the file has them built in; export it again with a variable batch and "
+                          "length (PyTorch's dynamo exporter keeps them)") from None
+        if found is not None and not _same(layer, found):
             raise NoMatch("it computes a different attention at another batch size or length")
         found = layer
     assert found is not None
     return found
+
+
+def _same(a: AttentionLayer, b: AttentionLayer) -> bool:
+    return (a.num_heads, a.causal, a.end, a.query, a.memory) == (b.num_heads, b.causal, b.end, b.query, b.memory) \
+        and a.weights.keys() == b.weights.keys() and all(np.allclose(a.weights[k], b.weights[k]) for k in a.weights)
 
 
 # -------------------------------------------------------------------------------------------------------------------

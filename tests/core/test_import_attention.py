@@ -44,12 +44,12 @@ def causal_mask(hidden: float = float(np.finfo(np.float32).min)) -> np.ndarray:
 
 def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.ndarray | None = None,
                     where_mask: np.ndarray | None = None, interleaved: bool = False, merge: tuple[int, ...] | None = None,
-                    probs_output: bool = False, memory: int | None = None) -> Path:
+                    probs_output: bool = False, memory: int | None = None, batch: int = 0) -> Path:
     """Self-attention on x: N×T×E as `torch` code writes it by hand: q, k, v = x@Wq+bq, …; heads split by Reshape
     and Transpose; softmax(q·kᵀ·scale + mask)·v; heads merged; @Wo + bo."""
     inits = {f"w{p}": weight(memory if memory and p in "kv" else E, E) for p in "qkvo"}
     inits |= {f"b{p}": weight(E) for p in "qkvo"}
-    split = [0, 0, HEAD, HEADS] if interleaved else [0, 0, HEADS, HEAD]
+    split = [batch, 0, HEAD, HEADS] if interleaved else [batch, 0, HEADS, HEAD]  # batch 0: the input's
     inits |= {"split": np.array(split, np.int64), "merged": np.array([0, -1, E], np.int64),
               "scale": np.array(scale, np.float32)}
     head_first = [0, 3, 1, 2] if interleaved else [0, 2, 1, 3]  # N×H×T×d
@@ -190,6 +190,13 @@ def test_heads_merged_without_the_transpose_are_refused(tmp_path):
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(attention_graph(tmp_path / "a.onnx", merge=(0, 1, 2, 3)))
     assert "mixes positions" in refusal(caught.value)
+
+
+def test_attention_that_only_works_at_its_export_batch_size_is_refused(tmp_path):
+    """The batch written into a Reshape (TorchScript exports often do this) while the input declares it free."""
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(attention_graph(tmp_path / "a.onnx", batch=2))
+    assert "only works at the sizes it was exported with (with batch 3" in refusal(caught.value)
 
 
 def test_attention_weights_used_outside_are_refused(tmp_path):
