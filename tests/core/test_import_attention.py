@@ -361,3 +361,45 @@ def test_a_slice_up_to_the_variable_length_used_otherwise_is_refused_not_emptied
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(tmp_path / "s.onnx")
     assert any(op.op_type == "Slice" and "sequence length" in " ".join(op.reasons) for op in caught.value.ops)
+
+
+# ---- GELU written out with Erf (opsets before 20) ------------------------------------------------------------------
+
+
+def gelu_graph(path: Path, form: str, half: float = 0.5) -> Path:
+    """y = GELU(x @ W) with GELU as x·½·(1 + erf(x/√2)), in the forms exporters write."""
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"])]
+    if form == "div":
+        nodes.append(helper.make_node("Div", ["h", "root2"], ["a"]))
+    else:
+        nodes.append(helper.make_node("Mul", ["inv_root2", "h"], ["a"]))
+    nodes += [helper.make_node("Erf", ["a"], ["b"]), helper.make_node("Add", ["b", "one"], ["c"])]
+    if form == "div":  # TorchScript: (x · (1+erf)) · ½
+        nodes += [helper.make_node("Mul", ["h", "c"], ["d"]), helper.make_node("Mul", ["d", "half"], ["y"])]
+    elif form == "half first":  # (x · ½) · (1+erf)
+        nodes += [helper.make_node("Mul", ["h", "half"], ["e"]), helper.make_node("Mul", ["e", "c"], ["y"])]
+    else:  # (½ · (1+erf)) · x
+        nodes += [helper.make_node("Mul", ["c", "half"], ["e"]), helper.make_node("Mul", ["e", "h"], ["y"])]
+    inits = {"w": weight(E, E), "root2": np.array(math.sqrt(2), np.float32),
+             "inv_root2": np.array(1 / math.sqrt(2), np.float32), "one": np.array(1.0, np.float32),
+             "half": np.array(half, np.float32)}
+    graph = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", E])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(array, name) for name, array in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("form", ["div", "half first", "half last"])
+def test_gelu_written_with_erf_is_one_gelu_layer(tmp_path, form):
+    result = import_onnx(gelu_graph(tmp_path / "g.onnx", form))
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    assert [n.type for n in result.network.nodes] == ["Input", "Linear", "GELU", "Output"]
+
+
+def test_an_erf_chain_with_another_constant_is_not_gelu(tmp_path):
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(gelu_graph(tmp_path / "g.onnx", "div", half=0.6))
+    assert [op.op_type for op in caught.value.ops] == ["Erf"]
