@@ -22,7 +22,7 @@ MOVES = {"Identity", "Reshape", "Transpose", "Unsqueeze", "Squeeze", "Flatten", 
 ARITHMETIC = {"Add", "Sub", "Mul", "Div", "Where"}
 PRODUCTS = {"MatMul", "Gemm"}
 MASKED = -1e9  # an additive mask at or below this hides a position (exp underflows to exactly 0 in float32)
-_FLOAT_CASTS = {1, 10, 11, 16}
+_FLOAT_CASTS = {1, 11}  # float, double: a cast to half precision would round the values
 
 
 class NoMatch(Exception):
@@ -41,6 +41,7 @@ class Projection:
     bias: np.ndarray
     scale: float
     entry: str
+    length: int  # the entry's sequence length (every position must be attended)
 
 
 @dataclass
@@ -92,6 +93,8 @@ def move(view: Any, args: list[Any]) -> list[Any]:
     if not isinstance(x, Labeled):
         raise NoMatch(f"{op} takes a constant where its values were expected")
     shape = x.shape
+    if op == "Dropout" and len(args) > 2 and args[2] is not None and bool(np.asarray(args[2]).reshape(-1)[0]):
+        raise NoMatch("it drops values at random (a Dropout in training mode)")
     if op in ("Identity", "Dropout"):
         return [x]
     if op == "Cast":
@@ -221,7 +224,7 @@ def _project(x: Labeled, weight: np.ndarray) -> Labeled:
     base = x.shape[:-1] + (rows,)
     arrays = {"n": np.broadcast_to(x.arrays["n"][..., :1], base), "t": np.broadcast_to(x.arrays["t"][..., :1], base),
               "f": np.broadcast_to(np.arange(rows), base)}
-    return Labeled("proj", arrays, {"proj": Projection(full, np.zeros(rows), 1.0, x.meta["entry"])})
+    return Labeled("proj", arrays, {"proj": Projection(full, np.zeros(rows), 1.0, x.meta["entry"], x.meta["length"])})
 
 
 def _output_projection(x: Labeled, weight: np.ndarray) -> Labeled:
@@ -266,7 +269,7 @@ def _scores(q: Labeled, k: Labeled) -> Labeled:
               "i": np.broadcast_to(q.arrays["t"][..., :, :1], shape),
               "j": np.broadcast_to(k.arrays["t"][..., :1, :], shape), "mask": np.zeros(shape)}
     meta = {"proj_q": q.meta["proj"], "proj_k": k.meta["proj"], "pairs": pairs, "scale": 1.0,
-            "queries": int(np.max(q.arrays["t"])) + 1, "keys": int(np.max(k.arrays["t"])) + 1}
+            "queries": q.meta["proj"].length, "keys": k.meta["proj"].length}
     return Labeled("scores", arrays, meta)
 
 

@@ -107,10 +107,7 @@ class _Evaluator:
         elif op == "Size":
             result = [np.array(math.prod(self.shape_of(node.input[0])), dtype=np.int64)]
         elif op == "CastLike":
-            like = self.values.get(node.input[1])
-            dtype = np.float32 if isinstance(like, Labeled) or like is None else \
-                np.asarray(self.value(node.input[1])).dtype
-            result = [self.const(node.input[0]).astype(dtype)]
+            result = [self.const(node.input[0]).astype(self._dtype(node.input[1]))]
         elif op == "Constant":
             result = [self.importer.values[node.output[0]]]
         elif op in EXTRA_FOLDERS or op in FOLDERS:
@@ -125,6 +122,16 @@ class _Evaluator:
         for name, array in zip(node.output, result, strict=False):
             if name:
                 self.values[name] = array if isinstance(array, list) else np.asarray(array)
+
+    def _dtype(self, name: str) -> np.dtype:
+        from netbuilder.importers.onnx_import import Tensor
+
+        if isinstance(self.values.get(name), Labeled):
+            return np.dtype(np.float32)
+        found = self.importer.values.get(name)
+        if isinstance(found, Tensor):
+            return np.dtype(found.type.dtype)
+        return np.asarray(self.value(name)).dtype
 
     def _entry(self, name: str) -> Labeled:
         from netbuilder.importers.onnx_import import Tensor
@@ -145,7 +152,7 @@ class _Evaluator:
                 if axis is None:
                     moved = np.expand_dims(moved, position)
             arrays[key] = moved
-        labeled = Labeled("input", arrays, {"entry": name, "width": real[2]})
+        labeled = Labeled("input", arrays, {"entry": name, "width": real[2], "length": real[1]})
         self.values[name] = labeled
         return labeled
 

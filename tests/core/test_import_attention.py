@@ -252,3 +252,23 @@ def test_the_exported_causal_mask_shifted_by_one_step_is_refused(tmp_path):
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(edited_fixture(tmp_path, shift))
     assert "neither none nor causal" in refusal(caught.value)
+
+
+def test_keys_of_only_some_positions_are_refused(tmp_path):
+    """Every query must see every (earlier) key: keys sliced to the first positions are not the layer's attention."""
+    def drop_last_key(graph):
+        transpose = next(n for n in graph.node if n.output[0] == "k3")  # keys N×H×d×T
+        graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "from"),
+                                  numpy_helper.from_array(np.array([T - 1], np.int64), "to"),
+                                  numpy_helper.from_array(np.array([3], np.int64), "axis")])
+        graph.node.insert(list(graph.node).index(transpose) + 1,
+                          helper.make_node("Slice", ["k3", "from", "to", "axis"], ["k3_sliced"]))
+        next(n for n in graph.node if n.output[0] == "s0").input[1] = "k3_sliced"
+
+    path = attention_graph(tmp_path / "a.onnx")
+    model = onnx.load(str(path))
+    drop_last_key(model.graph)
+    onnx.save(model, str(path))
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(path)
+    assert "does not run over every key position once" in refusal(caught.value)
