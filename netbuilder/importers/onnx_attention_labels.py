@@ -374,7 +374,7 @@ def where(args: list[Any]) -> Labeled:
     keep = _broadcast(np.asarray(condition, dtype=bool), scores.shape, "a mask")
     keep = keep if scores is a else ~keep
     fill = _broadcast(other, scores.shape, "a mask value")
-    if np.any(fill[~keep] > MASKED):
+    if np.any(~(fill[~keep] <= MASKED)):  # NaN fails this too
         raise NoMatch("it replaces scores by values that do not hide them (above -1e9)")
     mask = np.where(keep, scores.arrays["mask"], -np.inf)
     return Labeled("scores", {**scores.arrays, "mask": mask}, scores.meta)
