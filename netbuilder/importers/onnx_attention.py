@@ -215,7 +215,7 @@ def _outside_use(graph: _Graph, region: Region, closure: set[int]) -> str | None
             if name in graph.outputs:
                 return f"its intermediate value {name!r} is an output of the network"
             for consumer in graph.consumers[name]:
-                if consumer not in allowed and index not in region.ends:
+                if consumer not in allowed:
                     other = graph.nodes[consumer]
                     return f"its intermediate value {name!r} is also read by {other.op_type} {other.name!r}"
     return None
