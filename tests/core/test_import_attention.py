@@ -43,14 +43,16 @@ def causal_mask(hidden: float = float(np.finfo(np.float32).min)) -> np.ndarray:
 
 def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.ndarray | None = None,
                     where_mask: np.ndarray | None = None, interleaved: bool = False, merge: tuple[int, ...] | None = None,
-                    probs_output: bool = False, memory: int | None = None, batch: int = 0) -> Path:
+                    probs_output: bool = False, memory: int | None = None, batch: int = 0,
+                    q_scale: float = 1.0, k_scale: float = 1.0) -> Path:
     """Self-attention on x: N×T×E as `torch` code writes it by hand: q, k, v = x@Wq+bq, …; heads split by Reshape
     and Transpose; softmax(q·kᵀ·scale + mask)·v; heads merged; @Wo + bo."""
     inits = {f"w{p}": weight(memory if memory and p in "kv" else E, E) for p in "qkvo"}
     inits |= {f"b{p}": weight(E) for p in "qkvo"}
     split = [batch, 0, HEAD, HEADS] if interleaved else [batch, 0, HEADS, HEAD]  # batch 0: the input's
     inits |= {"split": np.array(split, np.int64), "merged": np.array([0, -1, E], np.int64),
-              "scale": np.array(scale, np.float32)}
+              "scale": np.array(scale, np.float32), "q_scale": np.array(q_scale, np.float32),
+              "k_scale": np.array(k_scale, np.float32)}
     head_first = [0, 3, 1, 2] if interleaved else [0, 2, 1, 3]  # N×H×T×d
     keys_first = [0, 3, 2, 1] if interleaved else [0, 2, 3, 1]  # N×H×d×T
     nodes = []
@@ -60,7 +62,8 @@ def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.
                   helper.make_node("Add", [f"{p}0", f"b{p}"], [f"{p}1"]),
                   helper.make_node("Reshape", [f"{p}1", "split"], [f"{p}2"]),
                   helper.make_node("Transpose", [f"{p}2"], [f"{p}3"], perm=keys_first if p == "k" else head_first)]
-    nodes += [helper.make_node("MatMul", ["q3", "k3"], ["s0"]), helper.make_node("Mul", ["s0", "scale"], ["s1"])]
+    nodes += [helper.make_node("Mul", ["q3", "q_scale"], ["q4"]), helper.make_node("Mul", ["k_scale", "k3"], ["k4"]),
+              helper.make_node("MatMul", ["q4", "k4"], ["s0"]), helper.make_node("Mul", ["s0", "scale"], ["s1"])]
     scores = "s1"
     if mask is not None:
         inits["mask"] = mask
@@ -257,13 +260,13 @@ def test_the_exported_causal_mask_shifted_by_one_step_is_refused(tmp_path):
 def test_keys_of_only_some_positions_are_refused(tmp_path):
     """Every query must see every (earlier) key: keys sliced to the first positions are not the layer's attention."""
     def drop_last_key(graph):
-        transpose = next(n for n in graph.node if n.output[0] == "k3")  # keys N×H×d×T
+        keys = next(n for n in graph.node if n.output[0] == "k4")  # keys N×H×d×T, scaled
         graph.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "from"),
                                   numpy_helper.from_array(np.array([T - 1], np.int64), "to"),
                                   numpy_helper.from_array(np.array([3], np.int64), "axis")])
-        graph.node.insert(list(graph.node).index(transpose) + 1,
-                          helper.make_node("Slice", ["k3", "from", "to", "axis"], ["k3_sliced"]))
-        next(n for n in graph.node if n.output[0] == "s0").input[1] = "k3_sliced"
+        graph.node.insert(list(graph.node).index(keys) + 1,
+                          helper.make_node("Slice", ["k4", "from", "to", "axis"], ["k4_sliced"]))
+        next(n for n in graph.node if n.output[0] == "s0").input[1] = "k4_sliced"
 
     path = attention_graph(tmp_path / "a.onnx")
     model = onnx.load(str(path))
@@ -272,3 +275,35 @@ def test_keys_of_only_some_positions_are_refused(tmp_path):
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(path)
     assert "does not run over every key position once" in refusal(caught.value)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_attention_variants_are_imported_exactly_when_they_are_the_layer(tmp_path, seed):
+    """Where the scale sits and how the heads are laid out, drawn at random; on odd seeds one thing is also made
+    wrong (the scale, the mask, the head merge). A variant that is the layer imports with parity; any other is
+    refused with the reason, never imported."""
+    rng = np.random.default_rng(seed)
+    right = 1 / math.sqrt(HEAD)
+    q_scale, k_scale = [(1.0, 1.0), (right, 1.0), (math.sqrt(right), math.sqrt(right)), (2.0, right / 4)][
+        rng.integers(4)]
+    settings = {"q_scale": q_scale, "k_scale": k_scale, "scale": right / (q_scale * k_scale),
+                "interleaved": bool(rng.integers(2)), "mask": causal_mask() if rng.integers(2) else None}
+    wrong = str(rng.choice(["scale", "window mask", "bias mask", "merge"])) if seed % 2 else ""
+    if wrong == "scale":
+        settings["scale"] *= float(rng.choice([0.5, 1.1, 2.0]))
+    elif wrong == "window mask":
+        window = np.abs(np.subtract.outer(np.arange(T), np.arange(T))) <= 2
+        settings["mask"] = np.where(window, 0.0, -np.inf).astype(np.float32)
+    elif wrong == "bias mask":
+        settings["mask"] = weight(T, T)
+    elif wrong == "merge":
+        settings["merge"] = (0, 1, 2, 3)
+    path = attention_graph(tmp_path / "a.onnx", **settings)
+    if not wrong:
+        result = import_onnx(path)
+        assert result.parity is not None and result.parity.ok, result.parity.summary()
+        assert the_attention(result).params["causal"] is (settings["mask"] is not None)
+    else:
+        with pytest.raises(UnsupportedOpsError) as caught:
+            import_onnx(path)
+        assert refusal(caught.value).startswith("it looks like multi-head attention, but"), wrong
