@@ -27,7 +27,7 @@ import numpy as np
 from netbuilder.document import Document
 from netbuilder.document.model import NameAllocator, Node, Wire, name_is_usable, reserved_names
 from netbuilder.importers.onnx_attention import import_attention, plan_attention, refusal
-from netbuilder.importers.onnx_gelu import import_gelu, plan_gelu
+from netbuilder.importers.onnx_chains import import_chain, plan_chains
 from netbuilder.importers.onnx_positions import fold_table_prefix, position_table
 from netbuilder.importers.result import (
     ImportResult,
@@ -358,13 +358,13 @@ class OnnxImporter:
                                    {}, self.name_for_input(value.name))
             self.values[value.name] = Tensor(layer.out(), layer.outputs[0], False)
         attention = plan_attention(self.graph)  # regions of many operations that are one attention layer
-        gelu = plan_gelu(self.graph)  # GELU written out with Erf (opsets before 20)
+        chains = plan_chains(self.graph)  # GELU and LayerNorm written out (opsets before 20 and 17)
         for index, node in enumerate(self.graph.node):
             if attention.handles(index):
                 import_attention(self, attention, index)
                 continue
-            if gelu.handles(index):
-                import_gelu(self, gelu, index)
+            if chains.handles(index):
+                import_chain(self, chains, index)
                 continue
             self._visit(node)
             if index in attention.refused:

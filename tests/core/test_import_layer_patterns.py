@@ -172,3 +172,46 @@ def test_an_erf_chain_with_another_constant_is_not_gelu(tmp_path):
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(gelu_graph(tmp_path / "g.onnx", "div", half=0.6))
     assert [op.op_type for op in caught.value.ops] == ["Erf"]
+
+
+# ---- LayerNorm written out (opsets before 17) ----------------------------------------------------------------------
+
+
+def layer_norm_graph(path: Path, square: str = "pow", affine: bool = True, variance_axes: list[int] | None = None,
+                     opset: int = 13) -> Path:
+    """y = LayerNorm over the last axis of x: N×T×E, as (x − m) / √(mean((x − m)²) + ε) · γ + β."""
+    axes = [-1]
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=axes),
+             helper.make_node("Sub", ["x", "m"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["p"]) if square == "pow" else
+             helper.make_node("Mul", ["d", "d"], ["p"]),
+             helper.make_node("ReduceMean", ["p"], ["v"], axes=variance_axes or axes),
+             helper.make_node("Add", ["v", "eps"], ["a"]), helper.make_node("Sqrt", ["a"], ["s"]),
+             helper.make_node("Div", ["d", "s"], ["n" if affine else "y"])]
+    inits = {"two": np.array(2.0, np.float32), "eps": np.array(1e-5, np.float32)}
+    if affine:
+        nodes += [helper.make_node("Mul", ["n", "gamma"], ["g"]), helper.make_node("Add", ["g", "beta"], ["y"])]
+        inits |= {"gamma": weight(E), "beta": weight(E)}
+    graph = helper.make_graph(nodes, "ln", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, E])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(array, name) for name, array in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("square", "affine"), [("pow", True), ("mul", True), ("pow", False)])
+def test_layer_norm_written_out_is_one_layer_norm(tmp_path, square, affine):
+    result = import_onnx(layer_norm_graph(tmp_path / "ln.onnx", square, affine))
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    (node,) = [n for n in result.network.nodes if n.type not in ("Input", "Output")]
+    assert node.type == "LayerNorm" and node.params["axes"] == 1 and node.params["affine"] is affine
+    assert math.isclose(node.params["eps"], 1e-5, rel_tol=1e-6)
+    assert result.parameter_count == (2 * E if affine else 0)
+
+
+def test_a_variance_over_other_axes_is_not_a_layer_norm(tmp_path):
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(layer_norm_graph(tmp_path / "ln.onnx", variance_axes=[-2]))
+    assert "Pow" in {op.op_type for op in caught.value.ops}  # left to the per-operation rules, which refuse it
