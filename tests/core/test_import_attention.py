@@ -2,7 +2,7 @@
 operations provably compute it; anything else (another scale, a mask the layer has not, a value used elsewhere)
 is refused with the reason in words and nothing is imported.
 
-Two kinds of graphs: NetBuilder's own dynamo export of a small causal model (stored, see `attention_fixture`), and
+Two kinds of graphs: NetBuilder's own dynamo export of a small causal model (stored, see `onnx_fixtures`), and
 attention written with onnx.helper the way hand-written PyTorch models export it (separate q/k/v projections, a
 scale on the scores, a constant mask), where one thing at a time is changed.
 """
@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
-from tests.core.attention_fixture import (
+from tests.core.onnx_fixtures import (
     CROSS_FIXTURE,
     FIXTURE,
     NANOGPT_FIXTURE,

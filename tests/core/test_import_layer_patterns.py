@@ -15,6 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
 from netbuilder.specs.attention import sinusoidal_table
+from tests.core.onnx_fixtures import TIED_FIXTURE, tiny_tied_network
 
 E, T = 8, 6
 RNG = np.random.default_rng(11)
@@ -84,6 +85,14 @@ def test_a_decoder_reading_the_embedding_table_is_tied_to_it_and_counted_once(tm
     assert getattr(module, decoder.name).weight is getattr(module, embedding.name).weight
     document, weights = save_import(result, tmp_path / "lm.nbg")  # safetensors takes the shared table
     assert weights.stat().st_size > 0
+
+
+def test_netbuilder_export_of_a_tied_decoder_comes_back_tied_and_counted_once():
+    original = tiny_tied_network()
+    result = import_onnx(TIED_FIXTURE)
+    assert result.parity is not None and result.parity.ok, result.parity.summary()
+    assert result.network.find("decoder").params["tie_weight_to"] == "embed"
+    assert result.parameter_count == analyze(original).total_params == 20 * 8 + 20
 
 
 def test_a_decoder_that_rescales_the_table_is_not_tied(tmp_path):

@@ -1,11 +1,12 @@
-"""The NetBuilder networks behind ``tests/core/data/tiny-*-attention.onnx``, and how those files were made.
+"""The networks behind the ONNX files in ``tests/core/data/``, and how those files were made.
 
-Each file but the last is NetBuilder's own dynamo export of its network (attention written out as ~100 operations: packed
-projections, head split, the causal mask from Trilu/Equal/Where on the sequence length, shape arithmetic on the
-batch and length; cross-attention splits its packed weights with SplitToSequence); the last is PyTorch's dynamo export of attention
-written by hand as nanoGPT does. Exporting takes ten seconds, importing it milliseconds, so the tests read the stored file; the
-round-trip test (``NETBUILDER_ROUNDTRIP_ALL=1``) exports the templates live. Regenerate with
-``python tests/core/attention_fixture.py`` after an exporter change.
+All are dynamo exports: NetBuilder's own of a causal self-attention model, a cross-attention and a decoder tied to
+its embedding (attention written out as ~100 operations: packed projections, head split, the causal mask from
+Trilu/Equal/Where on the sequence length, shape arithmetic on the batch and length; cross-attention splits its
+packed weights with SplitToSequence), and PyTorch's of attention written by hand as nanoGPT does. Exporting takes
+seconds each, importing milliseconds, so the tests read the stored files (stack traces dropped); the round-trip
+test (``NETBUILDER_ROUNDTRIP_ALL=1``) exports the templates live. Regenerate with ``python tests/core/onnx_fixtures.py``
+after an exporter change.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from netbuilder.document import Document, Network
 FIXTURE = Path(__file__).parent / "data" / "tiny-causal-attention.onnx"
 CROSS_FIXTURE = Path(__file__).parent / "data" / "tiny-cross-attention.onnx"
 NANOGPT_FIXTURE = Path(__file__).parent / "data" / "nanogpt-attention.onnx"
+TIED_FIXTURE = Path(__file__).parent / "data" / "tiny-tied-decoder.onnx"
 
 
 def tiny_causal_network() -> Network:
@@ -45,6 +47,17 @@ def tiny_cross_network() -> Network:
     net.connect(queries, attention)
     net.connect(memory, attention, dst_port="memory")
     net.connect(attention, net.add("Output", name="attended", role="features"))
+    return net
+
+
+def tiny_tied_network() -> Network:
+    """A decoder Linear tied to the input Embedding (``tie_weight_to``): one stored table in the ONNX file."""
+    net = Document(("tiny_tied",)).network()
+    tokens = net.add("Input", name="tokens", shape=("T",), dtype="int64")
+    embed = net.add("Embedding", name="embed", vocab_size=20, dim=8)
+    decoder = net.add("Linear", name="decoder", units=20, tie_weight_to="embed")
+    net.chain(tokens, embed, net.add("Tanh", name="act"), decoder,
+              net.add("Output", name="logits", role="token_logits"))
     return net
 
 
@@ -110,3 +123,4 @@ if __name__ == "__main__":
     write(tiny_causal_network(), FIXTURE)
     write(tiny_cross_network(), CROSS_FIXTURE)
     write(nanogpt_attention(), NANOGPT_FIXTURE)
+    write(tiny_tied_network(), TIED_FIXTURE)
