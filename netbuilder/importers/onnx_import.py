@@ -152,8 +152,8 @@ class NodeView:
         return layer if len(layer.ports) == 1 else None
 
     def position_table(self, index: int) -> tuple[np.ndarray, int | None] | None:
-        """(a stored table, the rows used or None for "the sequence length") when input ``index`` is the start of
-        a stored table (see `netbuilder.importers.onnx_positions`), else None."""
+        """(a constant table, the rows used or None for "the sequence length") when input ``index`` is the start
+        of a constant table (see `netbuilder.importers.onnx_positions`), else None."""
         return position_table(self._importer, self._node.input[index]) if self.has_input(index) else None
 
     def tied_embedding(self, weight: np.ndarray) -> Layer | None:
@@ -161,7 +161,7 @@ class NodeView:
         transposed by a MatMul): a decoder tied to its input embedding."""
         for layer in self._importer.layers.values():
             table = layer.weights.get("weight") if layer.type == "Embedding" else None
-            if table is not None and table.shape == weight.shape and np.shares_memory(table, weight) and \
+            if table is not None and table.shape == weight.shape and np.may_share_memory(table, weight) and \
                     np.array_equal(table, weight):
                 return layer
         return None

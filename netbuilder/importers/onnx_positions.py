@@ -1,4 +1,4 @@
-"""Position tables: a stored table whose first T rows are added to a sequence N×T×D.
+"""Position tables: a constant table whose first T rows are added to a sequence N×T×D.
 
 PyTorch exports ``x + self.table[: x.shape[1]]`` (NetBuilder's PositionalEncoding, GPT's learned positions) as a
 Slice of the stored table that ends at the sequence length. With a fixed length the Slice folds to a constant of T
@@ -54,8 +54,8 @@ def fold_table_prefix(importer: Any, node: Any) -> bool:
 
 
 def position_table(importer: Any, name: str) -> tuple[np.ndarray, int | None] | None:
-    """(the full stored table, the rows actually used or None for "the sequence length") behind value ``name``,
-    or None when it is not the start of a stored table."""
+    """(the full table, the rows actually used or None for "the sequence length") behind value ``name``, or None
+    when it is not the start of a constant table."""
     value = importer.values.get(name)
     if isinstance(value, SequencePrefix):
         return value.table, None
