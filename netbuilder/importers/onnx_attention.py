@@ -126,8 +126,13 @@ def _cone(graph: _Graph, start: str, nodes: set[int], entries: set[str], product
         data = graph.data_inputs(index)
         if node.op_type == "MatMul" and len(data) == 2:
             products.append(index)
+        elif node.op_type in ARITHMETIC and len(data) > 1:
+            foreign.append(f"{node.op_type} {node.name or name!r} combines it with another computed tensor (e.g. "
+                           "a padding mask built from the input), which the layer does not take")
+            stack.extend(data)  # on, to tell whether this is attention at all (for the reason only)
+            continue
         elif node.op_type not in MOVES | ARITHMETIC or len(data) != 1:
-            foreign.append(f"{node.op_type} {node.name or name!r} is on its path")
+            foreign.append(f"{node.op_type} {node.name or name!r} is on its path, which the layer does not compute")
             continue
         nodes.add(index)
         stack.extend(data)
@@ -147,7 +152,7 @@ def _discover(graph: _Graph, softmax: int) -> Region | str | None:
     if not products:
         return None
     if foreign:
-        return "; ".join(dict.fromkeys(foreign))
+        return next(iter(dict.fromkeys(foreign)))
     if len(products) != 1:
         return "its scores come from more than one product of computed tensors"
     # Forward: the weights times the values, the heads merged, the output projection.
@@ -168,7 +173,7 @@ def _discover(graph: _Graph, softmax: int) -> Region | str | None:
     values_products: list[int] = []
     _cone(graph, graph.nodes[product].input[1], nodes, entries, values_products, foreign)
     if foreign or values_products:
-        return "; ".join(dict.fromkeys(foreign)) or "its values come from a product of computed tensors"
+        return next(iter(foreign), "its values come from a product of computed tensors")
     name = graph.nodes[product].output[0]
     while True:
         index = graph.next_in_chain(name)

@@ -367,7 +367,7 @@ class OnnxImporter:
                 import_chain(self, chains, index)
                 continue
             self._visit(node)
-            if index in attention.refused:
+            if index in attention.refused and node.output[0] not in self.values:  # why it could not be imported
                 self._refuse(node, node.op_type, refusal(attention.refused[index]))
         if self.unsupported:
             ops = [UnsupportedOp(op, len(entries), tuple(name for name, _ in entries),

@@ -187,6 +187,20 @@ def test_a_mask_the_layer_cannot_express_is_refused(tmp_path, mask, words):
     assert words in refusal(caught.value)
 
 
+def test_a_padding_mask_from_an_input_is_refused(tmp_path):
+    path = attention_graph(tmp_path / "a.onnx")
+    model = onnx.load(str(path))
+    softmax = next(n for n in model.graph.node if n.op_type == "Softmax")
+    model.graph.node.insert(list(model.graph.node).index(softmax),
+                            helper.make_node("Add", [softmax.input[0], "padding"], ["padded"]))
+    softmax.input[0] = "padded"
+    model.graph.input.append(helper.make_tensor_value_info("padding", TensorProto.FLOAT, ["N", 1, 1, T]))
+    onnx.save(model, str(path))
+    with pytest.raises(UnsupportedOpsError) as caught:
+        import_onnx(path)
+    assert "padding mask" in refusal(caught.value)
+
+
 def test_heads_merged_without_the_transpose_are_refused(tmp_path):
     """A classic bug: the heads' outputs reshaped back without moving the head axis mixes positions."""
     with pytest.raises(UnsupportedOpsError) as caught:
