@@ -17,16 +17,16 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-
-from netbuilder.analysis import analyze
-from netbuilder.importers import UnsupportedOpsError, import_onnx
-from tests.core.onnx_fixtures import (
+from onnx_fixtures import (
     CROSS_FIXTURE,
     FIXTURE,
     NANOGPT_FIXTURE,
     tiny_causal_network,
     tiny_cross_network,
 )
+
+from netbuilder.analysis import analyze
+from netbuilder.importers import UnsupportedOpsError, import_onnx
 
 E, HEADS, T = 8, 2, 6
 HEAD = E // HEADS

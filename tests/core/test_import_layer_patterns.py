@@ -11,11 +11,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_fixtures import TIED_FIXTURE, tiny_tied_network
 
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
 from netbuilder.specs.attention import sinusoidal_table
-from tests.core.onnx_fixtures import TIED_FIXTURE, tiny_tied_network
 
 E, T = 8, 6
 RNG = np.random.default_rng(11)
