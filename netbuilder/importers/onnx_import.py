@@ -26,6 +26,9 @@ import numpy as np
 
 from netbuilder.document import Document
 from netbuilder.document.model import NameAllocator, Node, Wire, name_is_usable, reserved_names
+from netbuilder.importers.onnx_attention import import_attention, plan_attention, refusal
+from netbuilder.importers.onnx_chains import import_chain, plan_chains
+from netbuilder.importers.onnx_positions import fold_table_prefix, position_table
 from netbuilder.importers.result import (
     ImportResult,
     ModelFileError,
@@ -147,6 +150,21 @@ class NodeView:
             return None
         layer = self._importer.layers[value.source[0]]
         return layer if len(layer.ports) == 1 else None
+
+    def position_table(self, index: int) -> tuple[np.ndarray, int | None] | None:
+        """(a constant table, the rows used or None for "the sequence length") when input ``index`` is the start
+        of a constant table (see `netbuilder.importers.onnx_positions`), else None."""
+        return position_table(self._importer, self._node.input[index]) if self.has_input(index) else None
+
+    def tied_embedding(self, weight: np.ndarray) -> Layer | None:
+        """The Embedding layer already imported whose table is ``weight`` itself (the same stored tensor, e.g. read
+        transposed by a MatMul): a decoder tied to its input embedding."""
+        for layer in self._importer.layers.values():
+            table = layer.weights.get("weight") if layer.type == "Embedding" else None
+            if table is not None and table.shape == weight.shape and np.may_share_memory(table, weight) and \
+                    np.array_equal(table, weight):
+                return layer
+        return None
 
     @property
     def fixed_batch(self) -> int | None:
@@ -278,6 +296,7 @@ class OnnxImporter:
         self.names = NameAllocator(set())
         self.used_names: set[str] = set()
         self.fixed_batch: int | None = None
+        self.table_prefixes: dict[str, np.ndarray] = {}
         self._onnx = onnx
         self.rules = onnx_rules()
 
@@ -338,8 +357,18 @@ class OnnxImporter:
             layer = self.add_layer("Input", {"shape": tensor_type.features, "dtype": tensor_type.dtype}, [], (),
                                    {}, self.name_for_input(value.name))
             self.values[value.name] = Tensor(layer.out(), layer.outputs[0], False)
-        for node in self.graph.node:
+        attention = plan_attention(self.graph)  # regions of many operations that are one attention layer
+        chains = plan_chains(self.graph)  # GELU and LayerNorm written out (opsets before 20 and 17)
+        for index, node in enumerate(self.graph.node):
+            if attention.handles(index):
+                import_attention(self, attention, index)
+                continue
+            if chains.handles(index):
+                import_chain(self, chains, index)
+                continue
             self._visit(node)
+            if index in attention.refused and node.output[0] not in self.values:  # why it could not be imported
+                self._refuse(node, node.op_type, refusal(attention.refused[index]))
         if self.unsupported:
             ops = [UnsupportedOp(op, len(entries), tuple(name for name, _ in entries),
                                  tuple(dict.fromkeys(reason for _, reason in entries if reason)))
@@ -396,6 +425,8 @@ class OnnxImporter:
             like = self.values[node.input[1]]
             dtype = like.dtype if isinstance(like, np.ndarray) else np.dtype(like.type.dtype)
             self.values[node.output[0]] = self.values[node.input[0]].astype(dtype)
+            return
+        if op == "Slice" and fold_table_prefix(self, node):
             return
         if op in FOLDERS and all(isinstance(self.values[name], np.ndarray) for name in names):
             try:
@@ -555,6 +586,8 @@ def _fold_slice(node: NodeView, args: list[Any]) -> list[np.ndarray]:
         starts, ends = args[1].tolist(), args[2].tolist()
         axes = args[3].tolist() if len(args) > 3 and args[3] is not None else list(range(len(starts)))
         steps = args[4].tolist() if len(args) > 4 and args[4] is not None else [1] * len(starts)
+    if any(int(v) in (BATCH_MARK, SEQ_MARK) for v in (*starts, *ends)):
+        raise RuleRefused("it slices up to the batch size or the sequence length, which a constant cannot hold")
     index = [slice(None)] * data.ndim
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         index[axis] = slice(int(start), int(end), int(step))

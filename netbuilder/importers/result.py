@@ -131,7 +131,22 @@ class ImportResult:
 
     @property
     def parameter_count(self) -> int:
-        return sum(int(t.numel()) for name, t in self.weights.items() if not _is_buffer(name))
+        """Trainable numbers, each counted once: a Linear tied to an Embedding (``tie_weight_to``) shares that
+        table, and tensors sharing memory are one parameter, as ``analyze(...).total_params`` counts them."""
+        from netbuilder.analysis.tying import tied_target
+
+        tied = {f"{node.name}.weight" for node in self.network.nodes if tied_target(node)}
+        seen: set[tuple[int, tuple[int, ...]]] = set()
+        total = 0
+        for name, tensor in self.weights.items():
+            if _is_buffer(name) or name in tied:
+                continue
+            key = (tensor.data_ptr(), tuple(tensor.shape))
+            if tensor.numel() and key in seen:
+                continue
+            seen.add(key)
+            total += int(tensor.numel())
+        return total
 
     def compile(self) -> Any:
         """The compiled network with the imported weights loaded (eval mode)."""
@@ -197,7 +212,13 @@ def save_import(result: ImportResult, path: str | os.PathLike[str]) -> tuple[Pat
     transfer["source"] = weights_file.name
     training["transfer"] = transfer
     result.document.settings["training"] = training
-    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in result.weights.items()}
+    tensors = {}
+    shared: set[int] = set()
+    for name, tensor in result.weights.items():  # safetensors refuses tensors sharing memory (tied weights)
+        tensor = tensor.detach().cpu().contiguous()
+        pointer = tensor.untyped_storage().data_ptr() if tensor.numel() else 0
+        tensors[name] = tensor.clone() if pointer and pointer in shared else tensor
+        shared.add(pointer)
     metadata = {"format": "pt", "producer": "NetBuilder import", "network": result.network.name,
                 "source": os.path.basename(result.source)}
     write_atomic(weights_file, safetensors.torch.save(tensors, metadata=metadata), what="weights file")

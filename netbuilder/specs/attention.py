@@ -321,3 +321,59 @@ DECODER_LAYER = LayerSpec(
 )
 
 register(EMBEDDING, POSITIONAL_ENCODING, MULTIHEAD_ATTENTION, ENCODER_LAYER, DECODER_LAYER)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ONNX import (multi-head attention is a pattern of many operations: netbuilder.importers.onnx_attention)
+
+
+def sinusoidal_table(rows: int, dim: int) -> Any:
+    """The sine/cosine table PositionalEncoding(kind="sinusoidal") adds, as numpy (the same formula)."""
+    import numpy as np
+
+    position = np.arange(rows, dtype=np.float32)[:, None]
+    rate = np.exp(np.arange(0, dim, 2, dtype=np.float32) * np.float32(-np.log(10000.0) / dim))
+    table = np.zeros((rows, dim), dtype=np.float32)
+    table[:, 0::2] = np.sin(position * rate)
+    table[:, 1::2] = np.cos(position * rate)
+    return table
+
+
+def positional_encoding_from_onnx(node: Any) -> bool:
+    """An Add of a sequence N×T×D and a table of T rows (T fixed), or of the first T rows of a stored table (T
+    variable or fixed): a PositionalEncoding, sinusoidal when the table is that pattern, else learned with the
+    table as its weights. False (nothing emitted) when the Add is anything else."""
+    import numpy as np
+
+    for index, other in ((0, 1), (1, 0)):
+        if not node.is_tensor(index) or node.axes(index) != tuple(range(len(node.axes(index)))):
+            continue
+        x = node.type(index)
+        if x.rank != 3 or x.dtype != "float32" or not isinstance(x.shape[2], int):
+            continue
+        found = node.position_table(other)
+        if found is None:
+            constant = node.const(other)
+            if constant is None or not isinstance(x.shape[1], int) or x.shape[1] < 2:
+                continue
+            if constant.shape not in ((x.shape[1], x.shape[2]), (1, x.shape[1], x.shape[2])):
+                continue
+            found = (constant.reshape(x.shape[1], x.shape[2]), x.shape[1])
+        table, rows = found
+        steps = x.shape[1]
+        if table.ndim != 2 or table.shape[1] != x.shape[2]:
+            continue
+        if rows is not None and steps != rows:
+            continue
+        if rows is None and isinstance(steps, int):
+            continue  # a fixed length sliced by a variable one: not the same table rows for every input
+        table = np.asarray(table, dtype=np.float32)
+        width = table.shape[1]
+        if width % 2 == 0 and np.allclose(table, sinusoidal_table(table.shape[0], width), rtol=0, atol=1e-6):
+            node.emit("PositionalEncoding", {"kind": "sinusoidal", "max_len": int(table.shape[0])},
+                      inputs=(index,))
+        else:
+            node.emit("PositionalEncoding", {"kind": "learned", "max_len": int(table.shape[0])}, inputs=(index,),
+                      weights={"table": np.ascontiguousarray(table)})
+        return True
+    return False

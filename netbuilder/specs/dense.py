@@ -543,7 +543,17 @@ def _gemm_from_onnx(node: Any) -> None:
         if c.size not in (1, units) or (c.ndim == 2 and c.shape[0] != 1):
             raise node.fail(f"a bias of shape {tuple(c.shape)} for {units} outputs")
         weights["bias"] = np.broadcast_to(c.reshape(-1) * np.float32(beta), (units,)).astype(np.float32)
-    node.emit("Linear", {"units": units, "bias": "bias" in weights}, weights=weights)
+    _emit_linear(node, weights)
+
+
+def _emit_linear(node: Any, weights: dict[str, Any]) -> None:
+    """A Linear layer, tied to the Embedding whose stored table it reads as its weight (one parameter, as in the
+    model that was exported)."""
+    tied = node.tied_embedding(weights["weight"])
+    if tied is not None:
+        weights["weight"] = tied.weights["weight"]
+    node.emit("Linear", {"units": int(weights["weight"].shape[0]), "bias": "bias" in weights,
+                         "tie_weight_to": tied.name if tied is not None else ""}, weights=weights)
 
 
 @onnx_rule("MatMul")
@@ -554,8 +564,7 @@ def _matmul_from_onnx(node: Any) -> None:
     if b is None or b.ndim != 2 or not node.is_tensor(0):
         raise node.fail("it multiplies two computed tensors (NetBuilder has matrix products only inside its "
                         "Linear and attention layers)")
-    node.emit("Linear", {"units": int(b.shape[1]), "bias": False},
-              weights={"weight": np.ascontiguousarray(b.T, dtype=np.float32)})
+    _emit_linear(node, {"weight": np.ascontiguousarray(b.T, dtype=np.float32)})
 
 
 @onnx_rule("Flatten")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from netbuilder.specs import register
+from netbuilder.specs.attention import positional_encoding_from_onnx
 from netbuilder.specs.base import (
     BATCH,
     Dim,
@@ -258,6 +259,8 @@ def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) ->
         shaped = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
         weights["weight"] = (shaped * vector.reshape(groups, 1, w.shape[1], *([1] * (w.ndim - 2)))).reshape(w.shape)
     else:
+        if layer.params.get("tie_weight_to"):
+            layer.params["tie_weight_to"] = ""  # scaled, it is no longer the embedding's table: its own copy
         weights["weight"] = weights["weight"] * vector.reshape(-1, *([1] * (weights["weight"].ndim - 1)))
     if "bias" in weights and (layer.type.startswith("BatchNorm") or layer.params.get("bias")):
         weights["bias"] = weights["bias"] * vector
@@ -266,6 +269,8 @@ def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) ->
 
 @onnx_rule("Add", "Sub")
 def _add_from_onnx(node: Any) -> None:
+    if node.op_type == "Add" and positional_encoding_from_onnx(node):
+        return
     if node.is_tensor(0) and node.is_tensor(1):
         if node.op_type == "Sub":
             raise node.fail("a difference of two computed tensors")
