@@ -54,18 +54,28 @@ def check_block_name(doc: Document, name: str, allow: str | None = None) -> None
     if not isinstance(name, str) or not BLOCK_NAME.match(name):
         raise DocumentError(f"{name!r} is not a usable block name: use letters, digits and _, starting with a "
                             "letter (e.g. BasicBlock).")
-    if name in reserved_names() or name in ("Block", "Input", "Output"):
+    if _reserved_block_name(name):
         raise DocumentError(f"{name!r} is reserved; choose another block name.")
     if name != allow and (name in doc.blocks or name in doc.networks):
         raise DocumentError(f"There is already a network or block named {name!r}.")
 
 
+def _reserved_block_name(name: str) -> bool:
+    """Names no block may take: the block node's type, the port types, and names the compiled module reserves."""
+    return name in reserved_names() or name in (BLOCK_TYPE, "Input", "Output")
+
+
 def free_block_name(doc: Document, base: str) -> str:
-    """``base``, or ``base2``, ``base3``, ... whichever no network or block has yet."""
-    if base not in doc.blocks and base not in doc.networks:
+    """``base``, or ``base2``, ``base3``, ... whichever no network or block has yet and is not reserved (so
+    ``Block`` gives ``Block2``)."""
+
+    def taken(name: str) -> bool:
+        return name in doc.blocks or name in doc.networks or _reserved_block_name(name)
+
+    if not taken(base):
         return base
     number = 2
-    while f"{base}{number}" in doc.blocks or f"{base}{number}" in doc.networks:
+    while taken(f"{base}{number}"):
         number += 1
     return f"{base}{number}"
 
