@@ -37,6 +37,7 @@ class Command:
 
     text = "Edit"
     merge_id: str | None = None  # commands with the same merge id may fold into one undo step
+    view_only = False  # True: changes only how the network is drawn (positions, expanded blocks), not the model
 
     def do(self, doc: Document) -> None:
         raise NotImplementedError
@@ -317,6 +318,8 @@ class RenameNode(Command):
 
 
 class MoveNodes(Command):
+    view_only = True
+
     def __init__(self, network: str, positions: dict[str, tuple[float, float]], text: str = "Move"):
         self.network = network
         self.positions = {k: check_position(v) for k, v in positions.items()}

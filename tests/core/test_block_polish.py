@@ -10,8 +10,8 @@ from block_docs import residual_document
 
 from netbuilder.analysis import analyze
 from netbuilder.document import DocumentError, RenameNode
-from netbuilder.document.block_commands import RepeatBlock, check_block_name, free_block_name
-from netbuilder.io import document_from_dict, dumps_document
+from netbuilder.document.block_commands import RepeatBlock, SetExpanded, check_block_name, free_block_name
+from netbuilder.io import LoadError, document_from_dict, dumps_document
 
 
 def all_networks(doc):
@@ -126,3 +126,82 @@ def test_free_block_name_skips_taken_names_after_a_reserved_one() -> None:
     assert free_block_name(doc, "Block") == "Block3"
     assert free_block_name(doc, "BasicBlock") == "BasicBlock2"
     assert free_block_name(doc, "Stage") == "Stage"
+
+
+# ---- expanded block nodes are saved ---------------------------------------------------------------------------
+
+def test_expanded_state_is_saved_loaded_and_undone_exactly() -> None:
+    doc = nested_residual()
+    net = doc.network()
+    start = dumps_document(doc)
+    layer1, layer2 = net.find("layer1").id, net.find("layer2").id
+    doc.execute(SetExpanded("model", [layer1, layer2], True))
+    inner = doc.network("BasicBlockX2")
+    doc.execute(SetExpanded("BasicBlockX2", [inner.find("0").id], True))  # inside a definition too
+    assert doc.undo_stack.undo_text() == "Expand 0"
+    text = dumps_document(doc)
+    data = json.loads(text)
+    assert data["format_version"] == 3
+    assert [n.get("expanded") for n in data["networks"][0]["nodes"]] == [None, True, True, None, None, None]
+    again = document_from_dict(data)
+    assert again.network().node(layer1).expanded and again.network("BasicBlockX2").find("0").expanded
+    assert not again.network("BasicBlockX2").find("1").expanded
+    assert dumps_document(again) == text
+    doc.execute(SetExpanded("model", [layer2], False))
+    assert doc.undo_stack.undo_text() == "Collapse layer2"
+    for _ in range(3):
+        doc.undo_stack.undo()
+    assert dumps_document(doc) == start and not net.node(layer1).expanded
+
+
+def test_expanding_a_layer_or_what_is_already_expanded_is_refused() -> None:
+    doc = nested_residual()
+    net = doc.network()
+    with pytest.raises(DocumentError, match="pool is a layer, not a block"):
+        doc.execute(SetExpanded("model", [net.find("pool").id], True))
+    with pytest.raises(DocumentError, match="layer1 is already collapsed"):
+        doc.execute(SetExpanded("model", [net.find("layer1").id], False))
+    with pytest.raises(DocumentError, match="Select a block node"):
+        doc.execute(SetExpanded("model", [], True))
+    with pytest.raises(DocumentError, match="true or false"):
+        SetExpanded("model", [net.find("layer1").id], "yes")  # type: ignore[arg-type]
+    assert doc.undo_stack.count() == 0
+
+
+def test_expanding_changes_nothing_the_analysis_or_compile_reads() -> None:
+    doc = nested_residual()
+    net = doc.network()
+    block = doc.network("BasicBlock")
+    position, version = block.change_position, net.structure_version
+    doc.execute(SetExpanded("model", [net.find("layer1").id], True))
+    assert block.change_position == position and net.structure_version == version
+    assert SetExpanded.view_only  # allowed while training, like moving nodes
+
+
+def test_files_without_the_expanded_field_load_collapsed_and_bad_values_are_named() -> None:
+    doc = nested_residual()
+    doc.execute(SetExpanded("model", [doc.network().find("layer1").id], True))
+    data = json.loads(dumps_document(doc))
+    older = json.loads(json.dumps(data))
+    for node in older["networks"][0]["nodes"]:
+        node.pop("expanded", None)  # a format 3 file from before expanded blocks were saved
+    assert not any(n.expanded for n in document_from_dict(older).network().nodes)
+    layer = json.loads(json.dumps(data))
+    layer["networks"][0]["nodes"][3]["expanded"] = True  # on a layer it means nothing: dropped
+    assert "expanded" not in json.dumps(json.loads(dumps_document(document_from_dict(layer)))["networks"][0]["nodes"][3])
+    bad = json.loads(json.dumps(data))
+    bad["networks"][0]["nodes"][1]["expanded"] = "yes"
+    with pytest.raises(LoadError) as caught:
+        document_from_dict(bad)
+    assert "field 'expanded'" in str(caught.value) and "must be true or false" in str(caught.value)
+
+
+def test_a_format_2_file_still_loads() -> None:
+    v2 = {"format": "netbuilder", "format_version": 2, "info": {"title": "", "description": ""},
+          "networks": [{"name": "model", "nodes": [
+              {"id": "n1", "type": "Input", "version": 1, "name": "x", "params": {"shape": [4]}, "position": [0, 0]},
+              {"id": "n2", "type": "Output", "version": 1, "name": "y", "params": {}, "position": [200, 0]}],
+              "wires": [{"from": ["n1", "out"], "to": ["n2", "in"]}]}], "settings": {}}
+    doc = document_from_dict(v2)
+    assert [n.expanded for n in doc.network().nodes] == [False, False]
+    assert json.loads(dumps_document(doc))["format_version"] == 3

@@ -30,6 +30,7 @@ from netbuilder.document.block_commands import (
     RenameBlock,
     RepeatBlock,
     SetBlockParams,
+    SetExpanded,
     Ungroup,
 )
 from netbuilder.document.blocks import BLOCK_TYPE, BlockRecord
@@ -38,7 +39,7 @@ from netbuilder.io import document_from_dict, dumps_document
 from netbuilder.specs import Param, ParamError, ParamKind
 
 EXAMPLES, STEPS, RELOAD_EVERY = 2, 450, 40
-PORT_RATE = 0.04  # how often a step renames a port of a definition (its instances' wires must follow)
+PORT_RATE = 0.05  # how often a step renames a port of a definition (its instances' wires must follow)
 BLOCK_NAMES = ["Stage", "BasicBlock", "Mlp", "model", "2bad", "", "BasicBlockX2", "Block"]
 EXPRESSIONS = ["filters", "filters * 2", "filters + 1", "filters // 2", "width", "1 / 0", "filters - 99", None]
 LAYERS = ["Linear", "ReLU", "Add", "Input", "Output", "Conv2d", "BatchNorm2d", "Dropout"]
@@ -61,7 +62,7 @@ class BlockEditGenerator(EditGenerator):
             DefineBlock: self.define_block, RemoveBlock: self.remove_block, RenameBlock: self.rename_block,
             AddBlockNode: self.add_block_node, SetBlockParams: self.set_block_params, BindParam: self.bind_param,
             GroupIntoBlock: self.group, Ungroup: self.ungroup, MakeUnique: self.make_unique,
-            RepeatBlock: self.repeat,
+            RepeatBlock: self.repeat, SetExpanded: self.set_expanded,
         }
 
     def command(self, doc: Document) -> Command:
@@ -187,6 +188,10 @@ class BlockEditGenerator(EditGenerator):
     def make_unique(self, doc: Document) -> Command:
         return MakeUnique(*self.block_node(doc))
 
+    def set_expanded(self, doc: Document) -> Command:
+        network, node_id = self.block_node(doc)
+        return SetExpanded(network, [node_id], self.rng.random() < 0.6)
+
     def repeat(self, doc: Document) -> Command:
         network, node_id = self.block_node(doc)
         return RepeatBlock(network, node_id, self.rng.choice([2, 3]))
@@ -196,14 +201,18 @@ PORT_RENAME = "RenameNode of a port with outer wires"
 
 
 def port_ends(doc: Document, command: Command) -> dict[tuple[str, str], int] | None:
-    """Before renaming a port of a definition: how many wire ends each instance has on it, by (network, node)."""
+    """Before renaming a port of a definition: how many wire ends each instance has on the old name and the new
+    one (wires left on a name no port has, from earlier edits), by (network, node)."""
     if not isinstance(command, RenameNode) or command.network not in doc.blocks or \
             command.node_id not in doc.network(command.network):
         return None
     port = doc.network(command.network).node(command.node_id)
     if port.type not in ("Input", "Output"):
         return None
-    return instance_port_ends(doc, command.network, port.type == "Input", port.name)
+    is_input = port.type == "Input"
+    old = instance_port_ends(doc, command.network, is_input, port.name)
+    new = instance_port_ends(doc, command.network, is_input, command.new_name.strip())
+    return {key: old[key] + new[key] for key in old} if port.name != command.new_name.strip() else old
 
 
 def instance_port_ends(doc: Document, block: str, is_input: bool, port: str) -> dict[tuple[str, str], int]:
@@ -217,7 +226,8 @@ def instance_port_ends(doc: Document, block: str, is_input: bool, port: str) -> 
 
 
 def check_ports_followed(doc: Document, command: Command, before: dict[tuple[str, str], int]) -> None:
-    """After a port rename: every instance has on the new name the wires it had on the old one, none on the old."""
+    """After a port rename: every instance has on the new name the wires it had on the old one (and any left on the
+    new name before), none on the old."""
     assert isinstance(command, RenameNode)
     if command.old_name == command.new_name:
         return
@@ -277,7 +287,7 @@ def run_sequence(seed: int, steps: int, port_rate: float = PORT_RATE) -> dict[st
 def test_the_generator_covers_every_block_command_class() -> None:
     generator = BlockEditGenerator(random.Random(0))
     assert set(generator.block_builders) == block_command_classes()
-    assert len(block_command_classes()) == 10
+    assert len(block_command_classes()) == 11
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, phases=[Phase.generate],

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QMenu
 
 from netbuilder.analysis.blocks import group_command
 from netbuilder.document import DocumentError
-from netbuilder.document.block_commands import MakeUnique, Ungroup, free_block_name
+from netbuilder.document.block_commands import MakeUnique, SetExpanded, Ungroup, free_block_name
 from netbuilder.document.blocks import BLOCK_TYPE
 from netbuilder.specs import ParamError
 from netbuilder_ui.blocks.breadcrumb import BreadcrumbBar
@@ -174,14 +174,12 @@ class BlocksController(QObject):
         return [item for i in ids if isinstance(item := scene.node_items.get(i), BlockNodeItem)]
 
     def set_expanded(self, view: CanvasView, node_ids: list[str], expanded: bool) -> int:
-        """Expand or collapse block nodes in place; returns how many changed."""
-        scene = view.scene()
-        changed = 0
-        for item in self.block_items(view, node_ids):
-            if item.set_expanded(expanded):
-                scene._reroute(item.node_id)  # its ports moved: its wires follow
-            changed += 1
-        return changed
+        """Expand or collapse block nodes in place (one undoable step, saved with the document: a file opens as
+        it was left); returns how many changed. The canvas follows the document's change."""
+        ids = [item.node_id for item in self.block_items(view, node_ids) if item.expanded != expanded]
+        if not ids:
+            return 0
+        return len(ids) if self._run(SetExpanded(view.network, ids, expanded)) else 0
 
     def toggle_expanded(self, view: CanvasView | None = None) -> None:
         """Expand the selected block nodes, or collapse them when all are expanded."""
