@@ -174,3 +174,119 @@ def test_renaming_a_port_in_the_opened_block_moves_the_wires_outside(window):
     keys = {k for k in scene.wire_items if block_id in (k[0], k[2])}
     assert {k[3] for k in keys if k[2] == block_id} == {"x"} and {k[1] for k in keys if k[0] == block_id} == {"y"}
     assert_wires_meet_the_ports(scene, net)
+
+
+# ---- Repeat Block… --------------------------------------------------------------------------------------------
+
+def answer_repeat_dialog(qtbot, window, copies: int | None) -> list[tuple[int, int, str]]:
+    """Answer the dialog the next action opens: ``copies`` then Repeat, or Cancel when None. Returns what the
+    dialog offered: (minimum, maximum, its explanation)."""
+    from PySide6.QtCore import QTimer
+
+    from netbuilder_ui.blocks.repeat import RepeatDialog
+
+    seen: list[tuple[int, int, str]] = []
+
+    def answer() -> None:
+        dialog = window.findChild(RepeatDialog, "repeatBlock")
+        if dialog is None or not dialog.isVisible():
+            QTimer.singleShot(10, answer)
+            return
+        seen.append((dialog.count.minimum(), dialog.count.maximum(), dialog.detail.text()))
+        if copies is None:
+            dialog.reject()
+        else:
+            dialog.count.setValue(copies)
+            seen[-1] = (*seen[-1][:2], dialog.detail.text())
+            dialog.accept()
+
+    QTimer.singleShot(0, answer)
+    return seen
+
+
+def test_repeat_block_chains_copies_in_one_undo_step_laid_out_in_the_flow(qtbot, window):
+    qt_doc = window.qt_doc
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    net = qt_doc.document.network("model")
+    before = qt_doc.analysis("model").total_params
+    saved = [(n.name, n.block) for n in net.nodes]
+    steps = qt_doc.undo_stack.count()
+    seen = answer_repeat_dialog(qtbot, window, 3)
+    window.blocks.acts["repeat"].trigger()
+    qt_doc.flush()
+    assert seen and seen[0][:2] == (2, 64) and "block1.0 … block1.2" in seen[0][2]
+    assert qt_doc.undo_stack.count() == steps + 1 and qt_doc.undo_stack.undoText() == "Repeat block1 3 times"
+    node = net.node(block_id)
+    assert node.block == f"{NAME}X3" and view.selected_node_ids() == [block_id]
+    assert "3 LinearBlock blocks" in window.statusBar().currentMessage()
+    inner = qt_doc.document.network(node.block)
+    copies = [n for n in inner.nodes if n.type == BLOCK_TYPE]
+    assert [n.name for n in copies] == ["0", "1", "2"] and {n.block for n in copies} == {NAME}
+    assert qt_doc.analysis("model").ok
+    # The hidden Linear's weights are repeated: 64*32+32 once became three times (32 -> 32 after the first).
+    assert qt_doc.analysis("model").total_params == before + 2 * (32 * 32 + 32)
+    # Laid out left to right: each copy after the one before, no two nodes on top of each other.
+    xs = [n.position[0] for n in inner.nodes]
+    assert len(set(inner.node(i).position for i in inner.node_ids())) == len(inner)
+    ordered = [inner.find(name).position for name in ("x", "0", "1", "2", "y")]
+    assert all(b[0] > a[0] or b[1] > a[1] for a, b in zip(ordered, ordered[1:], strict=False)), ordered
+    assert max(xs) > min(xs)
+    # The canvas shows the new block node, its wires on its ports.
+    item = view.scene().node_items[block_id]
+    assert item.visual.content.title == f"{NAME}X3"
+    assert_wires_meet_the_ports(view.scene(), net)
+    qt_doc.undo_stack.undo()
+    qt_doc.flush()
+    assert [(n.name, n.block) for n in net.nodes] == saved and f"{NAME}X3" not in qt_doc.document.blocks
+    assert qt_doc.analysis("model").total_params == before
+    qt_doc.undo_stack.redo()
+    inner = qt_doc.document.network(f"{NAME}X3")  # made again
+    assert net.node(block_id).block == f"{NAME}X3" and inner.find("0").position == ordered[1]
+
+
+def test_repeat_block_in_the_context_menu_and_cancel_changes_nothing(qtbot, window):
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    item = view.scene().node_items[block_id]
+    menu = view.context_menu(item.sceneBoundingRect().center())
+    assert "Repeat Block…" in [a.text().replace("&", "") for a in menu.actions()]
+    edit = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Edit")
+    assert window.blocks.acts["repeat"] in edit.actions()
+    steps = window.qt_doc.undo_stack.count()
+    seen = answer_repeat_dialog(qtbot, window, None)
+    window.blocks.acts["repeat"].trigger()
+    assert seen and window.qt_doc.undo_stack.count() == steps
+    assert window.qt_doc.document.network().node(block_id).block == NAME
+
+
+def test_repeat_block_explains_what_cannot_be_repeated(window):
+    view = window.current_view()
+    net = window.qt_doc.document.network()
+    view.select_nodes([net.find("hidden").id])
+    window.blocks.acts["repeat"].trigger()
+    assert "group it into a block first" in window.statusBar().currentMessage()
+    view.select_nodes([])
+    window.blocks.acts["repeat"].trigger()
+    assert window.statusBar().currentMessage() == "Select one block node to repeat."
+    steps = window.qt_doc.undo_stack.count()
+    block_id = group(window, ["hidden", "act"])
+    window.qt_doc.set_locked("Training is running: stop it to change the network.")
+    try:
+        assert window.blocks.repeat(view, block_id, 2) is None
+        assert "Training is running" in window.statusBar().currentMessage()
+    finally:
+        window.qt_doc.set_locked("")
+    assert window.qt_doc.undo_stack.count() == steps + 1  # only the group
+
+
+def test_repeated_copies_are_laid_out_downwards_top_to_bottom(window):
+    block_id = group(window, ["hidden", "act"])
+    window.flow.choose(TOP_TO_BOTTOM)
+    view = window.current_view()
+    name = window.blocks.repeat(view, block_id, 2)
+    inner = window.qt_doc.document.network(name)
+    ordered = [inner.find(n).position for n in ("x", "0", "1", "y")]
+    assert ordered[1][1] > ordered[0][1] and ordered[1][0] == ordered[0][0]  # the first copy under the input
+    for (sx, sy), (dx, dy) in zip(ordered, ordered[1:], strict=False):  # then down, or on to the next column
+        assert dy > sy or dx > sx

@@ -1,6 +1,6 @@
 """Blocks in the main window: open a block node's definition in its canvas (breadcrumb "model › BasicBlock",
 Esc or a breadcrumb link goes back), expand / collapse block nodes in place, drop blocks from the palette, and
-the Edit menu's Group (Ctrl+G), Ungroup (Ctrl+Shift+G) and Make Unique.
+the Edit menu's Group (Ctrl+G), Ungroup (Ctrl+Shift+G), Make Unique and Repeat Block….
 
 Every edit is a core command pushed through `QtDocument.execute`, so it is undoable. Which block a canvas shows is
 view state: each canvas keeps its path of opened blocks, its root being the network of its tab. Editing inside an
@@ -73,6 +73,7 @@ class BlocksController(QObject):
         if len(blocks) == 1 and len(ids) == 1:
             menu.addAction(self.acts["open_block"])
             menu.addAction(self.acts["make_unique"])
+            menu.addAction(self.acts["repeat"])
             menu.addAction(self.acts["save_to_library"])
         if blocks:
             menu.addAction(self.acts["expand_block"])
@@ -258,6 +259,41 @@ class BlocksController(QObject):
             return None
         return command.new_name
 
+    def repeat(self, view: CanvasView | None = None, node_id: str | None = None, times: int | None = None
+               ) -> str | None:
+        """Repeat Block…: chain copies of the selected block node's block (asks how many when ``times`` is None);
+        one undo step; returns the new block's name."""
+        from netbuilder_ui.blocks.repeat import RepeatAndLayOut, ask_copies, repeat_problem
+
+        view = view or self.window.current_view()
+        if view is None:
+            return None
+        if node_id is None:
+            ids = view.selected_node_ids()
+            node_id = ids[0] if len(ids) == 1 else ""
+        problem = repeat_problem(self.qt_doc.document, view.network, node_id)
+        if problem:
+            self.window.show_message(problem)
+            return None
+        node = self.qt_doc.document.network(view.network).node(node_id)
+        if times is None:
+            times = ask_copies(self.window, node.name, node.block)
+            if times is None:
+                return None
+        try:
+            command = RepeatAndLayOut(view.network, node_id, times)
+        except DocumentError as error:
+            self.window.show_message(str(error))
+            return None
+        old_block = node.block
+        if not self._run(command):
+            return None
+        view.select_nodes([node_id])
+        name = command.repeat.block_name
+        self.window.show_message(f"{node.name} now holds {times} {old_block} blocks in a chain (block {name}); "
+                                 "double-click it to see them.")
+        return name
+
     def open_block_in(self, network: str, node_id: str) -> bool:
         """Open a block node of ``network`` in the current canvas (the inspector's Open block)."""
         view = self.window.current_view()
@@ -382,6 +418,8 @@ class BlocksController(QObject):
              "Put the selected block node's layers back in its place."),
             ("make_unique", "Make Block &Unique", lambda: self.make_unique(), None,
              "Give the selected block node its own copy of its definition, so editing it leaves the others."),
+            ("repeat", "&Repeat Block…", lambda: self.repeat(), None,
+             "Chain copies of the selected block node's block (like nn.Sequential of blocks), in one step."),
             ("save_to_library", "Add Block to &Library", lambda: self.save_to_library(), None,
              "Save the selected block node's definition to your block library, to use it in other documents."),
             ("open_block", "&Open Block", self.open_selected, None,
@@ -402,7 +440,7 @@ class BlocksController(QObject):
 
     def add_to_menu(self, menu: QMenu) -> None:
         menu.addSeparator()
-        for key in ("group", "ungroup", "make_unique", "open_block", "expand_block", "save_to_library"):
+        for key in ("group", "ungroup", "make_unique", "repeat", "open_block", "expand_block", "save_to_library"):
             menu.addAction(self.acts[key])
 
 
