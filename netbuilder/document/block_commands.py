@@ -390,11 +390,14 @@ class GroupIntoBlock(Command):
     inner nodes keep their names, so a weight ``conv1.weight`` becomes ``<node>.conv1.weight``.
 
     ``port_types`` (source id, source port) -> (shape without batch, dtype) gives the example shape of each input
-    port (what the block shows when opened on its own); `netbuilder.analysis.blocks.group_command` fills it in."""
+    port (what the block shows when opened on its own); `netbuilder.analysis.blocks.group_command` fills it in.
+    ``vertical``: the document is drawn top to bottom, so the port nodes go above and below the layers instead of
+    to their left and right."""
 
     def __init__(self, network: str, node_ids: Iterable[str], block_name: str, node_name: str | None = None,
-                 port_types: PortTypes | None = None):
+                 port_types: PortTypes | None = None, vertical: bool = False):
         self.network = network
+        self.vertical = vertical
         self.node_ids = list(dict.fromkeys(node_ids))
         self.block_name = block_name.strip() if isinstance(block_name, str) else block_name
         self.node_name = node_name
@@ -468,16 +471,23 @@ class GroupIntoBlock(Command):
         xs = [n.position[0] for n in chosen]
         ys = [n.position[1] for n in chosen]
         left, right, middle = min(xs) - 200.0, max(xs) + 200.0, sum(ys) / len(ys)
+        top, bottom, centre = min(ys) - 160.0, max(ys) + 160.0, sum(xs) / len(xs)
+
+        def place(is_input: bool, index: int) -> tuple[float, float]:
+            if self.vertical:  # inputs above the layers, outputs below, side by side
+                return (centre + 240.0 * index, top if is_input else bottom)
+            return (left if is_input else right, middle + 120.0 * index)
+
         nodes = [n.clone() for n in chosen]
         wires = list(inner_wires)
         for index, ((src, src_port), into) in enumerate(incoming.items()):
             shape, dtype = self.port_types.get((src, src_port), ((64,), "float32"))
             port = Node(fresh_id(), "Input", in_names[index], {"shape": tuple(shape), "dtype": dtype},
-                        (left, middle + 120.0 * index))
+                        place(True, index))
             nodes.insert(index, port)
             wires += [Wire(port.id, "out", w.dst, w.dst_port) for w in into]
         for index, (src, src_port) in enumerate(outgoing):
-            port = Node(fresh_id(), "Output", out_names[index], {"role": "features"}, (right, middle + 120.0 * index))
+            port = Node(fresh_id(), "Output", out_names[index], {"role": "features"}, place(False, index))
             nodes.append(port)
             wires.append(Wire(src, src_port, port.id, "in"))
         # Parameters the selection reads from an enclosing block become parameters of the new block too.

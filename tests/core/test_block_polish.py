@@ -205,3 +205,27 @@ def test_a_format_2_file_still_loads() -> None:
     doc = document_from_dict(v2)
     assert [n.expanded for n in doc.network().nodes] == [False, False]
     assert json.loads(dumps_document(doc))["format_version"] == 3
+
+
+# ---- grouping top to bottom -----------------------------------------------------------------------------------
+
+def test_grouping_top_to_bottom_puts_the_ports_above_and_below_the_layers() -> None:
+    from netbuilder.document import Document
+    from netbuilder.document.block_commands import GroupIntoBlock
+
+    doc = Document()
+    net = doc.network()
+    x = net.add("Input", name="x", shape=(8,), position=(0, 0))
+    a = net.add("Linear", name="a", units=8, position=(0, 120))
+    b = net.add("ReLU", name="b", position=(0, 240))
+    net.chain(x, a, b, net.add("Output", name="y", position=(0, 360)))
+    doc.execute(GroupIntoBlock("model", [a, b], "Pair", node_name="pair", vertical=True))
+    inner = doc.network("Pair")
+    port_in, port_out = inner.find("x"), inner.find("y")
+    layers = [inner.find("a").position, inner.find("b").position]
+    assert port_in.position[1] < min(p[1] for p in layers) and port_out.position[1] > max(p[1] for p in layers)
+    assert port_in.position[0] == port_out.position[0] == 0.0
+    text = dumps_document(doc)
+    doc.undo_stack.undo()
+    doc.undo_stack.redo()
+    assert dumps_document(doc) == text

@@ -290,3 +290,14 @@ def test_repeated_copies_are_laid_out_downwards_top_to_bottom(window):
     assert ordered[1][1] > ordered[0][1] and ordered[1][0] == ordered[0][0]  # the first copy under the input
     for (sx, sy), (dx, dy) in zip(ordered, ordered[1:], strict=False):  # then down, or on to the next column
         assert dy > sy or dx > sx
+
+
+def test_grouping_top_to_bottom_puts_the_block_ports_above_and_below(window):
+    window.flow.choose(TOP_TO_BOTTOM)
+    block_id = group(window, ["hidden", "act"])
+    inner = window.qt_doc.document.network(NAME)
+    layers = [inner.find("hidden").position[1], inner.find("act").position[1]]
+    assert inner.find("x").position[1] < min(layers) and inner.find("y").position[1] > max(layers)
+    view = window.current_view()
+    item = view.scene().node_items[block_id]
+    assert item.port_scene_pos("x", True).y() == pytest.approx(item.node_rect()[1])

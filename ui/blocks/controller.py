@@ -19,9 +19,11 @@ from netbuilder.analysis.blocks import group_command
 from netbuilder.document import DocumentError
 from netbuilder.document.block_commands import MakeUnique, SetExpanded, Ungroup, free_block_name
 from netbuilder.document.blocks import BLOCK_TYPE
+from netbuilder.layout import TOP_TO_BOTTOM
 from netbuilder.specs import ParamError
 from netbuilder_ui.blocks.breadcrumb import BreadcrumbBar
 from netbuilder_ui.blocks.node_item import BlockNodeItem
+from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem
 from netbuilder_ui.palette import BLOCK_MIME
 
@@ -215,7 +217,8 @@ class BlocksController(QObject):
         network = view.network
         name = free_block_name(self.qt_doc.document, block_name_for(self.qt_doc.document.network(network), ids))
         net = self.qt_doc.document.network(network)
-        command = group_command(net, ids, name, node_name=net.unique_name("block"))  # ports get the wires' shapes
+        command = group_command(net, ids, name, node_name=net.unique_name("block"),  # ports get the wires' shapes
+                                vertical=style.flow() == TOP_TO_BOTTOM)  # and sit where the flow puts them
         if not self._run(command):
             return None
         node_id = command.instance.id if command.instance is not None else None
