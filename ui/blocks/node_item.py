@@ -33,6 +33,7 @@ from netbuilder_ui.canvas.visuals import (
     diagnostic_text,
     make_visual,
     node_bounds,
+    paint_compact,
     pen,
     translucent,
     type_text,
@@ -317,11 +318,34 @@ class BlockNodeItem(NodeItem):
         painter.setPen(pen(style.NODE_BORDER, 1.0, True))
         painter.setBrush(translucent(BLOCK_COLOR, 0.18))
         painter.drawRoundedRect(rect.translated(STACK_OFFSET, STACK_OFFSET), m.radius, m.radius)
-        super().paint(painter, option, widget)
-        if QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform()) >= detail_zoom():
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        if self.expanded and self._diagram is not None and lod < detail_zoom():
+            self._paint_compact_head(painter, lod)  # zoomed out: the title where the inside leaves room for it
+        else:
+            super().paint(painter, option, widget)
+        if lod >= detail_zoom():
             self._paint_toggle(painter)
         if self.expanded and self._diagram is not None:
             self._paint_inside(painter)
+
+    def _paint_compact_head(self, painter: QPainter, zoom: float) -> None:
+        """The zoomed-out form of an expanded block: its box in the block colour, the title (and name) large
+        enough to read in the band above its inside, which `_paint_inside` draws next."""
+        g = self.visual.geometry
+        state = self.state if self.state.selected == self.isSelected() else replace(self.state,
+                                                                                    selected=self.isSelected())
+        painter.save()
+        painter.setPen(pen(style.ACCENT if state.selected else style.NODE_BORDER, 2.0 if state.selected else 1.0,
+                           True))
+        painter.setBrush(self.visual.color)
+        painter.drawRoundedRect(g.rect, style.metrics().radius, style.metrics().radius)
+        head = replace(self.visual, geometry=replace(g, height=self._inside_top()))
+        paint_compact(painter, head, state, zoom, decorations=True)
+        painter.restore()
+
+    def _inside_top(self) -> float:
+        m = style.metrics()
+        return self.visual.geometry.text_top + 2 * m.row + m.pad / 2
 
     def _paint_toggle(self, painter: QPainter) -> None:
         box = self.toggle_rect().adjusted(2, 2, -2, -2)
@@ -350,7 +374,7 @@ class BlockNodeItem(NodeItem):
         m = style.metrics()
         g = self.visual.geometry
         diagram = self._diagram
-        top = g.text_top + 2 * m.row + m.pad / 2
+        top = self._inside_top()
         below = m.row if g.vertical and g.outputs else 0.0  # top to bottom, the output labels come last
         area = QRectF(m.inset / 2, top, g.width - m.inset, g.height - top - m.pad / 2 - below)
         scale = self.inner_scale(diagram.rect)
