@@ -301,3 +301,28 @@ def test_grouping_top_to_bottom_puts_the_block_ports_above_and_below(window):
     view = window.current_view()
     item = view.scene().node_items[block_id]
     assert item.port_scene_pos("x", True).y() == pytest.approx(item.node_rect()[1])
+
+
+def test_an_expanded_block_zoomed_out_shows_its_title_above_its_inside(window):
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    window.flow.choose(TOP_TO_BOTTOM)  # the inside is a tall column: the middle of the node is inside it
+    block_id = group(window, ["hidden", "act"])
+    view = window.current_view()
+    window.blocks.set_expanded(view, [block_id], True)
+    item = view.scene().node_items[block_id]
+    assert item._inside_top() < item.visual.geometry.height / 3
+    zoom = 0.3  # far below the detail zoom: the compact form
+    g = item.visual.geometry
+    image = QImage(round(g.width * zoom) + 4, round(g.height * zoom) + 4, QImage.Format.Format_ARGB32)
+    image.fill(QColor("#000000"))
+    painter = QPainter(image)
+    painter.scale(zoom, zoom)
+    item.paint(painter, None, None)
+    painter.end()
+    band = round(item._inside_top() * zoom)  # the title band, above the inside
+
+    def light(y: int) -> int:
+        return sum(QColor(image.pixel(x, y)).lightness() > 200 for x in range(image.width()))
+
+    assert max(light(y) for y in range(2, band - 1)) > 3  # white title text on the block colour
