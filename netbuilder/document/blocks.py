@@ -25,8 +25,10 @@ Model (this module, document layer, Qt-free):
   `block_cycle` finds it in a loaded file.
 
 Commands: `netbuilder.document.block_commands` (DefineBlock, RemoveBlock, RenameBlock, AddBlockNode,
-SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock; helpers free_block_name,
-block_users). Scripting: ``doc.define_block(name, params)``, ``net.add_block(block, name, **values)``,
+SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock, SetExpanded (the view state
+``node.expanded``, saved like positions); helpers free_block_name, block_users). Renaming a port (an Input or Output
+node of a definition, with the ordinary RenameNode) moves the wires on that port of every instance in the same
+step (`port_wire_moves`, `swap_wires`). Scripting: ``doc.define_block(name, params)``, ``net.add_block(block, name, **values)``,
 ``net.bind(node, param, expression)``.
 
 Analysis (`netbuilder.analysis.blocks`): a block node's `NodeInfo` has outputs per output port, params and
