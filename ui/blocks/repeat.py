@@ -71,6 +71,7 @@ class RepeatDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Repeat Block")
         self.setObjectName("repeatBlock")
+        self.setMinimumWidth(380)  # room for the explanation on three lines
         self.node_name, self.block = node_name, block
         layout = QVBoxLayout(self)
         form = QFormLayout()
