@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from netbuilder.analysis import Analysis, analyze
-from netbuilder.document import Command, Document, DocumentError, MoveNodes
+from netbuilder.document import Command, Document, DocumentError
 from netbuilder.document import events as ev
 
 _BLOCK_EVENTS = (ev.BlockAdded, ev.BlockRemoved, ev.BlockRenamed, ev.BlockChanged)
@@ -143,7 +143,7 @@ class QtDocument(QObject):
         self.documentReplaced.emit()
 
     def execute(self, command: Command) -> Command:
-        if self._lock_reason and not isinstance(command, MoveNodes):
+        if self._lock_reason and not getattr(command, "view_only", False):  # moving nodes, expanding blocks: allowed while training
             raise DocumentError(self._lock_reason)
         return self.document.execute(command)
 
@@ -175,6 +175,9 @@ class QtDocument(QObject):
 
     # ---- core events -> signals ---------------------------------------------------------------------------------
     def _on_event(self, event: ev.DocumentEvent) -> None:
+        if isinstance(event, ev.NodeChanged) and event.field == "expanded":  # drawn otherwise, analysed the same
+            self.nodeChanged.emit(event.network, event.node_id, event.field)
+            return
         if isinstance(event, _BLOCK_EVENTS) or (event.network in self.document.blocks and
                                                 not isinstance(event, ev.NodeMoved | ev.SettingsChanged)):
             # A definition changed: every network using it (and every block using it) is analysed afresh.

@@ -307,9 +307,10 @@ def clear_caches() -> None:
     _results.clear()
 
 
-def group_command(network: Network, node_ids: list[str], block_name: str, node_name: str | None = None) -> Any:
+def group_command(network: Network, node_ids: list[str], block_name: str, node_name: str | None = None,
+                  vertical: bool = False) -> Any:
     """A `GroupIntoBlock` for the selection whose input ports get the shapes the wires carry now (so the block
-    opened on its own shows the same shapes): what Edit > Group runs."""
+    opened on its own shows the same shapes): what Edit > Group runs. ``vertical``: ports above and below."""
     from netbuilder.analysis.analyzer import analyze
     from netbuilder.document.block_commands import GroupIntoBlock
 
@@ -325,4 +326,4 @@ def group_command(network: Network, node_ids: list[str], block_name: str, node_n
             found = result.wire_type(wire.src, wire.src_port)
             if found is not None and all(isinstance(d, int) or d == "T" for d in found.features):
                 port_types[(wire.src, wire.src_port)] = (tuple(found.features), found.dtype)
-    return GroupIntoBlock(network.name, node_ids, block_name, node_name, port_types)
+    return GroupIntoBlock(network.name, node_ids, block_name, node_name, port_types, vertical)

@@ -54,22 +54,27 @@ def check_block_name(doc: Document, name: str, allow: str | None = None) -> None
     if not isinstance(name, str) or not BLOCK_NAME.match(name):
         raise DocumentError(f"{name!r} is not a usable block name: use letters, digits and _, starting with a "
                             "letter (e.g. BasicBlock).")
-    if name in reserved_names() or name in ("Block", "Input", "Output"):
+    if _reserved_block_name(name):
         raise DocumentError(f"{name!r} is reserved; choose another block name.")
     if name != allow and (name in doc.blocks or name in doc.networks):
         raise DocumentError(f"There is already a network or block named {name!r}.")
 
 
+def _reserved_block_name(name: str) -> bool:
+    """Names no block may take: the block node's type, the port types, and names the compiled module reserves."""
+    return name in reserved_names() or name in (BLOCK_TYPE, "Input", "Output")
+
+
 def free_block_name(doc: Document, base: str) -> str:
     """``base``, or ``base2``, ``base3``, ... whichever no network or block has yet. Never a reserved name: a
     reserved ``base`` such as ``Block`` is numbered from 1 (``Block1``)."""
+
     def taken(name: str) -> bool:
-        return name in doc.blocks or name in doc.networks or name in reserved_names() or \
-            name in ("Block", "Input", "Output")
+        return name in doc.blocks or name in doc.networks or _reserved_block_name(name)
 
     if not taken(base):
         return base
-    number = 1 if base in reserved_names() or base in ("Block", "Input", "Output") else 2
+    number = 1 if _reserved_block_name(base) else 2
     while taken(f"{base}{number}"):
         number += 1
     return f"{base}{number}"
@@ -385,11 +390,14 @@ class GroupIntoBlock(Command):
     inner nodes keep their names, so a weight ``conv1.weight`` becomes ``<node>.conv1.weight``.
 
     ``port_types`` (source id, source port) -> (shape without batch, dtype) gives the example shape of each input
-    port (what the block shows when opened on its own); `netbuilder.analysis.blocks.group_command` fills it in."""
+    port (what the block shows when opened on its own); `netbuilder.analysis.blocks.group_command` fills it in.
+    ``vertical``: the document is drawn top to bottom, so the port nodes go above and below the layers instead of
+    to their left and right."""
 
     def __init__(self, network: str, node_ids: Iterable[str], block_name: str, node_name: str | None = None,
-                 port_types: PortTypes | None = None):
+                 port_types: PortTypes | None = None, vertical: bool = False):
         self.network = network
+        self.vertical = vertical
         self.node_ids = list(dict.fromkeys(node_ids))
         self.block_name = block_name.strip() if isinstance(block_name, str) else block_name
         self.node_name = node_name
@@ -463,16 +471,23 @@ class GroupIntoBlock(Command):
         xs = [n.position[0] for n in chosen]
         ys = [n.position[1] for n in chosen]
         left, right, middle = min(xs) - 200.0, max(xs) + 200.0, sum(ys) / len(ys)
+        top, bottom, centre = min(ys) - 160.0, max(ys) + 160.0, sum(xs) / len(xs)
+
+        def place(is_input: bool, index: int) -> tuple[float, float]:
+            if self.vertical:  # inputs above the layers, outputs below, side by side
+                return (centre + 240.0 * index, top if is_input else bottom)
+            return (left if is_input else right, middle + 120.0 * index)
+
         nodes = [n.clone() for n in chosen]
         wires = list(inner_wires)
         for index, ((src, src_port), into) in enumerate(incoming.items()):
             shape, dtype = self.port_types.get((src, src_port), ((64,), "float32"))
             port = Node(fresh_id(), "Input", in_names[index], {"shape": tuple(shape), "dtype": dtype},
-                        (left, middle + 120.0 * index))
+                        place(True, index))
             nodes.insert(index, port)
             wires += [Wire(port.id, "out", w.dst, w.dst_port) for w in into]
         for index, (src, src_port) in enumerate(outgoing):
-            port = Node(fresh_id(), "Output", out_names[index], {"role": "features"}, (right, middle + 120.0 * index))
+            port = Node(fresh_id(), "Output", out_names[index], {"role": "features"}, place(False, index))
             nodes.append(port)
             wires.append(Wire(src, src_port, port.id, "in"))
         # Parameters the selection reads from an enclosing block become parameters of the new block too.
@@ -713,6 +728,50 @@ class RepeatBlock(Command):
         _remove_definition(doc, self.block_name)
 
 
+class SetExpanded(Command):
+    """Show block nodes' insides in place on the canvas, or hide them. A view state, saved with the document like
+    positions (so a file opens as it was left), undoable like a move; it changes nothing the analysis reads."""
+
+    view_only = True
+
+    def __init__(self, network: str, node_ids: Iterable[str], expanded: bool):
+        if not isinstance(expanded, bool):
+            raise DocumentError("Expanded must be true or false.")
+        self.network = network
+        self.node_ids = list(dict.fromkeys(node_ids))
+        self.expanded = expanded
+        self.changed: list[str] = []
+        self.text = "Expand" if expanded else "Collapse"
+
+    def do(self, doc: Document) -> None:
+        net = doc.network(self.network)
+        if not self.node_ids:
+            raise DocumentError("Select a block node to expand or collapse it.")
+        nodes = [net.node(node_id) for node_id in self.node_ids]
+        layers = [n.name for n in nodes if n.type != BLOCK_TYPE]
+        if layers:
+            raise DocumentError(f"{layers[0]} is a layer, not a block: only a block node expands in place.")
+        changed = [n for n in nodes if n.expanded != self.expanded]
+        if not changed:
+            state = "expanded" if self.expanded else "collapsed"
+            raise DocumentError(f"{nodes[0].name if len(nodes) == 1 else 'These blocks'} "
+                                f"{'is' if len(nodes) == 1 else 'are'} already {state}.")
+        self.changed = [n.id for n in changed]
+        verb = "Expand" if self.expanded else "Collapse"
+        self.text = f"{verb} {changed[0].name}" if len(changed) == 1 else f"{verb} {len(changed)} blocks"
+        self._apply(doc, self.expanded)
+
+    def undo(self, doc: Document) -> None:
+        self._apply(doc, not self.expanded)
+
+    def _apply(self, doc: Document, expanded: bool) -> None:
+        net = doc.network(self.network)
+        for node_id in self.changed:
+            net.node(node_id).expanded = expanded
+            # Announced without a journal entry: nothing the analysis or a compiled module reads has changed.
+            doc.events.emit(ev.NodeChanged(self.network, node_id, "expanded"))
+
+
 def evaluate_binding(doc: Document, block: str, text: str) -> Any:
     """A binding's value under the block's defaults (for an editor's preview); BlockError when unusable."""
     return evaluate(text, doc.block(block).defaults())
@@ -720,6 +779,6 @@ def evaluate_binding(doc: Document, block: str, text: str) -> Any:
 
 __all__ = [
     "AddBlockNode", "BindParam", "DefineBlock", "GroupIntoBlock", "MakeUnique", "RemoveBlock", "RenameBlock",
-    "RepeatBlock", "SetBlockParams", "Ungroup", "block_cycle", "block_users", "check_block_name",
+    "RepeatBlock", "SetBlockParams", "SetExpanded", "Ungroup", "block_cycle", "block_users", "check_block_name",
     "evaluate_binding", "free_block_name",
 ]

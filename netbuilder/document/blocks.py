@@ -25,8 +25,10 @@ Model (this module, document layer, Qt-free):
   `block_cycle` finds it in a loaded file.
 
 Commands: `netbuilder.document.block_commands` (DefineBlock, RemoveBlock, RenameBlock, AddBlockNode,
-SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock; helpers free_block_name,
-block_users). Scripting: ``doc.define_block(name, params)``, ``net.add_block(block, name, **values)``,
+SetBlockParams, BindParam, GroupIntoBlock, Ungroup, MakeUnique, RepeatBlock, SetExpanded (the view state
+``node.expanded``, saved like positions); helpers free_block_name, block_users). Renaming a port (an Input or Output
+node of a definition, with the ordinary RenameNode) moves the wires on that port of every instance in the same
+step (`port_wire_moves`, `swap_wires`). Scripting: ``doc.define_block(name, params)``, ``net.add_block(block, name, **values)``,
 ``net.bind(node, param, expression)``.
 
 Analysis (`netbuilder.analysis.blocks`): a block node's `NodeInfo` has outputs per output port, params and
@@ -380,6 +382,59 @@ def revision(doc: Document, name: str, _seen: frozenset[str] = frozenset()) -> t
     seen = _seen | {name}
     nested = tuple(revision(doc, used, seen) for used in sorted(definition.used_blocks()))
     return (name, id(definition), definition.network.change_position, definition.meta_version, nested)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Renaming a port: the wires on every instance follow
+
+
+@dataclass(frozen=True)
+class PortWireMove:
+    """The wires of one network that name a renamed port of a block, before and after the rename."""
+
+    network: str
+    old: tuple[Any, ...]  # Wire
+    new: tuple[Any, ...]
+
+
+def port_wire_moves(doc: Document, block: str, port_node: Node, new_name: str) -> list[PortWireMove]:
+    """The wires into (an Input port) or out of (an Output port) every instance of ``block``, in every network
+    and definition of ``doc``, that name ``port_node``'s port, renamed to ``new_name``. BlockError when an
+    instance already has wires on a port named ``new_name`` (left from an earlier edit): the two would merge."""
+    from netbuilder.document.model import Wire
+
+    is_input = port_node.type == "Input"
+    old_name = port_node.name
+    moves = []
+    for net in [*doc.networks.values(), *(d.network for d in doc.blocks.values())]:
+        old: list[Wire] = []
+        new: list[Wire] = []
+        for node in net.nodes:
+            if node.type != BLOCK_TYPE or node.block != block:
+                continue
+            wires = net.wires_into(node.id) if is_input else net.wires_out_of(node.id)
+            on_old = [w for w in wires if (w.dst_port if is_input else w.src_port) == old_name]
+            if on_old and any((w.dst_port if is_input else w.src_port) == new_name for w in wires):
+                raise BlockError(f"{node.name} in {net.name} has wires on both {old_name!r} and {new_name!r}; "
+                                 f"remove the wire on {new_name!r} first.")
+            old += on_old
+            new += [Wire(w.src, w.src_port, w.dst, new_name) if is_input else Wire(w.src, new_name, w.dst, w.dst_port)
+                    for w in on_old]
+        if old:
+            moves.append(PortWireMove(net.name, tuple(old), tuple(new)))
+    return moves
+
+
+def swap_wires(net: Network, old: tuple[Any, ...], new: tuple[Any, ...]) -> None:
+    """Replace each wire of ``old`` by the wire at the same index of ``new``, each keeping its place in the
+    network's order (so the saved file only changes the port names)."""
+    node_ids, wires = net._order()
+    replacement = dict(zip(old, new, strict=True))
+    for wire in old:
+        net._delete_wire(wire)
+    for wire in new:
+        net._insert_wire(wire)
+    net._restore_order((node_ids, [replacement.get(w, w) for w in wires]))
 
 
 def is_usable_node_name(name: str, in_block: bool) -> bool:

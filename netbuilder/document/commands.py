@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
+from netbuilder.document.blocks import BlockError, PortWireMove, port_wire_moves, swap_wires
 from netbuilder.document.model import (
     DocumentError,
     NameAllocator,
@@ -36,6 +37,7 @@ class Command:
 
     text = "Edit"
     merge_id: str | None = None  # commands with the same merge id may fold into one undo step
+    view_only = False  # True: changes only how the network is drawn (positions, expanded blocks), not the model
 
     def do(self, doc: Document) -> None:
         raise NotImplementedError
@@ -277,28 +279,47 @@ class SetNodeOptions(Command):
 
 
 class RenameNode(Command):
+    """Rename a node. Inside a block definition an Input or Output node is a port of the block: the wires on that
+    port of every instance, in every network and definition, follow in the same step."""
+
     def __init__(self, network: str, node_id: str, new_name: str):
         self.network = network
         self.node_id = node_id
         self.new_name = new_name.strip()
         self.old_name = ""
+        self.moves: list[PortWireMove] = []  # the outer wires of a renamed port, per network
         self.text = f"Rename to {self.new_name}"
 
     def do(self, doc: Document) -> None:
         net = doc.network(self.network)
         node = net.node(self.node_id)
         net.check_name(self.new_name, self.node_id)
+        self.moves = []
+        if net.is_block and node.type in ("Input", "Output") and self.new_name != node.name:
+            try:
+                self.moves = port_wire_moves(doc, self.network, node, self.new_name)
+            except BlockError as error:
+                raise DocumentError(str(error)) from None
         self.old_name = node.name
         node.name = self.new_name
         net._emit(ev.NodeChanged(self.network, self.node_id, "name"))
+        for move in self.moves:
+            swap_wires(doc.network(move.network), move.old, move.new)
+        if self.moves:
+            count = sum(len(m.old) for m in self.moves)
+            self.text = f"Rename port {self.old_name} to {self.new_name} ({count} wire{'s' * (count != 1)} follow)"
 
     def undo(self, doc: Document) -> None:
+        for move in reversed(self.moves):
+            swap_wires(doc.network(move.network), move.new, move.old)
         net = doc.network(self.network)
         net.node(self.node_id).name = self.old_name
         net._emit(ev.NodeChanged(self.network, self.node_id, "name"))
 
 
 class MoveNodes(Command):
+    view_only = True
+
     def __init__(self, network: str, positions: dict[str, tuple[float, float]], text: str = "Move"):
         self.network = network
         self.positions = {k: check_position(v) for k, v in positions.items()}

@@ -79,6 +79,8 @@ class Node:
     block: str = ""  # for a block node (type "Block"): the name of its definition
     # Inside a block definition: parameter -> expression of the block's parameters (see document.blocks)
     bindings: dict[str, str] = field(default_factory=dict)
+    # A block node drawn with its inside shown in place (view state, saved like the position).
+    expanded: bool = False
 
     @property
     def spec(self) -> LayerSpec:

@@ -20,6 +20,10 @@ A file looks like this (format version 2)::
       "settings": {...}
     }
 
+A block node (format 3) also names its ``"block"``, and carries ``"expanded": true`` while its inside is shown in
+place: an optional view state like the position, so it needs no new format version (older files open collapsed,
+and an older NetBuilder ignores the key).
+
 Keys are written in a fixed order, nodes and wires in document order, one JSON object per node, so that two saves
 of the same document are byte-identical and a version-control diff shows only what changed.
 
@@ -245,6 +249,8 @@ def _network_to_dict(net: Network) -> dict[str, Any]:
             entry["block"] = node.block
         if node.bindings:
             entry["bindings"] = dict(node.bindings)
+        if node.expanded and node.type == "Block":
+            entry["expanded"] = True  # view state, written only when set: older files load as collapsed
         options = {key: value for key, value in node.options().items() if value != _OPTION_DEFAULTS[key]}
         if options:
             entry["options"] = {key: bool(value) if key == "trainable" else float(value)
@@ -600,6 +606,7 @@ class _NodeRecord:
     ok: bool = True
     block: str = ""  # a block node's definition
     bindings: dict[str, str] = field(default_factory=dict)
+    expanded: bool = False  # a block node shown with its inside in place (a layer's flag is dropped)
 
     @property
     def where(self) -> str:
@@ -777,11 +784,14 @@ def _read_node(index: int, raw: Any, net_where: str, problems: _Problems) -> _No
     if not isinstance(bindings, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in bindings.items()):
         bad("bindings", "must map parameter names to expressions (text).")
+    expanded = raw.get("expanded", False)
+    if not isinstance(expanded, bool):
+        bad("expanded", f"must be true or false, not {_short(expanded)}.")
     if not ok:
         return None
     assert position is not None
     return _NodeRecord(node_id, type_id, version, name, dict(params), position, options, net_where, index,
-                       block=block, bindings=dict(bindings))
+                       block=block, bindings=dict(bindings), expanded=expanded and type_id == "Block")
 
 
 def _read_position(value: Any) -> tuple[float, float] | None:
@@ -955,7 +965,7 @@ def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: s
         return False
     used.add(name)
     net._insert_node(Node(record.id, spec.id, name, params, record.position, **record.options,
-                          block=record.block, bindings=dict(record.bindings)))
+                          block=record.block, bindings=dict(record.bindings), expanded=record.expanded))
     return True
 
 

@@ -345,7 +345,9 @@ def test_expand_and_collapse_in_place_moves_the_ports_and_wires(qtbot, window):
     assert item.expanded and item.geometry_size[0] > size[0] and item.geometry_size[1] > size[1]
     assert scene.wire_items[out_wire].endpoints[0] != start  # the wire follows the output port
     assert item.zValue() > 1.0  # drawn over its neighbours
-    assert snapshot(qt_doc) == before and qt_doc.undo_stack.count() == 1  # a view state: the document is unchanged
+    # A view state of the document (saved, like positions): the network is unchanged, one undoable step is added.
+    assert snapshot(qt_doc) == before and qt_doc.undo_stack.count() == 2
+    assert qt_doc.document.network().node(block_id).expanded and qt_doc.undo_stack.undoText() == "Expand block1"
     # Editing the definition redraws the expanded inside.
     drawn = len(item._diagram.nodes)
     qt_doc.execute(AddNode(NAME, "Identity", position=(0, 300)))

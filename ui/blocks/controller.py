@@ -1,6 +1,6 @@
 """Blocks in the main window: open a block node's definition in its canvas (breadcrumb "model › BasicBlock",
 Esc or a breadcrumb link goes back), expand / collapse block nodes in place, drop blocks from the palette, and
-the Edit menu's Group (Ctrl+G), Ungroup (Ctrl+Shift+G) and Make Unique.
+the Edit menu's Group (Ctrl+G), Ungroup (Ctrl+Shift+G), Make Unique and Repeat Block….
 
 Every edit is a core command pushed through `QtDocument.execute`, so it is undoable. Which block a canvas shows is
 view state: each canvas keeps its path of opened blocks, its root being the network of its tab. Editing inside an
@@ -17,11 +17,13 @@ from PySide6.QtWidgets import QMenu
 
 from netbuilder.analysis.blocks import group_command
 from netbuilder.document import DocumentError
-from netbuilder.document.block_commands import MakeUnique, Ungroup, free_block_name
+from netbuilder.document.block_commands import MakeUnique, SetExpanded, Ungroup, free_block_name
 from netbuilder.document.blocks import BLOCK_TYPE
+from netbuilder.layout import TOP_TO_BOTTOM
 from netbuilder.specs import ParamError
 from netbuilder_ui.blocks.breadcrumb import BreadcrumbBar
 from netbuilder_ui.blocks.node_item import BlockNodeItem
+from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.items import BadgeItem, NodeItem
 from netbuilder_ui.palette import BLOCK_MIME
 
@@ -73,6 +75,7 @@ class BlocksController(QObject):
         if len(blocks) == 1 and len(ids) == 1:
             menu.addAction(self.acts["open_block"])
             menu.addAction(self.acts["make_unique"])
+            menu.addAction(self.acts["repeat"])
             menu.addAction(self.acts["save_to_library"])
         if blocks:
             menu.addAction(self.acts["expand_block"])
@@ -174,14 +177,12 @@ class BlocksController(QObject):
         return [item for i in ids if isinstance(item := scene.node_items.get(i), BlockNodeItem)]
 
     def set_expanded(self, view: CanvasView, node_ids: list[str], expanded: bool) -> int:
-        """Expand or collapse block nodes in place; returns how many changed."""
-        scene = view.scene()
-        changed = 0
-        for item in self.block_items(view, node_ids):
-            if item.set_expanded(expanded):
-                scene._reroute(item.node_id)  # its ports moved: its wires follow
-            changed += 1
-        return changed
+        """Expand or collapse block nodes in place (one undoable step, saved with the document: a file opens as
+        it was left); returns how many changed. The canvas follows the document's change."""
+        ids = [item.node_id for item in self.block_items(view, node_ids) if item.expanded != expanded]
+        if not ids:
+            return 0
+        return len(ids) if self._run(SetExpanded(view.network, ids, expanded)) else 0
 
     def toggle_expanded(self, view: CanvasView | None = None) -> None:
         """Expand the selected block nodes, or collapse them when all are expanded."""
@@ -216,7 +217,8 @@ class BlocksController(QObject):
         network = view.network
         name = free_block_name(self.qt_doc.document, block_name_for(self.qt_doc.document.network(network), ids))
         net = self.qt_doc.document.network(network)
-        command = group_command(net, ids, name, node_name=net.unique_name("block"))  # ports get the wires' shapes
+        command = group_command(net, ids, name, node_name=net.unique_name("block"),  # ports get the wires' shapes
+                                vertical=style.flow() == TOP_TO_BOTTOM)  # and sit where the flow puts them
         if not self._run(command):
             return None
         node_id = command.instance.id if command.instance is not None else None
@@ -259,6 +261,41 @@ class BlocksController(QObject):
         if not self._run(command):
             return None
         return command.new_name
+
+    def repeat(self, view: CanvasView | None = None, node_id: str | None = None, times: int | None = None
+               ) -> str | None:
+        """Repeat Block…: chain copies of the selected block node's block (asks how many when ``times`` is None);
+        one undo step; returns the new block's name."""
+        from netbuilder_ui.blocks.repeat import RepeatAndLayOut, ask_copies, repeat_problem
+
+        view = view or self.window.current_view()
+        if view is None:
+            return None
+        if node_id is None:
+            ids = view.selected_node_ids()
+            node_id = ids[0] if len(ids) == 1 else ""
+        problem = repeat_problem(self.qt_doc.document, view.network, node_id)
+        if problem:
+            self.window.show_message(problem)
+            return None
+        node = self.qt_doc.document.network(view.network).node(node_id)
+        if times is None:
+            times = ask_copies(self.window, node.name, node.block)
+            if times is None:
+                return None
+        try:
+            command = RepeatAndLayOut(view.network, node_id, times)
+        except DocumentError as error:
+            self.window.show_message(str(error))
+            return None
+        old_block = node.block
+        if not self._run(command):
+            return None
+        view.select_nodes([node_id])
+        name = command.repeat.block_name
+        self.window.show_message(f"{node.name} now holds {times} {old_block} blocks in a chain (block {name}); "
+                                 "double-click it to see them.")
+        return name
 
     def open_block_in(self, network: str, node_id: str) -> bool:
         """Open a block node of ``network`` in the current canvas (the inspector's Open block)."""
@@ -384,6 +421,8 @@ class BlocksController(QObject):
              "Put the selected block node's layers back in its place."),
             ("make_unique", "Make Block &Unique", lambda: self.make_unique(), None,
              "Give the selected block node its own copy of its definition, so editing it leaves the others."),
+            ("repeat", "&Repeat Block…", lambda: self.repeat(), None,
+             "Chain copies of the selected block node's block (like nn.Sequential of blocks), in one step."),
             ("save_to_library", "Add Block to &Library", lambda: self.save_to_library(), None,
              "Save the selected block node's definition to your block library, to use it in other documents."),
             ("open_block", "&Open Block", self.open_selected, None,
@@ -404,7 +443,7 @@ class BlocksController(QObject):
 
     def add_to_menu(self, menu: QMenu) -> None:
         menu.addSeparator()
-        for key in ("group", "ungroup", "make_unique", "open_block", "expand_block", "save_to_library"):
+        for key in ("group", "ungroup", "make_unique", "repeat", "open_block", "expand_block", "save_to_library"):
             menu.addAction(self.acts[key])
 
 

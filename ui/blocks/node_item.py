@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from netbuilder.analysis import Diagnostic, NodeInfo
 from netbuilder.document import DocumentError, Node
 from netbuilder.document.blocks import BLOCK_CATEGORY
+from netbuilder.layout import TOP_TO_BOTTOM
 from netbuilder_ui.canvas import style
 from netbuilder_ui.canvas.items import Z_NODE, Z_SELECTED_NODE, NodeItem
 from netbuilder_ui.canvas.visuals import (
@@ -25,12 +26,14 @@ from netbuilder_ui.canvas.visuals import (
     NodeGeometry,
     NodeVisual,
     _node_paths,
+    _port_label_room,
     compact_count,
     content_width,
     detail_zoom,
     diagnostic_text,
     make_visual,
     node_bounds,
+    paint_compact,
     pen,
     translucent,
     type_text,
@@ -55,6 +58,7 @@ class BlockContent(NodeContent):
     output_types: tuple[str, ...] = ()
     layers: int = 0
     revision: Any = None
+    expanded: bool = False  # the node's view state in the document: its inside shown in place
 
 
 def block_content(node: Node, info: NodeInfo | None, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic] = (),
@@ -89,7 +93,7 @@ def block_content(node: Node, info: NodeInfo | None, diagnostics: tuple[Diagnost
     inputs_shown = tuple(input_types) + ("",) * (len(inputs) - len(input_types))
     return BlockContent(node.block, node.name, summary, BLOCK_CATEGORY, inputs, outputs, shape, params, errors,
                         warnings, block=node.block, input_types=inputs_shown[:len(inputs)],
-                        output_types=out_types, layers=layers, revision=key)
+                        output_types=out_types, layers=layers, revision=key, expanded=node.expanded)
 
 
 def _short(value: Any) -> str:
@@ -98,22 +102,37 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-def block_geometry(content: BlockContent, inner: QRectF | None = None) -> NodeGeometry:
-    """A block node's size and ports: one full-width row per port (inputs, then outputs: name and shape), the
-    summary and shape lines, and, expanded, room for its inside (``inner``, in the node's scaled units). It is as
-    wide as a layer with the same title, so block nodes fit where layers were laid out."""
+def block_geometry(content: BlockContent, inner: QRectF | None = None, flow: str | None = None) -> NodeGeometry:
+    """A block node's size and ports, in ``flow`` (None: the canvas's), with a label (name and shape) per port.
+
+    Left to right: one full-width row per port (inputs, then outputs) on the side edges, then the summary and shape
+    lines. Top to bottom, like every other node: inputs spread along the top edge with their labels in a row under
+    the title band, outputs along the bottom edge with theirs in the last row. Expanded, room for the inside
+    (``inner``, in the node's scaled units) comes after the text lines. It is as wide as a layer with the same
+    title, so block nodes fit where layers were laid out."""
     m = style.metrics()
+    width = content_width(NodeContent(content.title, content.name, "", content.category, (), (), "", ""))
+    if inner is not None:
+        width = max(width, inner.width() + 2 * m.inset)
+    width = style.GRID * round(width / style.GRID + 0.49)
+    if (flow or style.flow()) == TOP_TO_BOTTOM:
+        label_in, label_out = bool(content.inputs), bool(content.outputs)
+        ins = {name: round(width * (i + 1) / (len(content.inputs) + 1)) for i, name in enumerate(content.inputs)}
+        outs = {name: round(width * (i + 1) / (len(content.outputs) + 1)) for i, name in enumerate(content.outputs)}
+        text_top = m.header + m.pad + int(label_in) * m.row
+        height = text_top + (2 + int(label_out)) * m.row + m.pad
+        if inner is not None:
+            height += inner.height() + m.pad
+        return NodeGeometry(width, height, ins, outs, label_in, label_out, int(label_in) + int(label_out), text_top,
+                            TOP_TO_BOTTOM)
     rows = max(len(content.inputs) + len(content.outputs), 1)
     first = m.header + m.pad + m.row / 2
     ins = {name: first + i * m.row for i, name in enumerate(content.inputs)}
     outs = {name: first + (len(content.inputs) + i) * m.row for i, name in enumerate(content.outputs)}
     text_top = m.header + m.pad + rows * m.row
     height = text_top + 2 * m.row + m.pad
-    width = content_width(NodeContent(content.title, content.name, "", content.category, (), (), "", ""))
     if inner is not None:
-        width = max(width, inner.width() + 2 * m.inset)
         height += inner.height() + m.pad
-    width = style.GRID * round(width / style.GRID + 0.49)
     return NodeGeometry(width, height, ins, outs, True, True, rows, text_top)
 
 
@@ -123,8 +142,11 @@ def make_block_visual(content: BlockContent, inner: QRectF | None = None) -> Nod
     geometry = block_geometry(content, inner)
     ports = tuple((name, True, types_at(content.input_types, i)) for i, name in enumerate(content.inputs)) + \
         tuple((name, False, types_at(content.output_types, i)) for i, name in enumerate(content.outputs))
+    rooms = (_port_label_room(geometry, len(content.inputs) or 1), _port_label_room(geometry, len(content.outputs)
+                                                                                    or 1)) \
+        if geometry.vertical else None
     title, name, summary, shape, labels = _texts(content.title, content.name, content.summary, content.shape,
-                                                 content.params, ports, geometry.width)
+                                                 content.params, ports, geometry.width, rooms)
     visual = NodeVisual(content, geometry, title, name, summary, shape, content.params, dict(labels),
                         color=style.category_color(content.category))
     visual.body_path, visual.header_path = _node_paths(geometry.width, geometry.height)
@@ -137,12 +159,16 @@ def types_at(types: tuple[str, ...], index: int) -> str:
 
 @lru_cache(maxsize=4096)
 def _texts(title: str, name: str, summary: str, shape: str, params: str, ports: tuple[tuple[str, bool, str], ...],
-           node_width: float) -> tuple[str, str, str, str, tuple[tuple[tuple[str, bool], str], ...]]:
+           node_width: float, rooms: tuple[float, float] | None = None
+           ) -> tuple[str, str, str, str, tuple[tuple[tuple[str, bool], str], ...]]:
+    """Elided texts; ``rooms``: the width of an input's and an output's label when ports share an edge (top to
+    bottom), else each label has the node's width."""
     m = style.metrics()
     small, body, bold = QFontMetricsF(m.small_font), QFontMetricsF(m.body_font), QFontMetricsF(m.title_font)
     width = node_width - 2 * m.inset
     name_width = min(small.horizontalAdvance(name), max(width - bold.horizontalAdvance(title) - 8, width * 0.35))
-    labels = tuple(((port, is_input), small.elidedText(f"{port}  {tensor}", Qt.TextElideMode.ElideMiddle, width))
+    labels = tuple(((port, is_input), small.elidedText(f"{port}  {tensor}", Qt.TextElideMode.ElideMiddle,
+                                                       width if rooms is None else rooms[0 if is_input else 1]))
                    for port, is_input, tensor in ports)
     return (bold.elidedText(title, Qt.TextElideMode.ElideRight, width - name_width - 8),
             small.elidedText(name, Qt.TextElideMode.ElideRight, name_width),
@@ -161,26 +187,35 @@ class BlockNodeItem(NodeItem):
         self._diagram: Any = None  # render.Diagram of the definition, kept while its revision holds
         self._diagram_key: Any = None
         super().__init__(node_id, content)
+        if isinstance(content, BlockContent) and content.expanded:
+            self._show_expanded(True)  # a file saved with the block open opens with it open
         self._apply_visual(content)
 
     # ---- content -----------------------------------------------------------------------------------------
     def set_content(self, content: NodeContent) -> bool:
         if content == self.visual.content:
             return False
+        if isinstance(content, BlockContent) and content.expanded != self.expanded:
+            self._show_expanded(content.expanded)
         moved = self._apply_visual(content)
         self.update()
         return moved
 
     def set_expanded(self, expanded: bool) -> bool:
-        """Show or hide the block's inside; returns True when the node's size (so its ports) changed."""
+        """Draw the block's inside or not, whatever the document says (the canvas follows the node's ``expanded``
+        through `set_content`; benchmarks call this to time the drawing alone); True when the node's size (so its
+        ports) changed."""
         if expanded == self.expanded:
             return False
-        self.expanded = expanded
-        # Drawn over its neighbours while open (expanding is a view state: nothing is moved in the document).
-        self.setZValue(Z_EXPANDED if expanded else (Z_SELECTED_NODE if self.isSelected() else Z_NODE))
+        self._show_expanded(expanded)
         moved = self._apply_visual(self.visual.content)
         self.update()
         return moved
+
+    def _show_expanded(self, expanded: bool) -> None:
+        self.expanded = expanded
+        # Drawn over its neighbours while open (nothing is moved in the document).
+        self.setZValue(Z_EXPANDED if expanded else (Z_SELECTED_NODE if self.isSelected() else Z_NODE))
 
     def _inner_rect(self, content: NodeContent) -> QRectF | None:
         if not self.expanded or not isinstance(content, BlockContent) or not content.block:
@@ -283,11 +318,34 @@ class BlockNodeItem(NodeItem):
         painter.setPen(pen(style.NODE_BORDER, 1.0, True))
         painter.setBrush(translucent(BLOCK_COLOR, 0.18))
         painter.drawRoundedRect(rect.translated(STACK_OFFSET, STACK_OFFSET), m.radius, m.radius)
-        super().paint(painter, option, widget)
-        if QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform()) >= detail_zoom():
+        lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
+        if self.expanded and self._diagram is not None and lod < detail_zoom():
+            self._paint_compact_head(painter, lod)  # zoomed out: the title where the inside leaves room for it
+        else:
+            super().paint(painter, option, widget)
+        if lod >= detail_zoom():
             self._paint_toggle(painter)
         if self.expanded and self._diagram is not None:
             self._paint_inside(painter)
+
+    def _paint_compact_head(self, painter: QPainter, zoom: float) -> None:
+        """The zoomed-out form of an expanded block: its box in the block colour, the title (and name) large
+        enough to read in the band above its inside, which `_paint_inside` draws next."""
+        g = self.visual.geometry
+        state = self.state if self.state.selected == self.isSelected() else replace(self.state,
+                                                                                    selected=self.isSelected())
+        painter.save()
+        painter.setPen(pen(style.ACCENT if state.selected else style.NODE_BORDER, 2.0 if state.selected else 1.0,
+                           True))
+        painter.setBrush(self.visual.color)
+        painter.drawRoundedRect(g.rect, style.metrics().radius, style.metrics().radius)
+        head = replace(self.visual, geometry=replace(g, height=self._inside_top()))
+        paint_compact(painter, head, state, zoom, decorations=True)
+        painter.restore()
+
+    def _inside_top(self) -> float:
+        m = style.metrics()
+        return self.visual.geometry.text_top + 2 * m.row + m.pad / 2
 
     def _paint_toggle(self, painter: QPainter) -> None:
         box = self.toggle_rect().adjusted(2, 2, -2, -2)
@@ -316,8 +374,9 @@ class BlockNodeItem(NodeItem):
         m = style.metrics()
         g = self.visual.geometry
         diagram = self._diagram
-        top = g.text_top + 2 * m.row + m.pad / 2
-        area = QRectF(m.inset / 2, top, g.width - m.inset, g.height - top - m.pad / 2)
+        top = self._inside_top()
+        below = m.row if g.vertical and g.outputs else 0.0  # top to bottom, the output labels come last
+        area = QRectF(m.inset / 2, top, g.width - m.inset, g.height - top - m.pad / 2 - below)
         scale = self.inner_scale(diagram.rect)
         painter.save()
         painter.setPen(pen(style.GRID_MAJOR, 1.0, True))

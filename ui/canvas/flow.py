@@ -57,10 +57,11 @@ def layout_positions(network: Network, flow: str, aspect: float = DEFAULT_ASPECT
 
 
 def change_flow_command(doc: Document, flow: str, aspect: float = DEFAULT_ASPECT) -> Macro:
-    """One undoable step: record ``flow`` on the document and lay each of its networks out in it."""
+    """One undoable step: record ``flow`` on the document and lay each of its networks and block definitions out
+    in it (a block opened or expanded reads in the same direction as the network around it)."""
     check_flow(flow)
     commands: list = [SetSetting(FLOW_SETTING, flow)]
-    for name, network in doc.networks.items():
+    for name, network in [*doc.networks.items(), *((n, d.network) for n, d in doc.blocks.items())]:
         positions = {k: v for k, v in layout_positions(network, flow, aspect).items()
                      if network.node(k).position != v}
         if positions:

@@ -228,8 +228,7 @@ class NetworkScene(QGraphicsScene):
         """Recreate every item from the model (open, document replaced, network switched)."""
         self.cancel_interaction()
         self.hide_toast()
-        self.clear()
-        self.node_items.clear()
+        self.node_items.clear()  # first: clear() deselects, and selection listeners must not read deleted items
         self._node_index.clear()
         self._extent = None
         self.wire_items.clear()
@@ -239,6 +238,7 @@ class NetworkScene(QGraphicsScene):
         self._unlabelled.clear()
         self._highlighted.clear()
         self._hovered = None
+        self.clear()
         style.set_flow(document_flow(self.qt_doc.document.settings))  # before measuring any node
         if not self.has_network():
             return

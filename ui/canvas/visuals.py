@@ -207,7 +207,7 @@ def content_width(content: NodeContent) -> float:
 def geometry_of(content: NodeContent, flow: str | None = None) -> NodeGeometry:
     if content.category == BLOCK_CATEGORY:
         from netbuilder_ui.blocks.node_item import block_geometry
-        return block_geometry(content)  # type: ignore[arg-type]
+        return block_geometry(content, flow=flow)  # type: ignore[arg-type]
     return node_geometry(content.inputs, content.outputs, bool(content.summary), content_width(content), flow)
 
 
