@@ -89,3 +89,29 @@ def test_a_file_that_is_not_a_model_is_refused_in_words(main_window, tmp_path, m
     assert not main_window.import_model(broken, tmp_path / "b.nbg")
     kind, title, text = messages.shown[-1]
     assert kind == "critical" and "broken.onnx" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("model", ["light_resnet50.onnx", "light_inception_v1.onnx"])
+def test_an_imported_network_leaves_the_canvas_its_column_gaps(qapp, model):
+    """The import lays out with estimated node sizes (no Qt in the core); the canvas draws with measured ones. Where
+    the estimate was narrow, neighbouring columns nearly touched and the wire between them looped round."""
+    import os
+
+    from netbuilder.importers import import_onnx
+    from netbuilder.layout.layered import COLUMN_GAP
+    from netbuilder_ui.canvas.visuals import node_size
+
+    path = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light" / model
+    network = import_onnx(path, parity=False).network
+    rects = {}
+    for node in network.nodes:
+        width, height = node_size(node)
+        x, y = node.position
+        rects[node.id] = (x, y, x + width, y + height)
+    gaps = [rects[w.dst][0] - rects[w.src][2] for w in network.wires
+            if rects[w.dst][0] > rects[w.src][0] and abs(rects[w.dst][1] - rects[w.src][1]) < 40]
+    assert len(gaps) > 10
+    assert min(gaps) >= COLUMN_GAP - 20, sorted(gaps)[:5]
+    boxes = list(rects.values())
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]], "no node covers another"
