@@ -34,6 +34,7 @@ from netbuilder.export.onnx_axes import (
     fixed_input_axes,
     shape_mismatches,
 )
+from netbuilder.export.onnx_blocks import record_blocks
 from netbuilder.io.atomic import SaveError, write_atomic
 
 EXPORT_BATCH = 2  # torch.export treats sizes 0 and 1 as constants, so trace with 2...
@@ -115,6 +116,7 @@ def export_onnx(
         step("Converting to ONNX…")
         exporter = _export(model, args, file, info, opset, notes)
         declare_output_axes(file, info.output_types)  # variable axes by name, not the traced sizes
+        record_blocks(file, module)  # which definition each block instance was (the copy lost the marks)
         proto = _load(file)
         checked = False
         if check:

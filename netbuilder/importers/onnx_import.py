@@ -761,6 +761,7 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
     step("Loading ONNX and PyTorch…")
     import torch
 
+    from netbuilder.export.onnx_blocks import recorded_blocks
     from netbuilder.importers.layout import lay_out
     from netbuilder.importers.parity import onnx_parity
     from netbuilder.importers.repeat_blocks import group_repeats, onnx_scopes
@@ -778,7 +779,7 @@ def import_onnx(path: str | os.PathLike[str], parity: bool = True, name: str | N
     doc.info.title = name or _network_name(model, file)
     doc.info.description = f"Imported from {file.name} (ONNX opset {importer.opset})."
     if blocks:  # repeated structure becomes blocks (netbuilder.importers.repeat_blocks)
-        arrays = group_repeats(doc, arrays, onnx_scopes(model, doc.network()))
+        arrays = group_repeats(doc, arrays, onnx_scopes(model, doc.network()), recorded_blocks(model))
     step("Laying out the network…")
     lay_out(doc.network())
     weights = {key: _tensor(torch, array) for key, array in arrays.items()}

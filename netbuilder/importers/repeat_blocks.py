@@ -78,9 +78,14 @@ class _Plan:
     block_name: str = ""
 
 
-def group_repeats(doc: Document, weights: dict[str, Any], scopes: Scopes | None = None) -> dict[str, Any]:
+def group_repeats(doc: Document, weights: dict[str, Any], scopes: Scopes | None = None,
+                  recorded: dict[str, str] | None = None) -> dict[str, Any]:
     """Turn repeated units of ``doc``'s (single, flat) network into blocks in place; return the weights renamed
-    to match. A document that already has blocks, or a network with no repeats, is left as it is."""
+    to match. A document that already has blocks, or a network with no repeats, is left as it is.
+
+    ``recorded``: block instances the source file names (module path -> definition name, as NetBuilder's ONNX
+    export records them); a definition whose every instance is exactly one recorded instance of one name takes
+    that name. It only names: which units are found never depends on it."""
     from netbuilder.analysis import analyze
 
     net = doc.network()
@@ -99,7 +104,7 @@ def group_repeats(doc: Document, weights: dict[str, Any], scopes: Scopes | None 
     nodes, wires = net.nodes, list(net.wires)  # the layers are moved, never changed: these restore the network
     outputs = {w.dst: before.wire_type(w.src, w.src_port) for w in wires if net.node(w.dst).type == "Output"}
     try:
-        renames = _apply(doc, net, plans, scopes or {}, before)
+        renames = _apply(doc, net, plans, scopes or {}, before, recorded or {})
         after = analyze(net)
         same_outputs = all(after.wire_type(*_source(net, node_id)) == found for node_id, found in outputs.items())
         if not after.ok or after.total_params != before.total_params or not same_outputs:
@@ -245,7 +250,8 @@ def _existing(plan: _Plan, vector: tuple[Any, ...]) -> _Binding | None:
 # Building: definitions, block nodes, wires
 
 
-def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, before: Any) -> dict[str, str]:
+def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, before: Any,
+           recorded: dict[str, str]) -> dict[str, str]:
     """Define the blocks and put block nodes in place of their instances; return old layer name -> new path."""
     region: dict[str, tuple[int, int]] = {}
     for p, plan in enumerate(plans):
@@ -257,7 +263,7 @@ def _apply(doc: Document, net: Network, plans: list[_Plan], scopes: Scopes, befo
     renames: dict[str, str] = {}
     ports: list[tuple[dict[str, str], dict[str, str]]] = []  # per plan: entry port -> input, exit port -> output
     for plan in plans:
-        block_name = plan.block_name = _definition_name(net, plan, scopes, doc)
+        block_name = plan.block_name = _definition_name(net, plan, scopes, doc, recorded)
         _name_instances(net, plan, scopes, names, block_name)
         record, port_names, inner = _record(net, plan, block_name, before, scopes)
         DefineBlock(record).do(doc)
@@ -425,14 +431,53 @@ def _module_of(net: Network, instance: _Instance, scopes: Scopes) -> tuple[str, 
     return path, cls
 
 
-def _definition_name(net: Network, plan: _Plan, scopes: Scopes, doc: Document) -> str:
+def _definition_name(net: Network, plan: _Plan, scopes: Scopes, doc: Document, recorded: dict[str, str]) -> str:
     module = _module_of(net, plan.instances[0], scopes)
-    base = ""
-    if module is not None and module[1] not in CONTAINERS and BLOCK_NAME.match(module[1]):
+    base = _recorded_name(net, plan, scopes, recorded)
+    if not base and module is not None and module[1] not in CONTAINERS and BLOCK_NAME.match(module[1]):
         base = module[1]
     name = free_block_name(doc, base or _structural_name(net, plan.instances[0]))
     check_block_name(doc, name)  # DocumentError: the import stays flat
     return name
+
+
+def _recorded_name(net: Network, plan: _Plan, scopes: Scopes, recorded: dict[str, str]) -> str:
+    """The definition name the source file records for ``plan``, when each instance is exactly one recorded block
+    instance (all its layers come from under that instance's module path, no other layer does) and all of them
+    are instances of the same definition; else ""."""
+    if not recorded:
+        return ""
+    paths = {node.name: stack[-1][0] for node in net.nodes if (stack := scopes.get(node.name))}
+    names = set()
+    for instance in plan.instances:
+        path = _recorded_instance(net, instance, paths, recorded)
+        if path is None:
+            return ""
+        names.add(recorded[path])
+    return names.pop() if len(names) == 1 and BLOCK_NAME.fullmatch(next(iter(names))) else ""
+
+
+def _recorded_instance(net: Network, instance: _Instance, paths: dict[str, str],
+                       recorded: dict[str, str]) -> str | None:
+    """The recorded block path that ``instance``'s layers (``paths``: layer name -> module path) are exactly."""
+    inside = {net.node(node_id).name for node_id in instance.nodes}
+    mine = [paths.get(name) for name in inside]
+    if not mine or any(p is None for p in mine):
+        return None
+    common: list[str] = []
+    for level in zip(*(p.split(".") for p in mine if p is not None), strict=False):
+        if any(item != level[0] for item in level):
+            break
+        common.append(level[0])
+    while common and ".".join(common) not in recorded:  # the deepest recorded block holding every layer
+        common.pop()
+    if not common:
+        return None
+    path = ".".join(common)
+    for name, where in paths.items():
+        if name not in inside and (where == path or where.startswith(path + ".")):
+            return None  # the recorded block holds more than the instance: not the same unit
+    return path
 
 
 def _structural_name(net: Network, instance: _Instance) -> str:
