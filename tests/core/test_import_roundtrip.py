@@ -5,8 +5,8 @@ Dynamo exports take several seconds each, so the default run covers three templa
 hold convolutions, batch norms, transposed convolutions, residual adds, global pooling, reshapes, dense layers and
 an LSTM (time-major in ONNX, with zero initial states; the GRU and Embedding rules are tested op by op). The ONNX
 file holds the flattened graph; the import finds the repeated units again, so a template's blocks come back as
-blocks (resnet-small's two ResidualBlocks by name; resnet18's five basic and three down-sampling blocks, outside
-the stages that nested them).
+blocks (resnet-small's two ResidualBlocks; resnet18's five BasicBlocks and three DownBlocks, outside the stages that
+nested them), named as the template named them: the export records each block instance's definition.
 ``NETBUILDER_ROUNDTRIP_ALL=1`` runs every network of every template, Transformers included (their attention, written
 out as ~100 operations, comes back as one layer: tests/core/test_import_attention.py covers it in milliseconds from
 a stored export); the VAE's file holds less than the template. Dropout does nothing at
@@ -71,6 +71,16 @@ def repeated_blocks(network) -> dict[str, Counter]:
     return found
 
 
+def block_instances(network, prefix: str = "") -> dict[str, str]:
+    """Every block node, nested ones too, by its name in the flattened graph (``layer1_0``) -> its definition."""
+    found = {}
+    for node in network.nodes:
+        if node.type == "Block":
+            found[f"{prefix}{node.name}"] = node.block
+            found.update(block_instances(network.document.blocks[node.block].network, f"{prefix}{node.name}_"))
+    return found
+
+
 def template_networks() -> list[tuple[str, str]]:
     pairs = []
     for template in list_templates():
@@ -102,3 +112,8 @@ def test_a_template_exported_to_onnx_imports_back_the_same(template, network, tm
     found = repeated_blocks(result.network)  # the import may find repeats the template did not make blocks of
     assert {name: types for name, types in found.items() if name in blocks} == blocks, \
         "a template's repeated blocks come back as blocks"
+    instances = block_instances(original)
+    named = {node.name: node.block for node in result.network.nodes if node.type == "Block"}
+    assert {name: named[name] for name in named if name in instances} == \
+        {name: instances[name] for name in named if name in instances}, "blocks keep their definition names"
+    assert set(blocks) <= set(named)
