@@ -22,6 +22,17 @@ NANOGPT_FIXTURE = Path(__file__).parent / "data" / "nanogpt-attention.onnx"
 TIED_FIXTURE = Path(__file__).parent / "data" / "tiny-tied-decoder.onnx"
 
 
+def save_graph(graph: Any, path: Path | str, opset: int = 17) -> Path:
+    """Write a hand-built ONNX graph as a model file (IR version 8, which every onnxruntime here reads)."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return Path(path)
+
+
 def tiny_causal_network() -> Network:
     net = Document(("tiny_causal",)).network()
     tokens = net.add("Input", name="tokens", shape=("T",), dtype="int64")

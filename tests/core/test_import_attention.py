@@ -21,6 +21,7 @@ from onnx_fixtures import (
     CROSS_FIXTURE,
     FIXTURE,
     NANOGPT_FIXTURE,
+    save_graph,
     tiny_causal_network,
     tiny_cross_network,
 )
@@ -88,9 +89,7 @@ def attention_graph(path: Path, *, scale: float = 1 / math.sqrt(HEAD), mask: np.
         outputs.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, None))
     graph = helper.make_graph(nodes, "attention", inputs, outputs,
                               [numpy_helper.from_array(array, name) for name, array in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_graph(graph, path, 17)
     return path
 
 

@@ -8,10 +8,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from onnx_fixtures import TIED_FIXTURE, tiny_tied_network
+from onnx_fixtures import TIED_FIXTURE, save_graph, tiny_tied_network
 
 from netbuilder.analysis import analyze
 from netbuilder.importers import UnsupportedOpsError, import_onnx
@@ -37,9 +36,7 @@ def test_a_table_added_to_a_sequence_is_a_positional_encoding(tmp_path, table, k
         [helper.make_node("Add", ["x", "table"], ["y"])], "positions",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, E])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(table, "table")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "p.onnx"))
+    save_graph(graph, tmp_path / "p.onnx", 17)
     result = import_onnx(tmp_path / "p.onnx")
     assert result.parity is not None and result.parity.ok, result.parity.summary()
     (node,) = [n for n in result.network.nodes if n.type == "PositionalEncoding"]
@@ -66,9 +63,7 @@ def tied_language_model(path: Path, decoder_scale: float | None = None) -> Path:
     graph = helper.make_graph(nodes, "tied", [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(array, name) for name, array in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_graph(graph, path, 17)
     return path
 
 
@@ -114,9 +109,7 @@ def test_a_table_sliced_to_the_variable_length_is_a_learned_positional_encoding(
     graph = helper.make_graph(nodes, "positions", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", E])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(np.zeros(1, np.int64), "zero")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "p.onnx"))
+    save_graph(graph, tmp_path / "p.onnx", 17)
     result = import_onnx(tmp_path / "p.onnx")
     assert result.parity is not None and result.parity.ok, result.parity.summary()
     (node,) = [n for n in result.network.nodes if n.type == "PositionalEncoding"]
@@ -133,9 +126,7 @@ def test_a_slice_up_to_the_variable_length_used_otherwise_is_refused_not_emptied
                               [numpy_helper.from_array(weight(4, 9), "table"),
                                numpy_helper.from_array(np.zeros(1, np.int64), "zero"),
                                numpy_helper.from_array(np.ones(1, np.int64), "one")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "s.onnx"))
+    save_graph(graph, tmp_path / "s.onnx", 17)
     with pytest.raises(UnsupportedOpsError) as caught:
         import_onnx(tmp_path / "s.onnx")
     assert any(op.op_type == "Slice" and "sequence length" in " ".join(op.reasons) for op in caught.value.ops)
@@ -164,9 +155,7 @@ def gelu_graph(path: Path, form: str, half: float = 0.5) -> Path:
     graph = helper.make_graph(nodes, "gelu", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", E])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(array, name) for name, array in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_graph(graph, path, 13)
     return path
 
 
@@ -204,9 +193,7 @@ def layer_norm_graph(path: Path, square: str = "pow", affine: bool = True, varia
     graph = helper.make_graph(nodes, "ln", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", T, E])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                               [numpy_helper.from_array(array, name) for name, array in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_graph(graph, path, opset)
     return path
 
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from onnx_fixtures import save_graph
 
 from netbuilder.cli import main
 from netbuilder.importers import (
@@ -35,9 +35,7 @@ def write_model(path: Path, nodes: list, inputs: list[tuple[str, list]], outputs
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name, shape in inputs],
         [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in outputs],
         [numpy_helper.from_array(array, name) for name, array in (inits or {}).items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    save_graph(graph, path, opset)
     return path
 
 
@@ -338,9 +336,7 @@ def test_token_ids_through_gather_become_an_embedding(tmp_path):
         [helper.make_node("Gather", ["table", "ids"], ["e"]), helper.make_node("Relu", ["e"], ["y"])], "g",
         [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "T"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(weight(7, 4), "table")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(tmp_path / "e.onnx"))
+    save_graph(graph, tmp_path / "e.onnx", 13)
     result = import_onnx(tmp_path / "e.onnx")
     assert result.parity.ok and layer_types(result) == ["Embedding", "ReLU"]
 
