@@ -225,14 +225,20 @@ def _fold_refused(node: Any, verb: str) -> Any:
                      "constants into a batch norm, convolution or linear layer)")
 
 
-def _shift_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) -> None:
-    import numpy as np
-
+def _fold_vector(node: Any, index: int, constant: Any, layer: Any, axis: int, verb: str) -> Any:
+    """The constant as one value per channel of the layer it folds into; refuses the node when it cannot."""
     x = node.type(index)
     channels = x.shape[axis]
     vector = per_axis(constant, x.rank, axis, channels) if isinstance(channels, int) else None
     if layer is None or vector is None:
-        raise _fold_refused(node, "adds")
+        raise _fold_refused(node, verb)
+    return vector
+
+
+def _shift_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) -> None:
+    import numpy as np
+
+    vector = _fold_vector(node, index, constant, layer, axis, "adds")
     if layer.type.startswith("BatchNorm") or layer.params.get("bias"):
         layer.weights["bias"] = (layer.weights["bias"] + vector).astype(np.float32)
     else:
@@ -244,12 +250,7 @@ def _shift_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) ->
 def _scale_layer(node: Any, index: int, constant: Any, layer: Any, axis: int) -> None:
     import numpy as np
 
-    x = node.type(index)
-    channels = x.shape[axis]
-    vector = per_axis(constant, x.rank, axis, channels) if isinstance(channels, int) else None
-    if layer is None or vector is None:
-        raise _fold_refused(node, "multiplies by")
-    vector = vector.astype(np.float32)
+    vector = _fold_vector(node, index, constant, layer, axis, "multiplies by").astype(np.float32)
     weights = layer.weights
     if layer.type.startswith("BatchNorm"):
         weights["weight"] = weights["weight"] * vector
