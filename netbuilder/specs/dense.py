@@ -669,6 +669,16 @@ def _moved(node: Any) -> bool:
     return axes != tuple(range(len(axes)))
 
 
+def _emit_per_axis(node: Any, op: str, ordered: list[int], prefix: str) -> None:
+    """One `op` layer per axis, chained in the given order; the last one writes the node's output."""
+    source: Any = 0
+    for i, axis in enumerate(ordered):
+        last = i == len(ordered) - 1
+        layer = node.emit(op, {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
+                          name=None if last else node.aux_name(f"{prefix}{i + 1}"))
+        source = layer.out()
+
+
 @onnx_rule("Unsqueeze")
 def _unsqueeze_from_onnx(node: Any) -> None:
     axes = _axes_of(node)
@@ -679,13 +689,7 @@ def _unsqueeze_from_onnx(node: Any) -> None:
         node.bind_axes(0, 0, tuple(moved))
         return
     rank = node.type(0).rank + len(axes)
-    source: Any = 0
-    ordered = sorted(a % rank for a in axes)
-    for i, axis in enumerate(ordered):
-        last = i == len(ordered) - 1
-        layer = node.emit("Unsqueeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
-                          name=None if last else node.aux_name(f"u{i + 1}"))
-        source = layer.out()
+    _emit_per_axis(node, "Unsqueeze", sorted(a % rank for a in axes), "u")
 
 
 @onnx_rule("Squeeze")
@@ -702,13 +706,7 @@ def _squeeze_from_onnx(node: Any) -> None:
         node.emit("Squeeze", {"axis": None})
         return
     rank = node.type(0).rank
-    ordered = sorted((a % rank for a in axes), reverse=True)
-    source: Any = 0
-    for i, axis in enumerate(ordered):
-        last = i == len(ordered) - 1
-        layer = node.emit("Squeeze", {"axis": axis}, inputs=(source,), outputs=(0,) if last else (),
-                          name=None if last else node.aux_name(f"s{i + 1}"))
-        source = layer.out()
+    _emit_per_axis(node, "Squeeze", sorted((a % rank for a in axes), reverse=True), "s")
 
 
 @onnx_rule("Identity")
