@@ -25,6 +25,7 @@ from netbuilder.document.blocks import (
     definition_from_record,
     evaluate,
     expression_names,
+    is_usable_node_name,
     parse_expression,
     resolve_params,
     substitute,
@@ -577,7 +578,7 @@ class Ungroup(Command):
             while new.id in used_ids:
                 new.id = net.new_id()
             used_ids.add(new.id)
-            usable = name_is_usable(old.name) or (net.is_block and old.name.isdigit())
+            usable = name_is_usable(old.name) or is_usable_node_name(old.name, net.is_block)
             if not usable or old.name in names.taken:
                 prefixed = f"{node.name}_{old.name}"
                 free = name_is_usable(prefixed) and prefixed not in names.taken
