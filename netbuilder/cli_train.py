@@ -12,7 +12,6 @@ rank 0 prints and writes the run folder.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import math
@@ -570,10 +569,9 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("runs", help="list the training runs in a folder")
     p.add_argument("root", nargs="?", default="runs")
     p.add_argument("--json", action="store_true")
-    with contextlib.suppress(ImportError):  # run comparison ships with netbuilder.experiments
-        from netbuilder.cli_experiments import add_runs_options
+    from netbuilder.cli_experiments import add_runs_options  # here, not at the top: it imports this module
 
-        add_runs_options(p)
+    add_runs_options(p)
     p.set_defaults(func=_guard(cmd_runs))
 
 

@@ -524,7 +524,7 @@ class Analyzer:
     def _analyze_node(self, node: Node, wires: dict[str, Wire], infos: dict[str, NodeInfo]) -> NodeInfo:
         net = self.network
         try:
-            spec = block_analysis.node_spec(net, node)
+            spec = net.spec_of(node)
         except (UnknownLayerError, DocumentError) as error:
             return NodeInfo(diagnostics=[Diagnostic(str(error), net.name, node.id, node.name)])
         ports = spec.input_ports(node.params)

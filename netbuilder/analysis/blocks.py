@@ -25,7 +25,6 @@ from netbuilder.specs import (
     ShapeError,
     TensorType,
     UnknownLayerError,
-    get_spec,
 )
 
 if TYPE_CHECKING:
@@ -248,13 +247,6 @@ def _infer(node: Node, spec: LayerSpec, params: dict[str, Any], inputs: tuple[Te
 
 # ---------------------------------------------------------------------------------------------------------------
 # Hooks the analyzer calls
-
-
-def node_spec(network: Network, node: Node) -> LayerSpec:
-    """The spec of a node: its layer type's, or its definition's for a block node."""
-    if node.type == BLOCK_TYPE:
-        return network.spec_of(node)
-    return get_spec(node.type)
 
 
 def node_params(network: Network, node: Node, spec: LayerSpec) -> dict[str, Any]:

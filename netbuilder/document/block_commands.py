@@ -8,6 +8,7 @@ definition needs no command of its own: the ordinary commands take the block's n
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
@@ -24,6 +25,7 @@ from netbuilder.document.blocks import (
     definition_from_record,
     evaluate,
     expression_names,
+    is_usable_node_name,
     parse_expression,
     resolve_params,
     substitute,
@@ -576,7 +578,7 @@ class Ungroup(Command):
             while new.id in used_ids:
                 new.id = net.new_id()
             used_ids.add(new.id)
-            usable = name_is_usable(old.name) or (net.is_block and old.name.isdigit())
+            usable = name_is_usable(old.name) or is_usable_node_name(old.name, net.is_block)
             if not usable or old.name in names.taken:
                 prefixed = f"{node.name}_{old.name}"
                 free = name_is_usable(prefixed) and prefixed not in names.taken
@@ -635,6 +637,14 @@ class Ungroup(Command):
         net._restore_order(self.order)
 
 
+def _retarget_back(doc: Document, network: str, node_id: str, old_block: str, new_block: str) -> None:
+    """Undo of MakeUnique and RepeatBlock: point the node back at its old block, drop the one made for it."""
+    net = doc.network(network)
+    net.node(node_id).block = old_block
+    net._emit(ev.NodeChanged(network, node_id, "block"))
+    _remove_definition(doc, new_block)
+
+
 class MakeUnique(Command):
     """Give one block node its own copy of its definition (fork it), so that editing it leaves the others."""
 
@@ -656,17 +666,13 @@ class MakeUnique(Command):
         self.new_name = name
         self.old_block = node.block
         self.text = f"Make {node.name} unique ({name})"
-        record = definition.record()
-        _add_definition(doc, BlockRecord(name, record.nodes, record.wires, record.params, record.doc))
+        _add_definition(doc, replace(definition.record(), name=name))
         node.block = name
         net._emit(ev.NodeChanged(self.network, self.node_id, "block"))
 
     def undo(self, doc: Document) -> None:
-        net = doc.network(self.network)
-        net.node(self.node_id).block = self.old_block
-        net._emit(ev.NodeChanged(self.network, self.node_id, "block"))
         assert self.new_name is not None
-        _remove_definition(doc, self.new_name)
+        _retarget_back(doc, self.network, self.node_id, self.old_block, self.new_name)
 
 
 class RepeatBlock(Command):
@@ -698,8 +704,7 @@ class RepeatBlock(Command):
             free_block_name(doc, f"{definition.name}X{self.times}")
         check_block_name(doc, name)
         self.block_name = name
-        params = tuple(Param(p.name, p.kind, node.params.get(p.name, p.default), p.doc, p.minimum, p.maximum,
-                             p.choices, p.length, p.label, p.allow_none) for p in definition.params)
+        params = tuple(replace(p, default=node.params.get(p.name, p.default)) for p in definition.params)
         x, y = inputs[0], outputs[0]
         nodes = [Node("n1", "Input", x.name, dict(x.params), (0.0, 0.0))]
         wires: list[Wire] = []
@@ -721,11 +726,8 @@ class RepeatBlock(Command):
         self.text = f"Repeat {node.name} {self.times} times"
 
     def undo(self, doc: Document) -> None:
-        net = doc.network(self.network)
-        net.node(self.node_id).block = self.old_block
-        net._emit(ev.NodeChanged(self.network, self.node_id, "block"))
         assert self.block_name is not None
-        _remove_definition(doc, self.block_name)
+        _retarget_back(doc, self.network, self.node_id, self.old_block, self.block_name)
 
 
 class SetExpanded(Command):

@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from netbuilder.document import events as ev
-from netbuilder.document.blocks import BlockError, PortWireMove, port_wire_moves, swap_wires
+from netbuilder.document.blocks import (
+    BlockError,
+    PortWireMove,
+    is_usable_node_name,
+    port_wire_moves,
+    swap_wires,
+)
 from netbuilder.document.model import (
     DocumentError,
     NameAllocator,
@@ -107,8 +113,8 @@ class InsertNodes(Command):
                 node.id = net.new_id()
                 while node.id in self.id_map.values():
                     node.id = net.new_id()
-                if node.name in names.taken or not (name_is_usable(node.name) or net.is_block and
-                                                    node.name.isdigit()):
+                if node.name in names.taken or not (name_is_usable(node.name) or
+                                                    is_usable_node_name(node.name, net.is_block)):
                     node.name = names.make(node.type)
                 names.taken.add(node.name)
                 node.position = check_position((old.position[0] + self.offset[0], old.position[1] + self.offset[1]))

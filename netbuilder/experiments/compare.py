@@ -38,8 +38,6 @@ class RunSummary:
     settings: dict[str, Any]  # flattened setting/parameter -> value
     created: str
     network: str
-    status: str
-    epochs: int
     duration_s: float | None
     best: tuple[int, float, str] | None  # (epoch, value, metric)
     final: dict[str, float] = field(default_factory=dict)
@@ -51,6 +49,14 @@ class RunSummary:
     @property
     def path(self) -> Path:
         return self.run.path
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+    @property
+    def epochs(self) -> int:
+        return len(self.run.metrics)
 
     @property
     def curves(self) -> list[dict[str, Any]]:
@@ -141,8 +147,8 @@ def summarize(run: Run) -> RunSummary:
     else:  # a run still going or interrupted: pick the best epoch from its metrics, as the trainer would
         with contextlib.suppress(ValueError, TypeError, KeyError):
             best = run.recorded_best()
-    return RunSummary(run, run_settings(run), str(run.record.get("created") or ""), network, run.status,
-                      len(run.metrics), _duration(run), best, final)
+    return RunSummary(run, run_settings(run), str(run.record.get("created") or ""), network, _duration(run), best,
+                      final)
 
 
 def load_runs(refs: list[str], root: str | os.PathLike[str] = "runs") -> list[RunSummary]:

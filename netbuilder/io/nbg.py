@@ -59,6 +59,7 @@ from typing import Any
 
 import networkx as nx
 
+from netbuilder.document.blocks import is_usable_node_name
 from netbuilder.document.model import (
     Document,
     DocumentError,
@@ -952,7 +953,7 @@ def _build_node(net: Network, record: _NodeRecord, names: NameAllocator, used: s
     else:
         name = record.name
         try:
-            if not (net.is_block and name.isdigit() and len(name) <= 6):
+            if not is_usable_node_name(name, net.is_block):
                 check_name_form(name)
             if name in used:
                 raise DocumentError(f"Another node is already named {name!r}.")

@@ -29,6 +29,7 @@ from netbuilder.fs.limits import FileRefused, check_readable
 from netbuilder.specs import roles
 from netbuilder.train.config import TrainConfig, TransferConfig
 from netbuilder.train.loop import open_dataset, resolve_device, select_classes
+from netbuilder.train.losses import feeding_type
 from netbuilder.train.preprocessing import prepared_with, with_preprocessing
 from netbuilder.train.recipes import (
     Context,
@@ -246,7 +247,7 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
     result = Prediction(pixel_range=preprocessing.pixel_range)
     for name, value, role in zip(cinfo.output_names, outs, cinfo.output_roles, strict=True):
         value = value.detach().float().cpu() if value.is_floating_point() else value.detach().cpu()
-        if roles.role(role).is_probability and _fed_by(network, name) == "LogSoftmax":
+        if roles.role(role).is_probability and feeding_type(network, name) == "LogSoftmax":
             value = value.exp()  # log-probabilities (trained with NLL as they are), shown as probabilities
         inverts = roles.role(role).inverts
         if inverts == "targets":
@@ -272,12 +273,6 @@ def _predict(document: Document, run: Run, config: TrainConfig, info: DataInfo, 
             result.labels = [names[i] if i < len(names) else str(i) for i in probs.argmax(dim=1).tolist()]
             break
     return result
-
-
-def _fed_by(network: Any, output: str) -> str | None:
-    """The layer type right before an Output node."""
-    wires = network.wires_into(network.find(output).id)
-    return network.node(wires[0].src).type if wires else None
 
 
 def _is_count(inputs: Any) -> bool:

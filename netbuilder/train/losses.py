@@ -63,7 +63,7 @@ def resolve_losses(info: CompiledInfo, network: Network, config: TrainConfig, ta
                                                     strict=True)):
         chosen = by_name.get(name) or by_name.get("") or LossConfig(output=name)
         units = otype.shape[-1] if isinstance(otype.shape[-1], int) else None
-        fed_by = _feeding_type(network, name)
+        fed_by = feeding_type(network, name)
         loss = chosen.loss
         if loss == "auto":
             loss = default_loss(role, task, units, fed_by)
@@ -74,7 +74,8 @@ def resolve_losses(info: CompiledInfo, network: Network, config: TrainConfig, ta
     return result
 
 
-def _feeding_type(network: Network, output_name: str) -> str | None:
+def feeding_type(network: Network, output_name: str) -> str | None:
+    """The layer type right before an Output node (None when nothing is wired into it)."""
     node = network.find(output_name)
     wires = network.wires_into(node.id)
     return network.node(wires[0].src).type if wires else None
