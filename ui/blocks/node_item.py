@@ -386,20 +386,7 @@ class BlockNodeItem(NodeItem):
         painter.translate(area.left() + (area.width() - diagram.rect.width() * scale) / 2, area.top())
         painter.scale(scale, scale)
         painter.translate(-diagram.rect.topLeft())
-        _paint_diagram(painter, diagram)
-        painter.restore()
-
-
-def _paint_diagram(painter: QPainter, diagram: Any) -> None:
-    """The inside of a block (a render.Diagram) without its white page: wires, then nodes."""
-    from netbuilder_ui.canvas.visuals import paint_node, paint_wire
-
-    for path, label, label_rect in diagram.wires:
-        paint_wire(painter, path, label, label_rect, cosmetic=False, decorations=False)
-    for origin, visual, state in diagram.nodes:
-        painter.save()
-        painter.translate(origin)
-        paint_node(painter, visual, state, cosmetic=False, decorations=False)
+        diagram.paint_contents(painter)
         painter.restore()
 
 

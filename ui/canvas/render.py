@@ -116,6 +116,10 @@ class Diagram:
         painter.fillRect(self.rect, QColor("#ffffff"))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        self.paint_contents(painter)
+
+    def paint_contents(self, painter: QPainter) -> None:
+        """The wires, then the nodes, with no background (a block node draws its inside with this)."""
         for path, label, label_rect in self.wires:
             paint_wire(painter, path, label, label_rect, cosmetic=False, decorations=False)
         for origin, visual, state in self.nodes:

@@ -45,16 +45,9 @@ class BlockNodePage(NodePage):
         self.build_name(layout, node, "Block node")
         form = self.form()
         layout.addLayout(form)
-        self.block_edit = LineEdit()
-        self.block_edit.setObjectName("blockName")
-        self.block_edit.show_text(node.block)
-        self.block_edit.setToolTip("The block's name (a class name in exported code, e.g. BasicBlock); renaming "
-                                   "it renames it for every node that uses it.")
-        block_field = Field(self.block_edit)
-        self.fields["block"] = block_field
-        self.block_edit.editingFinished.connect(self._commit_block_name)
-        self.block_edit.reverted.connect(lambda: block_field.set_input_error(""))
-        form.addRow(self.form_label("Block", self.block_edit.toolTip()), block_field)
+        self.block_edit = self.line_field(form, "block", "blockName", node.block, self._commit_block_name,
+                                          "The block's name (a class name in exported code, e.g. BasicBlock); "
+                                          "renaming it renames it for every node that uses it.")
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open block")
         self.open_button.setObjectName("openBlock")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from netbuilder.analysis import Analysis, Diagnostic
 from netbuilder.document import DocumentError, Macro, Network, Node, RenameNode, SetNodeOptions, SetParams
@@ -66,17 +66,25 @@ class NodePage(Page):
 
     def build_name(self, layout: QVBoxLayout, node: Node, section: str) -> None:
         form = self.section(layout, section)
-        self.name_edit = LineEdit()
-        self.name_edit.setObjectName("nodeName")
-        self.name_edit.show_text(node.name)
-        self.name_edit.setToolTip("The layer's name: used in diagnostics, exported code and ONNX. Letters, "
-                                  "digits and _; unique in the network.")
-        name_field = Field(self.name_edit)
-        self.fields["name"] = name_field
+        self.name_edit = self.line_field(form, "name", "nodeName", node.name, self._commit_name,
+                                         "The layer's name: used in diagnostics, exported code and ONNX. Letters, "
+                                         "digits and _; unique in the network.")
         self.name_edit.textEdited.connect(self._check_name)
-        self.name_edit.editingFinished.connect(self._commit_name)
-        self.name_edit.reverted.connect(lambda: name_field.set_input_error(""))
-        form.addRow(self.form_label("Name", self.name_edit.toolTip()), name_field)
+
+    def line_field(self, form: QFormLayout, key: str, object_name: str, text: str, commit: Callable[[], None],
+                   tip: str) -> LineEdit:
+        """A text row (the node's name, a block's name): committed when editing finishes, its error cleared when
+        Escape reverts it; its Field kept in ``fields[key]``."""
+        edit = LineEdit()
+        edit.setObjectName(object_name)
+        edit.show_text(text)
+        edit.setToolTip(tip)
+        field = Field(edit)
+        self.fields[key] = field
+        edit.editingFinished.connect(commit)
+        edit.reverted.connect(lambda: field.set_input_error(""))
+        form.addRow(self.form_label(key.capitalize(), tip), field)
+        return edit
 
     def build_training(self, layout: QVBoxLayout, node: Node) -> None:
         self.section_title(layout, "Training")

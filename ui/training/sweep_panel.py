@@ -40,7 +40,7 @@ from netbuilder.document.model import Document
 from netbuilder.experiments import sweep as sweeps
 from netbuilder.experiments.space import Dimension, SpaceError, parse_space
 from netbuilder_ui.background import BackgroundTask
-from netbuilder_ui.training.results.common import RIGHT, WRONG, style_plot
+from netbuilder_ui.training.results.common import RIGHT, WRONG, style_plot, title_html
 from netbuilder_ui.training.widgets import PANEL_STYLE, hint
 
 DEFAULT_SPACE = (("lr", "1e-4..1e-1:log"), ("batch_size", "32,64,128"))
@@ -421,8 +421,8 @@ class SweepPanel(QDialog):
         plot = self.importance_plot
         plot.clear()
         if not self.importance:
-            plot.setTitle("<span style='color:#1f2630;font-size:9pt;font-weight:600'>Parameter importance</span>"
-                          "<span style='color:#6b7482;font-size:8pt'> (after two complete trials)</span>")
+            plot.setTitle(title_html("Parameter importance")
+                          + "<span style='color:#6b7482;font-size:8pt'> (after two complete trials)</span>")
             return
         style_plot(plot, "Parameter importance")
         names = list(reversed(list(self.importance)))

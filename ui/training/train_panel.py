@@ -197,23 +197,13 @@ class TrainingPanel(QWidget):
                 if entry.id == "training.transfer.source":
                     self.transfer_button = QPushButton("Browse…")
                     self.transfer_button.clicked.connect(self._browse_transfer)
-                    row = QWidget()
-                    line = QHBoxLayout(row)
-                    line.setContentsMargins(0, 0, 0, 0)
-                    line.setSpacing(4)
-                    line.addWidget(editor.widget, 1)
-                    line.addWidget(self.transfer_button)
+                    row = _with_button(editor.widget, self.transfer_button)
                 if entry.id == "training.lr":
                     self.lr_find_button = QPushButton("Find…")
                     self.lr_find_button.setToolTip("Learning-rate range test: train a copy briefly with a growing "
                                                    "rate, show the loss curve and suggest a rate.")
                     self.lr_find_button.clicked.connect(self.lrFindRequested)
-                    row = QWidget()
-                    line = QHBoxLayout(row)
-                    line.setContentsMargins(0, 0, 0, 0)
-                    line.setSpacing(4)
-                    line.addWidget(editor.widget, 1)
-                    line.addWidget(self.lr_find_button)
+                    row = _with_button(editor.widget, self.lr_find_button)
                 form.addRow(field_label(entry.label), row)
                 if entry.id == "training.recipe":
                     self.recipe_hint = hint()
@@ -495,3 +485,13 @@ class TrainingPanel(QWidget):
     def progress_fraction(self) -> float:
         return self.progress.value() / 1000.0
 
+
+def _with_button(widget: QWidget, button: QPushButton) -> QWidget:
+    """One form row: the editor stretched, a button beside it."""
+    row = QWidget()
+    line = QHBoxLayout(row)
+    line.setContentsMargins(0, 0, 0, 0)
+    line.setSpacing(4)
+    line.addWidget(widget, 1)
+    line.addWidget(button)
+    return row

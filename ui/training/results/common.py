@@ -25,9 +25,14 @@ def make_page() -> tuple[QWidget, QVBoxLayout]:
     return page, layout
 
 
+def title_html(title: str) -> str:
+    """A plot title in the panel's style (rich text, for ``setTitle``)."""
+    return f"<span style='color:#1f2630;font-size:9pt;font-weight:600'>{title}</span>"
+
+
 def style_plot(plot: pg.PlotItem, title: str = "") -> None:
     if title:
-        plot.setTitle(f"<span style='color:#1f2630;font-size:9pt;font-weight:600'>{title}</span>")
+        plot.setTitle(title_html(title))
     plot.showGrid(x=False, y=True, alpha=0.15)
     plot.hideButtons()
     for axis in ("left", "bottom"):

@@ -108,19 +108,9 @@ class ConfusionView(QWidget):
                 item.setForeground(QBrush(QColor("#ffffff" if share > 0.55 else "#1f2630")))
                 item.setToolTip(f"true {names[r]}, predicted {names[c]}: {value} ({share:.0%} of {names[r]})")
                 table.setItem(r, c, item)
-            item = QTableWidgetItem(f"{recall[r]:.0%}")
-            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            item.setFont(bold)
-            item.setForeground(QBrush(QColor(self._score_color(recall[r]))))
-            item.setBackground(QBrush(QColor("#f6f8fa")))
-            table.setItem(r, n, item)
+            table.setItem(r, n, self._score_item(recall[r], bold))
         for c in range(n):
-            item = QTableWidgetItem(f"{precision[c]:.0%}")
-            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            item.setFont(bold)
-            item.setForeground(QBrush(QColor(self._score_color(precision[c]))))
-            item.setBackground(QBrush(QColor("#f6f8fa")))
-            table.setItem(n, c, item)
+            table.setItem(n, c, self._score_item(precision[c], bold))
         corner = QTableWidgetItem(f"{accuracy:.0%}")
         corner.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
         corner.setFont(bold)
@@ -161,6 +151,16 @@ class ConfusionView(QWidget):
     @staticmethod
     def _score_color(value: float) -> str:
         return RIGHT if value >= 0.9 else "#9a6400" if value >= 0.7 else WRONG
+
+    @classmethod
+    def _score_item(cls, value: float, font: QFont) -> QTableWidgetItem:
+        """A recall or precision cell: the share in bold, coloured by how good it is, on a pale background."""
+        item = QTableWidgetItem(f"{value:.0%}")
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        item.setFont(font)
+        item.setForeground(QBrush(QColor(cls._score_color(value))))
+        item.setBackground(QBrush(QColor("#f6f8fa")))
+        return item
 
     def clear_view(self) -> None:
         self.matrix = None

@@ -11,7 +11,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from netbuilder_ui.training.outcomes import Probe
-from netbuilder_ui.training.results.common import colormap, style_plot
+from netbuilder_ui.training.results.common import colormap, style_plot, title_html
 from netbuilder_ui.training.widgets import EXTRA_COLORS, TRAIN_COLOR, VAL_COLOR, PixelImage, hint
 
 MAX_MAPS = 32
@@ -143,8 +143,7 @@ class LayerView(QWidget):
             brushes = [pg.mkBrush(TRAIN_COLOR if v >= 0 else VAL_COLOR) for v in values]
             plot.addItem(pg.BarGraphItem(x=np.arange(values.size), height=values, width=0.8, brushes=brushes,
                                          pen=pg.mkPen(None)))
-            plot.setTitle(f"<span style='color:#1f2630;font-size:9pt;font-weight:600'>Output ({values.size} "
-                          "values)</span>")
+            plot.setTitle(title_html(f"Output ({values.size} values)"))
             plot.autoRange()
             self.output_stack.setCurrentWidget(self.bars)
         else:

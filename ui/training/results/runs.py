@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from netbuilder.experiments import compare
 from netbuilder.experiments.sweep import sweep_graph_hash
-from netbuilder_ui.training.results.common import RIGHT, WRONG, style_plot
+from netbuilder_ui.training.results.common import RIGHT, WRONG, style_plot, title_html
 from netbuilder_ui.training.widgets import hint
 
 # Curve colours for overlaid runs (distinct on white, colour-blind friendly order: Okabe-Ito).
@@ -292,7 +292,7 @@ class RunsView(QWidget):
             self.plot.plot(list(xs), list(ys), pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
                            symbolBrush=color, symbolPen=None, name=label)
             self.curve_labels.append(label)
-        self.plot.setTitle(f"<span style='color:#1f2630;font-size:9pt;font-weight:600'>{metric}</span>")
+        self.plot.setTitle(title_html(metric))
 
     def _show_details(self, rows: list[compare.RunSummary]) -> None:
         if not rows:
